@@ -1,0 +1,31 @@
+# Two commands do all set-up on a fresh machine:
+#   make book   create .venv if missing, install, execute every chapter, write _build/html
+#   make test   create .venv if missing, install, run the whole test suite (builds the book once)
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.dyndl-installed
+RUN    := PATH="$(CURDIR)/$(BIN):$$PATH"
+
+.PHONY: book test lock clean student
+
+$(STAMP): requirements/lock.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements/lock.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $@
+
+book: $(STAMP)
+	rm -rf _build/.jupyter_cache
+	$(RUN) jupyter-book build . --warningiserror --keep-going
+	@echo "Open _build/html/index.html"
+
+test: $(STAMP)
+	$(RUN) bash scripts/ensure_browser.sh
+	$(RUN) python -m pytest
+
+lock: $(STAMP)
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^jupytext' > requirements/lock.txt
+
+clean:
+	rm -rf _build

