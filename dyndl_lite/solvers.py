@@ -97,6 +97,22 @@ def _substeps(t0: Tensor, t1: Tensor, step_size: float | None) -> int:
     return max(1, math.ceil(abs(float(t1 - t0)) / step_size - 1e-9))
 
 
+def _shape_checked(func: VectorField, shape: torch.Size) -> VectorField:
+    """``func`` with a check that its output has the state's shape (broadcasting would hide the bug)."""
+
+    def checked(t: Tensor, y: Tensor) -> Tensor:
+        dy = func(t, y)
+        if not isinstance(dy, Tensor) or dy.shape != shape:
+            got = tuple(dy.shape) if isinstance(dy, Tensor) else type(dy).__name__
+            raise ValueError(
+                f"func(t, y) returned {got} for a state of shape {tuple(shape)}; "
+                "the vector field must return a tensor shaped like y."
+            )
+        return dy
+
+    return checked
+
+
 def integrate(
     func: VectorField,
     y0: Tensor,
@@ -114,6 +130,7 @@ def integrate(
     if step_size is not None and not step_size > 0:
         raise ValueError(f"step_size must be positive, got {step_size!r}.")
     step = STEPS[method]
+    func = _shape_checked(func, y0.shape)
     y = y0
     trajectory = [y0]
     for k in range(len(t) - 1):
@@ -122,11 +139,6 @@ def integrate(
         for i in range(n):
             tau = t[k] + i * h
             y_next = step(func, tau, y, h)
-            if y_next.shape != y.shape:
-                raise ValueError(
-                    f"func(t, y) changed the state's shape from {tuple(y.shape)} to {tuple(y_next.shape)}; "
-                    "the vector field must return a tensor shaped like y."
-                )
             if not torch.isfinite(y_next).all():
                 raise FloatingPointError(
                     f"The state became NaN or Inf in the {method} step from t={tau.item():g} "

@@ -1,0 +1,112 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+import torchdiffeq
+
+from dyndl_lite.solvers import ORDER, euler, integrate, midpoint, odeint, rk4
+
+
+def decay_with_forcing(t, y):
+    """y' = -2 t y, exact solution y(t) = y(0) exp(-t^2)."""
+    return -2 * t * y
+
+
+def measured_order(method: str) -> float:
+    y0 = torch.tensor([1.0, -0.5], dtype=torch.float64)
+    t = torch.tensor([0.0, 2.0], dtype=torch.float64)
+    exact = y0 * math.exp(-4.0)
+    steps = np.array([16, 32, 64, 128, 256])
+    errors = [float((odeint(decay_with_forcing, y0, t, method, step_size=2.0 / n)[-1] - exact).norm()) for n in steps]
+    slope, _ = np.polyfit(np.log(2.0 / steps), np.log(errors), 1)
+    return slope
+
+
+@pytest.mark.parametrize("method", ["euler", "midpoint", "rk4"])
+def test_convergence_order_matches_theory(method):
+    assert abs(measured_order(method) - ORDER[method]) < 0.15
+
+
+def test_trajectory_shape_and_initial_value():
+    y0 = torch.randn(4, 3, dtype=torch.float64)
+    t = torch.linspace(0, 1, 6, dtype=torch.float64)
+    ys = rk4(lambda t, y: -y, y0, t)
+    assert ys.shape == (6, 4, 3)
+    assert torch.equal(ys[0], y0)
+    assert torch.allclose(ys[-1], y0 * math.exp(-1), rtol=1e-3)
+    assert odeint(lambda t, y: -y, y0, t[:1]).shape == (1, 4, 3)
+
+
+@pytest.mark.parametrize("method", ["euler", "midpoint"])
+def test_same_numbers_as_torchdiffeq_fixed_grid(method):
+    func = lambda t, y: torch.sin(t) * y - y**3  # noqa: E731
+    y0 = torch.tensor([0.3, -1.2], dtype=torch.float64)
+    t = torch.linspace(0, 2, 5, dtype=torch.float64)
+    ours = odeint(func, y0, t, method, step_size=0.05)
+    theirs = torchdiffeq.odeint(func, y0, t, method=method, options={"step_size": 0.05})
+    assert torch.allclose(ours, theirs, atol=1e-12)
+
+
+def test_step_size_subdivides_each_interval():
+    func = lambda t, y: torch.cos(t) * y  # noqa: E731
+    y0 = torch.ones(1, dtype=torch.float64)
+    coarse = euler(func, y0, torch.tensor([0.0, 1.0], dtype=torch.float64), step_size=0.1)[-1]
+    fine = euler(func, y0, torch.linspace(0, 1, 11, dtype=torch.float64))[-1]
+    assert torch.allclose(coarse, fine, atol=1e-14)
+
+
+def test_gradients_flow_through_the_solver():
+    y0 = torch.tensor([1.0], dtype=torch.float64, requires_grad=True)
+    rate = torch.tensor(0.7, dtype=torch.float64, requires_grad=True)
+    y1 = midpoint(lambda t, y: -rate * y, y0, torch.tensor([0.0, 1.0], dtype=torch.float64), step_size=1e-3)[-1]
+    y1.sum().backward()
+    assert math.isclose(y0.grad.item(), math.exp(-0.7), rel_tol=1e-5)
+    assert math.isclose(rate.grad.item(), -math.exp(-0.7), rel_tol=1e-5)
+
+
+def test_integrate_runs_backwards_in_time():
+    y1 = torch.tensor([math.exp(-1.0)], dtype=torch.float64)
+    back = integrate(lambda t, y: -y, y1, torch.tensor([1.0, 0.0], dtype=torch.float64), "rk4", 0.01)[-1]
+    assert math.isclose(back.item(), 1.0, rel_tol=1e-9)
+
+
+def test_grid_must_be_strictly_increasing():
+    y0 = torch.zeros(2)
+    with pytest.raises(ValueError, match=r"strictly increasing.*t\[1\] = 0.5 and t\[2\] = 0.5"):
+        odeint(lambda t, y: y, y0, torch.tensor([0.0, 0.5, 0.5, 1.0]))
+    with pytest.raises(ValueError, match="strictly increasing"):
+        odeint(lambda t, y: y, y0, torch.tensor([1.0, 0.0]))
+    with pytest.raises(ValueError, match="1-D"):
+        odeint(lambda t, y: y, y0, torch.zeros(2, 2))
+
+
+def test_mismatched_dtype_and_type_errors():
+    with pytest.raises(TypeError, match="dtype"):
+        odeint(lambda t, y: y, torch.zeros(2), torch.tensor([0.0, 1.0], dtype=torch.float64))
+    with pytest.raises(TypeError, match="floating"):
+        odeint(lambda t, y: y, torch.zeros(2, dtype=torch.int64), torch.tensor([0.0, 1.0]))
+    with pytest.raises(TypeError, match="torch tensors"):
+        odeint(lambda t, y: y, [0.0], torch.tensor([0.0, 1.0]))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a second device")
+def test_mismatched_device_is_an_error():
+    with pytest.raises(ValueError, match="one device"):
+        odeint(lambda t, y: y, torch.zeros(2, device="cuda"), torch.tensor([0.0, 1.0]))
+
+
+def test_nan_in_the_state_names_the_time():
+    blow_up = lambda t, y: torch.where(t > 0.45, torch.full_like(y, float("nan")), y)  # noqa: E731
+    with pytest.raises(FloatingPointError, match=r"from t=0\.5 to t=0\.6"):
+        euler(blow_up, torch.ones(2), torch.tensor([0.0, 1.0]), step_size=0.1)
+
+
+def test_bad_method_step_size_and_shape():
+    y0, t = torch.ones(2), torch.tensor([0.0, 1.0])
+    with pytest.raises(ValueError, match="Unknown method"):
+        odeint(lambda t, y: y, y0, t, method="rk45")
+    with pytest.raises(ValueError, match="step_size must be positive"):
+        odeint(lambda t, y: y, y0, t, step_size=0.0)
+    with pytest.raises(ValueError, match="must return a tensor shaped like y"):
+        odeint(lambda t, y: y.sum(), y0, t)
