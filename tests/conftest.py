@@ -1,0 +1,83 @@
+"""Shared fixtures: the book is built (and every notebook executed) once per test run."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BUILD = ROOT / "_build"
+TIMES_FILE = BUILD / "execution_times.json"
+
+sys.path.insert(0, str(ROOT / "scripts"))
+
+
+@dataclass
+class BookBuild:
+    returncode: int
+    log: str
+    seconds: float
+    times: dict[str, float]  # notebook path (relative to the root) -> execution seconds
+
+    @property
+    def html(self) -> Path:
+        return BUILD / "html"
+
+
+def execution_times() -> dict[str, float]:
+    """Execution seconds of every notebook in the jupyter-cache of the last build."""
+    from jupyter_cache import get_cache
+
+    cache_path = BUILD / ".jupyter_cache"
+    if not cache_path.exists():
+        return {}
+    times = {}
+    for record in get_cache(cache_path).list_cache_records():
+        seconds = (record.data or {}).get("execution_seconds")
+        if seconds is not None:
+            times[str(Path(record.uri).resolve().relative_to(ROOT))] = float(seconds)
+    return times
+
+
+@pytest.fixture(scope="session")
+def built_book() -> BookBuild:
+    """Build the HTML book with warnings as errors, executing each notebook exactly once."""
+    shutil.rmtree(BUILD / ".jupyter_cache", ignore_errors=True)
+    bin_dir = Path(sys.executable).parent
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env.setdefault("DYNDL_MODE", "quick")
+    start = time.perf_counter()
+    process = subprocess.run(
+        [str(bin_dir / "jupyter-book"), "build", str(ROOT), "--warningiserror", "--keep-going"],
+        cwd=ROOT, env=env, capture_output=True, text=True,
+    )
+    seconds = time.perf_counter() - start
+    log = process.stdout + process.stderr
+    BUILD.mkdir(exist_ok=True)
+    (BUILD / "build.log").write_text(log)
+    times = execution_times()
+    TIMES_FILE.write_text(json.dumps({"mode": env["DYNDL_MODE"], "build_seconds": seconds, "notebooks": times}, indent=2))
+    return BookBuild(process.returncode, log, seconds, times)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if not TIMES_FILE.exists() or TIMES_FILE.stat().st_mtime < getattr(config, "_dyndl_start", 0):
+        return
+    report = json.loads(TIMES_FILE.read_text())
+    terminalreporter.section(f"notebook execution times ({report['mode']} mode)")
+    for name, seconds in report["notebooks"].items():
+        terminalreporter.write_line(f"{seconds:8.1f} s  {name}")
+    total = sum(report["notebooks"].values())
+    terminalreporter.write_line(f"{total:8.1f} s  all notebooks; whole book build {report['build_seconds']:.1f} s")
+
+
+def pytest_configure(config):
+    config._dyndl_start = time.time()

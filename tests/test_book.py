@@ -1,0 +1,27 @@
+"""The book builds with Sphinx warnings as errors, and every notebook executes within its budget."""
+
+from __future__ import annotations
+
+import nbformat
+import pytest
+
+from conftest import ROOT
+from normalize_notebooks import toc_notebooks
+
+pytestmark = pytest.mark.book
+NOTEBOOKS = toc_notebooks()
+
+
+def test_book_builds_without_warnings(built_book):
+    tail = "\n".join(built_book.log.splitlines()[-60:])
+    assert built_book.returncode == 0, f"jupyter-book build failed (full log in _build/build.log):\n{tail}"
+    assert (built_book.html / "index.html").exists()
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[str(p.relative_to(ROOT)) for p in NOTEBOOKS])
+def test_notebook_executes_within_budget(built_book, path):
+    name = str(path.relative_to(ROOT))
+    assert name in built_book.times, f"{name} did not execute successfully (see _build/build.log and _build/html/reports)"
+    budget = nbformat.read(path, as_version=4).metadata["dyndl"]["quick_budget_s"]
+    seconds = built_book.times[name]
+    assert seconds <= budget, f"{name} took {seconds:.0f} s, over its quick-mode budget of {budget} s"

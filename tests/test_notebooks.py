@@ -1,0 +1,70 @@
+"""Every notebook of the book follows the conventions of CONTRIBUTING.md."""
+
+from __future__ import annotations
+
+import nbformat
+import pytest
+import yaml
+
+from conftest import ROOT
+from normalize_notebooks import SETUP_TAG, colab_setup_source, repository_url, toc_notebooks
+
+NOTEBOOKS = toc_notebooks()
+IDS = [str(p.relative_to(ROOT)) for p in NOTEBOOKS]
+
+
+def code_cells(notebook):
+    return [cell for cell in notebook.cells if cell.cell_type == "code"]
+
+
+def test_toc_lists_only_existing_files():
+    toc = (ROOT / "_toc.yml").read_text()
+    for line in toc.splitlines():
+        line = line.strip()
+        if line.startswith("- file:") or line.startswith("root:"):
+            name = line.split(":", 1)[1].strip()
+            assert any((ROOT / f"{name}{ext}").exists() for ext in (".md", ".ipynb")), name
+    assert NOTEBOOKS, "the book has no notebooks"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_outputs_are_stripped(path):
+    notebook = nbformat.read(path, as_version=4)
+    for cell in code_cells(notebook):
+        assert cell.outputs == [] and cell.execution_count is None, f"{path.name}: run scripts/normalize_notebooks.py"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_first_cells_title_then_guarded_colab_setup(path):
+    notebook = nbformat.read(path, as_version=4)
+    first = notebook.cells[0]
+    assert first.cell_type == "markdown" and first.source.startswith("# "), "first cell must be the '# Title'"
+    setup = code_cells(notebook)[0]
+    assert SETUP_TAG in setup.metadata.get("tags", [])
+    assert setup.source == colab_setup_source(), "run scripts/normalize_notebooks.py"
+    assert 'if "google.colab" in sys.modules:' in setup.source
+    assert f"git+{repository_url()}@" in setup.source
+    namespace: dict = {}
+    exec(compile(setup.source, "setup", "exec"), namespace)  # outside Colab it must do nothing
+    assert "subprocess" not in namespace
+
+
+def test_repository_url_configured_once():
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    assert config["repository"]["url"].startswith("https://github.com/")
+    assert config["launch_buttons"]["colab_url"] == "https://colab.research.google.com"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_parameters_cell_fixes_mode_and_seed(path):
+    notebook = nbformat.read(path, as_version=4)
+    parameters = code_cells(notebook)[1]
+    assert "parameters" in parameters.metadata.get("tags", []), "second code cell must be tagged 'parameters'"
+    assert "get_mode(" in parameters.source and "seed_everything(" in parameters.source
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_budget_is_stated(path):
+    notebook = nbformat.read(path, as_version=4)
+    budget = notebook.metadata.get("dyndl", {}).get("quick_budget_s")
+    assert isinstance(budget, (int, float)) and 0 < budget <= 600, "set metadata dyndl.quick_budget_s"
