@@ -17,7 +17,7 @@ $(STAMP): requirements/lock.txt pyproject.toml
 
 book: $(STAMP)
 	rm -rf _build/.jupyter_cache
-	$(RUN) jupyter-book build . --warningiserror --keep-going
+	$(RUN) jupyter-book build . --all --warningiserror --keep-going
 	@echo "Open _build/html/index.html"
 
 test: $(STAMP)

@@ -56,7 +56,7 @@ def built_book() -> BookBuild:
     env.setdefault("DYNDL_MODE", "quick")
     start = time.perf_counter()
     process = subprocess.run(
-        [str(bin_dir / "jupyter-book"), "build", str(ROOT), "--warningiserror", "--keep-going"],
+        [str(bin_dir / "jupyter-book"), "build", str(ROOT), "--all", "--warningiserror", "--keep-going"],
         cwd=ROOT, env=env, capture_output=True, text=True,
     )
     seconds = time.perf_counter() - start
