@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.dyndl-installed
 RUN    := PATH="$(CURDIR)/$(BIN):$$PATH"
 
-.PHONY: book test lock clean student
+.PHONY: book test lock clean student run-times
 
 $(STAMP): requirements/lock.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,7 +25,13 @@ test: $(STAMP)
 	$(RUN) python -m pytest
 
 lock: $(STAMP)
-	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^jupytext' > requirements/lock.txt
+	$(BIN)/python scripts/freeze_lock.py
+
+student: $(STAMP)
+	$(BIN)/python scripts/make_student_notebooks.py
+
+run-times: $(STAMP)
+	$(BIN)/python scripts/record_run_times.py
 
 clean:
 	rm -rf _build
