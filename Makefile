@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.dyndl-installed
 RUN    := PATH="$(CURDIR)/$(BIN):$$PATH"
 
-.PHONY: book test lock clean student run-times
+.PHONY: book test lock clean student run-times bench
 
 $(STAMP): requirements/lock.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,9 @@ student: $(STAMP)
 
 run-times: $(STAMP)
 	$(BIN)/python scripts/record_run_times.py
+
+bench: $(STAMP)
+	$(RUN) python bench/run_all.py
 
 clean:
 	rm -rf _build
