@@ -1,0 +1,148 @@
+"""Discrete optimal transport between two point clouds of equal size.
+
+Both clouds carry uniform weights ``1/m`` and the cost is the squared
+Euclidean distance ``c(x, y) = ||x - y||^2``. Between two such empirical
+measures the Kantorovich problem has an optimal plan that is a permutation
+(Birkhoff-von Neumann), so optimal transport is the *assignment problem*
+
+.. math::  \\sigma^\\star = \\arg\\min_{\\sigma \\in S_m} \\sum_{i=1}^m \\|x_i - y_{\\sigma(i)}\\|^2,
+           \\qquad W_2(\\mu, \\nu)^2 = \\frac1m \\sum_i \\|x_i - y_{\\sigma^\\star(i)}\\|^2,
+
+solved exactly by SciPy's ``linear_sum_assignment`` (Jonker-Volgenant) or by
+POT's network simplex ``ot.emd`` (Flamary et al. 2021).
+
+Public functions: :func:`ot_map`, :func:`w2`, :func:`mccann`,
+:func:`kinetic_energy`, :func:`cost_matrix`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from scipy.optimize import linear_sum_assignment
+
+ArrayLike = np.ndarray | torch.Tensor
+SOLVERS = ("scipy", "pot")
+
+
+def as_numpy(a: ArrayLike, name: str = "array") -> np.ndarray:
+    """``a`` as a float64 numpy array (torch tensors are detached and moved to the CPU)."""
+    if isinstance(a, torch.Tensor):
+        a = a.detach().cpu().numpy()
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"{name} must be a numpy array or a torch tensor, got {type(a).__name__}.")
+    return a.astype(np.float64, copy=False)
+
+
+def _check_clouds(x: ArrayLike, y: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    x, y = as_numpy(x, "x"), as_numpy(y, "y")
+    if x.ndim == 1:
+        x = x[:, None]
+    if y.ndim == 1:
+        y = y[:, None]
+    if x.ndim != 2 or y.ndim != 2:
+        raise ValueError(f"x and y must have shape (m, d); got {x.shape} and {y.shape}.")
+    if x.shape != y.shape:
+        raise ValueError(
+            f"x and y must be point clouds of the same size and dimension, got {x.shape} and {y.shape}; "
+            "this module transports uniform measures with equally many points (subsample the larger one)."
+        )
+    if len(x) == 0:
+        raise ValueError("x and y are empty: need at least one point.")
+    return x, y
+
+
+def cost_matrix(x: ArrayLike, y: ArrayLike) -> np.ndarray:
+    """``C[i, j] = ||x_i - y_j||^2`` for clouds of shape (m, d), computed without an (m, m, d) tensor."""
+    x, y = _check_clouds(x, y)
+    cost = (x * x).sum(1)[:, None] + (y * y).sum(1)[None, :] - 2.0 * x @ y.T
+    return np.maximum(cost, 0.0)
+
+
+def ot_map(x: ArrayLike, y: ArrayLike, solver: str = "scipy") -> np.ndarray:
+    """Exact optimal transport map between uniform clouds: ``x[i]`` goes to ``y[perm[i]]``.
+
+    ``perm`` minimises ``sum_i ||x_i - y_perm(i)||^2`` over all permutations.
+    ``solver`` is ``"scipy"`` (``linear_sum_assignment``) or ``"pot"``
+    (``ot.emd``, whose optimal plan is a permutation matrix times ``1/m``).
+    """
+    if solver not in SOLVERS:
+        raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}.")
+    cost = cost_matrix(x, y)
+    m = len(cost)
+    if solver == "scipy":
+        rows, cols = linear_sum_assignment(cost)
+        perm = np.empty(m, dtype=np.int64)
+        perm[rows] = cols
+        return perm
+    import ot  # POT, imported lazily: only this branch needs it
+
+    weights = np.full(m, 1.0 / m)
+    plan = ot.emd(weights, weights, cost, numItermax=max(100_000, 50 * m * m))
+    perm = plan.argmax(axis=1).astype(np.int64)
+    if not np.allclose(plan[np.arange(m), perm], 1.0 / m, rtol=1e-6):
+        raise RuntimeError("POT's ot.emd returned a plan that is not a permutation; use solver='scipy'.")
+    return perm
+
+
+def w2(x: ArrayLike, y: ArrayLike) -> float:
+    """2-Wasserstein distance ``W_2 = (min_sigma (1/m) sum_i ||x_i - y_sigma(i)||^2)^{1/2}`` (not its square)."""
+    x, y = _check_clouds(x, y)
+    perm = ot_map(x, y)
+    return float(np.sqrt(((x - y[perm]) ** 2).sum(1).mean()))
+
+
+def mccann(x: ArrayLike, y: ArrayLike, t: float | ArrayLike, perm: np.ndarray | None = None) -> np.ndarray:
+    """Displacement (McCann) interpolation ``x_t = (1 - t) x + t y[perm]`` along the OT map.
+
+    ``t`` is a float in [0, 1] (returns shape (m, d)) or a 1-D array of times
+    (returns shape (len(t), m, d)). ``perm`` defaults to :func:`ot_map` (x, y).
+    """
+    x, y = _check_clouds(x, y)
+    if perm is None:
+        perm = ot_map(x, y)
+    times = as_numpy(np.asarray(t) if not isinstance(t, torch.Tensor) else t, "t")
+    if np.any(times < 0) or np.any(times > 1):
+        raise ValueError(f"t must lie in [0, 1], got {t}.")
+    target = y[perm]
+    if times.ndim == 0:
+        return (1.0 - times) * x + times * target
+    return (1.0 - times)[:, None, None] * x[None] + times[:, None, None] * target[None]
+
+
+def mixture(x: ArrayLike, y: ArrayLike, t: float, seed: int = 0) -> np.ndarray:
+    """Mixture interpolation ``(1 - t) mu + t nu`` as a cloud of m points: a random ``round(t m)`` of them from y.
+
+    The *vertical* interpolation of measures, which moves mass by teleporting
+    it rather than along paths; contrast with :func:`mccann`.
+    """
+    x, y = _check_clouds(x, y)
+    if not 0 <= t <= 1:
+        raise ValueError(f"t must lie in [0, 1], got {t}.")
+    chosen = np.random.default_rng(seed).permutation(len(x))[: int(round(t * len(x)))]
+    out = x.copy()
+    out[chosen] = y[chosen]
+    return out
+
+
+def kinetic_energy(path: ArrayLike) -> float:
+    """Action ``int_0^1 ||v_t||^2_{L^2(mu_t)} dt`` of a particle path sampled uniformly on [0, 1].
+
+    ``path`` has shape (K+1, m, d): K+1 snapshots at ``t_k = k/K`` of m
+    particles. With ``v_k = K (x_{k+1} - x_k)`` on each step,
+
+    .. math::  E = \\sum_{k=0}^{K-1} \\frac1K \\cdot \\frac1m \\sum_i \\|v_{k,i}\\|^2
+                 = K \\sum_k \\frac1m \\sum_i \\|x_{k+1,i} - x_{k,i}\\|^2 .
+
+    For the McCann path E equals ``W_2^2`` exactly; by Benamou-Brenier every
+    other path between the same endpoints has ``E >= W_2^2``.
+    """
+    path = as_numpy(path, "path")
+    if path.ndim == 2:
+        path = path[:, :, None]
+    if path.ndim != 3:
+        raise ValueError(f"path must have shape (K+1, m, d), got {path.shape}.")
+    if len(path) < 2:
+        raise ValueError(f"path needs at least two snapshots (K >= 1), got {len(path)}.")
+    steps = len(path) - 1
+    return float(steps * ((np.diff(path, axis=0) ** 2).sum(-1).mean(-1)).sum())

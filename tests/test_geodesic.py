@@ -1,0 +1,88 @@
+"""Known answers for dyndl_lite.geodesic: LSS, OTS, track distance and its lower bound, tracks of the Part II nets."""
+
+import numpy as np
+import pytest
+import torch
+
+from dyndl_lite.geodesic import lss, ots, track_distance, track_lower_bound, tracks
+from dyndl_lite.models.residual import TrackNet, pca_2d, toy_resnet
+
+
+def test_straight_track_has_lss_one():
+    t = np.linspace(0, 1, 6) ** 2  # uneven steps along one line: still straight
+    track = np.array([1.0, 2.0, -1.0]) + t[:, None] * np.array([3.0, 0.0, 4.0])
+    assert lss(track) == pytest.approx(1.0)
+
+
+def test_zigzag_lss_by_hand():
+    # steps (1,1), (1,-1), (1,1), (1,-1): unit steps sum to (4/sqrt2, 0) -> LSS = 4 / (2 sqrt2) = sqrt2
+    track = np.array([[0, 0], [1, 1], [2, 0], [3, 1], [4, 0]], dtype=float)
+    assert lss(track) == pytest.approx(np.sqrt(2))
+    # a right angle: steps (1,0), (0,1) -> |sum| = sqrt2, LSS = 2 / sqrt2
+    assert lss(np.array([[0, 0], [1, 0], [1, 1]], dtype=float)) == pytest.approx(np.sqrt(2))
+
+
+def test_lss_batch_and_errors():
+    batch = torch.stack([torch.zeros(3, 2), torch.ones(3, 2)], dim=1)
+    batch[1, :, 0] += 1.0
+    batch[2, :, 0] += 2.0
+    np.testing.assert_allclose(lss(batch), [1.0, 1.0])
+    with pytest.raises(ValueError, match="zero-length step"):
+        lss(np.zeros((3, 2)))
+    with pytest.raises(ValueError, match="at least two layers"):
+        lss(np.zeros((1, 2)))
+
+
+def test_ots_identity_is_one_and_a_swap_is_not_optimal():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(100, 4))
+    assert ots(x, x) == 1.0
+    assert ots(x, 2 * x + 1) == 1.0  # gradient of a convex function: optimal
+    fx = x.copy()
+    i, j = np.argsort(x[:, 0])[[0, -1]]  # swap the images of two far-apart points
+    fx[[i, j]] = fx[[j, i]]
+    assert ots(x, fx) == pytest.approx(0.98)
+    assert ots(x, -x) < 1.0  # a reflection is not monotone
+
+
+def test_ots_shape_errors():
+    with pytest.raises(ValueError, match="same space"):
+        ots(np.zeros((5, 2)), np.zeros((5, 3)))
+
+
+def test_lower_bound_holds_for_straight_tracks_of_monotone_pairs():
+    rng = np.random.default_rng(1)
+    times = np.linspace(0, 1, 9)[:, None]
+    a = rng.normal(size=(500, 3))
+    matrix = rng.normal(size=(3, 3))
+    fa = a @ (matrix @ matrix.T + 0.1 * np.eye(3)) + 1.0  # gradient of a convex quadratic: an OT map
+    b = a[rng.permutation(500)]
+    fb = b @ (matrix @ matrix.T + 0.1 * np.eye(3)) + 1.0
+    track_a = (1 - times)[:, None] * a[None] + times[:, None] * fa[None]
+    track_b = (1 - times)[:, None] * b[None] + times[:, None] * fb[None]
+    distance = track_distance(track_a, track_b)
+    bound = track_lower_bound(a, b, fa, fb)
+    assert np.all(distance >= bound - 1e-12)
+    # two points whose images swap sides (not monotone) can have crossing tracks: the bound fails
+    x1, x2 = np.array([0.0, 0.0]), np.array([1.0, 0.0])
+    line = np.linspace(0, 1, 3)[:, None]
+    d = track_distance((1 - line) * x1 + line * x2, (1 - line) * x2 + line * x1)
+    assert d == 0.0 < track_lower_bound(x1, x2, x2, x1)
+
+
+def test_tracks_of_residual_and_plain_nets():
+    torch.manual_seed(0)
+    net = TrackNet(6, 4, depth=3, hidden=8, num_classes=2, residual=True)
+    x = torch.randn(5, 6)
+    t = tracks(net, x, batch_size=2)
+    assert t.shape == (4, 5, 4)
+    with torch.no_grad():
+        step = t[0] + net.blocks[0](t[0])
+        torch.testing.assert_close(t[1], step)
+        torch.testing.assert_close(net.head(t[-1]), net(x))
+    plain = TrackNet(6, 4, depth=3, hidden=8, num_classes=2, residual=False)
+    assert (tracks(plain, x)[1:] >= 0).all()  # plain layers end in a relu
+    assert toy_resnet().track(torch.randn(3, 2)).shape == (11, 3, 2)
+    assert pca_2d(t).shape == (4, 5, 2)
+    with pytest.raises(TypeError, match="track"):
+        tracks(torch.nn.Linear(2, 2), x)
