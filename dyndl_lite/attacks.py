@@ -1,0 +1,143 @@
+"""Perturbations of images in ``[0, 1]``: Gaussian noise, FGSM and PGD.
+
+* Gaussian noise (Yan et al., 2020), ``sigma`` on the 0-255 pixel scale:
+
+  .. math::  x' = \\operatorname{clip}_{[0,1]}\\big(x + \\sigma \\varepsilon / 255\\big), \\quad \\varepsilon \\sim N(0, I).
+
+* FGSM (Goodfellow et al., 2015), one signed-gradient step of size ``eps``:
+
+  .. math::  x' = \\operatorname{clip}_{[0,1]}\\big(x + \\epsilon\\, \\operatorname{sign} \\nabla_x L(f(x), y)\\big).
+
+* PGD (Madry et al., 2018), ``steps`` signed-gradient steps of size ``step``, each
+  followed by the projection onto the L-infinity ball of radius ``eps`` around
+  ``x`` intersected with ``[0, 1]``:
+
+  .. math::  x^{k+1} = \\Pi_{B_\\infty(x, \\epsilon) \\cap [0,1]^n}\\big(x^k + \\alpha\\, \\operatorname{sign} \\nabla_x L(f(x^k), y)\\big),
+
+  started at ``x`` or, with ``random_start=True``, at a uniform point of the ball.
+
+The loss ``L`` is the textbook cross-entropy by default. ``loss="margin"`` uses
+the margin (Carlini-Wagner) loss ``max_{j != y} f_j(x) - f_y(x)`` that Yan et
+al.'s code attacks with. The model is put in eval mode during an attack and its
+previous mode is restored afterwards; no gradient is left in its parameters.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+Tensor = torch.Tensor
+LOSSES = ("cross_entropy", "margin")
+
+
+def _check_images(x: Tensor) -> None:
+    if not isinstance(x, Tensor) or not x.is_floating_point():
+        raise TypeError(f"images must be a floating torch tensor, got {type(x).__name__}.")
+    if x.numel() and (x.min() < 0 or x.max() > 1):
+        raise ValueError(
+            f"images must lie in [0, 1], found values in [{x.min().item():.3g}, {x.max().item():.3g}]; "
+            "divide 0-255 images by 255 and do not normalise before attacking."
+        )
+
+
+def _check_eps(eps: float, name: str = "eps") -> None:
+    if not (isinstance(eps, (int, float)) and eps >= 0):
+        raise ValueError(f"{name} must be a non-negative number on the [0, 1] pixel scale, got {eps!r}.")
+
+
+def _check_labels(x: Tensor, y: Tensor) -> None:
+    if y.ndim != 1 or len(y) != len(x):
+        raise ValueError(f"labels must have shape ({len(x)},), got {tuple(y.shape)}.")
+
+
+@contextmanager
+def _eval_mode(model: nn.Module) -> Iterator[None]:
+    """Eval mode and frozen parameters during the attack; previous state restored afterwards."""
+    was_training = model.training
+    flags = [p.requires_grad for p in model.parameters()]
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in zip(model.parameters(), flags):
+            p.requires_grad_(flag)
+        model.train(was_training)
+
+
+def attack_loss(logits: Tensor, y: Tensor, loss: str = "cross_entropy") -> Tensor:
+    """Summed attack loss: cross-entropy, or the margin ``max_{j != y} z_j - z_y``."""
+    if loss == "cross_entropy":
+        return F.cross_entropy(logits, y, reduction="sum")
+    if loss == "margin":
+        true = logits.gather(1, y[:, None]).squeeze(1)
+        other = logits.masked_fill(F.one_hot(y, logits.shape[1]).bool(), float("-inf")).amax(1)
+        return (other - true).sum()
+    raise ValueError(f"unknown attack loss {loss!r}; use one of {', '.join(LOSSES)}.")
+
+
+def input_gradient(model: nn.Module, x: Tensor, y: Tensor, loss: str = "cross_entropy") -> Tensor:
+    """``grad_x L(model(x), y)`` (summed loss, so each row is its own image's gradient)."""
+    x = x.detach().clone().requires_grad_(True)
+    value = attack_loss(model(x), y, loss)
+    (grad,) = torch.autograd.grad(value, x)
+    return grad
+
+
+def gaussian(x: Tensor, sigma: float, generator: torch.Generator | None = None) -> Tensor:
+    """``clip(x + sigma * N(0, I) / 255, 0, 1)`` with ``sigma`` on the 0-255 scale."""
+    _check_images(x)
+    _check_eps(sigma, "sigma")
+    noise = torch.randn(x.shape, generator=generator, dtype=x.dtype, device="cpu" if generator is not None else x.device)
+    return (x + sigma / 255.0 * noise.to(x.device)).clamp(0.0, 1.0)
+
+
+def fgsm(model: nn.Module, x: Tensor, y: Tensor, eps: float, loss: str = "cross_entropy") -> Tensor:
+    """``clip(x + eps * sign(grad_x L), 0, 1)``: the fast gradient sign method."""
+    _check_images(x)
+    _check_labels(x, y)
+    _check_eps(eps)
+    with _eval_mode(model):
+        grad = input_gradient(model, x, y, loss)
+    return (x + eps * grad.sign()).clamp(0.0, 1.0).detach()
+
+
+def pgd(model: nn.Module, x: Tensor, y: Tensor, eps: float, step: float | None = None, steps: int = 10,
+        random_start: bool = False, loss: str = "cross_entropy", generator: torch.Generator | None = None) -> Tensor:
+    """Projected gradient descent in the L-infinity ball of radius ``eps`` (default step ``eps / 5``, Yan et al.'s).
+
+    Each iteration: ``x' <- clip(clip(x' + step * sign(grad), x - eps, x + eps), 0, 1)``.
+    ``random_start`` begins at ``x + U(-eps, eps)`` (projected), drawn from ``generator``.
+    """
+    _check_images(x)
+    _check_labels(x, y)
+    _check_eps(eps)
+    step = eps / 5 if step is None else step
+    _check_eps(step, "step")
+    if not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be a positive integer, got {steps!r}.")
+    low, high = (x - eps).clamp(min=0.0), (x + eps).clamp(max=1.0)
+    adv = x.detach().clone()
+    if random_start:
+        start = torch.rand(x.shape, generator=generator, dtype=x.dtype, device="cpu" if generator is not None else x.device)
+        adv = torch.max(torch.min(x + eps * (2 * start.to(x.device) - 1), high), low)
+    with _eval_mode(model):
+        for _ in range(steps):
+            grad = input_gradient(model, adv, y, loss)
+            adv = torch.max(torch.min(adv + step * grad.sign(), high), low).detach()
+    return adv
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 1000) -> float:
+    """Fraction of ``x`` classified as ``y`` (model in eval mode, previous mode restored)."""
+    with _eval_mode(model):
+        correct = sum((model(x[i:i + batch_size]).argmax(1) == y[i:i + batch_size]).sum().item()
+                      for i in range(0, len(x), batch_size))
+    return correct / max(len(x), 1)

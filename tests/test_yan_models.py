@@ -1,0 +1,61 @@
+"""Yan et al.'s CNN and ODENet: parameter counts, shapes, and the Euler scheme of the ODE block."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from dyndl_lite.models.blocks import count_parameters
+from dyndl_lite.models.yan import PAPER_PARAMETERS, build, yan_cnn, yan_odenet
+
+
+@pytest.mark.parametrize("name", ["cnn", "odenet"])
+def test_mnist_parameter_counts_are_the_papers(name):
+    assert count_parameters(build(name)) == PAPER_PARAMETERS[name]
+
+
+def test_three_channel_variants_keep_the_design_and_the_gap():
+    cnn, ode = yan_cnn(in_channels=3), yan_odenet(in_channels=3)
+    assert count_parameters(cnn) == 142_282 and count_parameters(ode) == 143_562
+    assert count_parameters(ode) - count_parameters(cnn) == PAPER_PARAMETERS["odenet"] - PAPER_PARAMETERS["cnn"]
+    x = torch.rand(2, 3, 32, 32)
+    assert cnn(x).shape == (2, 10) and ode(x).shape == (2, 10)
+    assert cnn.features(x).shape == (2, 64, 15, 15)
+
+
+def test_mnist_shapes_and_ten_euler_steps():
+    ode = yan_odenet().eval()
+    x = torch.rand(3, 1, 28, 28)
+    assert ode.features(x).shape == (3, 64, 13, 13)
+    assert ode(x).shape == (3, 10)
+    assert ode.block.nfe_forward == 10  # step 0.1 on [0, 1]
+
+
+def test_ode_block_is_explicit_euler_written_out():
+    torch.manual_seed(0)
+    ode = yan_odenet().eval()
+    z = torch.randn(2, 64, 13, 13)
+    expected = z.clone()
+    with torch.no_grad():
+        for k in range(10):
+            expected = expected + 0.1 * ode.block.field.func(torch.tensor(0.1 * k), expected)
+        got = ode.block(z)
+    assert torch.allclose(got, expected, atol=1e-5)
+
+
+def test_residual_block_is_identity_plus_branch():
+    torch.manual_seed(0)
+    cnn = yan_cnn().eval()
+    for p in cnn.block.parameters():  # zero branch weights: GN output is its bias (0), so the block is the identity
+        torch.nn.init.zeros_(p)
+    z = torch.randn(2, 64, 13, 13)
+    assert torch.allclose(cnn.block(z), z)
+
+
+def test_bad_inputs_raise():
+    with pytest.raises(ValueError, match="in_channels"):
+        yan_cnn(in_channels=2)
+    with pytest.raises(ValueError, match="unknown Yan model"):
+        build("resnet")
+    with pytest.raises(ValueError, match=r"\(N, 1, H, W\)"):
+        yan_cnn()(torch.rand(2, 3, 28, 28))
