@@ -67,8 +67,9 @@ class ODEBlock(nn.Module):
             fixed-step solvers.
         rtol, atol: tolerances of adaptive solvers.
         step_size: internal step of fixed-step solvers (default: one step).
-        adjoint: backpropagate with the adjoint method (torchdiffeq's
-            ``odeint_adjoint``) instead of through the solver's operations.
+        adjoint: backpropagate with the adjoint method instead of through the
+            solver's operations: torchdiffeq's ``odeint_adjoint`` for adaptive
+            methods, :func:`dyndl_lite.adjoint.odeint_adjoint` for fixed-step ones.
 
     After a forward pass ``nfe_forward`` holds the number of function
     evaluations; after a backward pass ``nfe_backward`` holds those of the
@@ -97,9 +98,9 @@ class ODEBlock(nn.Module):
         t = t.to(z0)
         if self.method in FIXED_STEP:
             if self.adjoint:
-                raise NotImplementedError(
-                    "adjoint=True with a fixed-step method needs dyndl_lite.adjoint; use method='dopri5' or adjoint=False."
-                )
+                from dyndl_lite.adjoint import odeint_adjoint
+
+                return odeint_adjoint(self.field, z0, t, method=self.method, step_size=self.step_size)
             return solvers.odeint(self.field, z0, t, method=self.method, step_size=self.step_size)
         import torchdiffeq
 
