@@ -1,0 +1,100 @@
+"""Peak memory of a block of code, measured the same way by every reader.
+
+``with peak_memory(device) as m: ...`` sets ``m.bytes`` to the peak memory used inside
+the block above what was in use when it started:
+
+* CUDA: ``torch.cuda.max_memory_allocated - memory_allocated`` at entry, after
+  ``torch.cuda.reset_peak_memory_stats``: exactly the tensors' bytes, from PyTorch's allocator.
+* CPU (Linux): the process's resident-set high-water mark ``VmHWM`` from ``/proc/self/status``,
+  reset at entry by writing ``5`` to ``/proc/self/clear_refs`` after glibc's ``malloc_trim``
+  has returned freed memory to the system; this counts all memory of the
+  process (tensors, allocator slack, Python objects), so small differences (under a few MB)
+  are noise. Use problems whose tensors are large enough for the effect to stand out.
+
+Other platforms raise a clear error: use Linux (e.g. Colab) or a CUDA device.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import gc
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import torch
+
+_STATUS = Path("/proc/self/status")
+_CLEAR_REFS = Path("/proc/self/clear_refs")
+
+
+@dataclass
+class PeakMemory:
+    """Result of :func:`peak_memory`: ``bytes`` above the baseline and how they were measured."""
+
+    device: str
+    method: str
+    bytes: int = 0
+
+    @property
+    def mib(self) -> float:
+        return self.bytes / 2**20
+
+
+def _rss_kib(field: str) -> int:
+    match = re.search(rf"{field}:\s+(\d+) kB", _STATUS.read_text())
+    if match is None:
+        raise RuntimeError(f"{_STATUS} has no {field} line; peak CPU memory cannot be measured here.")
+    return int(match.group(1))
+
+
+def _release_free_memory() -> None:
+    """Return freed heap memory to the system (glibc ``malloc_trim``), so the baseline is what is live."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass  # not glibc: the baseline may include freed memory the allocator keeps
+
+
+def _reset_cpu_peak() -> None:
+    _release_free_memory()
+    try:
+        _CLEAR_REFS.write_text("5")
+    except OSError as error:
+        raise RuntimeError(
+            f"Cannot reset the peak resident memory ({_CLEAR_REFS}: {error}); CPU peak memory needs Linux. "
+            "Measure on a Linux machine (Colab works) or on a CUDA device."
+        ) from None
+
+
+@contextlib.contextmanager
+def peak_memory(device: str | torch.device = "cpu") -> Iterator[PeakMemory]:
+    """Measure the peak memory used inside the ``with`` block, above the level at entry.
+
+    See the module docstring for the method on each device.
+    """
+    device = torch.device(device)
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device)
+        result = PeakMemory(str(device), "torch.cuda.max_memory_allocated")
+        yield result
+        torch.cuda.synchronize(device)
+        result.bytes = torch.cuda.max_memory_allocated(device) - base
+    elif device.type == "cpu":
+        if not _STATUS.exists():
+            raise RuntimeError(
+                "Peak CPU memory is read from /proc/self/status, which this system lacks (not Linux); "
+                "measure on Linux (Colab works) or on a CUDA device."
+            )
+        _reset_cpu_peak()
+        base = _rss_kib("VmRSS")
+        result = PeakMemory("cpu", "VmHWM after clear_refs (Linux)")
+        yield result
+        result.bytes = max(0, _rss_kib("VmHWM") - base) * 1024
+    else:
+        raise ValueError(f"peak_memory supports 'cpu' and 'cuda' devices, got {device}.")
