@@ -100,3 +100,20 @@ def pca_2d(stacked: np.ndarray | torch.Tensor) -> np.ndarray:
 def weight_norm_sum(model: TrackNet) -> float:
     """``sum_k (||W_k1||_F^2 + ||W_k2||_F^2)`` over the blocks: the weight-decay penalty of the flow."""
     return float(sum((b.inner.weight ** 2).sum() + (b.outer.weight ** 2).sum() for b in model.blocks))
+
+
+def two_moons(n: int = 400, noise: float = 0.1, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two interleaved half circles in the plane (n points, classes 0/1), seeded; data of the 2-D residual MLP.
+
+    Class 0: ``(cos s, sin s)``, class 1: ``(1 - cos s, 1/2 - sin s)`` for ``s`` uniform in [0, pi], plus
+    Gaussian noise of standard deviation ``noise``; centred at the origin.
+    """
+    if n < 2:
+        raise ValueError(f"n must be at least 2 (one point per class), got {n}.")
+    generator = torch.Generator().manual_seed(seed)
+    labels = torch.arange(n) % 2
+    s = torch.rand(n, generator=generator) * torch.pi
+    points = torch.stack([torch.cos(s), torch.sin(s)], 1)
+    points[labels == 1] = torch.stack([1 - torch.cos(s), 0.5 - torch.sin(s)], 1)[labels == 1]
+    points = points + noise * torch.randn(n, 2, generator=generator) - torch.tensor([0.5, 0.25])
+    return points.float(), labels.long()
