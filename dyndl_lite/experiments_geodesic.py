@@ -74,8 +74,21 @@ def snapshot_epochs(epochs: int) -> tuple[int, ...]:
 
 
 def mean_lss(model: torch.nn.Module, images: torch.Tensor) -> float:
-    """Mean over images of the per-sample LSS of their tracks."""
-    return float(np.mean(lss(tracks(model, images))))
+    """Mean over images of the per-sample LSS of their tracks (tracks with a zero-length step left out)."""
+    return lss_summary(tracks(model, images))[0]
+
+
+def lss_summary(track: torch.Tensor | np.ndarray) -> tuple[float, int]:
+    """(mean per-sample LSS, number of tracks left out) for tracks (n+1, m, d).
+
+    A track with a zero-length step (a plain network whose relu layer maps it to
+    the same point twice, e.g. a collapsed all-zero layer) has no defined LSS and
+    is left out; the count is reported beside the mean. NaN if every track is left out.
+    """
+    track = np.asarray(track, dtype=np.float64)
+    regular = np.all(np.linalg.norm(np.diff(track, axis=0), axis=-1) > 0, axis=0)
+    mean = float(np.mean(lss(track[:, regular]))) if regular.any() else float("nan")
+    return mean, int((~regular).sum())
 
 
 def train_one(residual: bool, weight_decay: float, seed: int = 0, epochs: int = 20, train=None, test=None,
@@ -144,7 +157,8 @@ def evaluate_row(model: torch.nn.Module, test, ots_points: int = OTS_POINTS) -> 
 
     sub = test.subset(ots_points, seed=0).images
     track = tracks(model, sub)
-    return {"test_acc": evaluate(model, test.images, test.labels), "lss": float(np.mean(lss(track))),
+    mean, left_out = lss_summary(track)
+    return {"test_acc": evaluate(model, test.images, test.labels), "lss": mean, "lss_left_out": left_out,
             "ots": ots(track[0], track[-1])}
 
 

@@ -92,7 +92,8 @@ def ots(x: ArrayLike, fx: ArrayLike, solver: str = "scipy") -> float:
 
     T is the optimal assignment for the squared Euclidean cost
     (:func:`dyndl_lite.transport.ot_map`); OTS = 1 means the network's
-    end-to-end map is itself optimal on these points.
+    end-to-end map is itself optimal on these points. ``T(x_i) = f(x_i)`` is
+    tested as equality of points, so coinciding images count as matched.
     """
     x, fx = as_numpy(x, "x"), as_numpy(fx, "fx")
     if x.shape != fx.shape or x.ndim != 2:
@@ -100,7 +101,8 @@ def ots(x: ArrayLike, fx: ArrayLike, solver: str = "scipy") -> float:
             f"x and fx must both have shape (m, d) (inputs and their images in the same space); got {x.shape} and {fx.shape}."
         )
     perm = ot_map(x, fx, solver=solver)
-    return float(np.mean(perm == np.arange(len(x))))
+    # compare points, not indices: if some images coincide (a collapsed layer), any of them is "f(x_i)"
+    return float(np.mean(np.all(fx[perm] == fx, axis=1)))
 
 
 def track_distance(track1: ArrayLike, track2: ArrayLike) -> float | np.ndarray:

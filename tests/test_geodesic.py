@@ -86,3 +86,9 @@ def test_tracks_of_residual_and_plain_nets():
     assert pca_2d(t).shape == (4, 5, 2)
     with pytest.raises(TypeError, match="track"):
         tracks(torch.nn.Linear(2, 2), x)
+
+
+def test_ots_counts_coinciding_images_as_matched():
+    x = np.array([[0.0, 0.0], [1.0, 0.0], [2.0, 0.0]])
+    fx = np.zeros((3, 2))  # a collapsed layer: every image is the same point
+    assert ots(x, fx) == 1.0
