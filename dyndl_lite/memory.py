@@ -98,3 +98,50 @@ def peak_memory(device: str | torch.device = "cpu") -> Iterator[PeakMemory]:
         result.bytes = max(0, _rss_kib("VmHWM") - base) * 1024
     else:
         raise ValueError(f"peak_memory supports 'cpu' and 'cuda' devices, got {device}.")
+
+
+GRADIENT_METHODS = ("adjoint", "torchdiffeq adjoint", "backprop through solver")
+
+
+def gradient_cost(how: str, func: torch.nn.Module, y0: torch.Tensor, n_steps: int, method: str = "rk4",
+                  t1: float = 1.0) -> dict:
+    """Peak memory, seconds and function evaluations of one gradient of ``L = sum z(t1)^2``.
+
+    ``z`` solves ``dz/dt = func(t, z)``, ``z(0) = y0`` with ``n_steps`` equal fixed steps of
+    ``method``; ``how`` is one of :data:`GRADIENT_METHODS`: the from-scratch adjoint
+    (:func:`dyndl_lite.adjoint.odeint_adjoint`), torchdiffeq's ``odeint_adjoint``, or
+    backpropagation through :func:`dyndl_lite.solvers.odeint`. Returns a dict with
+    ``peak_mib``, ``seconds``, ``nfe_forward`` and ``nfe_backward``.
+    """
+    import time
+
+    import torchdiffeq
+
+    from dyndl_lite import adjoint, solvers
+    from dyndl_lite.models.blocks import CountedField
+
+    if how not in GRADIENT_METHODS:
+        raise ValueError(f"how must be one of {GRADIENT_METHODS}, got {how!r}.")
+    if not isinstance(n_steps, int) or n_steps < 1:
+        raise ValueError(f"n_steps must be a positive integer, got {n_steps!r}.")
+    field = CountedField(func)
+    t = torch.tensor([0.0, t1], dtype=y0.dtype, device=y0.device)
+    h = t1 / n_steps
+    solve = {
+        "adjoint": lambda: adjoint.odeint_adjoint(field, y0, t, method, h),
+        "torchdiffeq adjoint": lambda: torchdiffeq.odeint_adjoint(field, y0, t, method=method,
+                                                                  options={"step_size": h}),
+        "backprop through solver": lambda: solvers.odeint(field, y0, t, method, h),
+    }[how]
+    func.zero_grad(set_to_none=True)
+    with peak_memory(y0.device) as peak:
+        start = time.perf_counter()
+        loss = solve()[-1].square().sum()
+        nfe_forward = field.nfe
+        loss.backward()
+        if y0.device.type == "cuda":
+            torch.cuda.synchronize(y0.device)
+        seconds = time.perf_counter() - start
+    func.zero_grad(set_to_none=True)
+    return {"peak_mib": peak.mib, "seconds": seconds, "nfe_forward": nfe_forward,
+            "nfe_backward": field.nfe - nfe_forward}
