@@ -13,7 +13,9 @@ A method of order ``p`` has ``E(h) \\approx C h^p``, a straight line of slope
 :func:`convergence_study` does both for a fixed-step method of
 :mod:`dyndl_lite.solvers` (or any solver with the call ``solve(func, y0, t)``);
 :func:`adaptive_study` records, for an adaptive torchdiffeq solver, the number
-of function evaluations and the achieved error at each tolerance.
+of function evaluations and the achieved error at each tolerance;
+:func:`stability_function` measures ``R(w)`` of a method on the linear test
+equation ``y' = w y``.
 """
 
 from __future__ import annotations
@@ -165,6 +167,29 @@ def convergence_study(
     order, intercept = loglog_slope(h, errors)
     name = method if isinstance(method, str) else getattr(method, "__name__", "solver")
     return ConvergenceStudy(name, h, errors, nfe, order, float(np.exp(intercept)))
+
+
+def stability_function(method: str | Solver, w: np.ndarray | complex) -> np.ndarray:
+    """Measure ``R(w)``: one step of size 1 on ``y' = w y`` from ``y = 1``, for complex ``w``.
+
+    A Runge-Kutta method maps ``y_k`` to ``y_{k+1} = R(h mu) y_k`` on the test
+    equation ``y' = mu y``; the method is stable for ``h mu`` in
+    ``{w : |R(w)| <= 1}``. The solvers work with real tensors, so ``y = u + i v``
+    is integrated as the real system ``(u, v)' = (a u - b v, b u + a v)`` with
+    ``w = a + i b``, for all ``w`` at once.
+    """
+    w = np.asarray(w, dtype=complex)
+    a = torch.as_tensor(w.real, dtype=torch.float64)[..., None]
+    b = torch.as_tensor(w.imag, dtype=torch.float64)[..., None]
+
+    def test_equation(t: Tensor, y: Tensor) -> Tensor:
+        u, v = y[..., :1], y[..., 1:]
+        return torch.cat([a * u - b * v, b * u + a * v], dim=-1)
+
+    y0 = torch.zeros(*w.shape, 2, dtype=torch.float64)
+    y0[..., 0] = 1.0
+    y1 = _solve(method, test_equation, y0, torch.tensor([0.0, 1.0], dtype=torch.float64))[-1]
+    return (y1[..., 0] + 1j * y1[..., 1]).numpy()
 
 
 @dataclass(frozen=True)

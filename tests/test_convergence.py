@@ -127,3 +127,13 @@ def test_bad_arguments_are_clear_errors():
         global_error(growth, Y0, growth_exact, SPAN, 8, method=3)
     with pytest.raises(ValueError, match="positive numbers"):
         adaptive_study(growth, Y0, growth_exact, torch.linspace(0, 1, 3, dtype=torch.float64), [1e-3, 0.0])
+
+
+def test_stability_function_is_the_taylor_polynomial_of_the_method_order():
+    from dyndl_lite.convergence import stability_function
+
+    w = np.array([-2.0, -2.785, -1.0 + 1.5j, 0.3j, 0.5])
+    taylor = {p: sum(w**j / math.factorial(j) for j in range(p + 1)) for p in (1, 2, 4)}
+    for method, p in ORDER.items():
+        np.testing.assert_allclose(stability_function(method, w), taylor[p], rtol=1e-12, atol=1e-12)
+    assert abs(stability_function("euler", -2.2)) > 1 > abs(stability_function("euler", -1.9))
