@@ -137,3 +137,11 @@ def test_stability_function_is_the_taylor_polynomial_of_the_method_order():
     for method, p in ORDER.items():
         np.testing.assert_allclose(stability_function(method, w), taylor[p], rtol=1e-12, atol=1e-12)
     assert abs(stability_function("euler", -2.2)) > 1 > abs(stability_function("euler", -1.9))
+
+
+def test_euler_error_respects_the_gronwall_bound():
+    """E(h) <= M h / (2L) (exp(L (t1 - t0)) - 1) for y' = y cos t (L = 1, M = max |y''| = e)."""
+    study = convergence_study(growth, Y0[:1], lambda t: growth_exact(t)[:, :1], SPAN, [8, 16, 32, 64], "euler")
+    bound = math.e * study.step_sizes / 2 * math.expm1(SPAN[1] - SPAN[0])
+    assert np.all(study.errors <= bound)
+    assert np.all(study.errors > bound / 1e3), "the bound is pessimistic, not vacuous"
