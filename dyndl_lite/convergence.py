@@ -109,7 +109,15 @@ def global_error(
     return _global_error_and_nfe(func, y0, exact, t_span, n_steps, method)[0]
 
 
-def _global_error_and_nfe(func, y0, exact, t_span, n_steps, method) -> tuple[float, int]:
+def _global_error_and_nfe(
+    func: VectorField,
+    y0: Tensor,
+    exact: ExactSolution,
+    t_span: tuple[float, float],
+    n_steps: int,
+    method: str | Solver,
+) -> tuple[float, int]:
+    """The global error of :func:`global_error` and the number of evaluations of ``func`` it took."""
     if not isinstance(n_steps, (int, np.integer)) or n_steps < 1:
         raise ValueError(f"n_steps must be a positive integer, got {n_steps!r}.")
     t0, t1 = (float(s) for s in t_span)

@@ -112,7 +112,17 @@ class StepSizeDemo(ipywidgets.VBox):
     After every redraw ``trajectory`` holds the plotted ``y_k`` and ``figure`` the figure.
     """
 
-    def __init__(self, func, y0, exact, t_span, h_range, h, methods, component):
+    def __init__(
+        self,
+        func: VectorField,
+        y0: Tensor,
+        exact: ExactSolution,
+        t_span: tuple[float, float],
+        h_range: tuple[float, float],
+        h: float,
+        methods: Sequence[str],
+        component: int,
+    ) -> None:
         low, high = (float(v) for v in h_range)
         if not 0 < low < high:
             raise ValueError(f"h_range must be (low, high) with 0 < low < high, got {h_range!r}.")
