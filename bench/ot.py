@@ -23,8 +23,15 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import save  # noqa: E402
+import importlib.util
+
+HERE = Path(__file__).resolve().parent
+# this file is called ot.py: keep its folder off the path so that ``import ot`` finds POT, not this script
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
+_spec = importlib.util.spec_from_file_location("bench_common", HERE / "common.py")
+_common = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_common)
+save = _common.save
 
 from dyndl_lite.transport import ot_map  # noqa: E402
 

@@ -41,12 +41,26 @@ class Block(nn.Module):
         return self.outer(torch.relu(self.inner(z)))
 
 
+def he_init(model: nn.Module) -> None:
+    """He (Kaiming-normal, relu gain) weights and zero biases for every linear layer, as He et al. use for plain nets.
+
+    The plain network needs it: with PyTorch's default initialisation the signal shrinks through its 18 linear
+    layers and SGD does not get it off the ground. The residual network keeps PyTorch's default, under which
+    its identity path already carries the signal (He init in both branch layers would triple the variance per block).
+    """
+    for module in model.modules():
+        if isinstance(module, nn.Linear):
+            nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+            nn.init.zeros_(module.bias)
+
+
 class TrackNet(nn.Module):
     """A fixed-width MLP ``x(0) = embed(x)``, n blocks in R^d, linear head; ``residual`` picks the block rule.
 
     ``residual=True``: ``x(k+1) = x(k) + g_k(x(k))`` (a forward-Euler step of
-    ``dx/dt = v(x, t)`` with step 1); ``residual=False``: ``x(k+1) = relu(g_k(x(k)))``,
-    the same parameters without the skip connection.
+    ``dx/dt = v(x, t)`` with step 1), PyTorch's default initialisation;
+    ``residual=False``: ``x(k+1) = relu(g_k(x(k)))``, the same parameters without
+    the skip connection, He initialisation (:func:`he_init`).
     """
 
     def __init__(self, in_features: int, width: int, depth: int, hidden: int, num_classes: int, residual: bool = True):
@@ -58,6 +72,8 @@ class TrackNet(nn.Module):
         self.embed = nn.Identity() if in_features == width else nn.Linear(in_features, width)
         self.blocks = nn.ModuleList(Block(width, hidden) for _ in range(depth))
         self.head = nn.Linear(width, num_classes)
+        if not residual:
+            he_init(self)
 
     def _step(self, block: Block, z: torch.Tensor) -> torch.Tensor:
         return z + block(z) if self.residual else torch.relu(block(z))
