@@ -47,6 +47,14 @@ def execution_times() -> dict[str, float]:
     return times
 
 
+def executed_notebooks() -> dict[str, "nbformat.NotebookNode"]:
+    """The executed notebooks stored in the jupyter-cache of the last build, by path."""
+    from jupyter_cache import get_cache
+
+    cache = get_cache(BUILD / ".jupyter_cache")
+    return {str(Path(r.uri).resolve().relative_to(ROOT)): cache.get_cache_bundle(r.pk).nb for r in cache.list_cache_records()}
+
+
 @pytest.fixture(scope="session")
 def built_book() -> BookBuild:
     """Build the HTML book with warnings as errors, executing each notebook exactly once."""

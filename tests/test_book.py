@@ -5,7 +5,7 @@ from __future__ import annotations
 import nbformat
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, executed_notebooks
 from normalize_notebooks import toc_notebooks
 
 pytestmark = pytest.mark.book
@@ -25,3 +25,18 @@ def test_notebook_executes_within_budget(built_book, path):
     budget = nbformat.read(path, as_version=4).metadata["dyndl"]["quick_budget_s"]
     seconds = built_book.times[name]
     assert seconds <= budget, f"{name} took {seconds:.0f} s, over its quick-mode budget of {budget} s"
+
+
+def test_no_cell_shows_an_error(built_book):
+    """A figure that fails to render prints a traceback without stopping the notebook: catch it here."""
+    problems = []
+    for name, notebook in executed_notebooks().items():
+        for index, cell in enumerate(notebook.cells):
+            for output in cell.get("outputs", []):
+                text = output.get("text", "") if output.get("output_type") == "stream" else ""
+                if output.get("output_type") == "error" or "Traceback (most recent call last)" in text:
+                    problems.append(f"{name}, cell {index}: {output.get('ename', text[:200])}")
+                for mime, data in output.get("data", {}).items():
+                    if mime == "text/plain" and "Traceback (most recent call last)" in str(data):
+                        problems.append(f"{name}, cell {index}: traceback in text output")
+    assert not problems, "\n".join(problems)
