@@ -141,3 +141,19 @@ def accuracy(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 1000) -> 
         correct = sum((model(x[i:i + batch_size]).argmax(1) == y[i:i + batch_size]).sum().item()
                       for i in range(0, len(x), batch_size))
     return correct / max(len(x), 1)
+
+
+def fgsm_sweep(model: nn.Module, x: Tensor, y: Tensor, eps_values: list[float],
+               loss: str = "cross_entropy") -> list[Tensor]:
+    """``[fgsm(model, x, y, eps) for eps in eps_values]`` from a single gradient.
+
+    The direction ``sign(grad_x L(f(x), y))`` does not depend on ``eps``, so one
+    backward pass serves every radius.
+    """
+    _check_images(x)
+    _check_labels(x, y)
+    for eps in eps_values:
+        _check_eps(eps)
+    with _eval_mode(model):
+        direction = input_gradient(model, x, y, loss).sign()
+    return [(x + eps * direction).clamp(0.0, 1.0).detach() for eps in eps_values]

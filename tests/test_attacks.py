@@ -143,3 +143,9 @@ def test_bad_arguments_raise_clear_errors(small_cnn, mnist_batch):
         attacks.fgsm(small_cnn, x, y[:4], 0.1)
     with pytest.raises(ValueError, match="unknown attack loss"):
         attacks.fgsm(small_cnn, x, y, 0.1, loss="hinge")
+
+
+def test_fgsm_sweep_is_fgsm_at_every_radius(small_cnn, mnist_batch):
+    x, y = mnist_batch[0][:64], mnist_batch[1][:64]
+    for eps, adv in zip([0.0, 0.1, 0.3], attacks.fgsm_sweep(small_cnn, x, y, [0.0, 0.1, 0.3])):
+        assert torch.equal(adv, attacks.fgsm(small_cnn, x, y, eps))

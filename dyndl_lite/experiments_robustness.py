@@ -1,0 +1,296 @@
+"""Yan et al.'s robustness tables (ICLR 2020) as data: train the checkpoints, evaluate them, compare with the paper.
+
+Protocol (Yan, Du, Tan, Feng 2020, Section 4; public code HanshuYAN/TisODE):
+
+* models: :func:`dyndl_lite.models.yan.yan_cnn` and :func:`~dyndl_lite.models.yan.yan_odenet`;
+* regime ``"clean"`` (Table 1): trained on unperturbed images;
+* regime ``"gaussian"`` (Table 2): each training image receives, with probability 1/2,
+  Gaussian noise of standard deviation ``sigma / 255`` with ``sigma`` drawn from
+  ``{50, 75, 100}`` (MNIST);
+* recipe: Adam, learning rate 1e-3, weight decay 5e-4, batch 128, 100 epochs, learning
+  rate times 0.2 at epochs 30, 60, 90;
+* perturbations (:mod:`dyndl_lite.attacks`): Gaussian noise with ``sigma`` on the 0-255 scale;
+  FGSM and PGD with ``eps`` on the [0, 1] scale. The book attacks the cross-entropy loss
+  (textbook FGSM / PGD); the authors' code attacks a margin loss on 1,000 random test
+  images, PGD with 10 iterations of step ``eps / 5``.
+
+Checkpoints are named ``yan-{cnn|odenet}[-gaussian]-seed{S}``. :func:`train_one` makes one
+(through ``dyndl_lite.train.fit``), :func:`table` evaluates the shipped ones on the test set
+and returns the table as data, with the paper's numbers beside it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from typing import Iterable
+
+import numpy as np
+import torch
+from torch import nn
+
+from dyndl_lite import attacks
+from dyndl_lite.models.yan import build
+
+MODELS = ("cnn", "odenet")
+REGIMES = ("clean", "gaussian")
+SEEDS = (0, 1, 2)
+TRAIN_SIGMAS = (50.0, 75.0, 100.0)  # Table 2 training noise, MNIST
+NOISE_PROB = 0.5
+
+# The CPU budget of the shipped checkpoints (no GPU in the session that trained them):
+# this many optimiser steps of batch 128 instead of the paper's 100 epochs.
+CPU_BUDGET_IMAGES = 12_800  # 100 steps of 128 images, drawn without replacement from the 60,000
+
+# Columns: (kind, strength). Gaussian sigma on 0-255; FGSM / PGD eps on [0, 1].
+COLUMNS = {
+    ("mnist", 1): [("gaussian", 50), ("gaussian", 75), ("gaussian", 100), ("fgsm", 0.15), ("fgsm", 0.3), ("fgsm", 0.5)],
+    ("mnist", 2): [("gaussian", 100), ("fgsm", 0.3), ("fgsm", 0.5), ("pgd", 0.2), ("pgd", 0.3)],
+    ("svhn", 1): [("gaussian", 15), ("gaussian", 25), ("gaussian", 35), ("fgsm", 3 / 255), ("fgsm", 5 / 255), ("fgsm", 8 / 255)],
+    ("svhn", 2): [("gaussian", 35), ("fgsm", 5 / 255), ("fgsm", 8 / 255), ("pgd", 3 / 255), ("pgd", 5 / 255)],
+    ("imgnet10", 1): [("gaussian", 10), ("gaussian", 15), ("gaussian", 25), ("fgsm", 5 / 255), ("fgsm", 8 / 255), ("fgsm", 16 / 255)],
+    ("imgnet10", 2): [("gaussian", 25), ("fgsm", 5 / 255), ("fgsm", 8 / 255), ("pgd", 3 / 255), ("pgd", 5 / 255)],
+}
+
+# Yan et al. (2020), Tables 1 and 2: accuracy in %, mean and std over runs, as published.
+PAPER = {
+    ("mnist", 1): {"cnn": [(98.1, 0.7), (85.8, 4.3), (56.4, 5.6), (63.4, 2.3), (24.0, 8.9), (8.3, 3.2)],
+                   "odenet": [(98.7, 0.6), (90.6, 5.4), (73.2, 8.6), (83.5, 0.9), (42.1, 2.4), (14.3, 2.1)]},
+    ("svhn", 1): {"cnn": [(90.0, 1.2), (76.3, 2.7), (60.9, 3.9), (29.2, 2.9), (13.7, 1.9), (5.4, 1.5)],
+                  "odenet": [(95.7, 0.7), (88.1, 1.5), (78.2, 2.1), (58.2, 2.3), (43.0, 1.3), (30.9, 1.4)]},
+    ("imgnet10", 1): {"cnn": [(80.1, 1.8), (63.3, 2.0), (40.8, 2.7), (28.5, 0.5), (18.1, 0.7), (9.4, 1.2)],
+                      "odenet": [(81.9, 2.0), (67.5, 2.0), (48.7, 2.6), (36.2, 1.0), (27.2, 1.1), (14.4, 1.7)]},
+    ("mnist", 2): {"cnn": [(98.7, 0.1), (54.2, 1.1), (15.8, 1.3), (32.9, 3.7), (0.0, 0.0)],
+                   "odenet": [(99.4, 0.1), (71.5, 1.1), (19.9, 1.2), (64.7, 1.8), (13.0, 0.2)]},
+    ("svhn", 2): {"cnn": [(90.6, 0.2), (25.3, 0.6), (12.3, 0.7), (32.4, 0.4), (14.0, 0.5)],
+                  "odenet": [(95.1, 0.1), (49.4, 1.0), (34.7, 0.5), (50.9, 1.3), (27.2, 1.4)]},
+    ("imgnet10", 2): {"cnn": [(92.6, 0.6), (40.9, 1.8), (26.7, 1.7), (28.6, 1.5), (11.2, 1.2)],
+                      "odenet": [(92.6, 0.5), (42.0, 0.4), (29.0, 1.0), (29.8, 0.4), (12.3, 0.6)]},
+}
+PAPER_SOURCE = "Yan, Du, Tan, Feng, On Robustness of Neural Ordinary Differential Equations, ICLR 2020, Tables 1-2"
+
+# Test images attacked: the first N of the official test set (fixed, stated, not random).
+ATTACK_IMAGES = {"quick": 1000, "full": 10_000}
+PGD_IMAGES = {"quick": 200, "full": 1000}  # the authors attacked 1,000 test images
+PGD_STEPS = 10  # step eps / 5, as in the authors' code
+NOISE_SEED = 0  # one fixed noise draw per sigma, shared by every model (paired comparison)
+
+
+def checkpoint_name(model: str, regime: str, seed: int) -> str:
+    """``yan-cnn-seed0``, ``yan-odenet-gaussian-seed2``, ..."""
+    if model not in MODELS or regime not in REGIMES:
+        raise ValueError(f"model must be one of {MODELS} and regime one of {REGIMES}, got {model!r}, {regime!r}.")
+    return f"yan-{model}{'' if regime == 'clean' else '-' + regime}-seed{seed}"
+
+
+def column_label(kind: str, strength: float, dataset: str = "mnist") -> str:
+    """``s=50``, ``FGSM-0.3``, ``PGD-5/255`` (fractions of 255 for the colour data sets)."""
+    if kind == "gaussian":
+        return f"s={strength:g}"
+    if dataset == "mnist":
+        return f"{kind.upper()}-{strength:g}"
+    return f"{kind.upper()}-{round(strength * 255):d}/255"
+
+
+# --------------------------------------------------------------------------- training
+
+
+def recipe(mode: str, regime: str):
+    """Yan et al.'s recipe (full mode) or the CPU budget (quick mode), with the regime's noise."""
+    from dyndl_lite.train import RECIPES, Recipe
+
+    if regime not in REGIMES:
+        raise ValueError(f"regime must be one of {REGIMES}, got {regime!r}.")
+    base = RECIPES.get("yan-full") or Recipe(
+        name="yan-full", epochs=100, batch_size=128, optimizer="adam", lr=1e-3, weight_decay=5e-4,
+        milestones=(30, 60, 90), gamma=0.2)
+    if mode == "quick":
+        base = dataclasses.replace(base, name="yan-cpu-budget", epochs=1, milestones=(), train_subset=CPU_BUDGET_IMAGES)
+    if regime == "gaussian":
+        base = dataclasses.replace(base, name=base.name + "-gaussian", noise_prob=NOISE_PROB, noise_sigmas=TRAIN_SIGMAS)
+    return base
+
+
+def train_one(model: str, regime: str, seed: int, mode: str = "quick", save: bool = True, progress: bool = True) -> dict:
+    """Train one MNIST checkpoint ``yan-<model>[-gaussian]-seed<S>`` and ship it with its record."""
+    from dyndl_lite import pretrained
+    from dyndl_lite.config import get_device, seed_everything
+    from dyndl_lite.data import load_mnist
+    from dyndl_lite.train import evaluate, fit
+
+    name = checkpoint_name(model, regime, seed)
+    device = get_device()
+    seed_everything(seed)
+    train, test = load_mnist("train", device=device), load_mnist("test", device=device)
+    net = build(model).to(device)
+    rec = recipe(mode, regime)
+    start = time.perf_counter()
+    history = fit(net, train, rec, seed=seed, device=device, progress=progress)  # test accuracy: measured by the chapter
+    wall = time.perf_counter() - start
+    record = {
+        "recipe": dataclasses.asdict(rec), "seed": seed, "model": model, "regime": regime,
+        "epochs_run": len(history.epoch), "steps_run": math.ceil(min(rec.train_subset or len(train), len(train)) / rec.batch_size) * rec.epochs,
+        "data": {"train": train.name, "test": test.name}, "mode": mode, "device": str(device),
+        "wall_time_s": round(wall, 1),
+        "final_train_acc_running": history.train_acc[-1],
+        "final_test_acc_first_1000": evaluate(net, test.images[:1000], test.labels[:1000], device=device),
+        "history": dataclasses.asdict(history),
+        "paper_recipe": "Adam 1e-3, weight decay 5e-4, batch 128, 100 epochs, x0.2 at 30/60/90 (Yan et al. 2020)",
+    }
+    if save:
+        pretrained.save(net, name, record)
+    return record
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+def _chunks(n: int, size: int) -> Iterable[slice]:
+    return (slice(i, min(i + size, n)) for i in range(0, n, size))
+
+
+@torch.inference_mode()
+def _correct(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> int:
+    return int((model(x).argmax(1) == y).sum())
+
+
+def column_accuracies(model: nn.Module, x: torch.Tensor, y: torch.Tensor, columns: list[tuple[str, float]],
+                      pgd_images: int, chunk: int = 250) -> dict[tuple[str, float], float]:
+    """Accuracy (in [0, 1]) under every column's perturbation.
+
+    Gaussian: one fixed noise draw (seed :data:`NOISE_SEED`) per sigma. FGSM: one input
+    gradient serves every eps, since ``sign(grad_x L(x))`` does not depend on eps.
+    PGD: :data:`PGD_STEPS` steps of ``eps / 5`` from the clean image, on the first
+    ``pgd_images`` of ``x``.
+    """
+    model.eval()
+    out: dict[tuple[str, float], float] = {}
+    fgsm_eps = sorted({s for k, s in columns if k == "fgsm"})
+    counts = {c: 0 for c in columns}
+    for part in _chunks(len(x), chunk):
+        xb, yb = x[part], y[part]
+        for kind, strength in columns:
+            if kind == "gaussian":
+                g = torch.Generator().manual_seed(NOISE_SEED * 1_000_003 + part.start)
+                counts[(kind, strength)] += _correct(model, attacks.gaussian(xb, strength, generator=g), yb)
+        if fgsm_eps:
+            for eps, adv in zip(fgsm_eps, attacks.fgsm_sweep(model, xb, yb, fgsm_eps)):
+                counts[("fgsm", eps)] += _correct(model, adv, yb)
+        if part.start < pgd_images:
+            stop = min(part.stop, pgd_images) - part.start
+            for kind, strength in columns:
+                if kind == "pgd":
+                    adv = attacks.pgd(model, xb[:stop], yb[:stop], strength, step=strength / 5, steps=PGD_STEPS)
+                    counts[(kind, strength)] += _correct(model, adv, yb[:stop])
+    for kind, strength in columns:
+        total = min(pgd_images, len(x)) if kind == "pgd" else len(x)
+        out[(kind, strength)] = counts[(kind, strength)] / total
+    return out
+
+
+def load_checkpoint(model: str, regime: str, seed: int, in_channels: int = 1) -> tuple[nn.Module, dict]:
+    """The shipped checkpoint ``yan-<model>[-gaussian]-seed<S>`` and its record."""
+    from dyndl_lite import pretrained
+
+    net = build(model, in_channels=in_channels)
+    record = pretrained.load(net, checkpoint_name(model, regime, seed))
+    return net.eval(), record
+
+
+def table(number: int, mode: str = "quick", seeds: Iterable[int] = SEEDS, dataset: str = "mnist") -> dict:
+    """Yan et al.'s Table ``number`` (1: clean training, 2: Gaussian training) for MNIST, as data.
+
+    Every shipped checkpoint of the table's regime is evaluated on the first
+    :data:`ATTACK_IMAGES` ``[mode]`` test images (PGD on the first :data:`PGD_IMAGES` ``[mode]``).
+    Returns columns, per-model per-seed accuracies (%), their mean and sample std,
+    clean accuracy on the same images, the paper's numbers, and what was measured.
+    """
+    from dyndl_lite.data import load_mnist
+
+    if number not in (1, 2):
+        raise ValueError(f"Yan et al. have Tables 1 and 2, got {number!r}.")
+    if dataset != "mnist":
+        raise ValueError("shipped checkpoints exist for MNIST only; SVHN / ImgNet10 tables need training (see the chapter).")
+    regime = "clean" if number == 1 else "gaussian"
+    columns = COLUMNS[(dataset, number)]
+    test = load_mnist("test")
+    n, n_pgd = ATTACK_IMAGES[mode], PGD_IMAGES[mode]
+    x, y = test.images[:n], test.labels[:n]
+    rows, records, start = {}, {}, time.perf_counter()
+    for model in MODELS:
+        per_seed, clean = [], []
+        for seed in seeds:
+            net, record = load_checkpoint(model, regime, seed)
+            acc = column_accuracies(net, x, y, columns, n_pgd)
+            per_seed.append([100 * acc[c] for c in columns])
+            with torch.inference_mode():
+                clean.append(100 * sum(_correct(net, x[s], y[s]) for s in _chunks(n, 1000)) / n)
+            records[checkpoint_name(model, regime, seed)] = record
+        values = np.array(per_seed)
+        rows[model] = {"seeds": values.tolist(), "mean": values.mean(0).tolist(),
+                       "std": (values.std(0, ddof=1) if len(values) > 1 else np.zeros(len(columns))).tolist(),
+                       "clean": clean}
+    return {
+        "table": number, "dataset": dataset, "regime": regime, "mode": mode, "seeds": list(seeds),
+        "columns": [column_label(k, s, dataset) for k, s in columns], "column_specs": columns,
+        "rows": rows, "paper": PAPER[(dataset, number)], "paper_source": PAPER_SOURCE,
+        "data": f"{test.name}: first {n:,} images (PGD: first {min(n_pgd, n):,})",
+        "attack": f"cross-entropy FGSM; PGD {PGD_STEPS} steps of eps/5 from the clean image",
+        "records": records, "seconds": round(time.perf_counter() - start, 1),
+    }
+
+
+def markdown(result: dict) -> str:
+    """The table as Markdown: our mean +- std over seeds beside the paper's."""
+    head = "| model | " + " | ".join(result["columns"]) + " |"
+    lines = [head, "|" + "---|" * (len(result["columns"]) + 1)]
+    for model in MODELS:
+        ours = result["rows"][model]
+        cells = [f"{m:.1f} ± {s:.1f}" for m, s in zip(ours["mean"], ours["std"])]
+        lines.append(f"| {model.upper() if model == 'cnn' else 'ODENet'}, ours | " + " | ".join(cells) + " |")
+        paper = [f"{m:.1f} ± {s:.1f}" for m, s in result["paper"][model]]
+        lines.append(f"| {model.upper() if model == 'cnn' else 'ODENet'}, paper | " + " | ".join(paper) + " |")
+    return "\n".join(lines)
+
+
+def curves(model: str, regime: str = "clean", seed: int = 0, mode: str = "quick",
+           sigmas: Iterable[float] = (0, 25, 50, 75, 100, 125, 150),
+           eps: Iterable[float] = (0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5)) -> dict:
+    """Accuracy (%) against Gaussian sigma and against FGSM eps for one checkpoint, on the attack images."""
+    from dyndl_lite.data import load_mnist
+
+    test = load_mnist("test")
+    n = ATTACK_IMAGES[mode]
+    net, _ = load_checkpoint(model, regime, seed)
+    columns = [("gaussian", float(s)) for s in sigmas] + [("fgsm", float(e)) for e in eps]
+    acc = column_accuracies(net, test.images[:n], test.labels[:n], columns, pgd_images=0)
+    return {"sigma": list(sigmas), "gaussian": [100 * acc[("gaussian", float(s))] for s in sigmas],
+            "eps": list(eps), "fgsm": [100 * acc[("fgsm", float(e))] for e in eps],
+            "data": f"{test.name}: first {n:,} images", "checkpoint": checkpoint_name(model, regime, seed)}
+
+
+# --------------------------------------------------------------------------- chapter 5: a 2-D ODE-Net
+
+def toy_recipe():
+    """Chapter 5's recipe for the 2-D ODE-Net: Adam 1e-2, batch 50, 30 epochs on 400 points."""
+    from dyndl_lite.train import Recipe, register_recipe
+
+    return register_recipe(Recipe("yan-toy-circles", epochs=30, batch_size=50, optimizer="adam", lr=1e-2))
+
+
+def toy_odenet(seed: int = 0, n: int = 400):
+    """Train a plain (non-augmented) 2-D ODE-Net on concentric circles; return ``(net, train, test, history)``.
+
+    ``dz/dt = f(t, z)`` with ``f`` a tanh MLP (2 hidden layers of 32) on ``[z, t]``,
+    RK4 with step 0.1 on ``[0, 1]``, linear read-out; training data
+    ``concentric_circles(n, seed=seed)``, test data the same law with ``seed + 1``.
+    """
+    from dyndl_lite.toy import ToyODENet, concentric_circles
+    from dyndl_lite.train import fit
+
+    torch.manual_seed(seed)
+    train, test = concentric_circles(n, seed=seed), concentric_circles(n, seed=seed + 1)
+    net = ToyODENet(2, 2, augment=0, width=32, depth=2, method="rk4", step_size=0.1)
+    history = fit(net, train, toy_recipe(), test=test, seed=seed, progress=False)
+    return net, train, test, history
