@@ -117,6 +117,10 @@ class History:
     nfe_forward: list[float] = field(default_factory=list)  # mean function evaluations per forward pass
     nfe_backward: list[float] = field(default_factory=list)  # mean per backward pass (adjoint only)
     seconds: list[float] = field(default_factory=list)  # wall time of the epoch (training and test evaluation)
+    # one entry per optimisation step, for curves finer than an epoch
+    step_loss: list[float] = field(default_factory=list)
+    step_nfe_forward: list[int] = field(default_factory=list)
+    step_nfe_backward: list[int] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, list]:
         return {k: list(v) for k, v in self.__dict__.items()}
@@ -237,8 +241,11 @@ def fit(model: nn.Module, train: Data, recipe: Recipe, *, test: Data | None = No
             total_loss += batch_loss.item() * len(index)
             if loss == "cross_entropy":
                 correct += (out.argmax(dim=1) == y).sum().item()
-            nfe_f += sum(b.nfe_forward for b in blocks)
-            nfe_b += sum(b.nfe_backward for b in blocks)
+            step_f, step_b = sum(b.nfe_forward for b in blocks), sum(b.nfe_backward for b in blocks)
+            nfe_f, nfe_b = nfe_f + step_f, nfe_b + step_b
+            history.step_loss.append(batch_loss.item())
+            history.step_nfe_forward.append(step_f)
+            history.step_nfe_backward.append(step_b)
             if progress:
                 bar.set_postfix(loss=f"{total_loss / min(n, (step + 1) * recipe.batch_size):.3f}",
                                 nfe=sum(b.nfe_forward for b in blocks))
