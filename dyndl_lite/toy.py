@@ -137,18 +137,22 @@ class ToyODENet(nn.Module):
     ``x -> W z(t1) + b`` where ``dz/dt = f(t, z)``, ``z(0) = [x, 0_augment]`` and ``f`` is a
     :class:`VectorFieldMLP` on ``R^(in_dim + augment)``. ``augment=0`` is a plain ODE-Net;
     ``augment>0`` is an augmented neural ODE (Dupont et al., 2019). ``out_dim`` is the number
-    of classes (or of regression targets).
+    of classes (or of regression targets). ``linear_readout=False`` replaces ``W z + b`` by the
+    fixed projection ``z(t1)[:out_dim]``, so that the flow alone must produce the output.
     """
 
     def __init__(self, in_dim: int = 2, out_dim: int = 2, augment: int = 0, width: int = 32, depth: int = 2,
-                 t1: float = 1.0, method: str = "rk4", step_size: float | None = 0.1, adjoint: bool = False):
+                 t1: float = 1.0, method: str = "rk4", step_size: float | None = 0.1, adjoint: bool = False,
+                 linear_readout: bool = True):
         super().__init__()
         if not isinstance(augment, int) or augment < 0:
             raise ValueError(f"augment must be a non-negative integer, got {augment!r}.")
-        self.in_dim, self.augment = in_dim, augment
+        if not linear_readout and out_dim > in_dim + augment:
+            raise ValueError(f"a projection readout needs out_dim <= in_dim + augment, got {out_dim} > {in_dim + augment}.")
+        self.in_dim, self.out_dim, self.augment = in_dim, out_dim, augment
         self.field = VectorFieldMLP(in_dim + augment, width, depth)
         self.block = ODEBlock(self.field, t1=t1, method=method, step_size=step_size, adjoint=adjoint)
-        self.readout = nn.Linear(in_dim + augment, out_dim)
+        self.readout = nn.Linear(in_dim + augment, out_dim) if linear_readout else None
 
     def lift(self, x: Tensor) -> Tensor:
         """``[x, 0, ..., 0]``: the initial state in ``R^(in_dim + augment)``."""
@@ -161,4 +165,5 @@ class ToyODENet(nn.Module):
         return self.block.trajectory(self.lift(x), t)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.readout(self.block(self.lift(x)))
+        z1 = self.block(self.lift(x))
+        return self.readout(z1) if self.readout is not None else z1[..., : self.out_dim]

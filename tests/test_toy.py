@@ -69,3 +69,11 @@ def test_toy_odenet_flow_starts_at_the_lifted_input():
 def test_bad_input_is_explained(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_projection_readout_returns_the_flow_itself():
+    net = ToyODENet(in_dim=1, out_dim=1, augment=1, width=8, linear_readout=False)
+    x = torch.linspace(-1, 1, 5).unsqueeze(1)
+    assert torch.equal(net(x), net.flow(x, torch.tensor([0.0, 1.0]))[-1, :, :1])
+    with pytest.raises(ValueError, match="out_dim <= in_dim"):
+        ToyODENet(in_dim=1, out_dim=3, linear_readout=False)
