@@ -87,8 +87,8 @@ def solve_backward(
     func: VectorField,
     z1: Tensor,
     a1: Tensor,
-    t0: Tensor,
-    t1: Tensor,
+    t0: Tensor | float,
+    t1: Tensor | float,
     method: str = "rk4",
     step_size: float | None = None,
     params: Sequence[Tensor] | None = None,
@@ -111,7 +111,7 @@ def solve_backward(
             "The adjoint backward solve starts from a NaN or Inf: z(t1) or dL/dz(t1) is not finite; "
             "check the loss and the forward solution."
         )
-    grid = torch.stack([t1, t0]).to(z1)
+    grid = torch.tensor([float(t1), float(t0)], dtype=z1.dtype, device=z1.device)
     field = _augmented_field(func, params, shape)
     try:
         end = solvers.integrate(field, state, grid, method, step_size)[-1]
