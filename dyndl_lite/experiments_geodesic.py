@@ -17,6 +17,7 @@ copied here with their provenance; the book prints them beside ours.
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 import math
 import time
 
@@ -94,7 +95,7 @@ def lss_summary(track: torch.Tensor | np.ndarray) -> tuple[float, int]:
 
 
 def train_one(residual: bool, weight_decay: float, seed: int = 0, epochs: int = EPOCHS, train=None, test=None,
-              save: bool = True, progress: bool = False) -> tuple[torch.nn.Module, dict]:
+              save: bool = True, progress: bool = False, device=None) -> tuple[torch.nn.Module, dict]:
     """Train one network on MNIST (full training set unless ``train`` is given) and ship it as a checkpoint."""
     from dyndl_lite import pretrained
     from dyndl_lite.config import seed_everything
@@ -119,7 +120,8 @@ def train_one(residual: bool, weight_decay: float, seed: int = 0, epochs: int = 
     seed_everything(seed)
     model = mnist_tracknet(residual)
     start = time.perf_counter()
-    history = fit(model, train, recipe(weight_decay, epochs), test=test, seed=seed, progress=progress, callback=record)
+    history = fit(model, train, recipe(weight_decay, epochs), test=test, seed=seed, progress=progress, callback=record,
+                  device=device)
     record_ = {
         "recipe": dataclasses.asdict(recipe(weight_decay, epochs)),
         "seed": seed,
@@ -137,6 +139,22 @@ def train_one(residual: bool, weight_decay: float, seed: int = 0, epochs: int = 
     if save:
         pretrained.save(model, checkpoint_name(residual, weight_decay, seed), record_)
     return model, record_
+
+
+MODELS = tuple(f"{arch}-wd{wd_tag(g)}" for arch in ("resnet", "plain") for g in WEIGHT_DECAYS)
+
+
+def train_checkpoint(model: str, mode: str = "full", seed: int = 0, device=None, progress: bool = True,
+                     epochs: int | None = None, **_) -> Path:
+    """Command-line entry: ``python -m dyndl_lite train gai --model resnet-wd5e-4 [--epochs E]``; returns the weights path."""
+    from dyndl_lite import pretrained
+
+    if model not in MODELS:
+        raise ValueError(f"unknown chapter-10 model {model!r}; choose one of {MODELS}.")
+    arch, gamma = model.split("-wd", 1)
+    weight_decay = next(g for g in WEIGHT_DECAYS if wd_tag(g) == gamma)
+    train_one(arch == "resnet", weight_decay, seed=seed, epochs=epochs or EPOCHS, progress=progress, device=device)
+    return pretrained.paths(checkpoint_name(arch == "resnet", weight_decay, seed))[0]
 
 
 def load_one(residual: bool, weight_decay: float, seed: int = 0) -> tuple[torch.nn.Module, dict]:
@@ -174,6 +192,11 @@ def table(test, weight_decays=WEIGHT_DECAYS, seed: int = 0, ots_points: int = OT
                          **evaluate_row(model, test, ots_points), "train_acc": record["final_train_acc"]})
     return rows
 
+
+from dyndl_lite.experiments import register  # noqa: E402  (registry of the command line)
+
+register("gai", models=MODELS, train=train_checkpoint,
+         description="Gai & Zhang: residual vs plain MNIST MLPs across weight decay (chapter 10)")
 
 if __name__ == "__main__":  # python -m dyndl_lite.experiments_geodesic [epochs]: retrain and ship every checkpoint
     import sys
