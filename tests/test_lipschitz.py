@@ -31,8 +31,9 @@ def test_linear_field_bounds_meet_at_the_spectral_norm():
     field = linear_field(A)
     spectral = torch.linalg.matrix_norm(A, ord=2).item()
     assert lipschitz.norm_product_bound(field) == pytest.approx(spectral, rel=1e-5)
-    estimate = lipschitz.pair_ratio_estimate(field, torch.randn(200, 2), torch.linspace(0, 1, 3), pairs_per_time=4000)
-    assert 0.99 * spectral <= estimate <= spectral * (1 + 1e-5)
+    points = torch.randn(200, 2, generator=torch.Generator().manual_seed(0))
+    estimate = lipschitz.pair_ratio_estimate(field, points, torch.linspace(0, 1, 3), pairs_per_time=4000)
+    assert 0.99 * spectral <= estimate <= spectral * (1 + 1e-3)  # float32 differences over |d| >= 5e-4
 
 
 def test_lower_estimate_never_exceeds_upper_bound_for_a_nonlinear_field():

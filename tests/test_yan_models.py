@@ -59,3 +59,20 @@ def test_bad_inputs_raise():
         build("resnet")
     with pytest.raises(ValueError, match=r"\(N, 1, H, W\)"):
         yan_cnn()(torch.rand(2, 3, 28, 28))
+
+
+def test_protocol_tables_and_recipes_are_consistent():
+    from dyndl_lite import experiments_robustness as rob
+
+    for key, columns in rob.COLUMNS.items():
+        assert set(rob.PAPER[key]) == set(rob.MODELS)
+        assert all(len(rob.PAPER[key][m]) == len(columns) for m in rob.MODELS)
+    assert rob.column_label("fgsm", 5 / 255, "svhn") == "FGSM-5/255" and rob.column_label("gaussian", 50) == "s=50"
+    assert rob.checkpoint_name("odenet", "gaussian", 2) == "yan-odenet-gaussian-seed2"
+    full = rob.recipe("full", "gaussian")
+    assert (full.optimizer, full.lr, full.weight_decay, full.epochs, full.milestones, full.gamma) == \
+        ("adam", 1e-3, 5e-4, 100, (30, 60, 90), 0.2)
+    assert full.noise_prob == 0.5 and full.noise_sigmas == (50.0, 75.0, 100.0)
+    assert rob.recipe("quick", "clean").noise_prob == 0.0
+    with pytest.raises(ValueError, match="regime"):
+        rob.recipe("full", "adversarial")
