@@ -115,7 +115,8 @@ def pca_2d(stacked: np.ndarray | torch.Tensor) -> np.ndarray:
 
 def weight_norm_sum(model: TrackNet) -> float:
     """``sum_k (||W_k1||_F^2 + ||W_k2||_F^2)`` over the blocks: the weight-decay penalty of the flow."""
-    return float(sum((b.inner.weight ** 2).sum() + (b.outer.weight ** 2).sum() for b in model.blocks))
+    with torch.no_grad():
+        return float(sum((b.inner.weight ** 2).sum() + (b.outer.weight ** 2).sum() for b in model.blocks))
 
 
 def two_moons(n: int = 400, noise: float = 0.1, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
