@@ -166,3 +166,34 @@ def chen_table(seed: int = 0, test=None, device=None) -> list[dict]:
 
 register("chen", models=("mlp", "resnet", "rknet", "odenet"), train=train_chen,
          description="Chen et al. (2018) Table 1: four MNIST models, checkpoints chen-<model>-seed<S>")
+
+
+def tolerance_sweep(net: torch.nn.Module, test, tolerances=(1e-1, 1e-2, 1e-3, 1e-4), batch_size: int = 1000) -> list[dict]:
+    """Test error and mean forward NFE of an ODE-Net evaluated with ``rtol = atol = tol`` for each tolerance.
+
+    Only the evaluation tolerance changes; the weights stay those trained at 1e-3.
+    The block's tolerances are restored afterwards.
+    """
+    from dyndl_lite.train import evaluate, ode_blocks
+
+    blocks = ode_blocks(net)
+    if not blocks:
+        raise ValueError("tolerance_sweep needs a model with an ODE block (e.g. chen_model('odenet')).")
+    saved = [(b.rtol, b.atol) for b in blocks]
+    nfe_seen: list[int] = []
+    hook = blocks[0].register_forward_hook(lambda module, args, out: nfe_seen.append(module.nfe_forward))
+    rows = []
+    try:
+        for tol in tolerances:
+            for b in blocks:
+                b.rtol = b.atol = tol
+            nfe_seen.clear()
+            start = time.perf_counter()
+            accuracy = evaluate(net, test.images, test.labels, batch_size=batch_size)
+            rows.append({"tol": tol, "test_error_percent": 100 * (1 - accuracy),
+                         "nfe_forward": sum(nfe_seen) / len(nfe_seen), "seconds": time.perf_counter() - start})
+    finally:
+        hook.remove()
+        for b, (rtol, atol) in zip(blocks, saved):
+            b.rtol, b.atol = rtol, atol
+    return rows

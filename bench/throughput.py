@@ -1,0 +1,107 @@
+"""Training throughput: the book's tensor-resident loop against the usual DataLoader pipeline.
+
+Usage: ``python bench/throughput.py [--steps-resnet 30] [--steps-odenet 10]``. Not run in CI.
+
+For Chen et al.'s ResNet and ODE-Net, batch 128, same SGD step, it times a fixed
+number of training steps of
+
+* **ours**: :func:`dyndl_lite.train.fit` with MNIST held as one float tensor,
+  batches drawn by index and the random crop done on the whole batch (pad,
+  gather at random offsets);
+* **reference**: the usual pipeline: a ``Dataset`` returning PIL images (as
+  torchvision's ``MNIST`` does), ``RandomCrop(28, padding=4)`` + ``ToTensor``
+  per sample, a ``DataLoader`` with 2 worker processes, shuffling.
+
+Both draw crop offsets uniformly from the same 9 x 9 grid, so the augmented
+data have the same distribution; only how the batches are produced differs.
+Images per second and the ratio go to ``bench/results/throughput.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import save  # noqa: E402
+
+from dyndl_lite.data import load_mnist  # noqa: E402
+from dyndl_lite.models.chen import chen_model  # noqa: E402
+from dyndl_lite.train import Recipe, fit  # noqa: E402
+
+BATCH = 128
+
+
+class PILMNIST(torch.utils.data.Dataset):
+    """MNIST as torchvision serves it: one PIL image per ``__getitem__``, then the transform."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, transform):
+        self.images = (images[:, 0] * 255).round().to(torch.uint8).numpy()
+        self.labels = labels.tolist()
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i):
+        from PIL import Image
+
+        return self.transform(Image.fromarray(self.images[i], mode="L")), self.labels[i]
+
+
+def reference_steps(model: nn.Module, train, steps: int, seed: int = 0) -> float:
+    """Seconds for ``steps`` SGD steps fed by DataLoader(RandomCrop + ToTensor, 2 workers)."""
+    from torchvision import transforms
+
+    torch.manual_seed(seed)
+    dataset = PILMNIST(train.images, train.labels, transforms.Compose([transforms.RandomCrop(28, padding=4),
+                                                                       transforms.ToTensor()]))
+    loader = torch.utils.data.DataLoader(dataset, batch_size=BATCH, shuffle=True, num_workers=2, drop_last=True)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    criterion = nn.CrossEntropyLoss()
+    model.train()
+    start = time.perf_counter()
+    for step, (x, y) in enumerate(loader):
+        if step == steps:
+            break
+        loss = criterion(model(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    return time.perf_counter() - start
+
+
+def our_steps(model: nn.Module, train, steps: int, seed: int = 0) -> float:
+    """Seconds for ``steps`` SGD steps of :func:`dyndl_lite.train.fit` (one epoch over steps x 128 images)."""
+    recipe = Recipe("bench", epochs=1, batch_size=BATCH, lr=0.1, crop_padding=4, train_subset=steps * BATCH)
+    start = time.perf_counter()
+    fit(model, train, recipe, seed=seed, progress=False)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps-resnet", type=int, default=30)
+    parser.add_argument("--steps-odenet", type=int, default=10)
+    args = parser.parse_args()
+    train = load_mnist("train")
+    results = {"batch_size": BATCH, "data": train.name, "models": {}}
+    for name, steps in (("resnet", args.steps_resnet), ("odenet", args.steps_odenet)):
+        timings = {}
+        for pipeline, run in (("reference", reference_steps), ("ours", our_steps)):
+            torch.manual_seed(0)
+            timings[pipeline] = run(chen_model(name), train, steps)
+        rate = {k: steps * BATCH / v for k, v in timings.items()}
+        results["models"][name] = {"steps": steps, "images_per_s": rate, "ratio": rate["ours"] / rate["reference"]}
+        print(f"{name:7s} {steps} steps of {BATCH}: reference {rate['reference']:.0f} img/s, "
+              f"ours {rate['ours']:.0f} img/s, ratio {rate['ours'] / rate['reference']:.2f}x")
+    print(f"saved {save('throughput', results)}")
+
+
+if __name__ == "__main__":
+    main()
