@@ -94,7 +94,7 @@ def check_grid(t: Tensor, y0: Tensor, *, increasing: bool = True) -> None:
 def _substeps(t0: Tensor, t1: Tensor, step_size: float | None) -> int:
     if step_size is None:
         return 1
-    return max(1, math.ceil(abs(float(t1 - t0)) / step_size - 1e-9))
+    return max(1, math.ceil(abs(float((t1 - t0).detach())) / step_size - 1e-9))
 
 
 def _shape_checked(func: VectorField, shape: torch.Size) -> VectorField:
