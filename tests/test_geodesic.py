@@ -92,3 +92,13 @@ def test_ots_counts_coinciding_images_as_matched():
     x = np.array([[0.0, 0.0], [1.0, 0.0], [2.0, 0.0]])
     fx = np.zeros((3, 2))  # a collapsed layer: every image is the same point
     assert ots(x, fx) == 1.0
+
+
+def test_lss_summary_and_checkpoint_names():
+    from dyndl_lite.experiments_geodesic import checkpoint_name, lss_summary, wd_tag
+
+    track = np.zeros((3, 2, 2))
+    track[1:, 0, 0] = [1.0, 2.0]  # sample 0 straight, sample 1 never moves
+    assert lss_summary(track) == (1.0, 1)
+    assert [wd_tag(g) for g in (0.0, 5e-4, 1e-2)] == ["0", "5e-4", "1e-2"]
+    assert checkpoint_name(False, 5e-3, 2) == "gai-plain-wd5e-3-seed2"
