@@ -269,7 +269,7 @@ def load_svhn(
 
 def _svhn_missing(path: Path, url: str) -> str:
     return (
-        f"SVHN is not available: {path} is missing. Download {url}{path.name} (for example in Colab, "
+        f"SVHN is not available: {path} is missing. Download {url} (for example in Colab, "
         f"or `torchvision.datasets.SVHN(root, split, download=True)`) into {path.parent}."
     )
 
