@@ -43,10 +43,10 @@ def colab_setup_source(url: str | None = None) -> str:
     )
 
 
-def toc_notebooks() -> list[Path]:
-    """Every ``.ipynb`` file that ``_toc.yml`` lists, in book order."""
+def toc_documents() -> list[str]:
+    """Every document of ``_toc.yml`` (the root first), without extension, in book order."""
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    files: list[str] = []
+    files: list[str] = [toc["root"]]
 
     def walk(node):
         if isinstance(node, dict):
@@ -58,8 +58,13 @@ def toc_notebooks() -> list[Path]:
             for value in node:
                 walk(value)
 
-    walk(toc)
-    return [ROOT / f"{name}.ipynb" for name in files if (ROOT / f"{name}.ipynb").exists()]
+    walk(toc.get("parts", toc.get("chapters", [])))
+    return files
+
+
+def toc_notebooks() -> list[Path]:
+    """Every ``.ipynb`` file that ``_toc.yml`` lists, in book order."""
+    return [ROOT / f"{name}.ipynb" for name in toc_documents() if (ROOT / f"{name}.ipynb").exists()]
 
 
 def normalize(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:

@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from conftest import BUILD, ROOT
+from normalize_notebooks import toc_documents
 
 pytestmark = [pytest.mark.book, pytest.mark.browser]
 
@@ -25,25 +26,6 @@ CHROMIUM_FLAGS = [
     "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic",
     "--window-size=1280,1600",
 ]
-
-
-def toc_pages() -> list[str]:
-    """Every document of _toc.yml (root first), without extension."""
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    pages = [toc["root"]]
-
-    def walk(node):
-        if isinstance(node, dict):
-            if "file" in node:
-                pages.append(node["file"])
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(toc.get("parts", toc.get("chapters", [])))
-    return pages
 
 
 def source_text(page: str) -> tuple[str, bool]:
@@ -131,7 +113,7 @@ def colab_link(page: str) -> str:
     return f"https://colab.research.google.com/github/{repository}/blob/{branch}/{page}.ipynb"
 
 
-@pytest.mark.parametrize("page", toc_pages())
+@pytest.mark.parametrize("page", toc_documents())
 def test_page_as_a_reader_sees_it(browser, server, page):
     from selenium.webdriver.common.by import By
 
