@@ -35,13 +35,7 @@ def test_recorded_test_accuracy_is_reproduced(model, mnist_test):
     assert abs(accuracy - record["test_acc"]) <= 3e-4, (accuracy, record["test_acc"])
 
 
-# The ODE-Net shipped from the CPU session saw only 5,120 training images (40 SGD steps) and is near
-# chance (15 % accuracy); a GPU run of the full recipe replaces it, and this strict xfail then turns red.
-UNDERTRAINED = {"odenet": "CPU-budget checkpoint saw 5,120 images (40 steps); retrain on a GPU"}
-
-
-@pytest.mark.parametrize("model", [pytest.param(m, marks=pytest.mark.xfail(reason=UNDERTRAINED[m], strict=True))
-                                   if m in UNDERTRAINED else m for m in SHIPPED])
+@pytest.mark.parametrize("model", SHIPPED)
 def test_recorded_accuracy_is_far_above_chance(model):
     _, record = load_chen(model)
     assert record["test_acc"] > 0.5, record["test_acc"]  # trained weights, not an initialisation
