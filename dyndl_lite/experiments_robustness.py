@@ -71,8 +71,8 @@ PAPER = {
 PAPER_SOURCE = "Yan, Du, Tan, Feng, On Robustness of Neural Ordinary Differential Equations, ICLR 2020, Tables 1-2"
 
 # Test images attacked: the first N of the official test set (fixed, stated, not random).
-ATTACK_IMAGES = {"quick": 200, "full": 10_000}
-PGD_IMAGES = {"quick": 50, "full": 1000}  # the authors attacked 1,000 test images
+ATTACK_IMAGES = {"quick": 1000, "full": 10_000}
+PGD_IMAGES = {"quick": 1000, "full": 1000}  # the authors attacked 1,000 test images
 PGD_STEPS = 10  # step eps / 5, as in the authors' code
 NOISE_SEED = 0  # one fixed noise draw per sigma, shared by every model (paired comparison)
 
