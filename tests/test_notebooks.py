@@ -68,3 +68,13 @@ def test_budget_is_stated(path):
     notebook = nbformat.read(path, as_version=4)
     budget = notebook.metadata.get("dyndl", {}).get("quick_budget_s")
     assert isinstance(budget, (int, float)) and 0 < budget <= 600, "set metadata dyndl.quick_budget_s"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_running_time_is_stated_by_the_script(path):
+    """scripts/record_run_times.py writes the measured quick-mode time and what full mode needs."""
+    notebook = nbformat.read(path, as_version=4)
+    cells = [c for c in notebook.cells if "run-time" in c.metadata.get("tags", [])]
+    assert len(cells) == 1, "run `make test` then `make run-times`"
+    assert cells[0].source.startswith("**Running time.** Quick mode: ") and "Full mode: " in cells[0].source
+    assert notebook.metadata["dyndl"].get("full_mode"), "say in metadata dyndl.full_mode what full mode needs"
