@@ -26,28 +26,13 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
+from dyndl_lite.models.blocks import CountedField  # noqa: F401  (re-exported: the NFE counter of the whole package)
 from dyndl_lite.solvers import odeint
 
 Tensor = torch.Tensor
 VectorField = Callable[[Tensor, Tensor], Tensor]
 ExactSolution = Callable[[Tensor], Tensor]
 Solver = Callable[[VectorField, Tensor, Tensor], Tensor]
-
-
-class CountedField:
-    """Wrap a vector field ``f(t, y)`` and count its evaluations in ``self.nfe``.
-
-    The count is the cost measure of an ODE solver: each evaluation of ``f`` is
-    one forward pass of the network in a neural ODE.
-    """
-
-    def __init__(self, func: VectorField) -> None:
-        self.func = func
-        self.nfe = 0
-
-    def __call__(self, t: Tensor, y: Tensor) -> Tensor:
-        self.nfe += 1
-        return self.func(t, y)
 
 
 def loglog_slope(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) -> tuple[float, float]:

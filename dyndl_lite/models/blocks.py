@@ -44,9 +44,13 @@ class ConcatConv2d(nn.Module):
 
 
 class CountedField(nn.Module):
-    """Wraps a vector field and counts how often it is evaluated (``nfe``)."""
+    """Wraps a vector field ``f(t, z)`` (a module or any callable) and counts its evaluations in ``nfe``.
 
-    def __init__(self, func: nn.Module):
+    The count is the cost measure of an ODE solver: each evaluation of ``f`` is one
+    forward pass of the network in a neural ODE.
+    """
+
+    def __init__(self, func):
         super().__init__()
         self.func = func
         self.nfe = 0
