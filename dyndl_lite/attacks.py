@@ -134,13 +134,11 @@ def pgd(model: nn.Module, x: Tensor, y: Tensor, eps: float, step: float | None =
     return adv
 
 
-@torch.no_grad()
 def accuracy(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 1000) -> float:
-    """Fraction of ``x`` classified as ``y`` (model in eval mode, previous mode restored)."""
-    with _eval_mode(model):
-        correct = sum((model(x[i:i + batch_size]).argmax(1) == y[i:i + batch_size]).sum().item()
-                      for i in range(0, len(x), batch_size))
-    return correct / max(len(x), 1)
+    """Fraction of ``x`` classified as ``y``: :func:`dyndl_lite.train.evaluate` on ``x``'s device."""
+    from dyndl_lite.train import evaluate
+
+    return evaluate(model, x, y, batch_size, device=x.device)
 
 
 def fgsm_sweep(model: nn.Module, x: Tensor, y: Tensor, eps_values: list[float],
