@@ -87,7 +87,7 @@ def lss(track: ArrayLike) -> float | np.ndarray:
     return float(score[0]) if single else score
 
 
-def ots(x: ArrayLike, fx: ArrayLike, solver: str = "scipy") -> float:
+def ots(x: ArrayLike, fx: ArrayLike, solver: str = "pot") -> float:
     """Optimal Transport Score ``#{i : T(x_i) = f(x_i)} / m`` with T the exact OT map from {x_i} to {f(x_i)}.
 
     T is the optimal assignment for the squared Euclidean cost

@@ -8,11 +8,23 @@ measures the Kantorovich problem has an optimal plan that is a permutation
 .. math::  \\sigma^\\star = \\arg\\min_{\\sigma \\in S_m} \\sum_{i=1}^m \\|x_i - y_{\\sigma(i)}\\|^2,
            \\qquad W_2(\\mu, \\nu)^2 = \\frac1m \\sum_i \\|x_i - y_{\\sigma^\\star(i)}\\|^2,
 
-solved exactly by SciPy's ``linear_sum_assignment`` (Jonker-Volgenant) or by
-POT's network simplex ``ot.emd`` (Flamary et al. 2021).
+solved exactly by POT's network simplex ``ot.emd`` (Flamary et al. 2021; the
+default) or by SciPy's ``linear_sum_assignment`` (Jonker-Volgenant).
+
+Exactness is checked, not assumed. The network simplex also returns dual
+potentials ``(u, v)``; if ``u_i + v_j <= C_ij`` for every pair and
+``u_i + v_{sigma(i)} = C_{i sigma(i)}`` on the assignment (each up to ``eps``),
+then for every permutation ``pi``
+
+.. math::  \\sum_i C_{i\\pi(i)} \\ge \\sum_i u_i + \\sum_j v_j - m\\,\\varepsilon
+           \\ge \\sum_i C_{i\\sigma(i)} - 2m\\,\\varepsilon,
+
+(weak LP duality), so no permutation is cheaper than ``sigma`` by more than
+``2 m eps``. :func:`dual_certificate` computes ``eps``; :func:`ot_map` refuses
+a POT answer whose ``eps`` exceeds ``1e-9`` times the largest cost.
 
 Public functions: :func:`ot_map`, :func:`w2`, :func:`mccann`,
-:func:`kinetic_energy`, :func:`cost_matrix`.
+:func:`kinetic_energy`, :func:`cost_matrix`, :func:`dual_certificate`.
 """
 
 from __future__ import annotations
@@ -22,7 +34,10 @@ import torch
 from scipy.optimize import linear_sum_assignment
 
 ArrayLike = np.ndarray | torch.Tensor
-SOLVERS = ("scipy", "pot")
+SOLVERS = ("pot", "scipy")
+#: largest certificate violation accepted, relative to the largest cost (float64 rounding is ~1e-12)
+CERTIFICATE_RTOL = 1e-9
+_BLOCK_ROWS = 1024  # rows of the cost matrix handled at once by dual_certificate
 
 
 def as_numpy(a: ArrayLike, name: str = "array") -> np.ndarray:
@@ -59,12 +74,37 @@ def cost_matrix(x: ArrayLike, y: ArrayLike) -> np.ndarray:
     return np.maximum(cost, 0.0)
 
 
-def ot_map(x: ArrayLike, y: ArrayLike, solver: str = "scipy") -> np.ndarray:
+def dual_certificate(cost: np.ndarray, perm: np.ndarray, u: np.ndarray, v: np.ndarray) -> float:
+    """Largest violation ``eps`` of the optimality conditions of the assignment ``perm`` with potentials (u, v):
+
+    .. math::  \\varepsilon = \\max\\Big(\\max_{i,j}\\,(u_i + v_j - C_{ij}),\\;
+               \\max_i\\,|C_{i\\sigma(i)} - u_i - v_{\\sigma(i)}|\\Big).
+
+    ``eps = 0`` proves ``perm`` optimal (dual feasibility plus complementary
+    slackness); in general no permutation is cheaper by more than ``2 m eps``.
+    The dense check runs in blocks of rows, so it needs no second (m, m) array.
+    """
+    cost = np.asarray(cost, dtype=np.float64)
+    m = len(cost)
+    if cost.shape != (m, m) or np.shape(perm) != (m,) or np.shape(u) != (m,) or np.shape(v) != (m,):
+        raise ValueError(f"need an (m, m) cost and perm, u, v of shape (m,); got {cost.shape}, "
+                         f"{np.shape(perm)}, {np.shape(u)}, {np.shape(v)}.")
+    feasibility = max(float((u[s : s + _BLOCK_ROWS, None] + v[None, :] - cost[s : s + _BLOCK_ROWS]).max())
+                      for s in range(0, m, _BLOCK_ROWS))
+    slackness = float(np.abs(cost[np.arange(m), perm] - u - v[perm]).max())
+    return max(feasibility, slackness, 0.0)
+
+
+def ot_map(x: ArrayLike, y: ArrayLike, solver: str = "pot") -> np.ndarray:
     """Exact optimal transport map between uniform clouds: ``x[i]`` goes to ``y[perm[i]]``.
 
     ``perm`` minimises ``sum_i ||x_i - y_perm(i)||^2`` over all permutations.
-    ``solver`` is ``"scipy"`` (``linear_sum_assignment``) or ``"pot"``
-    (``ot.emd``, whose optimal plan is a permutation matrix times ``1/m``).
+    ``solver`` is ``"pot"`` (``ot.emd``, network simplex; its optimal plan is a
+    permutation matrix times ``1/m``, and its dual potentials are checked with
+    :func:`dual_certificate`) or ``"scipy"`` (``linear_sum_assignment``).
+    Both are exact; on point clouds the network simplex is much faster
+    (``bench/ot.py``: the cost ``-2 x_i . y_j`` + const has rank d, which slows
+    the shortest augmenting paths of Jonker-Volgenant).
     """
     if solver not in SOLVERS:
         raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}.")
@@ -78,10 +118,18 @@ def ot_map(x: ArrayLike, y: ArrayLike, solver: str = "scipy") -> np.ndarray:
     import ot  # POT, imported lazily: only this branch needs it
 
     weights = np.full(m, 1.0 / m)
-    plan = ot.emd(weights, weights, cost, numItermax=max(100_000, 50 * m * m))
+    plan, log = ot.emd(weights, weights, cost, numItermax=max(100_000, 50 * m * m), log=True)
+    if log["warning"] is not None:
+        raise RuntimeError(f"POT's ot.emd stopped early ({log['warning']}); use solver='scipy'.")
     perm = plan.argmax(axis=1).astype(np.int64)
     if not np.allclose(plan[np.arange(m), perm], 1.0 / m, rtol=1e-6):
         raise RuntimeError("POT's ot.emd returned a plan that is not a permutation; use solver='scipy'.")
+    eps = dual_certificate(cost, perm, log["u"], log["v"])
+    if eps > CERTIFICATE_RTOL * max(1.0, float(cost.max())):
+        raise RuntimeError(
+            f"POT's answer is not certified optimal: its dual potentials violate the optimality conditions by {eps:.3g} "
+            f"(largest cost {cost.max():.3g}); use solver='scipy'."
+        )
     return perm
 
 

@@ -62,16 +62,26 @@ def summarize_throughput(results: dict) -> list[dict]:
 
 def summarize_ot(results: dict) -> list[dict]:
     rows = []
+    limit = results.get("scipy_limit_s")
     for row in results["rows"]:
-        value = f"SciPy {row['scipy_s']:.2f} s" + (f", POT {row['pot_s']:.2f} s" if "pot_s" in row else "")
-        if "same_permutation" in row:
+        if "scipy_s" not in row:
+            scipy = "not run (slower than the limit at a smaller m)"
+        elif row["scipy_s"] is None:
+            scipy = f"did not finish in {limit:.0f} s"
+        else:
+            scipy = f"{row['scipy_s']:.2f} s"
+        value = f"POT {row['pot_s']:.2f} s, SciPy {scipy}"
+        if "scipy_over_pot" in row:
+            value += f" (SciPy / POT = {row['scipy_over_pot']:.1f})"
             value += ", same permutation" if row["same_permutation"] else ", DIFFERENT permutations"
         rows.append({"measure": f"exact OT map, m = {row['m']:,}, {row['clouds']} clouds in R^{results['dimension']}",
                      "value": value, "goal": "", "met": None})
     mnist = results.get("mnist_ots")
-    rows.append({"measure": "exact OTS on the full 10,000-image MNIST test set",
-                 "value": f"{mnist['ots_s']:.0f} s (OTS {mnist['ots']:.3f})" if mnist else "not measured (did not finish)",
-                 "goal": "under 60 s", "met": (mnist["ots_s"] < 60) if mnist else False})
+    rows.append({"measure": f"exact OTS on the full {mnist['points']:,}-image MNIST test set ({mnist['checkpoint']})"
+                 if mnist else "exact OTS on the full 10,000-image MNIST test set",
+                 "value": f"{mnist['total_s']:.0f} s: tracks {mnist['tracks_s']:.1f} s + certified map {mnist['ots_s']:.1f} s "
+                          f"(OTS {mnist['ots']:.3f})" if mnist else "not measured",
+                 "goal": f"under {mnist['goal_s'] if mnist else 60} s", "met": (mnist["total_s"] < mnist["goal_s"]) if mnist else False})
     return rows
 
 

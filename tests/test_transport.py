@@ -6,8 +6,9 @@ import numpy as np
 import ot
 import pytest
 import torch
+from scipy.optimize import linear_sum_assignment
 
-from dyndl_lite.transport import cost_matrix, kinetic_energy, mccann, mixture, ot_map, w2
+from dyndl_lite.transport import cost_matrix, dual_certificate, kinetic_energy, mccann, mixture, ot_map, w2
 
 
 def test_monotone_map_is_optimal_in_1d():
@@ -91,3 +92,39 @@ def test_mixture_keeps_points_of_both_measures():
 def test_kinetic_energy_rejects_single_snapshot():
     with pytest.raises(ValueError, match="two snapshots"):
         kinetic_energy(np.zeros((1, 4, 2)))
+
+
+def test_pot_and_scipy_agree_and_pot_duals_certify_the_map():
+    rng = np.random.default_rng(6)
+    x, y = rng.normal(size=(300, 8)), rng.normal(1.0, 2.0, size=(300, 8))
+    perm = ot_map(x, y, solver="pot")
+    np.testing.assert_array_equal(perm, ot_map(x, y, solver="scipy"))
+    weights = np.full(300, 1 / 300)
+    cost = cost_matrix(x, y)
+    _, log = ot.emd(weights, weights, cost, log=True)
+    assert dual_certificate(cost, perm, log["u"], log["v"]) < 1e-9 * cost.max()
+
+
+def test_certificate_bounds_the_gap_to_the_optimum():
+    # weak duality: for any potentials, cost(sigma) - cost(optimum) <= 2 m eps
+    rng = np.random.default_rng(7)
+    m = 40
+    cost = cost_matrix(rng.normal(size=(m, 3)), rng.normal(size=(m, 3)))
+    optimum = cost[np.arange(m), linear_sum_assignment(cost)[1]].sum()
+    for trial in range(20):
+        sigma = rng.permutation(m)
+        u, v = rng.normal(size=m), rng.normal(size=m)
+        eps = dual_certificate(cost, sigma, u, v)
+        assert cost[np.arange(m), sigma].sum() - optimum <= 2 * m * eps + 1e-9
+    # a suboptimal assignment is never certified, whatever the potentials
+    sigma = linear_sum_assignment(cost)[1].copy()
+    sigma[[0, 1]] = sigma[[1, 0]]
+    gap = cost[np.arange(m), sigma].sum() - optimum
+    assert gap > 0
+    _, log = ot.emd(np.full(m, 1 / m), np.full(m, 1 / m), cost, log=True)
+    assert dual_certificate(cost, sigma, log["u"], log["v"]) >= gap / (2 * m)
+
+
+def test_dual_certificate_rejects_bad_shapes():
+    with pytest.raises(ValueError, match="shape"):
+        dual_certificate(np.zeros((3, 3)), np.arange(2), np.zeros(3), np.zeros(3))
