@@ -1,0 +1,48 @@
+"""The Performance appendix is generated from bench/results/ and says which goals are met."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_renderer(tmp_path, monkeypatch, results_dir):
+    spec = importlib.util.spec_from_file_location("render_performance", ROOT / "scripts" / "render_performance.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(module, "RESULTS", results_dir)
+    monkeypatch.setattr(module, "PAGE", tmp_path / "performance.md")
+    monkeypatch.setattr(module, "FIGURES", tmp_path / "performance_figures")
+    return module
+
+
+def test_committed_page_matches_committed_results(tmp_path, monkeypatch):
+    renderer = load_renderer(tmp_path, monkeypatch, ROOT / "bench" / "results")
+    renderer.main()
+    committed = (ROOT / "book" / "appendix" / "performance.md").read_text()
+    assert (tmp_path / "performance.md").read_text() == committed, (
+        "book/appendix/performance.md is out of date: run `python scripts/render_performance.py`."
+    )
+
+
+def test_goals_are_judged_from_the_numbers(tmp_path, monkeypatch):
+    results = tmp_path / "results"
+    results.mkdir()
+    machine = {"cpu": "test CPU", "cores": 2, "memory_gib": 1, "gpu": None, "torch": "x", "torch_threads": 2}
+    ot_results = {"dimension": 32, "scipy_limit_s": 120, "rows": [
+        {"m": 10_000, "clouds": "random", "pot_s": 40.0, "fixed_points": 0.0, "scipy_s": None}],
+        "mnist_ots": {"checkpoint": "c", "points": 10_000, "ots": 0.5, "tracks_s": 1.0, "ots_s": 70.0,
+                      "total_s": 71.0, "goal_s": 60}}
+    throughput = {"batch_size": 128, "models": {"odenet": {"steps": 1, "ratio": 2.5, "largest_possible_ratio": 3.0,
+                  "images_per_s": {"ours": 250, "reference": 100, "compute floor": 300}}}}
+    for name, body in (("ot", ot_results), ("throughput", throughput)):
+        record = {"benchmark": name, "measured_at": "2026-01-01", "machine": machine, "results": body}
+        (results / f"{name}.json").write_text(json.dumps(record))
+    renderer = load_renderer(tmp_path, monkeypatch, results)
+    renderer.main()
+    page = (tmp_path / "performance.md").read_text()
+    assert "did not finish in 120 s" in page
+    assert "| under 60 s | no |" in page  # 71 s misses the goal
+    assert "2.50x (250 vs 100 images/s)" in page and "| at least 2x | yes |" in page
+    assert "## Full recipes on a GPU" in page and "Not measured yet" in page
