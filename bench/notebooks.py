@@ -54,10 +54,7 @@ def main() -> int:
             print(f"          {s:6.1f} s  {line[:70]}")
     total = sum(r["seconds"] for r in results.values())
     print(f"{total:7.1f} s  whole book; goal {GOAL_S} s: ratio {total / GOAL_S:.2f} of the goal")
-    summary = [{"measure": f"`{name}`", "value": f"{r['seconds']:.0f} s (slowest cell {r['slowest_cells'][0]['seconds']:.0f} s)" if r["slowest_cells"] else f"{r['seconds']:.0f} s", "goal": "", "met": None}
-               for name, r in results.items()]
-    summary.append({"measure": "whole book, quick mode", "value": f"{total:.0f} s", "goal": f"under {GOAL_S} s", "met": total < GOAL_S})
-    save("notebooks", {"notebooks": results, "total_seconds": total, "goal_seconds": GOAL_S, "summary": summary,
+    save("notebooks", {"notebooks": results, "total_seconds": total, "goal_seconds": GOAL_S,
                        "explanation": "Each notebook executed once in a fresh kernel in quick mode (`bench/notebooks.py`)."})
     return 0
 

@@ -102,7 +102,21 @@ def summarize_ot(results: dict) -> list[dict]:
     return rows
 
 
-SUMMARIES = {"adjoint": summarize_adjoint, "throughput": summarize_throughput, "ot": summarize_ot}
+def summarize_notebooks(results: dict) -> list[dict]:
+    rows = []
+    for name, notebook in results["notebooks"].items():
+        value = f"{notebook['seconds']:.0f} s"
+        if notebook["slowest_cells"]:
+            slowest = notebook["slowest_cells"][0]
+            value += f"; slowest cell {slowest['seconds']:.0f} s: `{slowest['first_line'][:60]}`"
+        rows.append({"measure": f"`{name}`", "value": value, "goal": "", "met": None})
+    total, goal = results["total_seconds"], results["goal_seconds"]
+    rows.append({"measure": "whole book, quick mode", "value": f"{total:.0f} s", "goal": f"under {goal} s", "met": total < goal})
+    return rows
+
+
+SUMMARIES = {"adjoint": summarize_adjoint, "throughput": summarize_throughput, "ot": summarize_ot,
+             "notebooks": summarize_notebooks}
 
 
 def machine_line(machine: dict) -> str:
