@@ -137,7 +137,7 @@ def main() -> None:
         "with no per-image Python, no PIL and no worker processes competing with the model's threads for the "
         "two cores. On this CPU, though, the model's own forward and backward pass is most of a training step, "
         "so the pipeline cannot be more than the 'largest possible' ratio faster (reference over compute floor, "
-        "Amdahl's law); the 2x goal would need a faster model step (bf16, compiled kernels, a GPU), not a "
+        "Amdahl's law; ratios a few percent apart are run-to-run noise); the 2x goal would need a faster model step (bf16, compiled kernels, a GPU), not a "
         "faster pipeline. Under CPU contention the DataLoader's workers starve and the ratio grows.")
     print(f"saved {save('throughput', results)}")
 
