@@ -119,6 +119,11 @@ SUMMARIES = {"adjoint": summarize_adjoint, "throughput": summarize_throughput, "
              "notebooks": summarize_notebooks}
 
 
+def summary_rows(name: str, results: dict) -> list[dict]:
+    """The rows ``{measure, value, goal, met}`` of one benchmark's results."""
+    return SUMMARIES[name](results) if name in SUMMARIES else results.get("summary", [])
+
+
 def machine_line(machine: dict) -> str:
     gpu = machine.get("gpu") or "no GPU"
     return (f"{machine.get('cpu')}, {machine.get('cores')} cores, {machine.get('memory_gib')} GiB, {gpu}; "
@@ -132,7 +137,7 @@ def section(record: dict) -> str:
              f"Measured {record['measured_at']} on: {machine_line(record['machine'])}.", ""]
     if results.get("explanation"):
         lines += [results["explanation"], ""]
-    rows = SUMMARIES[name](results) if name in SUMMARIES else results.get("summary", [])
+    rows = summary_rows(name, results)
     if rows:
         lines += ["| measure | value | goal | met |", "|---|---|---|---|"]
         for row in rows:
@@ -157,8 +162,7 @@ def main() -> int:
         body.append("No benchmark has been run yet.\n")
     PAGE.write_text("\n".join(body).rstrip() + "\n")
     for name in order:  # every ratio and goal, in one place on the terminal
-        results = records[name]["results"]
-        for row in SUMMARIES[name](results) if name in SUMMARIES else results.get("summary", []):
+        for row in summary_rows(name, records[name]["results"]):
             met = {True: "met", False: "NOT met", None: ""}[row.get("met")]
             goal = f"  [goal: {row['goal']}, {met}]" if row.get("goal") else ""
             print(f"{name:10s} {row['measure']}: {row['value']}{goal}")
