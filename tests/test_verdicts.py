@@ -1,0 +1,162 @@
+"""The verdict rules of dyndl_lite.verdicts: each test would fail under a sign flip or a wrong threshold."""
+
+import math
+
+import numpy as np
+import pytest
+
+from dyndl_lite import verdicts as v
+
+
+# --------------------------------------------------------------------------- Yan
+
+
+def test_paired_difference_mean_std_se():
+    d = v.difference([90.0, 92.0, 94.0], [88.0, 88.0, 88.0])  # differences 2, 4, 6
+    assert d["mean"] == pytest.approx(4.0)
+    assert d["std"] == pytest.approx(2.0)  # sample std, ddof = 1
+    assert d["se"] == pytest.approx(2.0 / math.sqrt(3))
+    assert d["seeds"] == 3
+    single = v.difference([91.0], [90.0])
+    assert single["std"] is None and single["se"] is None
+
+
+def test_sign_verdict_direction_and_standard_error():
+    assert v.sign_verdict(0.5, None) == v.HOLDS  # one seed: the sign decides
+    assert v.sign_verdict(-0.5, None) == v.FAILS
+    assert v.sign_verdict(0.0, None) == v.UNRESOLVED
+    assert v.sign_verdict(3.0, 1.0) == v.HOLDS
+    assert v.sign_verdict(0.5, 1.0) == v.UNRESOLVED  # positive but within one standard error
+    assert v.sign_verdict(-3.0, 1.0) == v.FAILS
+
+
+def test_yan_rows_follow_the_odenet_minus_cnn_sign():
+    columns = ["s=50", "FGSM-0.3"]
+    ode = [[95.0, 40.0], [96.0, 41.0]]
+    cnn = [[90.0, 50.0], [91.0, 52.0]]
+    paper = {"cnn": [(98.1, 0.7), (24.0, 8.9)], "odenet": [(98.7, 0.6), (42.1, 2.4)]}
+    rows = v.yan(columns, ode, cnn, paper)
+    assert [r["verdict"] for r in rows] == [v.HOLDS, v.FAILS]
+    assert rows[0]["mean"] == pytest.approx(5.0) and rows[1]["mean"] == pytest.approx(-10.5)
+    assert rows[0]["paper_difference"] == pytest.approx(0.6) and rows[1]["paper_difference"] == pytest.approx(18.1)
+    assert rows[0]["paper_verdict"] == v.HOLDS
+    # swapping the networks flips every verdict
+    swapped = v.yan(columns, cnn, ode)
+    assert [r["verdict"] for r in swapped] == [v.FAILS, v.HOLDS]
+    assert v.count(rows) == {v.HOLDS: 1, v.FAILS: 1, v.UNRESOLVED: 0}
+
+
+def test_yan_noisy_seeds_are_unresolved():
+    # mean difference +1 with differences +6, -4: the standard error 5 exceeds the mean
+    rows = v.yan(["c"], [[96.0], [86.0]], [[90.0], [90.0]])
+    assert rows[0]["mean"] == pytest.approx(1.0) and rows[0]["verdict"] == v.UNRESOLVED
+
+
+def test_yan_bad_input():
+    with pytest.raises(ValueError, match="NaN"):
+        v.yan(["c"], [[float("nan")]], [[90.0]])
+    with pytest.raises(ValueError, match="columns"):
+        v.yan(["a", "b"], [[1.0]], [[1.0]])
+
+
+# --------------------------------------------------------------------------- Chen
+
+
+def _chen_rows(errors, params=None):
+    params = params or {"mlp": 238_510, "resnet": 601_482, "rknet": 208_266, "odenet": 208_266}
+    paper = {"mlp": 1.60, "resnet": 0.41, "rknet": 0.47, "odenet": 0.42}
+    return [{"model": m, "test_error_percent": e, "parameters": params[m], "paper_test_error_percent": paper[m]}
+            for m, e in errors.items()]
+
+
+def test_chen_converged_models_reproduce_the_claim():
+    result = v.chen(_chen_rows({"mlp": 1.7, "resnet": 0.45, "rknet": 0.5, "odenet": 0.48}), 10_000)
+    assert result["verdict"] == v.HOLDS
+    assert result["gap"] == pytest.approx(0.03)
+    assert result["ratio"] == pytest.approx(601_482 / 208_266)
+    assert all(m["target_met"] for m in result["models"])
+    assert result["paper_gap"] == pytest.approx(0.01)
+
+
+def test_chen_targets_are_upper_bounds_on_error():
+    result = v.chen(_chen_rows({"mlp": 1.9, "resnet": 0.6, "rknet": 0.61, "odenet": 0.5}), 10_000)
+    met = {m["model"]: m["target_met"] for m in result["models"]}
+    assert met == {"mlp": False, "resnet": True, "rknet": False, "odenet": True}
+
+
+def test_chen_young_networks_are_unresolved_and_a_worse_odenet_fails():
+    young = v.chen(_chen_rows({"mlp": 2.5, "resnet": 2.76, "rknet": 2.07, "odenet": 1.94}), 10_000)
+    assert young["verdict"] == v.UNRESOLVED and young["accuracy_half"] and not young["converged"]
+    worse = v.chen(_chen_rows({"mlp": 1.7, "resnet": 0.45, "rknet": 0.5, "odenet": 1.2}), 10_000)
+    assert worse["verdict"] == v.FAILS and not worse["accuracy_half"]  # 0.75 points >> 2 se (about 0.25)
+    # equal parameters: the "third of the parameters" half fails even with equal errors
+    equal = v.chen(_chen_rows({"mlp": 1.7, "resnet": 0.45, "rknet": 0.5, "odenet": 0.45},
+                              {"mlp": 1, "resnet": 208_266, "rknet": 1, "odenet": 208_266}), 10_000)
+    assert equal["verdict"] == v.FAILS and not equal["parameter_half"]
+
+
+def test_binomial_se_and_bad_input():
+    assert v.binomial_se(50.0, 100) == pytest.approx(5.0)
+    with pytest.raises(ValueError, match="n"):
+        v.binomial_se(1.0, 0)
+    with pytest.raises(ValueError, match="NaN"):
+        v.chen(_chen_rows({"resnet": float("nan"), "odenet": 1.0}), 10_000)
+    with pytest.raises(ValueError, match="ResNet"):
+        v.chen(_chen_rows({"mlp": 1.0, "odenet": 1.0}), 10_000)
+
+
+# --------------------------------------------------------------------------- Gai & Zhang
+
+
+def test_rank_correlation():
+    assert v.rank_correlation([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert v.rank_correlation([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    assert v.rank_correlation([1, 2, 3], [1, 100, 2]) == pytest.approx(0.5)  # ranks only, not values
+    assert np.array_equal(v.ranks([3, 1, 3]), [2.5, 1.0, 2.5])
+    assert math.isnan(v.rank_correlation([1, 2, 3], [5, 5, 5]))
+
+
+def test_falls_as_rises_sign():
+    assert v.falls_as_rises(lss=[1.5, 1.3, 1.1], accuracy=[0.90, 0.95, 0.99])["verdict"] == v.HOLDS
+    assert v.falls_as_rises(lss=[1.1, 1.3, 1.5], accuracy=[0.90, 0.95, 0.99])["verdict"] == v.FAILS
+    assert v.falls_as_rises(lss=[1.2, 1.2, 1.2], accuracy=[0.90, 0.95, 0.99])["verdict"] == v.UNRESOLVED
+
+
+def test_gai_per_weight_decay_and_trend():
+    rows = [
+        {"network": "residual", "weight_decay": 0.0, "lss": 1.3, "ots": 0.9, "train_acc": 0.97},
+        {"network": "plain", "weight_decay": 0.0, "lss": 2.0, "ots": 0.5, "train_acc": 0.96},
+        {"network": "residual", "weight_decay": 5e-4, "lss": 1.2, "ots": 0.4, "train_acc": 0.98},
+        {"network": "plain", "weight_decay": 5e-4, "lss": 1.1, "ots": 0.6, "train_acc": 0.95},
+    ]
+    result = v.gai(rows)
+    first, second = result["per_weight_decay"]
+    assert (first["straighter"], first["more_optimal"]) == (v.HOLDS, v.HOLDS)
+    assert (second["straighter"], second["more_optimal"]) == (v.FAILS, v.FAILS)
+    trend = result["lss_falls_as_accuracy_rises"]
+    assert trend["residual"]["verdict"] == v.HOLDS  # accuracy up, LSS down
+    assert trend["plain"]["verdict"] == v.FAILS  # LSS falls while accuracy falls too
+
+
+def test_gai_paper_cifar100_numbers_give_the_papers_conclusion():
+    from dyndl_lite.experiments_geodesic import PAPER_CIFAR100 as p
+
+    rows = [{"network": net, "weight_decay": g, "lss": p[f"{key}_lss"][i], "ots": p[f"{key}_ots"][i],
+             "train_acc": p[f"{key}_test_acc_pct"][i] / 100}
+            for i, g in enumerate(p["weight_decay"]) for net, key in (("residual", "resnet"), ("plain", "plain"))]
+    result = v.gai(rows)
+    assert all(r["straighter"] == v.HOLDS and r["more_optimal"] == v.HOLDS for r in result["per_weight_decay"])
+
+
+def test_gai_bad_input():
+    with pytest.raises(ValueError, match="network"):
+        v.gai([{"network": "dense", "weight_decay": 0.0, "lss": 1.0, "ots": 1.0, "train_acc": 1.0}])
+    with pytest.raises(ValueError, match="NaN"):
+        v.gai([{"network": "plain", "weight_decay": 0.0, "lss": float("nan"), "ots": 1.0, "train_acc": 1.0}])
+
+
+def test_markdown_table():
+    text = v.markdown_table(["a", "b"], [[1, "x"]])
+    assert text.splitlines() == ["| a | b |", "|---|---|", "| 1 | x |"]
+    with pytest.raises(ValueError, match="cells"):
+        v.markdown_table(["a", "b"], [[1]])
