@@ -1,0 +1,139 @@
+"""The figure check: a figure without axis labels, title or legend is reported, in a unit test and in a notebook."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import nbformat
+import pytest
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+from dyndl_lite.plotting import FigureCheckError, check_figure, figure_check_requested, figure_problems
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+def complete_figure():
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [0, 1], label="a")
+    ax.plot([0, 1], [1, 0], label="b")
+    ax.set(xlabel="x", ylabel="y", title="two lines")
+    ax.legend()
+    return fig, ax
+
+
+def test_complete_figure_passes():
+    fig, _ = complete_figure()
+    assert figure_problems(fig) == []
+    check_figure(fig)
+
+
+@pytest.mark.parametrize("remove, expected", [
+    (lambda ax: ax.set_xlabel(""), "no x-axis label"),
+    (lambda ax: ax.set_ylabel(""), "no y-axis label"),
+    (lambda ax: ax.set_title(""), "no title"),
+    (lambda ax: ax.get_legend().remove(), "no legend"),
+])
+def test_each_missing_element_is_reported(remove, expected):
+    fig, ax = complete_figure()
+    remove(ax)
+    problems = figure_problems(fig)
+    assert len(problems) == 1 and expected in problems[0], problems
+    with pytest.raises(FigureCheckError, match=expected):
+        check_figure(fig, "my figure")
+
+
+def test_one_labelled_series_needs_no_legend_and_suptitle_replaces_titles():
+    fig, axes = plt.subplots(1, 2)
+    for ax in axes:
+        ax.plot([0, 1], [0, 1], label="only one")
+        ax.set(xlabel="x", ylabel="y")
+    assert [p for p in figure_problems(fig) if "title" in p] != []
+    fig.suptitle("both panels")
+    assert figure_problems(fig) == []
+
+
+def test_shared_axes_may_label_only_the_outer_panels():
+    fig, axes = plt.subplots(2, 2, sharex=True, sharey=True)
+    for ax in axes.flat:
+        ax.scatter([0, 1], [1, 0])
+        ax.set_title("panel")
+    axes[1, 0].set_xlabel("x")
+    axes[1, 0].set_ylabel("y")
+    assert figure_problems(fig) == []
+    fig2, (left, right) = plt.subplots(1, 2)  # not shared: each needs its own labels
+    for ax in (left, right):
+        ax.plot([0, 1])
+        ax.set_title("panel")
+    left.set(xlabel="x", ylabel="y")
+    assert len(figure_problems(fig2)) == 2
+
+
+def test_empty_axes_axis_off_and_colorbars_are_exempt():
+    fig, (empty, image, data) = plt.subplots(1, 3)
+    image.imshow([[0, 1], [1, 0]])
+    image.axis("off")
+    mappable = data.scatter([0, 1], [0, 1], c=[0, 1])
+    fig.colorbar(mappable, ax=data)
+    data.set(xlabel="x", ylabel="y", title="scatter")
+    assert figure_problems(fig) == []
+    image.axis("on")
+    assert len(figure_problems(fig)) == 3  # the image panel now needs x, y labels and a title
+
+
+def test_figure_legend_counts_and_bad_input_is_rejected():
+    fig, ax = complete_figure()
+    ax.get_legend().remove()
+    fig.legend()
+    assert figure_problems(fig) == []
+    with pytest.raises(TypeError, match="Figure"):
+        figure_problems(ax)
+
+
+def test_environment_variable_must_be_0_or_1(monkeypatch):
+    monkeypatch.setenv("DYNDL_CHECK_FIGURES", "yes")
+    with pytest.raises(ValueError, match="DYNDL_CHECK_FIGURES"):
+        figure_check_requested()
+    monkeypatch.setenv("DYNDL_CHECK_FIGURES", "1")
+    assert figure_check_requested()
+    monkeypatch.delenv("DYNDL_CHECK_FIGURES")
+    assert not figure_check_requested()
+
+
+def run_cells(sources, monkeypatch, check="1"):
+    """Execute the cells in a fresh kernel with the check switched on by the environment, as the book build does."""
+    monkeypatch.setenv("DYNDL_CHECK_FIGURES", check)
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
+    NotebookClient(notebook, timeout=120, kernel_name="python3").execute()
+    return notebook
+
+
+SETUP = "import dyndl_lite\nimport matplotlib.pyplot as plt"
+GOOD = "fig, ax = plt.subplots()\nax.plot([0, 1])\nax.set(xlabel='x', ylabel='y', title='t')\n"
+
+
+@pytest.mark.parametrize("show", ["plt.show()", "fig", ""])
+def test_a_notebook_cell_showing_an_unlabelled_figure_fails(monkeypatch, show):
+    """Shown by plt.show(), as the cell's value, or by the inline backend at the end of the cell: all are checked."""
+    with pytest.raises(CellExecutionError, match="no y-axis label"):
+        run_cells([SETUP, "fig, ax = plt.subplots()\nax.plot([0, 1])\nax.set(xlabel='x', title='t')\n" + show],
+                  monkeypatch)
+
+
+def test_a_notebook_with_complete_figures_runs_and_keeps_the_last_value(monkeypatch):
+    notebook = run_cells([SETUP, GOOD + "plt.show()", GOOD + "41 + 1"], monkeypatch)
+    outputs = notebook.cells[2].outputs
+    assert any(o.get("data", {}).get("text/plain") == "42" for o in outputs), outputs
+    assert any("image/png" in o.get("data", {}) for o in outputs), "the figure was not displayed"
+
+
+def test_the_check_is_off_unless_requested(monkeypatch):
+    run_cells([SETUP, "fig, ax = plt.subplots()\nax.plot([0, 1])"], monkeypatch, check="0")
