@@ -55,5 +55,19 @@ def test_package_source_parses_on_the_oldest_promised_python():
     minimum = re.search(r">=\s*3\.(\d+)", PYPROJECT["project"]["requires-python"]).group(1)
     readme = (ROOT / "README.md").read_text()
     assert f"Python 3.{minimum} or newer" in readme, "README and requires-python must promise the same versions"
-    for path in (ROOT / "dyndl_lite").rglob("*.py"):
-        ast.parse(path.read_text(), filename=str(path), feature_version=(3, int(minimum)))
+    for folder in ("dyndl_lite", "tests", "scripts", "bench", "book/_ext"):
+        for path in (ROOT / folder).rglob("*.py"):
+            ast.parse(path.read_text(), filename=str(path), feature_version=(3, int(minimum)))
+
+
+def test_requires_python_covers_the_standard_library_the_code_imports():
+    """tomllib (tests, scripts) arrived in Python 3.11: requires-python may not promise less."""
+    minimum = int(re.search(r">=\s*3\.(\d+)", PYPROJECT["project"]["requires-python"]).group(1))
+    newest_module = {"tomllib": 11}
+    for folder in ("dyndl_lite", "tests", "scripts", "bench"):
+        for path in (ROOT / folder).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module] if isinstance(node, ast.ImportFrom) else []
+                for name in names:
+                    needed = newest_module.get((name or "").split(".")[0])
+                    assert needed is None or minimum >= needed, f"{path.relative_to(ROOT)} imports {name} (Python 3.{needed}+)"
