@@ -66,7 +66,8 @@ def draw_solution(
         approx = np.full(len(t), np.nan)
         ax.text(0.5, 0.5, "overflow", transform=ax.transAxes, ha="center", color="C3")
     ax.plot(t.numpy(), approx, "o-", color="C3", ms=3, lw=1, label=f"{method}, $h={h:g}$")
-    ax.set_xlabel("$t$")
+    ax.set_xlabel("time $t$")
+    ax.set_ylabel("$y(t)$" if y0.numel() == 1 else f"component {component} of $y(t)$")
     ax.legend(loc="best", fontsize="small")
     return approx
 
@@ -148,6 +149,7 @@ class StepSizeDemo(ipywidgets.VBox):
         func, y0, exact, t_span, component = self.problem
         fig, ax = plt.subplots(figsize=(6, 3))
         self.trajectory = draw_solution(ax, func, y0, exact, t_span, self.slider.value, self.menu.value, component)
+        ax.set_title(f"{self.menu.value} with step $h = {self.slider.value:.3f}$")
         fig.tight_layout()
         self.figure = fig
         with self.output:

@@ -74,3 +74,13 @@ def test_bad_demo_arguments_are_clear_errors():
     with pytest.raises(ValueError, match="Unknown method"):
         draw_solution(plt.gca(), decay, Y0, decay_exact, SPAN, 0.1, "heun")
     plt.close("all")
+
+
+def test_gallery_and_demo_figures_pass_the_figure_check():
+    from dyndl_lite.plotting import figure_problems
+
+    fig = step_size_gallery(decay, Y0, decay_exact, SPAN, [0.05, 0.3], "euler")
+    assert figure_problems(fig) == []
+    demo = step_size_demo(decay, Y0, decay_exact, SPAN, h_range=(0.01, 0.3), h=0.15)
+    assert figure_problems(demo.figure) == []
+    plt.close("all")
