@@ -24,7 +24,7 @@ import time
 import numpy as np
 import torch
 
-from dyndl_lite.geodesic import lss, ots, tracks
+from dyndl_lite.geodesic import _as_track, lss, ots, tracks
 from dyndl_lite.models.residual import MNIST_DEPTH, MNIST_HIDDEN, MNIST_WIDTH, mnist_tracknet, pca_2d
 
 WEIGHT_DECAYS = (0.0, 5e-4, 5e-3)  # three of the paper's five CIFAR-100 values (CPU budget of this session)
@@ -87,8 +87,11 @@ def lss_summary(track: torch.Tensor | np.ndarray) -> tuple[float, int]:
     A track with a zero-length step (a plain network whose relu layer maps it to
     the same point twice, e.g. a collapsed all-zero layer) has no defined LSS and
     is left out; the count is reported beside the mean. NaN if every track is left out.
+    Tracks with NaN or Inf are an error (they are not zero-length steps).
     """
-    track = np.asarray(track, dtype=np.float64)
+    track, _ = _as_track(track)
+    if track.shape[1] == 0:
+        raise ValueError("track holds no samples (shape (n+1, 0, d)); pass at least one track.")
     regular = np.all(np.linalg.norm(np.diff(track, axis=0), axis=-1) > 0, axis=0)
     mean = float(np.mean(lss(track[:, regular]))) if regular.any() else float("nan")
     return mean, int((~regular).sum())
@@ -172,14 +175,21 @@ def load_one(residual: bool, weight_decay: float, seed: int = 0) -> tuple[torch.
 
 
 def evaluate_row(model: torch.nn.Module, test, ots_points: int = OTS_POINTS) -> dict:
-    """Test accuracy (all of ``test``), mean LSS and exact OTS between x(0) and x(n) on ``ots_points`` test images."""
+    """Accuracy on all of ``test``, mean LSS and exact OTS between x(0) and x(n) on at most ``ots_points`` of its images.
+
+    The counts used are returned beside the numbers: ``eval_images`` (all of ``test``) and
+    ``ots_points`` (``min(ots_points, len(test))``: the offline fallback holds only 1,000 images).
+    ``accuracy_label`` says what the accuracy is (test accuracy only on official test data).
+    """
     from dyndl_lite.train import evaluate
 
-    sub = test.subset(ots_points, seed=0).images
+    used = min(ots_points, len(test))
+    sub = test.subset(used, seed=0).images
     track = tracks(model, sub)
     mean, left_out = lss_summary(track)
     return {"test_acc": evaluate(model, test.images, test.labels), "lss": mean, "lss_left_out": left_out,
-            "ots": ots(track[0], track[-1])}
+            "ots": ots(track[0], track[-1]), "eval_images": len(test), "ots_points": used,
+            "accuracy_label": getattr(test, "accuracy_label", "accuracy")}
 
 
 def table(test, weight_decays=WEIGHT_DECAYS, seed: int = 0, ots_points: int = OTS_POINTS) -> list[dict]:
