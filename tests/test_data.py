@@ -157,3 +157,127 @@ def test_imgnet10_reads_an_imagenet_style_folder(tmp_path):
     assert "the book's 10 Imagenette classes" in loaded.name
     with pytest.raises(data.DatasetNotFoundError, match=r"ImgNet10 is not available.*n01440764"):
         data.load_imgnet10("train", root=tmp_path)
+
+
+# --------------------------------------------------------------------------- issue 15: no silent wrong answers
+
+
+def small_data(n: int = 10) -> data.ImageData:
+    return data.ImageData(torch.rand(n, 1, 2, 2), torch.arange(n) % 3, "toy", split="test")
+
+
+def test_subset_is_exact_or_an_error():
+    toy = small_data(10)
+    assert len(toy.subset(10)) == 10 and len(toy.subset(3, seed=1)) == 3
+    for bad in (11, 0, -3):
+        with pytest.raises(ValueError, match=r"n must lie in \[1, 10\].*min\(n, len\(data\)\)"):
+            toy.subset(bad)
+    with pytest.raises(TypeError, match="n must be an integer"):
+        toy.subset(2.5)
+    assert toy.subset(3).split == "test" and toy.to("cpu").split == "test"
+
+
+def test_fallback_held_out_split_is_disjoint_and_never_called_test_data(tmp_path, offline):
+    with pytest.warns(UserWarning, match="not test data"):
+        train = data.load_mnist("train", root=tmp_path)
+    with pytest.warns(UserWarning):
+        held_out = data.load_mnist("test", root=tmp_path)
+    assert len(train) == 4000 and len(held_out) == 1000
+    hashes = lambda d: {hashlib.md5(img.numpy().tobytes()).hexdigest() for img in d.images}  # noqa: E731
+    assert not hashes(train) & hashes(held_out)
+    assert "held-out fallback images (official MNIST training images" in held_out.name
+    assert "NOT the MNIST test set" in held_out.name
+    assert held_out.accuracy_label.startswith("accuracy on held-out fallback images")
+    assert "test accuracy" not in held_out.accuracy_label
+    assert "test accuracy" not in held_out.subset(10).accuracy_label
+    official = data.ImageData(torch.zeros(1, 1, 2, 2), torch.zeros(1, dtype=torch.int64), "MNIST test", split="test")
+    assert official.accuracy_label == "test accuracy"
+
+
+def test_data_folder_that_is_a_file_is_an_error_not_a_fallback(tmp_path, monkeypatch):
+    monkeypatch.delenv(data.OFFLINE_VARIABLE, raising=False)
+    monkeypatch.setattr(data, "download", lambda *a, **k: pytest.fail("no download may be attempted"))
+    not_a_folder = tmp_path / "data.txt"
+    not_a_folder.write_text("oops")
+    monkeypatch.setenv(data.DATA_VARIABLE, str(not_a_folder))
+    with pytest.raises(NotADirectoryError, match=r"data.txt is a file, not a folder.*DYNDL_DATA"):
+        data.load_mnist("test")
+    with pytest.raises(NotADirectoryError, match="is a file"):
+        data.load_svhn("test")
+
+
+def test_local_os_error_while_downloading_is_raised_not_a_fallback(tmp_path, monkeypatch):
+    monkeypatch.delenv(data.OFFLINE_VARIABLE, raising=False)
+
+    def disk_full(url, destination, md5, timeout=30.0):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(data, "download", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        data.load_mnist("test", root=tmp_path)
+
+    def unreachable(url, destination, md5, timeout=30.0):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(data, "download", unreachable)
+    with pytest.warns(UserWarning, match="Falling back"):
+        assert data.load_mnist("test", root=tmp_path).is_fallback  # a network failure does fall back
+
+
+def test_unreadable_data_folder_is_an_error(tmp_path, monkeypatch):
+    locked = tmp_path / "locked"
+    real_stat = Path.stat
+
+    def stat(self, *args, **kwargs):  # permission denied below `locked`, as chmod 000 would (even for root)
+        if locked in self.parents:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_stat(self, *args, **kwargs)
+
+    (locked / "MNIST").mkdir(parents=True)
+    monkeypatch.setattr(Path, "stat", stat)
+    with pytest.raises(PermissionError, match=r"cannot read .*Permission denied.*DYNDL_DATA"):
+        data.load_mnist("test", root=locked)
+
+
+def test_imgnet10_classes_are_imagenettes():
+    from torchvision.datasets import Imagenette
+
+    ours = {wnid: name for wnid, name in data.IMGNET10_CLASSES}
+    theirs = {wnid: names[0] for wnid, names in Imagenette._WNID_TO_CLASS.items()}
+    assert ours == theirs
+    assert [w for w, _ in data.IMGNET10_CLASSES] == sorted(theirs)  # Imagenette's label order
+    assert ours["n03888257"] == "parachute"
+
+
+def _imagenet_folder(base: Path, wnids, per_class: int = 1) -> None:
+    from PIL import Image
+
+    for wnid in wnids:
+        folder = base / wnid
+        folder.mkdir(parents=True)
+        for k in range(per_class):
+            Image.new("RGB", (40, 36), color=(k * 100, 20, 30)).save(folder / f"img{k}.JPEG")
+
+
+def test_imgnet10_with_empty_class_folders_is_an_error(tmp_path):
+    wnids = [w for w, _ in data.IMGNET10_CLASSES]
+    _imagenet_folder(tmp_path / "ImgNet10" / "val", wnids[:1])
+    for wnid in wnids[1:]:
+        (tmp_path / "ImgNet10" / "val" / wnid).mkdir()
+    with pytest.raises(data.DatasetNotFoundError, match=r"incomplete.*n02102040 \(English springer\)"):
+        data.load_imgnet10("val", root=tmp_path)
+
+
+def test_imgnet10_corrupt_image_names_the_file(tmp_path):
+    wnids = [w for w, _ in data.IMGNET10_CLASSES]
+    _imagenet_folder(tmp_path / "ImgNet10" / "val", wnids)
+    (tmp_path / "ImgNet10" / "val" / wnids[3] / "broken.JPEG").write_bytes(b"\xff\xd8 not a jpeg")
+    with pytest.raises(data.ChecksumError, match=r"broken.JPEG is not a readable image.*delete or replace"):
+        data.load_imgnet10("val", root=tmp_path)
+
+
+def test_imgnet10_reads_an_extracted_imagenette_archive(tmp_path, offline):
+    _imagenet_folder(tmp_path / "imagenette2-160" / "val", [w for w, _ in data.IMGNET10_CLASSES], per_class=2)
+    loaded = data.load_imgnet10("val", root=tmp_path, size=16)
+    assert loaded.images.shape == (20, 3, 16, 16) and loaded.split == "val"
+    assert torch.bincount(loaded.labels).tolist() == [2] * 10
