@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from dyndl_lite.transport import ArrayLike, as_numpy, ot_map
+from dyndl_lite.transport import ArrayLike, as_numpy, check_finite, ot_map
 
 
 def tracks(model: nn.Module, x: torch.Tensor, batch_size: int = 2000) -> torch.Tensor:
@@ -31,6 +31,15 @@ def tracks(model: nn.Module, x: torch.Tensor, batch_size: int = 2000) -> torch.T
     :mod:`dyndl_lite.models.residual` do). Runs under ``torch.inference_mode``
     in batches of ``batch_size`` and returns a CPU tensor.
     """
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+        raise TypeError(f"x must be a floating torch tensor of inputs, got {type(x).__name__}"
+                        f"{'' if not isinstance(x, torch.Tensor) else ' of dtype ' + str(x.dtype)}.")
+    if len(x) == 0:
+        raise ValueError(f"x holds no inputs (shape {tuple(x.shape)}); pass at least one.")
+    if not torch.isfinite(x).all():
+        raise ValueError("x contains NaN or Inf; tracks of such inputs are meaningless.")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
     if not hasattr(model, "track"):
         raise TypeError(
             f"{type(model).__name__} has no track(x) method; use a network from "
@@ -57,7 +66,9 @@ def _as_track(track: ArrayLike) -> tuple[np.ndarray, bool]:
         raise ValueError(f"a track has shape (n+1, d), a batch of tracks (n+1, m, d); got {track.shape}.")
     if len(track) < 2:
         raise ValueError(f"a track needs at least two layers x(0), x(1); got {len(track)}.")
-    return track, single
+    if track.shape[1] == 0 or track.shape[2] == 0:
+        raise ValueError(f"track is empty (shape {track.shape}): need at least one sample in at least one dimension.")
+    return check_finite(track, "track"), single
 
 
 def lss(track: ArrayLike) -> float | np.ndarray:
@@ -70,7 +81,9 @@ def lss(track: ArrayLike) -> float | np.ndarray:
 
     with equality exactly when all steps point the same way (a straight,
     monotone track). The norm is the Euclidean norm in R^d of one sample's
-    track; a batch score is the mean of the per-sample scores.
+    track; a batch score is the mean of the per-sample scores. If the unit steps
+    cancel exactly (``sum u_l = 0``, a track that doubles back) the score is ``inf``,
+    the limit of ``n / ||sum u_l||``. A zero-length step, NaN or Inf is a ``ValueError``.
     """
     track, single = _as_track(track)
     steps = np.diff(track, axis=0)
@@ -100,6 +113,7 @@ def ots(x: ArrayLike, fx: ArrayLike, solver: str = "pot") -> float:
         raise ValueError(
             f"x and fx must both have shape (m, d) (inputs and their images in the same space); got {x.shape} and {fx.shape}."
         )
+    check_finite(x, "x"), check_finite(fx, "fx")
     perm = ot_map(x, fx, solver=solver)
     # compare points, not indices: if some images coincide (a collapsed layer), any of them is "f(x_i)"
     return float(np.mean(np.all(fx[perm] == fx, axis=1)))
@@ -128,6 +142,10 @@ def track_lower_bound(x1: ArrayLike, x2: ArrayLike, fx1: ArrayLike, fx2: ArrayLi
     arrays = [as_numpy(a, name) for a, name in zip((x1, x2, fx1, fx2), ("x1", "x2", "fx1", "fx2"))]
     if len({a.shape for a in arrays}) != 1:
         raise ValueError(f"x1, x2, fx1, fx2 must have the same shape, got {[a.shape for a in arrays]}.")
+    if arrays[0].ndim not in (1, 2) or arrays[0].size == 0:
+        raise ValueError(f"x1, x2, fx1, fx2 must be points (d,) or batches (m, d), non-empty; got {arrays[0].shape}.")
+    for a, name in zip(arrays, ("x1", "x2", "fx1", "fx2")):
+        check_finite(a, name)
     a = np.linalg.norm(arrays[0] - arrays[1], axis=-1)
     b = np.linalg.norm(arrays[2] - arrays[3], axis=-1)
     bound = np.where((a > 0) & (b > 0), a * b / np.sqrt(np.maximum(a * a + b * b, 1e-300)), 0.0)

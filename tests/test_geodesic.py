@@ -102,3 +102,42 @@ def test_lss_summary_and_checkpoint_names():
     assert lss_summary(track) == (1.0, 1)
     assert [wd_tag(g) for g in (0.0, 5e-4, 1e-2)] == ["0", "5e-4", "1e-2"]
     assert checkpoint_name(False, 5e-3, 2) == "gai-plain-wd5e-3-seed2"
+
+
+# --------------------------------------------------------------------------- issue 15: no silent wrong answers
+
+
+def test_non_finite_tracks_are_errors_not_scores():
+    from dyndl_lite.experiments_geodesic import lss_summary
+
+    track = np.cumsum(np.ones((4, 3, 2)), axis=0)
+    track[2, 1, 0] = np.nan
+    for call in (lambda: lss(track), lambda: lss_summary(track), lambda: track_distance(track, track)):
+        with pytest.raises(ValueError, match=r"track contains NaN or Inf \(first at index \(2, 1, 0\)\)"):
+            call()
+    with pytest.raises(ValueError, match="track is empty"):
+        lss_summary(np.zeros((4, 0, 2)))
+    points = np.zeros((3, 2))
+    nan_points = points.copy()
+    nan_points[0, 0] = np.nan
+    with pytest.raises(ValueError, match="fx2 contains NaN"):
+        track_lower_bound(points, points + 1, points, nan_points)
+    with pytest.raises(ValueError, match="fx contains NaN"):
+        ots(points, nan_points)
+
+
+def test_lss_summary_leaves_out_only_zero_length_steps():
+    from dyndl_lite.experiments_geodesic import lss_summary
+
+    straight = np.linspace(0, 1, 5)[:, None, None] * np.ones((1, 3, 2))
+    straight[2:, 2] = straight[2, 2]  # sample 2 stops moving: zero-length steps
+    mean, left_out = lss_summary(straight)
+    assert left_out == 1 and mean == pytest.approx(1.0)
+
+
+def test_tracks_of_empty_or_nan_input_is_a_clear_error():
+    model = toy_resnet(depth=2)
+    with pytest.raises(ValueError, match="x holds no inputs"):
+        tracks(model, torch.zeros(0, 2))
+    with pytest.raises(ValueError, match="x contains NaN"):
+        tracks(model, torch.full((3, 2), float("nan")))

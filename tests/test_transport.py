@@ -128,3 +128,66 @@ def test_certificate_bounds_the_gap_to_the_optimum():
 def test_dual_certificate_rejects_bad_shapes():
     with pytest.raises(ValueError, match="shape"):
         dual_certificate(np.zeros((3, 3)), np.arange(2), np.zeros(3), np.zeros(3))
+
+
+# --------------------------------------------------------------------------- issue 15: no silent wrong answers
+
+
+def test_far_from_origin_clouds_keep_their_optimal_map_and_w2():
+    # unit spread, common offset 1e7: the raw expansion |x|^2 + |y|^2 - 2 x.y rounds each cost by ~1e-2
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 2))
+    y = rng.normal(size=(200, 2))
+    perm, distance = ot_map(x, y), w2(x, y)
+    far_x, far_y = x + 1e7, y + 1e7
+    for solver in ("pot", "scipy"):
+        np.testing.assert_array_equal(ot_map(far_x, far_y, solver=solver), perm)
+    assert w2(far_x, far_y) == pytest.approx(distance, rel=1e-7)
+    exact = ((far_x[:, None, :] - far_y[None, :, :]) ** 2).sum(-1)  # differences first: no cancellation
+    np.testing.assert_allclose(cost_matrix(far_x, far_y), exact, rtol=0, atol=1e-6)
+    # only the clouds' relative position matters: a shift of y alone moves W2^2 by |shift|^2 + cross terms,
+    # but never the map
+    np.testing.assert_array_equal(ot_map(x, y + np.array([1e7, -3e6])), perm)
+
+
+def test_certificate_rejects_a_suboptimal_assignment_on_far_clouds():
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(30, 2)) + 1e7, rng.normal(size=(30, 2)) + 1e7
+    perm = ot_map(x, y)
+    cost = cost_matrix(x - 1e7, y - 1e7)
+    _, log = ot.emd(np.full(30, 1 / 30), np.full(30, 1 / 30), cost, log=True)
+    assert dual_certificate(cost, perm, log["u"], log["v"]) < 1e-9 * cost.max()
+    worse = perm.copy()
+    worse[[0, 1]] = worse[[1, 0]]
+    assert dual_certificate(cost, worse, log["u"], log["v"]) > 1e-6  # the swap breaks complementary slackness
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_points_are_named(bad):
+    x, y = np.zeros((4, 2)), np.ones((4, 2))
+    x_bad = x.copy()
+    x_bad[2, 1] = bad
+    for call in (lambda: ot_map(x_bad, y), lambda: w2(x_bad, y), lambda: cost_matrix(x_bad, y)):
+        with pytest.raises(ValueError, match=r"x contains NaN or Inf \(first at index \(2, 1\)\)"):
+            call()
+    with pytest.raises(ValueError, match="y contains NaN or Inf"):
+        ot_map(y, x_bad)
+    with pytest.raises(ValueError, match="path contains NaN or Inf"):
+        kinetic_energy(np.stack([x_bad, y]))
+
+
+def test_mccann_checks_t_and_perm():
+    rng = np.random.default_rng(2)
+    x, y = rng.normal(size=(5, 2)), rng.normal(size=(5, 2))
+    with pytest.raises(ValueError, match=r"t must be .* in \[0, 1\]"):
+        mccann(x, y, float("nan"))
+    with pytest.raises(ValueError, match=r"t must be .* in \[0, 1\]"):
+        mccann(x, y, np.array([0.0, np.nan]))
+    with pytest.raises(ValueError, match="perm is not a permutation"):
+        mccann(x, y, 0.5, perm=np.array([0, 0, 1, 2, 3]))
+    with pytest.raises(ValueError, match="perm must be an integer array of shape"):
+        mccann(x, y, 0.5, perm=np.arange(4))
+    with pytest.raises(ValueError, match=r"t must be a number in \[0, 1\]"):
+        mixture(x, y, float("nan"))
+    with pytest.raises(TypeError, match="x must hold real numbers"):
+        ot_map(np.array([["a"], ["b"]]), y[:2, :1])
