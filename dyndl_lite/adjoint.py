@@ -76,7 +76,10 @@ def _augmented_field(func: VectorField, params: tuple[Tensor, ...], shape: torch
             if not isinstance(dz, Tensor) or dz.shape != shape:
                 got = tuple(dz.shape) if isinstance(dz, Tensor) else type(dz).__name__
                 raise ValueError(f"func(t, z) returned {got} for a state of shape {tuple(shape)}.")
-            vjps = torch.autograd.grad(dz, (z, *params), -a, allow_unused=True)
+            if dz.requires_grad:
+                vjps = torch.autograd.grad(dz, (z, *params), -a, allow_unused=True)
+            else:  # f reads neither z nor any parameter (e.g. f(t, z) = -0.1 exp(-0.1 t)): both products are 0
+                vjps = (None,) * (1 + len(params))
         vjps = [torch.zeros_like(x) if v is None else v for v, x in zip(vjps, (z, *params))]
         return torch.cat([dz.detach().reshape(-1)] + [v.reshape(-1) for v in vjps])
 
@@ -92,29 +95,49 @@ def solve_backward(
     method: str = "rk4",
     step_size: float | None = None,
     params: Sequence[Tensor] | None = None,
+    max_steps: int = solvers.MAX_STEPS,
 ) -> BackwardSolution:
     """Solve the augmented adjoint system from ``t1`` back to ``t0`` with a fixed-step method.
 
     Starts from ``z(t1) = z1``, ``a(t1) = a1``, ``g(t1) = 0`` and returns ``z(t0)``, ``a(t0)``
     and ``g(t0) = int_{t0}^{t1} a^T df/dtheta dt``. ``params`` defaults to the trainable
-    parameters of ``func`` when it is an ``nn.Module``. Raises ``FloatingPointError`` if the
-    backward solve produces NaN or Inf.
+    parameters of ``func`` when it is an ``nn.Module``. ``z1``, ``a1`` and the parameters must
+    share one floating dtype and device (a ``TypeError`` says which differs); ``t0``, ``t1`` are
+    numbers or one-element tensors, kept in that dtype. A NaN/Inf start is a ``ValueError``;
+    NaN or Inf produced by the backward solve itself is a ``FloatingPointError``.
     """
     params = _as_parameters(func, params)
+    for value, name in ((z1, "z1"), (a1, "a1")):
+        if not isinstance(value, Tensor) or not value.is_floating_point():
+            raise TypeError(f"{name} must be a floating torch tensor, got "
+                            f"{value.dtype if isinstance(value, Tensor) else type(value).__name__}; use .double() or .float().")
     shape = z1.shape
     if a1.shape != shape:
         raise ValueError(f"a1 has shape {tuple(a1.shape)} but z1 has {tuple(shape)}; they must match.")
-    state = torch.cat([z1.detach().reshape(-1), a1.detach().reshape(-1)]
-                      + [torch.zeros_like(p).reshape(-1) for p in params])
-    if not torch.isfinite(state[: 2 * shape.numel()]).all():
-        raise FloatingPointError(
-            "The adjoint backward solve starts from a NaN or Inf: z(t1) or dL/dz(t1) is not finite; "
+    if shape.numel() == 0:
+        raise ValueError("z1 is empty; the state needs at least one component.")
+    for value, name in ((a1, "a1"), *((p, f"params[{i}]") for i, p in enumerate(params))):
+        if value.dtype != z1.dtype or value.device != z1.device:
+            raise TypeError(f"{name} has dtype {value.dtype} on {value.device} but z1 has {z1.dtype} on {z1.device}; "
+                            "convert them to one dtype and device (e.g. .double()).")
+    times = []
+    for value, name in ((t0, "t0"), (t1, "t1")):
+        if isinstance(value, Tensor) and value.numel() != 1 or isinstance(value, bool):
+            raise TypeError(f"{name} must be a number or a one-element tensor, got {value!r}.")
+        if not torch.isfinite(torch.as_tensor(float(value))):
+            raise ValueError(f"{name} must be finite, got {float(value)}.")
+        times.append(float(value))
+    if not (torch.isfinite(z1).all() and torch.isfinite(a1).all()):
+        raise ValueError(
+            "The adjoint backward solve starts from a NaN or Inf: z1 = z(t1) or a1 = dL/dz(t1) is not finite; "
             "check the loss and the forward solution."
         )
-    grid = torch.tensor([float(t1), float(t0)], dtype=z1.dtype, device=z1.device)
+    state = torch.cat([z1.detach().reshape(-1), a1.detach().reshape(-1)]
+                      + [torch.zeros_like(p).reshape(-1) for p in params])
+    grid = torch.tensor([times[1], times[0]], dtype=z1.dtype, device=z1.device)  # z1 is floating: no rounding to ints
     field = _augmented_field(func, params, shape)
     try:
-        end = solvers.integrate(field, state, grid, method, step_size)[-1]
+        end = solvers.integrate(field, state, grid, method, step_size, max_steps)[-1]
     except FloatingPointError as error:
         raise FloatingPointError(
             f"NaN or Inf in the adjoint backward solve from t={float(t1):g} to t={float(t0):g}: {error} "
@@ -133,29 +156,30 @@ class _OdeintAdjoint(torch.autograd.Function):
     """Forward: solve without recording a graph. Backward: the augmented system, interval by interval."""
 
     @staticmethod
-    def forward(ctx, func, method, step_size, y0, t, *params):
+    def forward(ctx, func, method, step_size, max_steps, y0, t, *params):
         with torch.no_grad():
-            trajectory = solvers.integrate(func, y0, t.detach(), method, step_size)
-        ctx.func, ctx.method, ctx.step_size = func, method, step_size
+            trajectory = solvers.integrate(func, y0, t.detach(), method, step_size, max_steps)
+        ctx.func, ctx.method, ctx.step_size, ctx.max_steps = func, method, step_size, max_steps
         ctx.save_for_backward(t, trajectory, *params)
         return trajectory
 
     @staticmethod
     def backward(ctx, grad_trajectory):
         t, trajectory, *params = ctx.saved_tensors
-        func, method, step_size = ctx.func, ctx.method, ctx.step_size
+        func, method, step_size, max_steps = ctx.func, ctx.method, ctx.step_size, ctx.max_steps
         params = tuple(params)
         if not torch.isfinite(grad_trajectory).all():
             raise FloatingPointError("The gradient flowing into odeint_adjoint contains NaN or Inf; check the loss.")
         a = grad_trajectory[-1]
         z = trajectory[-1]
         grads = [torch.zeros_like(p) for p in params]
-        grad_t = torch.zeros_like(t) if ctx.needs_input_grad[4] else None
+        grad_t = torch.zeros_like(t) if ctx.needs_input_grad[5] else None
         with torch.no_grad():
             for k in range(len(t) - 1, 0, -1):
                 if grad_t is not None:
                     grad_t[k] = (grad_trajectory[k] * func(t[k], trajectory[k])).sum()
-                solution = solve_backward(func, z, a, t[k - 1].detach(), t[k].detach(), method, step_size, params)
+                solution = solve_backward(func, z, a, t[k - 1].detach(), t[k].detach(), method, step_size, params,
+                                          max_steps)
                 grads = [g + dg for g, dg in zip(grads, solution.grads)]
                 # continue from the stored forward value at t[k-1], not the reconstruction:
                 # this resets the drift of the backward z-solve at every output time
@@ -163,7 +187,7 @@ class _OdeintAdjoint(torch.autograd.Function):
                 a = solution.a + grad_trajectory[k - 1]
             if grad_t is not None:
                 grad_t[0] = -((a - grad_trajectory[0]) * func(t[0], trajectory[0])).sum()
-        return (None, None, None, a, grad_t, *grads)
+        return (None, None, None, None, a, grad_t, *grads)
 
 
 def odeint_adjoint(
@@ -173,6 +197,7 @@ def odeint_adjoint(
     method: str = "rk4",
     step_size: float | None = None,
     params: Sequence[Tensor] | None = None,
+    max_steps: int = solvers.MAX_STEPS,
 ) -> Tensor:
     """Solve ``dy/dt = func(t, y)`` on the grid ``t``; backpropagate with the adjoint method.
 
@@ -185,7 +210,8 @@ def odeint_adjoint(
     Args:
         func: the vector field ``f(t, y)``; an ``nn.Module`` whose trainable parameters receive
             gradients, or any callable together with ``params``.
-        y0, t, method, step_size: as in :func:`dyndl_lite.solvers.odeint`.
+        y0, t, method, step_size, max_steps: as in :func:`dyndl_lite.solvers.odeint` (``max_steps``
+            bounds the forward solve and each interval's backward solve).
         params: the tensors ``func`` reads that should receive gradients; defaults to
             ``func.parameters()`` (those with ``requires_grad``).
 
@@ -201,4 +227,6 @@ def odeint_adjoint(
                 f"parameter {i} has dtype {p.dtype} on {p.device} but y0 has {y0.dtype} on {y0.device}; "
                 "move func and y0 to one dtype and device (e.g. func.double(), y0.double())."
             )
-    return _OdeintAdjoint.apply(func, method, step_size, y0, t, *params)
+    step_size = solvers._check_step_size(step_size)
+    solvers.check_work(t, step_size, max_steps)
+    return _OdeintAdjoint.apply(func, method, step_size, max_steps, y0, t, *params)

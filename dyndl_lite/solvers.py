@@ -9,7 +9,10 @@ trajectory ``(y(t_0), ..., y(t_K))`` stacked along a new first dimension, of
 shape ``(len(t), *y0.shape)``: the same call as ``torchdiffeq.odeint(func, y0, t)``.
 
 Between two grid points the solver takes one step, or, with ``step_size=h``,
-as many equal steps as needed so that none is longer than ``h``.
+as many equal steps as needed so that none is longer than ``h``. A call whose
+total step count would exceed ``max_steps`` (default :data:`MAX_STEPS`, one
+million) is refused before it starts, so that ``step_size=1e-9`` is an error,
+not a run of a billion steps; pass a larger ``max_steps`` to allow it.
 
 One step of size ``h`` from ``(t, y)``:
 
@@ -56,6 +59,8 @@ STEPS: dict[str, Callable[[VectorField, Tensor, Tensor, Tensor], Tensor]] = {
     "rk4": rk4_step,
 }
 ORDER = {"euler": 1, "midpoint": 2, "rk4": 4}
+#: default largest number of steps one solver call may take (override with ``max_steps=``)
+MAX_STEPS = 1_000_000
 
 
 def check_grid(t: Tensor, y0: Tensor, *, increasing: bool = True) -> None:
@@ -72,6 +77,8 @@ def check_grid(t: Tensor, y0: Tensor, *, increasing: bool = True) -> None:
         )
     if not y0.is_floating_point():
         raise TypeError(f"y0 must be a floating tensor, got dtype {y0.dtype}; use y0.float() or y0.double().")
+    if y0.numel() == 0:
+        raise ValueError(f"y0 is empty (shape {tuple(y0.shape)}); the state needs at least one component.")
     if t.ndim != 1 or t.numel() < 1:
         raise ValueError(f"t must be a non-empty 1-D time grid, got shape {tuple(t.shape)}.")
     if t.dtype != y0.dtype:
@@ -97,6 +104,47 @@ def _substeps(t0: Tensor, t1: Tensor, step_size: float | None) -> int:
     return max(1, math.ceil(abs(float((t1 - t0).detach())) / step_size - 1e-9))
 
 
+def _check_step_size(step_size) -> float | None:
+    """``step_size`` as a positive float (or None); a number of any kind (int, numpy, 0-d tensor) is accepted."""
+    if step_size is None:
+        return None
+    if isinstance(step_size, Tensor) and step_size.numel() == 1:
+        step_size = step_size.item()
+    if isinstance(step_size, bool) or not isinstance(step_size, (int, float)) and not hasattr(step_size, "__float__"):
+        raise TypeError(f"step_size must be a positive number or None, got {type(step_size).__name__}.")
+    value = float(step_size)
+    if not (value > 0 and math.isfinite(value)):
+        raise ValueError(f"step_size must be positive and finite, got {step_size!r}.")
+    return value
+
+
+def count_steps(t: Tensor, step_size: float | None) -> int:
+    """Number of solver steps over the grid ``t``: ``sum_k max(1, ceil(|t_{k+1} - t_k| / step_size))``."""
+    return sum(_substeps(t[k], t[k + 1], step_size) for k in range(len(t) - 1)) if step_size else len(t) - 1
+
+
+def check_work(t: Tensor, step_size: float | None, max_steps: int = MAX_STEPS) -> int:
+    """The step count of a solve over ``t``; a ``ValueError`` naming ``max_steps`` if it exceeds ``max_steps``."""
+    if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
+        raise ValueError(f"max_steps must be a positive integer, got {max_steps!r}.")
+    if step_size is not None:  # bound the count in one division before summing interval by interval
+        span = float((t[1:] - t[:-1]).detach().abs().sum()) if len(t) > 1 else 0.0
+        if span / step_size > 2 * max_steps + len(t):
+            steps = math.ceil(span / step_size)
+            raise ValueError(
+                f"this solve would take about {steps:,} steps (step_size={step_size:g} over a time span of {span:g}), "
+                f"more than max_steps={max_steps:,}; use a larger step_size, or pass max_steps={steps:,} "
+                "(or more) to allow it explicitly."
+            )
+    steps = count_steps(t, step_size)
+    if steps > max_steps:
+        raise ValueError(
+            f"this solve would take {steps:,} steps, more than max_steps={max_steps:,}; use a larger step_size "
+            f"or a coarser grid, or pass max_steps={steps:,} (or more) to allow it explicitly."
+        )
+    return steps
+
+
 def _shape_checked(func: VectorField, shape: torch.Size) -> VectorField:
     """``func`` with a check that its output has the state's shape (broadcasting would hide the bug)."""
 
@@ -119,16 +167,20 @@ def integrate(
     t: Tensor,
     method: str = "rk4",
     step_size: float | None = None,
+    max_steps: int = MAX_STEPS,
 ) -> Tensor:
     """Integrate over a monotone grid (increasing or decreasing), without grid checks.
 
     This is the engine behind :func:`odeint`; the adjoint method uses it to run
-    backwards in time. It still checks the state for NaN/Inf after every step.
+    backwards in time. It refuses a NaN/Inf initial state and more than
+    ``max_steps`` steps, and checks the state for NaN/Inf after every step.
     """
     if method not in STEPS:
         raise ValueError(f"Unknown method {method!r}; choose one of {sorted(STEPS)}.")
-    if step_size is not None and not step_size > 0:
-        raise ValueError(f"step_size must be positive, got {step_size!r}.")
+    step_size = _check_step_size(step_size)
+    if not torch.isfinite(y0).all():
+        raise ValueError("y0 contains NaN or Inf; the initial state must be finite.")
+    check_work(t, step_size, max_steps)
     step = STEPS[method]
     func = _shape_checked(func, y0.shape)
     y = y0
@@ -156,6 +208,7 @@ def odeint(
     t: Tensor,
     method: str = "rk4",
     step_size: float | None = None,
+    max_steps: int = MAX_STEPS,
 ) -> Tensor:
     """Solve ``dy/dt = func(t, y)``, ``y(t[0]) = y0`` on the grid ``t`` with a fixed-step method.
 
@@ -166,24 +219,29 @@ def odeint(
         method: ``"euler"``, ``"midpoint"`` or ``"rk4"``.
         step_size: optional largest internal step; each interval of ``t`` is cut
             into equal steps no longer than this.
+        max_steps: the most steps the call may take (default one million); a larger
+            count is a ``ValueError`` before any work, so raise it explicitly when meant.
 
     Returns:
         Tensor of shape ``(len(t), *y0.shape)`` with ``y(t[k])`` at index ``k``.
     """
     check_grid(t, y0)
-    return integrate(func, y0, t, method, step_size)
+    return integrate(func, y0, t, method, step_size, max_steps)
 
 
-def euler(func: VectorField, y0: Tensor, t: Tensor, step_size: float | None = None) -> Tensor:
+def euler(func: VectorField, y0: Tensor, t: Tensor, step_size: float | None = None,
+          max_steps: int = MAX_STEPS) -> Tensor:
     """Explicit Euler, order 1: ``y_{n+1} = y_n + h f(t_n, y_n)``. See :func:`odeint`."""
-    return odeint(func, y0, t, "euler", step_size)
+    return odeint(func, y0, t, "euler", step_size, max_steps)
 
 
-def midpoint(func: VectorField, y0: Tensor, t: Tensor, step_size: float | None = None) -> Tensor:
+def midpoint(func: VectorField, y0: Tensor, t: Tensor, step_size: float | None = None,
+             max_steps: int = MAX_STEPS) -> Tensor:
     """Explicit midpoint rule, order 2. See :func:`odeint`."""
-    return odeint(func, y0, t, "midpoint", step_size)
+    return odeint(func, y0, t, "midpoint", step_size, max_steps)
 
 
-def rk4(func: VectorField, y0: Tensor, t: Tensor, step_size: float | None = None) -> Tensor:
+def rk4(func: VectorField, y0: Tensor, t: Tensor, step_size: float | None = None,
+        max_steps: int = MAX_STEPS) -> Tensor:
     """Classical fourth-order Runge-Kutta. See :func:`odeint`."""
-    return odeint(func, y0, t, "rk4", step_size)
+    return odeint(func, y0, t, "rk4", step_size, max_steps)

@@ -136,3 +136,47 @@ def test_bad_input_is_explained():
     assert torch.isfinite(out).all()
     with pytest.raises(FloatingPointError, match="adjoint backward solve"):
         out[-1].sum().backward()
+
+
+# --------------------------------------------------------------------------- issue 15: no silent wrong answers
+
+
+def test_field_that_does_not_read_the_state_has_zero_vjps():
+    def forcing(t, z):  # dz/dt = -0.1 exp(-0.1 t): independent of z and of any parameter
+        return torch.full_like(z, 1.0) * (-0.1 * torch.exp(-0.1 * t))
+
+    y0 = torch.ones(3, dtype=torch.float64, requires_grad=True)
+    t = torch.tensor([0.0, 1.0, 2.0], dtype=torch.float64)
+    out = odeint_adjoint(forcing, y0, t, "rk4", 0.1, params=())
+    exact = 1.0 + torch.exp(-0.1 * t) - 1.0  # z(t) = z0 + exp(-0.1 t) - 1
+    assert torch.allclose(out[:, 0], exact, atol=1e-10)
+    out[-1].sum().backward()
+    assert torch.equal(y0.grad, torch.ones(3, dtype=torch.float64))  # dz(T)/dz0 = I
+    back = solve_backward(forcing, out[-1].detach(), torch.ones(3, dtype=torch.float64), 0.0, 2.0, "rk4", 0.1, ())
+    assert torch.allclose(back.z, y0.detach(), atol=1e-10) and torch.equal(back.a, torch.ones(3, dtype=torch.float64))
+
+
+def test_solve_backward_keeps_the_time_grid_and_checks_dtypes():
+    func = nn.Linear(2, 2, bias=False).double()
+    z1, a1 = torch.ones(2, dtype=torch.float64), torch.ones(2, dtype=torch.float64)
+    with pytest.raises(TypeError, match="z1 must be a floating torch tensor"):
+        solve_backward(lambda t, z: -z, torch.ones(2, dtype=torch.int64), torch.ones(2, dtype=torch.int64), 0.0, 0.5, params=())
+    with pytest.raises(TypeError, match=r"a1 has dtype torch.float32.*z1 has torch.float64"):
+        solve_backward(lambda t, z: func(z), z1, a1.float(), 0.0, 1.0, params=tuple(func.parameters()))
+    with pytest.raises(TypeError, match=r"params\[0\] has dtype torch.float32"):
+        solve_backward(lambda t, z: func.float()(z.float()).double(), z1, a1, 0.0, 1.0, params=(torch.zeros(2, 2),))
+    with pytest.raises(ValueError, match="t0 must be finite"):
+        solve_backward(lambda t, z: -z, z1, a1, float("nan"), 1.0, params=())
+    with pytest.raises(ValueError, match="z1 = z\\(t1\\) or a1 = dL/dz\\(t1\\) is not finite"):
+        solve_backward(lambda t, z: -z, z1 * float("nan"), a1, 0.0, 1.0, params=())
+    # a fractional interval is integrated as given (an integer grid would have rounded 0.5 to 0)
+    back = solve_backward(lambda t, z: -z, z1, torch.zeros(2, dtype=torch.float64), 0.0, 0.5, "rk4", 0.01, params=())
+    assert torch.allclose(back.z, z1 * math.exp(0.5), rtol=1e-8)
+
+
+def test_adjoint_refuses_runaway_step_counts():
+    func, y0, t = VectorFieldMLP(dim=2).double(), torch.zeros(1, 2, dtype=torch.float64), T
+    with pytest.raises(ValueError, match="max_steps"):
+        odeint_adjoint(func, y0, t, "euler", 1e-8)
+    out = odeint_adjoint(func, y0, t, "euler", 0.01, max_steps=100)
+    assert out.shape == (3, 1, 2)

@@ -110,3 +110,45 @@ def test_bad_method_step_size_and_shape():
         odeint(lambda t, y: y, y0, t, step_size=0.0)
     with pytest.raises(ValueError, match="must return a tensor shaped like y"):
         odeint(lambda t, y: y.sum(), y0, t)
+
+
+# --------------------------------------------------------------------------- issue 15: no silent wrong answers
+
+
+def test_runaway_step_count_is_refused_before_any_work():
+    calls = []
+
+    def field(t, y):
+        calls.append(1)
+        return -y
+
+    y0, t = torch.ones(2, dtype=torch.float64), torch.tensor([0.0, 1.0], dtype=torch.float64)
+    with pytest.raises(ValueError, match=r"about 1,000,000,000 steps.*max_steps=1,000,000.*pass max_steps="):
+        odeint(field, y0, t, "euler", step_size=1e-9)
+    assert calls == []  # refused up front, not after a billion steps
+    with pytest.raises(ValueError, match=r"101 steps, more than max_steps=100"):
+        euler(field, y0, t, step_size=0.01 - 1e-12, max_steps=100)
+    out = euler(field, y0, t, step_size=0.001, max_steps=1000)  # exactly at the limit: allowed
+    assert torch.allclose(out[-1], y0 * (1 - 0.001) ** 1000)
+    with pytest.raises(ValueError, match="max_steps must be a positive integer"):
+        odeint(field, y0, t, max_steps=0)
+
+
+def test_nan_initial_state_is_blamed_on_y0_not_the_step():
+    y0 = torch.tensor([1.0, float("nan")])
+    with pytest.raises(ValueError, match="y0 contains NaN or Inf"):
+        odeint(lambda t, y: -y, y0, torch.tensor([0.0, 1.0]))
+    with pytest.raises(ValueError, match="y0 is empty"):
+        odeint(lambda t, y: -y, torch.zeros(0), torch.tensor([0.0, 1.0]))
+
+
+def test_step_size_accepts_any_positive_number_and_names_bad_ones():
+    y0, t = torch.ones(1, dtype=torch.float64), torch.tensor([0.0, 1.0], dtype=torch.float64)
+    reference = rk4(lambda t, y: -y, y0, t, step_size=0.25)
+    for h in (np.float32(0.25), torch.tensor(0.25), 0.25):
+        assert torch.equal(rk4(lambda t, y: -y, y0, t, step_size=h), reference)
+    for bad in (float("nan"), float("inf"), -0.1):
+        with pytest.raises(ValueError, match="step_size must be positive and finite"):
+            rk4(lambda t, y: -y, y0, t, step_size=bad)
+    with pytest.raises(TypeError, match="step_size must be a positive number"):
+        rk4(lambda t, y: -y, y0, t, step_size="0.1")
