@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 import pytest
 import torch
 from torch import nn
@@ -62,3 +64,24 @@ def test_min_pairwise_distance_and_separation_ratios():
     assert ratios[0].tolist() == [1.0, 1.0, 1.0]
     with pytest.raises(ValueError, match="x1 != x2"):
         lipschitz.separation_ratios(points, points)
+
+
+def test_block_bounds_hold_for_every_pair_and_are_attained_by_a_one_unit_block():
+    from dyndl_lite.models.residual import block_bounds, toy_resnet
+
+    torch.manual_seed(0)
+    model = toy_resnet(depth=3, hidden=16)
+    bounds = block_bounds(model)
+    assert all(len(v) == 3 for v in bounds.values()) and np.all(bounds["lip"] <= bounds["frobenius"] + 1e-12)
+    z, w = torch.randn(500, 2) * 3, torch.randn(500, 2) * 3
+    with torch.no_grad():
+        for k, block in enumerate(model.blocks):
+            gz, gw = block(z).double(), block(w).double()
+            assert ((gz - gw).norm(dim=1) <= bounds["lip"][k] * (z - w).double().norm(dim=1) + 1e-5).all()
+            assert (gz.norm(dim=1) <= bounds["lip"][k] * z.double().norm(dim=1) + bounds["bias"][k] + 1e-5).all()
+        one = toy_resnet(depth=1, hidden=1)  # g(z) = 2 * 3 * relu(z_1): Lipschitz constant exactly 6, no bias
+        one.blocks[0].inner.weight.copy_(torch.tensor([[3.0, 0.0]]))
+        one.blocks[0].outer.weight.copy_(torch.tensor([[2.0], [0.0]]))
+        one.blocks[0].inner.bias.zero_(), one.blocks[0].outer.bias.zero_()
+    b = block_bounds(one)
+    assert b["lip"][0] == pytest.approx(6.0) and b["bias"][0] == 0.0 and b["frobenius"][0] == pytest.approx(6.5)

@@ -119,6 +119,28 @@ def weight_norm_sum(model: TrackNet) -> float:
         return float(sum((b.inner.weight ** 2).sum() + (b.outer.weight ** 2).sum() for b in model.blocks))
 
 
+def block_bounds(model: TrackNet) -> dict[str, np.ndarray]:
+    """Constants of each block ``g_k(z) = W_k2 relu(W_k1 z + b_k1) + b_k2``, one entry per block.
+
+    Since relu is 1-Lipschitz and ``relu(0) = 0``,
+    ``||g_k(z) - g_k(w)|| <= lip_k ||z - w||`` and ``||g_k(z)|| <= lip_k ||z|| + bias_k`` with
+
+    * ``lip``: ``||W_k2||_2 ||W_k1||_2`` (spectral norms);
+    * ``frobenius``: ``(||W_k1||_F^2 + ||W_k2||_F^2) / 2 >= lip_k`` (``ab <= (a^2 + b^2)/2``, ``||W||_2 <= ||W||_F``),
+      half the block's weight-decay penalty;
+    * ``bias``: ``||W_k2||_2 ||b_k1|| + ||b_k2||``.
+    """
+    rows = {"lip": [], "frobenius": [], "bias": []}
+    with torch.no_grad():
+        for block in model.blocks:
+            w1, w2 = block.inner.weight.double(), block.outer.weight.double()
+            s1, s2 = torch.linalg.matrix_norm(w1, 2).item(), torch.linalg.matrix_norm(w2, 2).item()
+            rows["lip"].append(s1 * s2)
+            rows["frobenius"].append(0.5 * float((w1 ** 2).sum() + (w2 ** 2).sum()))
+            rows["bias"].append(s2 * block.inner.bias.double().norm().item() + block.outer.bias.double().norm().item())
+    return {key: np.array(value) for key, value in rows.items()}
+
+
 def two_moons(n: int = 400, noise: float = 0.1, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Two interleaved half circles in the plane (n points, classes 0/1), seeded; data of the 2-D residual MLP.
 
