@@ -446,3 +446,92 @@ def verdict_paragraph(results: list[dict]) -> str:
                      "networks and may change when the converged checkpoints are shipped.")
         parts.append(text)
     return "\n\n".join(parts)
+
+
+# --------------------------------------------------------------------------- verdicts (chapter 6)
+
+PAPER_EPOCHS = 100  # Yan et al.'s recipe; records written before full_recipe_epochs existed lack the field
+
+
+def _pm(mean: float, std: float | None) -> str:
+    return f"{mean:.1f}" if std is None else f"{mean:.1f} ± {std:.1f}"
+
+
+def verdict_rows(result: dict) -> list[dict]:
+    """:func:`dyndl_lite.verdicts.yan` applied to a :func:`table` result (per-seed accuracies, seeds paired)."""
+    from dyndl_lite import verdicts
+
+    return verdicts.yan(result["columns"], result["rows"]["odenet"]["seeds"], result["rows"]["cnn"]["seeds"],
+                        result["paper"])
+
+
+def verdict_markdown(result: dict) -> str:
+    """Table ``result`` transposed, one line per perturbation: the paper's CNN, ODENet and difference, ours
+    (mean ± sample std over the seeds, paired difference ± its std) and the computed verdict of
+    :func:`dyndl_lite.verdicts.yan` ("ODENet more robust than CNN")."""
+    from dyndl_lite import verdicts
+
+    n = len(result["seeds"])
+    spread = n > 1
+    header = ["perturbation", "CNN, paper", "ODENet, paper", "difference, paper",
+              f"CNN, ours ({n} seed{'s' if n > 1 else ''})", f"ODENet, ours ({n} seed{'s' if n > 1 else ''})",
+              "difference, ours", "ODENet more robust? (ours)"]
+    lines = []
+    for j, row in enumerate(verdict_rows(result)):
+        cnn, ode = result["rows"]["cnn"], result["rows"]["odenet"]
+        lines.append([row["column"], _pm(*result["paper"]["cnn"][j]), _pm(*result["paper"]["odenet"][j]),
+                      f"{row['paper_difference']:+.1f}",
+                      _pm(cnn["mean"][j], cnn["std"][j] if spread else None),
+                      _pm(ode["mean"][j], ode["std"][j] if spread else None),
+                      f"{row['mean']:+.1f}" + (f" ± {row['std']:.1f}" if row["std"] is not None else ""),
+                      row["verdict"]])
+    return verdicts.markdown_table(header, lines)
+
+
+def paper_only_markdown(dataset: str, number: int, reason: str = "not run: data not available here") -> str:
+    """The paper's Table ``number`` for ``dataset`` (SVHN, ImgNet10), marked as theirs, our cells ``reason``."""
+    from dyndl_lite import verdicts
+
+    if (dataset, number) not in PAPER or dataset == "mnist":
+        raise ValueError(f"dataset must be 'svhn' or 'imgnet10' and number 1 or 2, got {dataset!r}, {number!r}.")
+    paper = PAPER[(dataset, number)]
+    labels = [column_label(k, s, dataset) for k, s in COLUMNS[(dataset, number)]]
+    lines = [[label, _pm(*paper["cnn"][j]), _pm(*paper["odenet"][j]),
+              f"{paper['odenet'][j][0] - paper['cnn'][j][0]:+.1f}", reason]
+             for j, label in enumerate(labels)]
+    return verdicts.markdown_table(
+        ["perturbation", "CNN, paper (theirs)", "ODENet, paper (theirs)", "difference, paper (theirs)", "ours"], lines)
+
+
+def verdict_paragraph(results: list[dict]) -> str:
+    """Plain-words summary of the verdicts of Tables 1 and 2 (the :func:`table` results given), with the numbers."""
+    from dyndl_lite import verdicts
+
+    parts = []
+    for result in results:
+        rows = verdict_rows(result)
+        counts = verdicts.count(rows)
+        n = len(result["seeds"])
+        clean = {m: float(np.mean(result["rows"][m]["clean"])) for m in MODELS}
+        epochs = sorted({(r["epochs_run"], r.get("full_recipe_epochs", PAPER_EPOCHS)) for r in result["records"].values()})
+        held = [r["column"] for r in rows if r["verdict"] == verdicts.HOLDS]
+        failed = [r["column"] for r in rows if r["verdict"] == verdicts.FAILS]
+        open_ = [r["column"] for r in rows if r["verdict"] == verdicts.UNRESOLVED]
+        text = (f"**Table {result['table']} ({'clean' if result['regime'] == 'clean' else 'Gaussian'} training).** "
+                f"Yan et al.'s claim, that the ODENet is more accurate than the CNN under each perturbation, "
+                f"holds in our runs in {counts[verdicts.HOLDS]} of {len(rows)} columns"
+                + (f" ({', '.join(held)})" if held else "")
+                + f", does not hold in {counts[verdicts.FAILS]}" + (f" ({', '.join(failed)})" if failed else "")
+                + (f" and is not resolved within one standard error in {counts[verdicts.UNRESOLVED]} ({', '.join(open_)})"
+                   if open_ else "")
+                + f"; the paper has the ODENet ahead in {sum(r['paper_difference'] > 0 for r in rows)} of {len(rows)}. "
+                f"Our numbers: {n} seed{'s' if n > 1 else ''}"
+                + ("" if n > 1 else " (no standard error, so each verdict rests on one run)")
+                + f", {' and '.join(f'{e} of {f} epochs' for e, f in epochs)} of the paper's recipe, "
+                f"clean accuracy CNN {clean['cnn']:.1f} %, ODENet {clean['odenet']:.1f} % on {result['data']} "
+                f"(paper: about 99 %).")
+        if min(clean.values()) < 99.0:
+            text += (" These networks are below the paper's clean accuracy, so the verdicts describe young "
+                     "networks and may change when the converged checkpoints are shipped.")
+        parts.append(text)
+    return "\n\n".join(parts)

@@ -164,6 +164,29 @@ def chen(rows: Sequence[Mapping], test_images: int, targets: Mapping[str, float]
             "verdict": verdict, "paper_gap": ode["paper_error"] - res["paper_error"]}
 
 
+def trend(values: Sequence[float], window: int = 50, relative: float = 0.05) -> dict:
+    """Which way a training curve goes (e.g. NFE per forward pass, Chen et al. Fig. 3d: it rises).
+
+    ``first`` and ``last`` are the means of the first and last ``window`` values (``window`` is cut to
+    half the length for short curves), ``lowest`` / ``highest`` the extreme window means and their start
+    index. ``direction`` is ``"rises"`` when ``last > (1 + relative) first``, ``"falls"`` when
+    ``last < (1 - relative) first``, else ``"flat"``.
+    """
+    x = _finite(values, "values")
+    if len(x) < 2:
+        raise ValueError(f"a trend needs at least two values, got {len(x)}.")
+    if not isinstance(window, (int, np.integer)) or window < 1:
+        raise ValueError(f"window must be a positive integer, got {window!r}.")
+    if not 0 <= relative < 1:
+        raise ValueError(f"relative must lie in [0, 1), got {relative}.")
+    w = min(int(window), len(x) // 2)
+    means = np.convolve(x, np.ones(w) / w, mode="valid")
+    first, last = float(means[0]), float(means[-1])
+    direction = "rises" if last > (1 + relative) * first else ("falls" if last < (1 - relative) * first else "flat")
+    return {"first": first, "last": last, "lowest": float(means.min()), "lowest_at": int(means.argmin()),
+            "highest": float(means.max()), "highest_at": int(means.argmax()), "window": w, "direction": direction}
+
+
 # --------------------------------------------------------------------------- Gai & Zhang (2021)
 
 

@@ -105,6 +105,17 @@ def test_binomial_se_and_bad_input():
         v.chen(_chen_rows({"mlp": 1.0, "odenet": 1.0}), 10_000)
 
 
+def test_trend_direction():
+    assert v.trend([20.0] * 10 + [30.0] * 10, window=5)["direction"] == "rises"
+    falling = v.trend([30.0] * 10 + [20.0] * 10, window=5)
+    assert falling["direction"] == "falls" and falling["first"] == 30.0 and falling["last"] == 20.0
+    dip = v.trend([30.0] * 5 + [10.0] * 5 + [30.5] * 5, window=5)
+    assert dip["direction"] == "flat" and dip["lowest"] == 10.0 and dip["lowest_at"] == 5
+    assert v.trend([1.0, 2.0], window=50)["window"] == 1  # short curves: half their length
+    with pytest.raises(ValueError, match="NaN"):
+        v.trend([1.0, float("nan")])
+
+
 # --------------------------------------------------------------------------- Gai & Zhang
 
 
