@@ -20,10 +20,18 @@ The loss ``L`` is the textbook cross-entropy by default. ``loss="margin"`` uses
 the margin (Carlini-Wagner) loss ``max_{j != y} f_j(x) - f_y(x)`` that Yan et
 al.'s code attacks with. The model is put in eval mode during an attack and its
 previous mode is restored afterwards; no gradient is left in its parameters.
+
+Inputs are checked before any work: images must be a non-empty floating batch
+of finite values in ``[0, 1]``, labels an integer tensor with one label per
+image, and radii (``eps``, ``step``, ``sigma``) finite non-negative numbers of
+any kind (Python, NumPy, one-element tensor). A loss gradient that is NaN or
+Inf (a model that overflows) is an error rather than a NaN image.
 """
 
 from __future__ import annotations
 
+import math
+import numbers
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -35,22 +43,38 @@ Tensor = torch.Tensor
 LOSSES = ("cross_entropy", "margin")
 
 
-def _check_images(x: Tensor) -> None:
+def _check_images(x: Tensor, batch: bool = True) -> None:
     if not isinstance(x, Tensor) or not x.is_floating_point():
-        raise TypeError(f"images must be a floating torch tensor, got {type(x).__name__}.")
-    if x.numel() and (x.min() < 0 or x.max() > 1):
+        got = f"a tensor of dtype {x.dtype}" if isinstance(x, Tensor) else type(x).__name__
+        raise TypeError(f"images must be a floating torch tensor, got {got}; use x.float() / 255 for 0-255 images.")
+    if x.numel() == 0 or batch and x.ndim < 2:
+        raise ValueError(f"images must be a non-empty batch of shape (N, ...), got shape {tuple(x.shape)}.")
+    if not torch.isfinite(x).all():
+        raise ValueError("images contain NaN or Inf; attack finite images in [0, 1].")
+    if x.min() < 0 or x.max() > 1:
         raise ValueError(
             f"images must lie in [0, 1], found values in [{x.min().item():.3g}, {x.max().item():.3g}]; "
             "divide 0-255 images by 255 and do not normalise before attacking."
         )
 
 
-def _check_eps(eps: float, name: str = "eps") -> None:
-    if not (isinstance(eps, (int, float)) and eps >= 0):
-        raise ValueError(f"{name} must be a non-negative number on the [0, 1] pixel scale, got {eps!r}.")
+def _check_eps(eps: float, name: str = "eps", scale: str = "the [0, 1] pixel scale") -> float:
+    """``eps`` as a float if it is a finite non-negative number (Python, NumPy or one-element tensor)."""
+    if isinstance(eps, Tensor):
+        if eps.numel() != 1:
+            raise TypeError(f"{name} must be a number, got a tensor of shape {tuple(eps.shape)}.")
+        eps = eps.item()
+    if isinstance(eps, bool) or not isinstance(eps, numbers.Real):
+        raise TypeError(f"{name} must be a non-negative number on {scale}, got {type(eps).__name__} {eps!r}.")
+    if not (math.isfinite(eps) and eps >= 0):
+        raise ValueError(f"{name} must be a finite non-negative number on {scale}, got {eps!r}.")
+    return float(eps)
 
 
 def _check_labels(x: Tensor, y: Tensor) -> None:
+    if not isinstance(y, Tensor) or y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
+        got = f"dtype {y.dtype}" if isinstance(y, Tensor) else type(y).__name__
+        raise TypeError(f"labels must be an integer torch tensor (class indices), got {got}; use y.long().")
     if y.ndim != 1 or len(y) != len(x):
         raise ValueError(f"labels must have shape ({len(x)},), got {tuple(y.shape)}.")
 
@@ -87,13 +111,18 @@ def input_gradient(model: nn.Module, x: Tensor, y: Tensor, loss: str = "cross_en
     x = x.detach().clone().requires_grad_(True)
     value = attack_loss(model(x), y, loss)
     (grad,) = torch.autograd.grad(value, x)
+    if not torch.isfinite(grad).all():
+        raise FloatingPointError(
+            f"the gradient of the {loss} loss with respect to the images is NaN or Inf (the model's logits "
+            "overflow or are NaN); an attack along it would return NaN images."
+        )
     return grad
 
 
 def gaussian(x: Tensor, sigma: float, generator: torch.Generator | None = None) -> Tensor:
     """``clip(x + sigma * N(0, I) / 255, 0, 1)`` with ``sigma`` on the 0-255 scale."""
-    _check_images(x)
-    _check_eps(sigma, "sigma")
+    _check_images(x, batch=False)
+    sigma = _check_eps(sigma, "sigma", "the 0-255 pixel scale")
     noise = torch.randn(x.shape, generator=generator, dtype=x.dtype, device="cpu" if generator is not None else x.device)
     return (x + sigma / 255.0 * noise.to(x.device)).clamp(0.0, 1.0)
 
@@ -102,7 +131,7 @@ def fgsm(model: nn.Module, x: Tensor, y: Tensor, eps: float, loss: str = "cross_
     """``clip(x + eps * sign(grad_x L), 0, 1)``: the fast gradient sign method."""
     _check_images(x)
     _check_labels(x, y)
-    _check_eps(eps)
+    eps = _check_eps(eps)
     with _eval_mode(model):
         grad = input_gradient(model, x, y, loss)
     return (x + eps * grad.sign()).clamp(0.0, 1.0).detach()
@@ -117,10 +146,9 @@ def pgd(model: nn.Module, x: Tensor, y: Tensor, eps: float, step: float | None =
     """
     _check_images(x)
     _check_labels(x, y)
-    _check_eps(eps)
-    step = eps / 5 if step is None else step
-    _check_eps(step, "step")
-    if not isinstance(steps, int) or steps < 1:
+    eps = _check_eps(eps)
+    step = eps / 5 if step is None else _check_eps(step, "step")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be a positive integer, got {steps!r}.")
     low, high = (x - eps).clamp(min=0.0), (x + eps).clamp(max=1.0)
     adv = x.detach().clone()
@@ -150,8 +178,7 @@ def fgsm_sweep(model: nn.Module, x: Tensor, y: Tensor, eps_values: list[float],
     """
     _check_images(x)
     _check_labels(x, y)
-    for eps in eps_values:
-        _check_eps(eps)
+    eps_values = [_check_eps(eps) for eps in eps_values]
     with _eval_mode(model):
         direction = input_gradient(model, x, y, loss).sign()
     return [(x + eps * direction).clamp(0.0, 1.0).detach() for eps in eps_values]

@@ -22,6 +22,7 @@ import torch
 MODES = ("quick", "full")
 MODE_VARIABLE = "DYNDL_MODE"
 DEVICE_VARIABLE = "DYNDL_DEVICE"
+DEVICES = ("cpu", "cuda", "mps")
 
 
 def get_mode(mode: str | None = None) -> str:
@@ -49,17 +50,39 @@ def get_device(device: str | torch.device | None = None) -> torch.device:
     """Return the torch device to compute on.
 
     ``device`` if given, else ``$DYNDL_DEVICE``, else ``cuda`` when available,
-    else ``cpu``. Asking for CUDA on a machine without it is a clear error.
+    else ``cpu``. Only ``cpu``, ``cuda[:k]`` and ``mps`` are supported: another name is a
+    ``ValueError`` naming where it came from; asking for CUDA or MPS on a machine without
+    it is a ``RuntimeError``.
     """
+    source = "the device argument"
     if device is None:
+        source = f"${DEVICE_VARIABLE}" if os.environ.get(DEVICE_VARIABLE) else "the default"
         device = os.environ.get(DEVICE_VARIABLE) or ("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
+    if not isinstance(device, (str, torch.device)):
+        raise TypeError(f"device must be a string such as 'cpu' or a torch.device, got {type(device).__name__}.")
+    try:
+        parsed = torch.device(device.strip() if isinstance(device, str) else device)
+    except RuntimeError as error:
+        raise ValueError(
+            f"Unknown device {device!r} from {source}; use one of {', '.join(DEVICES)} (e.g. 'cuda:0')."
+        ) from error
+    if parsed.type not in DEVICES:
+        raise ValueError(f"Device {device!r} from {source} is not supported; use one of {', '.join(DEVICES)}.")
+    if parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            raise RuntimeError(
+                f"Device {parsed} was requested (from {source}) but CUDA is not available; "
+                f"unset ${DEVICE_VARIABLE} or pass device='cpu'."
+            )
+        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
+            raise RuntimeError(f"Device {parsed} was requested (from {source}) but only "
+                               f"{torch.cuda.device_count()} CUDA device(s) exist.")
+    if parsed.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
         raise RuntimeError(
-            f"Device {device} was requested but CUDA is not available; "
+            f"Device {parsed} was requested (from {source}) but Apple's MPS backend is not available here; "
             f"unset ${DEVICE_VARIABLE} or pass device='cpu'."
         )
-    return device
+    return parsed
 
 
 def seed_everything(seed: int) -> torch.Generator:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -42,7 +43,8 @@ def small_cnn(mnist_batch):
                           nn.Flatten(), nn.Linear(16 * 4 * 4, 10))
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     for i in range(60):
-        xb, yb = train.images[i * 128:(i + 1) * 128], train.labels[i * 128:(i + 1) * 128]
+        start = i * 128 % (len(train) - 127)  # wraps around the 4,000-image offline fallback: never an empty batch
+        xb, yb = train.images[start:start + 128], train.labels[start:start + 128]
         opt.zero_grad()
         F.cross_entropy(model(xb), yb).backward()
         opt.step()
@@ -149,3 +151,60 @@ def test_fgsm_sweep_is_fgsm_at_every_radius(small_cnn, mnist_batch):
     x, y = mnist_batch[0][:64], mnist_batch[1][:64]
     for eps, adv in zip([0.0, 0.1, 0.3], attacks.fgsm_sweep(small_cnn, x, y, [0.0, 0.1, 0.3])):
         assert torch.equal(adv, attacks.fgsm(small_cnn, x, y, eps))
+
+
+# --------------------------------------------------------------------------- issue 15: no silent wrong answers
+
+
+@pytest.fixture
+def tiny():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Flatten(), nn.Linear(4, 3)), torch.rand(5, 1, 2, 2), torch.tensor([0, 1, 2, 0, 1])
+
+
+def test_nan_images_and_bad_labels_are_refused(tiny):
+    model, x, y = tiny
+    bad = x.clone()
+    bad[1, 0, 0, 0] = float("nan")
+    for attack in (lambda im: attacks.fgsm(model, im, y, 0.1), lambda im: attacks.pgd(model, im, y, 0.1, steps=1),
+                   lambda im: attacks.gaussian(im, 10), lambda im: attacks.fgsm_sweep(model, im, y, [0.1])):
+        with pytest.raises(ValueError, match="images contain NaN or Inf"):
+            attack(bad)
+    with pytest.raises(ValueError, match="non-empty batch"):
+        attacks.fgsm(model, x[:0], y[:0], 0.1)
+    with pytest.raises(TypeError, match="labels must be an integer torch tensor"):
+        attacks.fgsm(model, x, y.float(), 0.1)
+    with pytest.raises(TypeError, match="images must be a floating torch tensor"):
+        attacks.fgsm(model, (x * 255).to(torch.uint8), y, 0.1)
+
+
+def test_eps_of_any_numeric_kind_is_accepted_and_nan_is_refused(tiny):
+    model, x, y = tiny
+    reference = attacks.fgsm(model, x, y, 0.1)
+    for eps in (np.float32(0.1), np.float64(0.1), torch.tensor(0.1)):
+        assert torch.allclose(attacks.fgsm(model, x, y, eps), reference)
+    assert torch.allclose(attacks.pgd(model, x, y, torch.tensor(0.1), steps=2), attacks.pgd(model, x, y, 0.1, steps=2))
+    for eps in (float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="eps must be a finite non-negative number"):
+            attacks.fgsm(model, x, y, eps)
+    with pytest.raises(TypeError, match="eps must be a non-negative number"):
+        attacks.fgsm(model, x, y, "0.1")
+    with pytest.raises(ValueError, match="step must be a finite"):
+        attacks.pgd(model, x, y, 0.1, step=float("nan"))
+
+
+def test_sigma_error_names_the_0_255_scale(tiny):
+    _, x, _ = tiny
+    with pytest.raises(ValueError, match="sigma must be a finite non-negative number on the 0-255 pixel scale"):
+        attacks.gaussian(x, -5)
+
+
+def test_overflowing_model_is_an_error_not_nan_images(tiny):
+    _, x, y = tiny
+
+    class Overflow(nn.Module):
+        def forward(self, images):
+            return images.flatten(1)[:, :3] * float("inf")
+
+    with pytest.raises(FloatingPointError, match="NaN or Inf"):
+        attacks.fgsm(Overflow(), x, y, 0.1)

@@ -43,3 +43,18 @@ def test_seed_everything_makes_draws_repeatable():
     assert torch.equal(first[0], second[0]) and torch.equal(first[1], second[1])
     with pytest.raises(ValueError, match="non-negative integer"):
         config.seed_everything(-1)
+
+
+def test_unknown_or_missing_devices_are_named(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setenv(config.DEVICE_VARIABLE, "tpu")
+    with pytest.raises(ValueError, match=r"Unknown device 'tpu' from \$DYNDL_DEVICE; use one of cpu, cuda, mps"):
+        config.get_device()
+    with pytest.raises(ValueError, match="'meta' from the device argument is not supported"):
+        config.get_device("meta")
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    with pytest.raises(RuntimeError, match="MPS backend is not available"):
+        config.get_device("mps")
+    with pytest.raises(TypeError, match="device must be a string"):
+        config.get_device(0.5)
+    assert config.get_device(" cpu ") == torch.device("cpu")
