@@ -159,6 +159,7 @@ def chen_table(seed: int = 0, test=None, device=None) -> list[dict]:
             "model": model, "parameters": count_parameters(net), "test_error_percent": 100 * (1 - accuracy),
             "recorded_test_error_percent": 100 * (1 - record["test_acc"]), "epochs_run": record["epochs_run"],
             "eval_seconds": time.perf_counter() - start, "data": test.name, "record": record,
+            "eval_images": len(test), "accuracy_label": getattr(test, "accuracy_label", "accuracy"),
             "paper_parameters_m": PAPER_PARAMETERS_M[model], "paper_test_error_percent": PAPER_TEST_ERROR_PERCENT[model],
         })
     return rows

@@ -240,8 +240,8 @@ def table(number: int, mode: str = "quick", seeds: Iterable[int] | None = None, 
                                 f"train them with `python -m dyndl_lite train yan-{regime} --model cnn --seed 0`.")
     columns = COLUMNS[(dataset, number)]
     test = load_mnist("test")
-    n, n_pgd = ATTACK_IMAGES[mode], PGD_IMAGES[mode]
-    x, y = test.images[:n], test.labels[:n]
+    x, y = test.images[:ATTACK_IMAGES[mode]], test.labels[:ATTACK_IMAGES[mode]]
+    n, n_pgd = len(x), min(PGD_IMAGES[mode], len(x))  # the counts used: the offline fallback holds 1,000 images
     rows, records, start = {}, {}, time.perf_counter()
     for model in MODELS:
         per_seed, clean = [], []
@@ -260,7 +260,8 @@ def table(number: int, mode: str = "quick", seeds: Iterable[int] | None = None, 
         "table": number, "dataset": dataset, "regime": regime, "mode": mode, "seeds": list(seeds),
         "columns": [column_label(k, s, dataset) for k, s in columns], "column_specs": columns,
         "rows": rows, "paper": PAPER[(dataset, number)], "paper_source": PAPER_SOURCE,
-        "data": f"{test.name}: first {n:,} images (PGD: first {min(n_pgd, n):,})",
+        "data": f"{test.name}: first {n:,} images (PGD: first {n_pgd:,})",
+        "images": n, "pgd_images": n_pgd, "accuracy_label": test.accuracy_label,
         "attack": f"cross-entropy FGSM; PGD {PGD_STEPS} steps of eps/5 from the clean image",
         "records": records, "seconds": round(time.perf_counter() - start, 1),
     }
@@ -317,7 +318,9 @@ def table_from_training(dataset: str, number: int, train, test, mode: str = "qui
     return {"table": number, "dataset": dataset, "regime": regime, "mode": mode, "seeds": list(seeds),
             "columns": [column_label(k, s, dataset) for k, s in columns], "column_specs": columns, "rows": rows,
             "paper": PAPER[(dataset, number)], "paper_source": PAPER_SOURCE, "recipe": dataclasses.asdict(rec),
-            "data": f"{train.name} for training; {test.name}: first {len(x):,} images",
+            "data": f"{train.name} for training; {test.name}: first {len(x):,} images "
+                    f"(PGD: first {min(PGD_IMAGES[mode], len(x)):,})",
+            "images": len(x), "pgd_images": min(PGD_IMAGES[mode], len(x)), "accuracy_label": test.accuracy_label,
             "attack": f"cross-entropy FGSM; PGD {PGD_STEPS} steps of eps/5 from the clean image"}
 
 
