@@ -172,8 +172,11 @@ def ot_map(x: ArrayLike, y: ArrayLike, solver: str = "pot") -> np.ndarray:
         perm = np.empty(m, dtype=np.int64)
         perm[rows] = cols
         return perm
+    if not cost.max() > 0:  # all points coincide (after centring): every permutation is optimal
+        return np.arange(m, dtype=np.int64)
     import ot  # POT, imported lazily: only this branch needs it
 
+    cost = cost / cost.max()  # unit scale (same optimal plans): potentials and certificate in well-scaled numbers
     weights = np.full(m, 1.0 / m)
     plan, log = ot.emd(weights, weights, cost, numItermax=max(100_000, 50 * m * m), log=True)
     if log["warning"] is not None:
@@ -182,10 +185,10 @@ def ot_map(x: ArrayLike, y: ArrayLike, solver: str = "pot") -> np.ndarray:
     if not np.allclose(plan[np.arange(m), perm], 1.0 / m, rtol=1e-6):
         raise RuntimeError("POT's ot.emd returned a plan that is not a permutation; use solver='scipy'.")
     eps = dual_certificate(cost, perm, log["u"], log["v"])
-    if eps > CERTIFICATE_RTOL * float(cost.max()):  # relative: tiny clouds get no absolute slack
+    if eps > CERTIFICATE_RTOL:  # the cost is scaled to a largest entry of 1: the tolerance is relative
         raise RuntimeError(
             f"POT's answer is not certified optimal: its dual potentials violate the optimality conditions by {eps:.3g} "
-            f"(largest cost {cost.max():.3g}); use solver='scipy'."
+            f"of the largest cost; use solver='scipy'."
         )
     return perm
 
