@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.dyndl-installed
 RUN    := PATH="$(CURDIR)/$(BIN):$$PATH"
 
-.PHONY: book test lock clean student run-times bench
+.PHONY: book test test-fast pdf lock clean student run-times bench reproduce reproduce-status
 
 $(STAMP): requirements/lock.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,18 @@ test: $(STAMP)
 	$(RUN) bash scripts/ensure_browser.sh
 	$(RUN) python -m pytest
 
+# Contributors' quick check (under a minute): the unit tests, without the
+# book build, the notebooks' execution or the browser.
+test-fast: $(STAMP)
+	$(RUN) python -m pytest -m "not book and not browser" -q
+
+# The whole book as one PDF (headless Chromium prints the built pages as one),
+# beside the executed and student notebook archives in _build/html/downloads/.
+pdf: $(STAMP)
+	test -f _build/html/index.html || $(MAKE) book
+	$(RUN) bash scripts/ensure_browser.sh
+	$(RUN) python scripts/make_downloads.py --pdf
+
 lock: $(STAMP)
 	$(BIN)/python scripts/freeze_lock.py
 
@@ -38,3 +50,12 @@ bench: $(STAMP)
 
 clean:
 	rm -rf _build
+
+# The reproduction campaign (maintainers): walk dyndl_lite/plans/book.toml, training into reproduction/
+# (partial runs are committed there so that the next sitting resumes them) and shipping each finished run
+# into the package. Pass e.g. REPRODUCE_ARGS="--budget-minutes 120 --threads 1"; Ctrl-C loses at most one epoch.
+reproduce: $(STAMP)
+	$(RUN) python -m dyndl_lite reproduce --out reproduction --ship $(REPRODUCE_ARGS)
+
+reproduce-status: $(STAMP)
+	$(RUN) python -m dyndl_lite reproduce --out reproduction --status

@@ -14,15 +14,14 @@ Protocol (Yan, Du, Tan, Feng 2020, Section 4; public code HanshuYAN/TisODE):
   (textbook FGSM / PGD); the authors' code attacks a margin loss on 1,000 random test
   images, PGD with 10 iterations of step ``eps / 5``.
 
-Checkpoints are named ``yan-{cnn|odenet}[-gaussian]-seed{S}``. :func:`train_one` makes one
-(through ``dyndl_lite.train.fit``), :func:`table` evaluates the shipped ones on the test set
+Checkpoints are named ``yan-{cnn|odenet}[-gaussian]-seed{S}``; experiments ``yan-clean`` and
+``yan-gaussian`` train them through :func:`dyndl_lite.runs.train`; :func:`table` evaluates the shipped ones on the test set
 and returns the table as data, with the paper's numbers beside it.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from typing import Iterable
 
@@ -30,7 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from dyndl_lite import attacks
+from dyndl_lite import attacks, runs
 from dyndl_lite.models.yan import build
 
 MODELS = ("cnn", "odenet")
@@ -39,8 +38,8 @@ SEEDS = (0, 1, 2)
 TRAIN_SIGMAS = (50.0, 75.0, 100.0)  # Table 2 training noise, MNIST
 NOISE_PROB = 0.5
 
-# The CPU budget of the shipped checkpoints (no GPU in the session that trained them):
-# one epoch over the 60,000 training images (469 Adam steps of batch 128) instead of the paper's 100 epochs.
+# Quick mode's budget for the networks a chapter trains itself (SVHN, ImgNet10): one epoch over
+# at most this many training images instead of the paper's 100 epochs.
 CPU_BUDGET_IMAGES = 60_000
 
 # Columns: (kind, strength). Gaussian sigma on 0-255; FGSM / PGD eps on [0, 1].
@@ -116,45 +115,9 @@ def recipe(mode: str, regime: str, epochs: int | None = None, train_subset: int 
     return base
 
 
-def train_one(model: str, regime: str, seed: int, mode: str = "quick", device=None, progress: bool = True,
-              epochs: int | None = None, train_subset: int | None = None, save: bool = True) -> dict:
-    """Train one MNIST checkpoint ``yan-<model>[-gaussian]-seed<S>`` and ship it with its record."""
-    from dyndl_lite import pretrained
-    from dyndl_lite.config import get_device, seed_everything
-    from dyndl_lite.data import load_mnist
-    from dyndl_lite.train import evaluate, fit
-
-    name = checkpoint_name(model, regime, seed)
-    device = get_device(device)
-    seed_everything(seed)
-    train, test = load_mnist("train", device=device), load_mnist("test", device=device)
-    net = build(model).to(device)
-    rec = recipe(mode, regime, epochs, train_subset)
-    start = time.perf_counter()
-    history = fit(net, train, rec, seed=seed, device=device, progress=progress)  # test accuracy: measured by the chapter
-    wall = time.perf_counter() - start
-    images = min(rec.train_subset or len(train), len(train))
-    record = {
-        "experiment": f"yan-{regime}", "model": model, "regime": regime, "recipe": dataclasses.asdict(rec), "seed": seed,
-        "epochs_run": len(history.epoch), "steps_run": math.ceil(images / rec.batch_size) * rec.epochs,
-        "images_per_epoch": images, "data": {"train": train.name, "test": test.name}, "mode": mode,
-        "device": f"{device} ({torch.get_num_threads()} threads, 2-core machine)" if device.type == "cpu" else str(device),
-        "wall_time_s": round(wall, 1),
-        "final_train_acc_running": history.train_acc[-1],
-        "final_test_acc_first_1000": evaluate(net, test.images[:1000], test.labels[:1000], device=device),
-        "history": dataclasses.asdict(history),
-        "paper_recipe": "Adam 1e-3, weight decay 5e-4, batch 128, 100 epochs, x0.2 at 30/60/90 (Yan et al. 2020)",
-    }
-    if save:
-        return pretrained.save(net, name, record)
-    return record
-
-
-def _trainer(regime: str):
-    def train(model: str, mode: str = "full", seed: int = 0, device=None, progress: bool = True,
-              epochs: int | None = None, train_subset: int | None = None):
-        return train_one(model, regime, seed, mode, device, progress, epochs, train_subset)
-    return train
+def full_recipe(regime: str):
+    """Yan et al.'s recipe for ``regime`` (``"gaussian"`` adds the Table 2 training noise): what the paper ran."""
+    return recipe("full", regime)
 
 
 def available_seeds(regime: str) -> list[int]:
@@ -211,11 +174,12 @@ def column_accuracies(model: nn.Module, x: torch.Tensor, y: torch.Tensor, column
 
 
 def load_checkpoint(model: str, regime: str, seed: int, in_channels: int = 1) -> tuple[nn.Module, dict]:
-    """The shipped checkpoint ``yan-<model>[-gaussian]-seed<S>`` and its record."""
+    """Checkpoint ``yan-<model>[-gaussian]-seed<S>`` (user folder first, then shipped) and its record."""
     from dyndl_lite import pretrained
 
     net = build(model, in_channels=in_channels)
-    record = pretrained.load(net, checkpoint_name(model, regime, seed))
+    record = pretrained.load(net, checkpoint_name(model, regime, seed),
+                             expect={"experiment": f"yan-{regime}", "model": model})
     return net.eval(), record
 
 
@@ -350,105 +314,14 @@ def toy_odenet(seed: int = 0, n: int = 400):
     return net, train, test, history
 
 
-def _register() -> None:
-    from dyndl_lite.experiments import register
-
-    register("yan-clean", models=MODELS, train=_trainer("clean"),
-             description="Yan et al. (2020) Table 1: MNIST CNN / ODENet on clean images, checkpoints yan-<model>-seed<S>")
-    register("yan-gaussian", models=MODELS, train=_trainer("gaussian"),
-             description="Yan et al. (2020) Table 2: Gaussian-augmented training, checkpoints yan-<model>-gaussian-seed<S>")
-
-
-_register()
-
-
-# --------------------------------------------------------------------------- verdicts (chapter 6)
-
-PAPER_EPOCHS = 100  # Yan et al.'s recipe; records written before full_recipe_epochs existed lack the field
-
-
-def _pm(mean: float, std: float | None) -> str:
-    return f"{mean:.1f}" if std is None else f"{mean:.1f} ± {std:.1f}"
-
-
-def verdict_rows(result: dict) -> list[dict]:
-    """:func:`dyndl_lite.verdicts.yan` applied to a :func:`table` result (per-seed accuracies, seeds paired)."""
-    from dyndl_lite import verdicts
-
-    return verdicts.yan(result["columns"], result["rows"]["odenet"]["seeds"], result["rows"]["cnn"]["seeds"],
-                        result["paper"])
-
-
-def verdict_markdown(result: dict) -> str:
-    """Table ``result`` transposed, one line per perturbation: the paper's CNN, ODENet and difference, ours
-    (mean ± sample std over the seeds, paired difference ± its std) and the computed verdict of
-    :func:`dyndl_lite.verdicts.yan` ("ODENet more robust than CNN")."""
-    from dyndl_lite import verdicts
-
-    n = len(result["seeds"])
-    spread = n > 1
-    header = ["perturbation", "CNN, paper", "ODENet, paper", "difference, paper",
-              f"CNN, ours ({n} seed{'s' if n > 1 else ''})", f"ODENet, ours ({n} seed{'s' if n > 1 else ''})",
-              "difference, ours", "ODENet more robust? (ours)"]
-    lines = []
-    for j, row in enumerate(verdict_rows(result)):
-        cnn, ode = result["rows"]["cnn"], result["rows"]["odenet"]
-        lines.append([row["column"], _pm(*result["paper"]["cnn"][j]), _pm(*result["paper"]["odenet"][j]),
-                      f"{row['paper_difference']:+.1f}",
-                      _pm(cnn["mean"][j], cnn["std"][j] if spread else None),
-                      _pm(ode["mean"][j], ode["std"][j] if spread else None),
-                      f"{row['mean']:+.1f}" + (f" ± {row['std']:.1f}" if row["std"] is not None else ""),
-                      row["verdict"]])
-    return verdicts.markdown_table(header, lines)
-
-
-def paper_only_markdown(dataset: str, number: int, reason: str = "not run: data not available here") -> str:
-    """The paper's Table ``number`` for ``dataset`` (SVHN, ImgNet10), marked as theirs, our cells ``reason``."""
-    from dyndl_lite import verdicts
-
-    if (dataset, number) not in PAPER or dataset == "mnist":
-        raise ValueError(f"dataset must be 'svhn' or 'imgnet10' and number 1 or 2, got {dataset!r}, {number!r}.")
-    paper = PAPER[(dataset, number)]
-    labels = [column_label(k, s, dataset) for k, s in COLUMNS[(dataset, number)]]
-    lines = [[label, _pm(*paper["cnn"][j]), _pm(*paper["odenet"][j]),
-              f"{paper['odenet'][j][0] - paper['cnn'][j][0]:+.1f}", reason]
-             for j, label in enumerate(labels)]
-    return verdicts.markdown_table(
-        ["perturbation", "CNN, paper (theirs)", "ODENet, paper (theirs)", "difference, paper (theirs)", "ours"], lines)
-
-
-def verdict_paragraph(results: list[dict]) -> str:
-    """Plain-words summary of the verdicts of Tables 1 and 2 (the :func:`table` results given), with the numbers."""
-    from dyndl_lite import verdicts
-
-    parts = []
-    for result in results:
-        rows = verdict_rows(result)
-        counts = verdicts.count(rows)
-        n = len(result["seeds"])
-        clean = {m: float(np.mean(result["rows"][m]["clean"])) for m in MODELS}
-        epochs = sorted({(r["epochs_run"], r.get("full_recipe_epochs", PAPER_EPOCHS)) for r in result["records"].values()})
-        held = [r["column"] for r in rows if r["verdict"] == verdicts.HOLDS]
-        failed = [r["column"] for r in rows if r["verdict"] == verdicts.FAILS]
-        open_ = [r["column"] for r in rows if r["verdict"] == verdicts.UNRESOLVED]
-        text = (f"**Table {result['table']} ({'clean' if result['regime'] == 'clean' else 'Gaussian'} training).** "
-                f"Yan et al.'s claim, that the ODENet is more accurate than the CNN under each perturbation, "
-                f"holds in our runs in {counts[verdicts.HOLDS]} of {len(rows)} columns"
-                + (f" ({', '.join(held)})" if held else "")
-                + f", does not hold in {counts[verdicts.FAILS]}" + (f" ({', '.join(failed)})" if failed else "")
-                + (f" and is not resolved within one standard error in {counts[verdicts.UNRESOLVED]} ({', '.join(open_)})"
-                   if open_ else "")
-                + f"; the paper has the ODENet ahead in {sum(r['paper_difference'] > 0 for r in rows)} of {len(rows)}. "
-                f"Our numbers: {n} seed{'s' if n > 1 else ''}"
-                + ("" if n > 1 else " (no standard error, so each verdict rests on one run)")
-                + f", {' and '.join(f'{e} of {f} epochs' for e, f in epochs)} of the paper's recipe, "
-                f"clean accuracy CNN {clean['cnn']:.1f} %, ODENet {clean['odenet']:.1f} % on {result['data']} "
-                f"(paper: about 99 %).")
-        if min(clean.values()) < 99.0:
-            text += (" These networks are below the paper's clean accuracy, so the verdicts describe young "
-                     "networks and may change when the converged checkpoints are shipped.")
-        parts.append(text)
-    return "\n\n".join(parts)
+for _regime, _table in (("clean", 1), ("gaussian", 2)):
+    runs.register(runs.Experiment(
+        name=f"yan-{_regime}", models=MODELS, build=build, recipe=lambda model, regime=_regime: full_recipe(regime),
+        checkpoint_name=lambda model, seed, regime=_regime: checkpoint_name(model, regime, seed),
+        description=f"Yan et al. (2020) Table {_table}: MNIST CNN / ODENet trained on "
+                    f"{'clean' if _regime == 'clean' else 'Gaussian-perturbed'} images, "
+                    f"checkpoints yan-<model>{'' if _regime == 'clean' else '-gaussian'}-seed<S>",
+    ))
 
 
 # --------------------------------------------------------------------------- verdicts (chapter 6)

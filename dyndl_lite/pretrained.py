@@ -1,10 +1,29 @@
-"""Shipped checkpoints: safetensors weights with a JSON record beside them.
+"""Checkpoints: safetensors weights with a JSON record beside them, written atomically, found in two places.
 
-A checkpoint ``<name>`` is two files in :data:`CHECKPOINT_DIR`:
-``<name>.safetensors`` (tensors only: loading never unpickles) and
-``<name>.json`` (how the weights were made: recipe, seed, epochs run, data,
-mode, device, wall time, accuracies, package version and git commit).
-Names follow ``<paper>-<model>[-<regime>]-seed<S>``, e.g. ``chen-resnet-seed0``.
+A checkpoint ``<name>`` is two files in a folder: ``<name>.safetensors``
+(tensors only: loading never unpickles) and ``<name>.json`` (how the weights
+were made: recipe as run, seed, epochs run of the paper's, training data,
+device and threads, wall time, accuracies, package version, git commit, and
+the SHA-256 of the weights). Names follow ``<paper>-<model>[-<regime>]-seed<S>``,
+e.g. ``chen-resnet-seed0``.
+
+Two folders hold checkpoints:
+
+* the **user folder** :func:`user_dir` (``$DYNDL_CHECKPOINTS``, default
+  ``<data cache>/checkpoints``): where training writes, searched first;
+* the **shipped folder** :data:`SHIPPED_DIR` inside the package: written only by
+  :func:`ship`, which refuses to replace a checkpoint trained longer or on more data.
+
+Writing is atomic: each file goes to a temporary name in the same folder, is
+flushed to disk and renamed; the record is renamed last, and when an existing
+pair is replaced its record is removed first. A reader therefore sees the old
+pair, no pair, or the new pair, never a mixture, whenever the writer is killed.
+
+Example::
+
+    >>> from dyndl_lite import pretrained
+    >>> pretrained.locate("chen-resnet-seed0")          # doctest: +SKIP
+    PosixPath('.../dyndl_lite/checkpoints')
 """
 
 from __future__ import annotations
@@ -12,7 +31,10 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
+import math
+import os
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -20,14 +42,36 @@ import torch
 from safetensors.torch import load_model, save_model
 from torch import nn
 
-CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
+from dyndl_lite import atomic
+
+SHIPPED_DIR = Path(__file__).resolve().parent / "checkpoints"
+CHECKPOINTS_VARIABLE = "DYNDL_CHECKPOINTS"
 NAME_PATTERN = re.compile(r"^[a-z0-9]+(-[a-z0-9.]+)+-seed\d+$")
 
 
-def _check_name(name: str) -> None:
+class CheckpointError(OSError):
+    """A checkpoint on disk is missing a part, malformed, corrupt, or not the architecture asked for."""
+
+
+def user_dir() -> Path:
+    """The user's checkpoint folder: ``$DYNDL_CHECKPOINTS``, else ``<data cache>/checkpoints``."""
+    from dyndl_lite.data import data_root
+
+    folder = os.environ.get(CHECKPOINTS_VARIABLE)
+    return Path(folder).expanduser() if folder else data_root() / "checkpoints"
+
+
+def search_path() -> list[Path]:
+    """Folders searched by :func:`load` when none is given: the user folder, then the shipped one."""
+    return [user_dir(), SHIPPED_DIR]
+
+
+def check_name(name: str) -> str:
+    """``name`` if it is a valid checkpoint name, else a ``ValueError`` saying what one looks like."""
     if not isinstance(name, str) or not NAME_PATTERN.match(name):
         raise ValueError(f"Checkpoint name {name!r} must look like '<paper>-<model>[-<regime>]-seed<S>' "
                          "(lower case, digits, dots, dashes), e.g. 'chen-resnet-seed0'.")
+    return name
 
 
 def _git_commit() -> str:
@@ -39,72 +83,191 @@ def _git_commit() -> str:
         return "unknown"
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def sha256(path: Path) -> str:
+    """Hex SHA-256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
-def paths(name: str, folder: str | Path = CHECKPOINT_DIR) -> tuple[Path, Path]:
-    """``(weights, record)`` file paths of checkpoint ``name``."""
-    _check_name(name)
+def json_safe(value):
+    """``value`` with every non-finite float replaced by ``None``, so that ``json.dumps(allow_nan=False)`` works.
+
+    Records are strict JSON: a bare ``NaN`` is not JSON and other readers reject it.
+    """
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def dump_record(record: dict) -> str:
+    """The record as strict JSON text (non-finite floats become ``null``)."""
+    return json.dumps(json_safe(record), indent=1, default=str, allow_nan=False) + "\n"
+
+
+def paths(name: str, folder: str | Path) -> tuple[Path, Path]:
+    """``(weights, record)`` file paths of checkpoint ``name`` in ``folder``."""
+    check_name(name)
     folder = Path(folder)
     return folder / f"{name}.safetensors", folder / f"{name}.json"
 
 
-def exists(name: str, folder: str | Path = CHECKPOINT_DIR) -> bool:
-    """Whether both files of checkpoint ``name`` are present."""
-    weights, record = paths(name, folder)
-    return weights.is_file() and record.is_file()
+def exists(name: str, folder: str | Path | None = None) -> bool:
+    """Whether both files of checkpoint ``name`` are in ``folder`` (default: in any folder of :func:`search_path`)."""
+    folders = search_path() if folder is None else [Path(folder)]
+    return any(all(p.is_file() for p in paths(name, f)) for f in folders)
 
 
-def save(model: nn.Module, name: str, record: dict, folder: str | Path = CHECKPOINT_DIR) -> Path:
+def locate(name: str) -> Path:
+    """The first folder of :func:`search_path` that holds checkpoint ``name``, or ``FileNotFoundError``."""
+    for folder in search_path():
+        if exists(name, folder):
+            return folder
+    raise FileNotFoundError(
+        f"Checkpoint {name!r} is neither in the user folder {user_dir()} nor shipped in {SHIPPED_DIR}. "
+        "Train it with `python -m dyndl_lite train <experiment> --model <model> --seed <S>` "
+        "(`python -m dyndl_lite list` shows the experiments)."
+    )
+
+
+def save(model: nn.Module, name: str, record: dict, folder: str | Path | None = None,
+         overwrite: bool = False) -> Path:
     """Write ``model``'s weights and ``record`` (plus provenance) as checkpoint ``name``; return the weights path.
 
-    Added to the record unless already there: package version, git commit,
-    torch version, device of the weights, UTC date, and the SHA-256 of the weights.
+    ``folder`` defaults to :func:`user_dir`. An existing checkpoint of that name is an
+    error unless ``overwrite``. Added to the record: name, package version, git commit,
+    torch version, UTC date, and the SHA-256 of the weights (which :func:`load` requires).
     """
     from dyndl_lite import __version__
 
+    folder = Path(folder) if folder is not None else user_dir()
     weights, record_path = paths(name, folder)
-    weights.parent.mkdir(parents=True, exist_ok=True)
-    record = dict(record)
-    first = next(iter(model.parameters()), None)
-    record.setdefault("device", str(first.device) if first is not None else "cpu")
-    save_model(model, str(weights))
-    record.update({
-        "name": name,
-        "package_version": __version__,
-        "git_commit": record.get("git_commit") or _git_commit(),
-        "torch_version": torch.__version__,
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "weights_sha256": _sha256(weights),
-    })
-    record_path.write_text(json.dumps(record, indent=1, default=str) + "\n")
+    if (weights.exists() or record_path.exists()) and not overwrite:
+        raise FileExistsError(f"Checkpoint {name!r} already exists in {folder}; pass overwrite=True "
+                              "(--overwrite on the command line) to replace it.")
+    folder.mkdir(parents=True, exist_ok=True)
+    temporary_weights = atomic.temporary_path(weights)
+    temporary_record = atomic.temporary_path(record_path)
+    try:
+        save_model(model, str(temporary_weights))
+        atomic.flush(temporary_weights)
+        record = dict(record)
+        record.update({
+            "name": name,
+            "package_version": __version__,
+            "git_commit": record.get("git_commit") or _git_commit(),
+            "torch_version": torch.__version__,
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "weights_sha256": sha256(temporary_weights),
+        })
+        temporary_record.write_text(dump_record(record))
+        atomic.flush(temporary_record)
+        record_path.unlink(missing_ok=True)  # from here until the last rename there is no pair at all
+        atomic.commit(temporary_weights, weights)
+        atomic.commit(temporary_record, record_path)
+    finally:
+        temporary_weights.unlink(missing_ok=True)
+        temporary_record.unlink(missing_ok=True)
     return weights
 
 
-def load_record(name: str, folder: str | Path = CHECKPOINT_DIR) -> dict:
-    """The JSON record of checkpoint ``name``, without touching the weights."""
-    if not exists(name, folder):
+def load_record(name: str, folder: str | Path | None = None) -> dict:
+    """The JSON record of checkpoint ``name`` (from ``folder``, default the first that has it), weights untouched."""
+    folder = locate(name) if folder is None else Path(folder)
+    weights, record_path = paths(name, folder)
+    if not record_path.is_file():
         raise FileNotFoundError(
-            f"Checkpoint {name!r} is not in {folder}. Train it, e.g. "
-            f"`python -m dyndl_lite train <experiment> --model <model> --mode full --seed <S>`, "
-            "or list the shipped ones with `ls dyndl_lite/checkpoints`."
+            f"Checkpoint {name!r} has no record {record_path}. Train it with "
+            "`python -m dyndl_lite train <experiment> --model <model> --seed <S>` "
+            f"(`python -m dyndl_lite list` shows the experiments), or list the shipped ones in {SHIPPED_DIR}."
         )
-    return json.loads(paths(name, folder)[1].read_text())
+    if not weights.is_file():
+        raise CheckpointError(f"Checkpoint {name!r}: the record {record_path} exists but its weights {weights} do not.")
+    try:
+        record = json.loads(record_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise CheckpointError(f"The record {record_path} is not valid JSON ({error}).") from error
+    if not isinstance(record, dict) or not isinstance(record.get("weights_sha256"), str):
+        raise CheckpointError(f"The record {record_path} has no 'weights_sha256'; it cannot vouch for its weights.")
+    return record
 
 
-def load(model: nn.Module, name: str, folder: str | Path = CHECKPOINT_DIR) -> dict:
-    """Load checkpoint ``name``'s weights into ``model`` in place (strictly) and return its record."""
+def load(model: nn.Module, name: str, folder: str | Path | None = None, expect: dict | None = None) -> dict:
+    """Load checkpoint ``name``'s weights into ``model`` in place (strictly) and return its record.
+
+    ``folder`` defaults to the first folder of :func:`search_path` that holds ``name``;
+    the returned record's ``"loaded_from"`` says which. The weights must match the
+    record's SHA-256, and every ``key: value`` of ``expect`` (e.g. ``{"experiment": "chen",
+    "model": "resnet"}``) must equal the record's, so a record cannot describe another network.
+    """
+    folder = locate(name) if folder is None else Path(folder)
     record = load_record(name, folder)
     weights = paths(name, folder)[0]
-    expected = record.get("weights_sha256")
-    if expected and expected != _sha256(weights):
-        raise OSError(f"{weights} does not match the SHA-256 in its record; the file is corrupt or was replaced.")
+    if record["weights_sha256"] != sha256(weights):
+        raise CheckpointError(f"{weights} does not match the SHA-256 in its record; the file is corrupt or was replaced.")
+    for key, value in (expect or {}).items():
+        if record.get(key) != value:
+            raise CheckpointError(f"Checkpoint {name!r} in {folder} records {key}={record.get(key)!r}, "
+                                  f"but {key}={value!r} was asked for; it belongs to another network.")
     first = next(iter(model.parameters()), None)
     device = str(first.device) if first is not None else "cpu"
     try:
         load_model(model, str(weights), strict=True, device=device)
     except RuntimeError as error:
-        raise RuntimeError(f"Checkpoint {name!r} does not fit this model ({error}). "
-                           f"Build the architecture named in its record: {record.get('model', 'see the JSON')}.") from error
+        raise CheckpointError(f"Checkpoint {name!r} does not fit this model ({error}). "
+                              f"Build the architecture named in its record: {record.get('model', 'see the JSON')}.") from error
+    record["loaded_from"] = str(folder)
     return record
+
+
+def training_amount(record: dict) -> tuple[int, int]:
+    """``(epochs run, training images per epoch)`` of a record, the two quantities :func:`ship` compares."""
+    return int(record.get("epochs_run", 0)), int(record.get("data", {}).get("train_images", 0))
+
+
+def ship(name: str, source: str | Path | None = None, replace: bool = False, move: bool = False) -> Path:
+    """Copy finished checkpoint ``name`` from ``source`` (default: the user folder) into :data:`SHIPPED_DIR`.
+
+    Refused: a record whose run is not finished (``epochs_run`` below the recipe's epochs),
+    trained on the offline fallback, whose weights fail their SHA-256; and, unless ``replace``,
+    replacing a shipped checkpoint trained for more epochs or on more images per epoch.
+    ``move`` deletes the source pair after the copy. Returns the shipped weights path.
+    """
+    source = Path(source) if source is not None else user_dir()
+    record = load_record(name, source)
+    weights = paths(name, source)[0]
+    if record["weights_sha256"] != sha256(weights):
+        raise CheckpointError(f"{weights} does not match the SHA-256 in its record; refusing to ship it.")
+    planned = int(record.get("recipe", {}).get("epochs", -1))
+    if record.get("epochs_run") != planned:
+        raise CheckpointError(f"{name}: {record.get('epochs_run')} of {planned} epochs run; finish the run before shipping it.")
+    if record.get("data", {}).get("fallback", True):
+        raise CheckpointError(f"{name} was trained on the offline fallback data (or its record does not say "
+                              "otherwise); the book ships checkpoints trained on the official MNIST training set only.")
+    if exists(name, SHIPPED_DIR) and not replace:
+        shipped = load_record(name, SHIPPED_DIR)
+        old, new = training_amount(shipped), training_amount(record)
+        if old[0] > new[0] or old[1] > new[1]:
+            raise CheckpointError(
+                f"The shipped {name} was trained longer or on more data ({old[0]} epochs of {old[1]:,} images) "
+                f"than this one ({new[0]} epochs of {new[1]:,} images); pass replace=True (--replace) to ship it anyway.")
+    target_weights, target_record = paths(name, SHIPPED_DIR)
+    temporary_weights = atomic.temporary_path(target_weights)
+    try:
+        shutil.copyfile(weights, temporary_weights)
+        target_record.unlink(missing_ok=True)
+        atomic.commit(temporary_weights, target_weights)
+        atomic.write_text(target_record, dump_record(record))
+    finally:
+        temporary_weights.unlink(missing_ok=True)
+    if move:
+        record_path = paths(name, source)[1]
+        record_path.unlink()
+        weights.unlink()
+    return target_weights

@@ -19,9 +19,11 @@ On CUDA the forward pass runs under bf16 autocast; on CPU in float32.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Callable
 
 import torch
@@ -31,6 +33,8 @@ from torch import nn
 from dyndl_lite.config import get_device
 from dyndl_lite.data import ImageData
 from dyndl_lite.models.blocks import FIXED_STEP
+from dyndl_lite.pretrained import dump_record
+from dyndl_lite.state import StateStore
 
 OPTIMIZERS = ("sgd", "adam")
 LOSSES = ("cross_entropy", "mse")
@@ -123,8 +127,19 @@ class History:
     step_nfe_forward: list[int] = field(default_factory=list)
     step_nfe_backward: list[int] = field(default_factory=list)
 
-    def as_dict(self) -> dict[str, list]:
-        return {k: list(v) for k, v in self.__dict__.items()}
+    # results that a fit callback keeps per epoch (JSON-able), saved with the training state
+    extra: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {k: (dict(v) if isinstance(v, dict) else list(v)) for k, v in self.__dict__.items()}
+
+    @classmethod
+    def from_dict(cls, saved: dict) -> "History":
+        """The inverse of :meth:`as_dict` (``None`` entries, JSON's form of NaN, become NaN again)."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        restored = {k: (v if k == "extra" else [math.nan if x is None else x for x in v])
+                    for k, v in saved.items() if k in known}
+        return cls(**restored)
 
 
 Data = ImageData | tuple[torch.Tensor, torch.Tensor]
@@ -179,18 +194,51 @@ def _autocast(device: torch.device, enabled: bool):
     return torch.autocast("cuda", dtype=torch.bfloat16, enabled=enabled and device.type == "cuda")
 
 
+class TrainingDiverged(FloatingPointError):
+    """The loss or the weights became non-finite; the last completed epoch's state is kept."""
+
+
+class TrainingStopped(Exception):
+    """The run reached its time budget (``deadline``); the last completed epoch's state is kept."""
+
+
+def _out_of_time(deadline: float, seconds: list[float], ran_one: bool) -> bool:
+    """Whether to stop before the next epoch (see :func:`fit`'s ``deadline``)."""
+    return ran_one and time.monotonic() + seconds[-1] > deadline
+
+
+def make_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
+    """SGD with momentum or Adam, with the recipe's learning rate and weight decay."""
+    if recipe.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
+                               weight_decay=recipe.weight_decay)
+    return torch.optim.Adam(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+
+
 def fit(model: nn.Module, train: Data, recipe: Recipe, *, test: Data | None = None, seed: int = 0,
         device: str | torch.device | None = None, progress: bool = True, loss: str = "cross_entropy",
         callback: Callable[[int, nn.Module, History], None] | None = None,
-        mixed_precision: bool = True) -> History:
+        mixed_precision: bool = True, state: StateStore | None = None, spec: dict | None = None,
+        deadline: float | None = None) -> History:
     """Train ``model`` on ``train`` with ``recipe`` and return the per-epoch :class:`History`.
 
     Batches are drawn by index from tensors held on ``device``; the shuffling,
     crop offsets and noise come from a generator seeded with ``seed``. After each
     epoch the test accuracy is measured when ``test`` is given and
-    ``callback(epoch, model, history)`` is called. The model is left in eval mode.
+    ``callback(epoch, model, history)`` is called (it may keep JSON-able results in
+    ``history.extra``). The model is left in eval mode.
     ``mixed_precision`` (bf16 autocast) applies on CUDA only, and not to models with an adaptive
     ODE block, whose error control at rtol ~ 1e-3 cannot work with bf16 rounding.
+
+    Resuming: with a :class:`~dyndl_lite.state.StateStore` ``state``, the run starts from
+    the state saved there (if any; its ``spec`` must equal ``spec``) and saves the whole
+    state after every completed epoch, so an interrupted run loses at most one epoch and,
+    on a CPU, a resumed run ends bitwise identical to an uninterrupted one.
+    A non-finite loss or weight raises :class:`TrainingDiverged` (nothing saved for that
+    epoch). With a ``deadline`` (a ``time.monotonic()`` value), :class:`TrainingStopped` is
+    raised before an epoch that the last epoch's duration says cannot finish by then, once
+    this call has completed one epoch: every call makes progress, a started epoch is never
+    cut short, and the deadline is overrun by at most one epoch.
     """
     if loss not in LOSSES:
         raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}.")
@@ -200,36 +248,46 @@ def fit(model: nn.Module, train: Data, recipe: Recipe, *, test: Data | None = No
     inputs, targets = as_tensors(train, "train")
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    if recipe.train_subset is not None and recipe.train_subset < len(inputs):
+    if recipe.train_subset is not None:
+        if recipe.train_subset > len(inputs):
+            raise ValueError(f"recipe {recipe.name!r}: train_subset={recipe.train_subset:,} but the training data "
+                             f"have only {len(inputs):,} items; ask for at most that many.")
         keep = torch.randperm(len(inputs), generator=generator)[: recipe.train_subset].to(inputs.device)
         inputs, targets = inputs[keep], targets[keep]
     inputs, targets = inputs.to(device), targets.to(device)
     if recipe.crop_padding and inputs.dim() != 4:
         raise ValueError(f"crop_padding={recipe.crop_padding} needs images (N, C, H, W), got inputs of shape {tuple(inputs.shape)}.")
     model.to(device)
-
-    if recipe.optimizer == "sgd":
-        optimizer = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
-                                    weight_decay=recipe.weight_decay)
-    else:
-        optimizer = torch.optim.Adam(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+    optimizer = make_optimizer(model, recipe)
     criterion = nn.CrossEntropyLoss() if loss == "cross_entropy" else nn.MSELoss()
     blocks = ode_blocks(model)
     # bf16 rounding (~4e-3) exceeds the adaptive solvers' tolerances and would inflate their step counts
     adaptive = any(getattr(b, "method", None) not in FIXED_STEP for b in blocks)
     mixed_precision = mixed_precision and not adaptive
-    n, history = len(inputs), History()
+    n, history, first_epoch = len(inputs), History(), 0
+    spec = json.loads(dump_record(spec if spec is not None else {"recipe": asdict(recipe), "seed": seed}))
+    if state is not None and state.exists():
+        saved = state.read()
+        if saved["spec"] != spec:
+            raise ValueError(f"The training state in {state.folder} belongs to another run "
+                             f"({saved['spec']}); delete that folder or train into another one.")
+        saved = state.load(model=model, optimizer=optimizer, generator=generator)
+        history, first_epoch = History.from_dict(saved["history"]), saved["epoch"]
     steps = math.ceil(n / recipe.batch_size)
 
     from tqdm.auto import tqdm
 
-    for epoch in range(recipe.epochs):
+    for epoch in range(first_epoch, recipe.epochs):
+        if deadline is not None and _out_of_time(deadline, history.seconds, ran_one=epoch > first_epoch):
+            raise TrainingStopped(f"time budget reached before epoch {epoch + 1}/{recipe.epochs} of {recipe.name}")
         start = time.perf_counter()
+        lr = recipe.lr_at(epoch)
         for group in optimizer.param_groups:
-            group["lr"] = recipe.lr_at(epoch)
+            group["lr"] = lr
         model.train()
         order = torch.randperm(n, generator=generator).to(device)
         total_loss = correct = nfe_f = nfe_b = 0.0
+        step_loss, step_f_list, step_b_list = [], [], []
         bar = tqdm(range(steps), desc=f"{recipe.name} epoch {epoch + 1}/{recipe.epochs}", disable=not progress,
                    leave=False, mininterval=1.0)
         for step in bar:
@@ -240,25 +298,37 @@ def fit(model: nn.Module, train: Data, recipe: Recipe, *, test: Data | None = No
             with _autocast(device, mixed_precision):
                 out = model(x)
                 batch_loss = criterion(out.float(), y)
+            value = batch_loss.item()
+            if not math.isfinite(value):
+                raise TrainingDiverged(f"{recipe.name}: the loss is {value} at epoch {epoch + 1}, step {step + 1} "
+                                       f"(learning rate {lr:g}); nothing was saved for this epoch. Lower the "
+                                       "learning rate or check the data.")
             optimizer.zero_grad(set_to_none=True)
             batch_loss.backward()
             optimizer.step()
-            total_loss += batch_loss.item() * len(index)
+            total_loss += value * len(index)
             if loss == "cross_entropy":
                 correct += (out.argmax(dim=1) == y).sum().item()
             step_f, step_b = sum(b.nfe_forward for b in blocks), sum(b.nfe_backward for b in blocks)
             nfe_f, nfe_b = nfe_f + step_f, nfe_b + step_b
-            history.step_loss.append(batch_loss.item())
-            history.step_nfe_forward.append(step_f)
-            history.step_nfe_backward.append(step_b)
+            step_loss.append(value)
+            step_f_list.append(step_f)
+            step_b_list.append(step_b)
             if progress:
                 bar.set_postfix(loss=f"{total_loss / min(n, (step + 1) * recipe.batch_size):.3f}",
                                 nfe=sum(b.nfe_forward for b in blocks))
         bar.close()
+        bad = [name for name, p in model.named_parameters() if not torch.isfinite(p).all()]
+        if bad:
+            raise TrainingDiverged(f"{recipe.name}: non-finite weights ({', '.join(bad[:3])}) after epoch {epoch + 1} "
+                                   f"(learning rate {lr:g}); nothing was saved for this epoch.")
+        history.step_loss.extend(step_loss)
+        history.step_nfe_forward.extend(step_f_list)
+        history.step_nfe_backward.extend(step_b_list)
         history.epoch.append(epoch + 1)
         history.loss.append(total_loss / n)
         history.train_acc.append(correct / n if loss == "cross_entropy" else math.nan)
-        history.lr.append(recipe.lr_at(epoch))
+        history.lr.append(lr)
         history.nfe_forward.append(nfe_f / steps)
         history.nfe_backward.append(nfe_b / steps)
         if test is not None and loss == "cross_entropy":
@@ -268,6 +338,9 @@ def fit(model: nn.Module, train: Data, recipe: Recipe, *, test: Data | None = No
         history.seconds.append(time.perf_counter() - start)
         if callback is not None:
             callback(epoch + 1, model, history)
+        if state is not None:
+            state.save(epoch=epoch + 1, model=model, optimizer=optimizer, generator=generator,
+                       history=history.as_dict(), spec=spec)
     model.eval()
     return history
 

@@ -22,8 +22,9 @@ def test_round_trip_is_exact_and_record_has_provenance(tmp_path):
     record = pretrained.load(other, "test-mlp-seed0", folder=tmp_path)
     for a, b in zip(model.state_dict().values(), other.state_dict().values()):
         assert torch.equal(a, b)
-    for key in ("seed", "test_acc", "package_version", "git_commit", "torch_version", "device", "date", "weights_sha256"):
+    for key in ("seed", "test_acc", "package_version", "git_commit", "torch_version", "date", "weights_sha256"):
         assert key in record
+    assert record.pop("loaded_from") == str(tmp_path)
     assert json.loads((tmp_path / "test-mlp-seed0.json").read_text()) == record
 
 
@@ -34,7 +35,7 @@ def test_missing_wrong_and_corrupt_checkpoints_are_explained(tmp_path):
     with pytest.raises(ValueError, match="seed"):
         pretrained.save(net(), "Bad Name", {}, folder=tmp_path)
     pretrained.save(net(), "test-mlp-seed0", {}, folder=tmp_path)
-    with pytest.raises(RuntimeError, match="does not fit"):
+    with pytest.raises(pretrained.CheckpointError, match="does not fit"):
         pretrained.load(nn.Linear(3, 2), "test-mlp-seed0", folder=tmp_path)
     weights = tmp_path / "test-mlp-seed0.safetensors"
     weights.write_bytes(weights.read_bytes()[:-4] + b"\0\0\0\1")

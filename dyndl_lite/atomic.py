@@ -1,0 +1,63 @@
+"""Atomic file writes: a file is either its old complete self or its new complete self, never half-written.
+
+The recipe (POSIX): write to a temporary file in the *same* folder, flush it to
+disk (``fsync``), ``os.replace`` it over the target (an atomic rename), then
+``fsync`` the folder so the rename itself survives a power cut. A process killed
+at any moment leaves at most a stray ``.<name>.*.tmp`` file, never a torn target.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+
+def temporary_path(target: Path) -> Path:
+    """A fresh, empty temporary file beside ``target`` (``.<target name>.<random>.tmp``), with the usual
+    permissions (``0o666`` less the umask) rather than ``mkstemp``'s private ``0o600``."""
+    handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(handle)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(name, 0o666 & ~umask)
+    return Path(name)
+
+
+def flush(path: Path) -> None:
+    """Force ``path``'s bytes to disk."""
+    with open(path, "rb+") as handle:
+        os.fsync(handle.fileno())
+
+
+def fsync_dir(folder: Path) -> None:
+    """Force ``folder``'s entries (renames, deletions) to disk; a no-op where folders cannot be opened."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def commit(temporary: Path, target: Path) -> None:
+    """Flush ``temporary`` and rename it over ``target`` (atomic), then flush the folder."""
+    flush(temporary)
+    os.replace(temporary, target)
+    fsync_dir(target.parent)
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = temporary_path(path)
+    try:
+        temporary.write_text(text)
+        commit(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
