@@ -226,7 +226,9 @@ def fit(model: nn.Module, train: Data, recipe: Recipe, *, test: Data | None = No
     crop offsets and noise come from a generator seeded with ``seed``. After each
     epoch the test accuracy is measured when ``test`` is given and
     ``callback(epoch, model, history)`` is called (it may keep JSON-able results in
-    ``history.extra``). The model is left in eval mode.
+    ``history.extra``). The model is left in eval mode. A model with a method
+    ``extra_loss(epoch) -> Tensor`` (0-based epoch; a term computed during its last forward
+    pass, such as a regulariser) has it added to the loss of every step.
     ``mixed_precision`` (bf16 autocast) applies on CUDA only, and not to models with an adaptive
     ODE block, whose error control at rtol ~ 1e-3 cannot work with bf16 rounding.
 
@@ -261,6 +263,7 @@ def fit(model: nn.Module, train: Data, recipe: Recipe, *, test: Data | None = No
     optimizer = make_optimizer(model, recipe)
     criterion = nn.CrossEntropyLoss() if loss == "cross_entropy" else nn.MSELoss()
     blocks = ode_blocks(model)
+    extra_loss = getattr(model, "extra_loss", None)  # e.g. TisODE's steady-state regulariser
     # bf16 rounding (~4e-3) exceeds the adaptive solvers' tolerances and would inflate their step counts
     adaptive = any(getattr(b, "method", None) not in FIXED_STEP for b in blocks)
     mixed_precision = mixed_precision and not adaptive
@@ -298,6 +301,8 @@ def fit(model: nn.Module, train: Data, recipe: Recipe, *, test: Data | None = No
             with _autocast(device, mixed_precision):
                 out = model(x)
                 batch_loss = criterion(out.float(), y)
+                if extra_loss is not None:
+                    batch_loss = batch_loss + extra_loss(epoch)
             value = batch_loss.item()
             if not math.isfinite(value):
                 raise TrainingDiverged(f"{recipe.name}: the loss is {value} at epoch {epoch + 1}, step {step + 1} "

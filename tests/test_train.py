@@ -124,3 +124,23 @@ def test_bad_input_is_explained():
         fit(nn.Linear(2, 2), [1, 2, 3], Recipe("t", epochs=1), progress=False)
     with pytest.raises(ValueError, match="loss"):
         fit(nn.Linear(2, 2), blobs(8), Recipe("t", epochs=1), loss="hinge", progress=False)
+
+
+def test_a_models_extra_loss_is_added_to_every_step():
+    class Penalised(nn.Linear):
+        calls: list[int] = []
+
+        def extra_loss(self, epoch: int) -> torch.Tensor:
+            self.calls.append(epoch)
+            return 100.0 * (self.weight ** 2).sum() if epoch >= 1 else torch.zeros(())
+
+    x, y = blobs()
+    torch.manual_seed(0)
+    model = Penalised(2, 2)
+    history = fit(model, (x, y), Recipe("t", epochs=2, batch_size=400, lr=0.1), progress=False)
+    assert model.calls == [0, 1]
+    torch.manual_seed(0)
+    plain = nn.Linear(2, 2)
+    reference = fit(plain, (x, y), Recipe("t", epochs=2, batch_size=400, lr=0.1), progress=False)
+    assert history.loss[0] == pytest.approx(reference.loss[0])  # epoch 0: the term is zero
+    assert history.loss[1] > reference.loss[1] + 1.0  # epoch 1: the penalty is in the loss
