@@ -1,4 +1,8 @@
-"""Every shipped Chen et al. checkpoint reproduces its recorded test accuracy on the full MNIST test set."""
+"""Shipped checkpoints: every record has the fields the chapters read, consistent with itself, and the
+Chen et al. weights are trained (far above chance on the official MNIST test set, measured now)."""
+
+import json
+import math
 
 import pytest
 
@@ -9,6 +13,12 @@ from dyndl_lite.models.chen import MODELS
 from dyndl_lite.train import evaluate
 
 SHIPPED = [m for m in MODELS if pretrained.exists(chen_checkpoint_name(m))]
+RECORDS = sorted(pretrained.SHIPPED_DIR.glob("*.json")) if hasattr(pretrained, "SHIPPED_DIR") else sorted(
+    pretrained.CHECKPOINT_DIR.glob("*.json"))
+
+# The fields chapters 4, 6 and 10 read from a record (the lead's record contract, issue 13).
+FIELDS = ("experiment", "model", "seed", "epochs_run", "full_recipe_epochs", "recipe", "history", "train_acc",
+          "wall_time_s", "device", "threads", "data")
 
 
 @pytest.fixture(scope="module")
@@ -22,20 +32,35 @@ def test_all_four_chen_checkpoints_are_shipped():
     assert SHIPPED == list(MODELS)
 
 
+@pytest.mark.parametrize("path", RECORDS, ids=lambda p: p.stem)
+def test_record_has_the_fields_the_chapters_read(path):
+    record = json.loads(path.read_text())
+    missing = [key for key in FIELDS if key not in record]
+    assert not missing, f"{path.name} lacks {missing}"
+    assert isinstance(record["recipe"], dict) and "train" in record["data"]
+    assert 1 <= record["epochs_run"] <= record["full_recipe_epochs"]
+    history = record["history"]
+    assert len(history["epoch"]) == record["epochs_run"] == len(history["train_acc"])
+    assert record["train_acc"] == pytest.approx(history["train_acc"][-1])
+    assert 0.0 <= record["train_acc"] <= 1.0 and math.isfinite(record["wall_time_s"])
+
+
+@pytest.mark.parametrize("path", [p for p in RECORDS if p.stem.startswith("gai-")], ids=lambda p: p.stem)
+def test_gai_records_follow_training_and_picture_it(path):
+    record = json.loads(path.read_text())
+    dynamics = record["dynamics"]
+    assert len(dynamics["epoch"]) == len(dynamics["lss"]) == len(dynamics["train_acc"]) == record["epochs_run"]
+    assert all(value >= 1.0 for value in dynamics["lss"])  # LSS >= 1 by the triangle inequality
+    snapshots = record["snapshots"]
+    assert snapshots["tracks_pca_2d"], "no 2-D track pictures"
+    for epoch, picture in snapshots["tracks_pca_2d"].items():
+        assert 1 <= int(epoch) <= record["epochs_run"]
+        assert len(picture[0]) == len(snapshots["labels"]) and len(picture[0][0]) == 2
+
+
 @pytest.mark.parametrize("model", SHIPPED)
-def test_recorded_test_accuracy_is_reproduced(model, mnist_test):
+def test_chen_checkpoint_is_trained(model, mnist_test):
     net, record = load_chen(model)
-    assert record["data"]["test"] == mnist_test.name and record["data"]["train"].startswith("MNIST train (official")
-    for key in ("recipe", "seed", "epochs_run", "mode", "device", "wall_time_s", "package_version", "git_commit",
-                "train_acc", "test_acc"):
-        assert key in record, key
-    accuracy = evaluate(net, mnist_test.images, mnist_test.labels)
-    # same weights, same data: identical up to a few images whose logits tie within float rounding
-    # (thread count and BLAS kernels may differ from the training machine)
-    assert abs(accuracy - record["test_acc"]) <= 3e-4, (accuracy, record["test_acc"])
-
-
-@pytest.mark.parametrize("model", SHIPPED)
-def test_recorded_accuracy_is_far_above_chance(model):
-    _, record = load_chen(model)
-    assert record["test_acc"] > 0.5, record["test_acc"]  # trained weights, not an initialisation
+    assert record["data"]["train"].startswith("MNIST train (official")
+    accuracy = evaluate(net, mnist_test.images, mnist_test.labels)  # live, on the official test set
+    assert accuracy > 0.5, accuracy  # trained weights, not an initialisation (chance is 0.1)
