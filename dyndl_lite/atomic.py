@@ -14,13 +14,9 @@ from pathlib import Path
 
 
 def temporary_path(target: Path) -> Path:
-    """A fresh, empty temporary file beside ``target`` (``.<target name>.<random>.tmp``), with the usual
-    permissions (``0o666`` less the umask) rather than ``mkstemp``'s private ``0o600``."""
+    """A fresh, empty temporary file beside ``target`` (``.<target name>.<random>.tmp``)."""
     handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(handle)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(name, 0o666 & ~umask)
     return Path(name)
 
 
@@ -45,7 +41,13 @@ def fsync_dir(folder: Path) -> None:
 
 
 def commit(temporary: Path, target: Path) -> None:
-    """Flush ``temporary`` and rename it over ``target`` (atomic), then flush the folder."""
+    """Flush ``temporary`` and rename it over ``target`` (atomic), then flush the folder.
+
+    The file gets the usual permissions (``0o666`` less the umask), not ``mkstemp``'s private ``0o600``.
+    """
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(temporary, 0o666 & ~umask)
     flush(temporary)
     os.replace(temporary, target)
     fsync_dir(target.parent)

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,10 @@ BUILD = ROOT / "_build"
 TIMES_FILE = BUILD / "execution_times.json"
 
 sys.path.insert(0, str(ROOT / "scripts"))
+
+# Every test, the book build included, sees an empty user checkpoint folder: the book must execute from
+# the shipped checkpoints alone, and no test may write into a reader's own folder.
+os.environ["DYNDL_CHECKPOINTS"] = tempfile.mkdtemp(prefix="dyndl-test-checkpoints-")
 
 
 @dataclass

@@ -298,3 +298,19 @@ def test_a_bad_plan_is_explained(tmp_path):
     bad.write_text('[[run]]\nexperiment = "chen"\nmodel = "mlp"\nepoch = 3\n')
     with pytest.raises(ValueError, match="may have"):
         plan.read(bad)
+
+
+def test_written_files_have_the_usual_permissions(tmp_path):
+    umask = os.umask(0)
+    os.umask(umask)
+    pretrained.save(small_net(), "test-net-seed0", {}, folder=tmp_path)
+    StateStore(tmp_path / "state").save(epoch=1, model=small_net(), optimizer=torch.optim.SGD(small_net().parameters(), lr=0.1),
+                                        generator=torch.Generator(), history={}, spec={})
+    for path in [*tmp_path.glob("*.*"), *(tmp_path / "state").iterdir()]:
+        assert path.stat().st_mode & 0o777 == 0o666 & ~umask, path
+
+
+def test_the_test_session_and_the_book_build_see_an_empty_user_folder():
+    # set in conftest.py, so the book executes from the shipped checkpoints alone
+    assert pretrained.user_dir() == Path(os.environ["DYNDL_CHECKPOINTS"])
+    assert not any(pretrained.user_dir().glob("*.safetensors"))
