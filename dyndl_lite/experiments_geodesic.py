@@ -351,7 +351,7 @@ def gai_verdict_paragraph(rows: list[dict], trends: list[dict], epochs: list[int
     if across is not None:
         text += (f"Across weight decays the residual network's LSS {'falls' if across['verdict'] == verdicts.HOLDS else 'does not fall'} "
                  f"as its training accuracy rises (Spearman's rho = {across['rho']:+.2f} over {across['points']} "
-                 "points; with three points rho = -1 happens by chance one time in six). ")
+                 f"points; for untied values rho = -1 happens by chance one time in {math.factorial(across['points'])}). ")
     text += (f"During training, LSS falls as training accuracy rises in {during_holds} of {len(during)} residual runs "
              f"(rank correlation over the epochs of each record). ")
     claims = [straight == k, optimal == k, across is not None and across["verdict"] == verdicts.HOLDS]
