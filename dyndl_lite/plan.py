@@ -79,7 +79,8 @@ def ledger(planned: list[PlannedRun], out: str | Path) -> list[dict]:
     """Where each run stands: name, status (finished / partial / new), epochs done of planned, seconds per epoch.
 
     A run without a measured epoch time is estimated from another run of the same
-    experiment and model in the plan that has one (``estimated`` says so).
+    experiment and model in the plan that has one, else from the shipped checkpoint of
+    that network (``estimated`` says so).
     """
     rows = []
     for item in planned:
@@ -87,6 +88,11 @@ def ledger(planned: list[PlannedRun], out: str | Path) -> list[dict]:
         rows.append({"name": run.name, "epochs": run.recipe.epochs, "key": (run.experiment.name, item.model),
                      **runs.progress_of(run, out)})
     measured = {r["key"]: r["seconds_per_epoch"] for r in rows if r["seconds_per_epoch"]}
+    for row in rows:  # else the shipped checkpoint of the same network (an earlier, shorter run)
+        if row["key"] not in measured and pretrained.exists(row["name"], pretrained.SHIPPED_DIR):
+            seconds = pretrained.load_record(row["name"], pretrained.SHIPPED_DIR).get("seconds_per_epoch")
+            if seconds:
+                measured[row["key"]] = seconds
     for row in rows:
         row["estimated"] = not row["seconds_per_epoch"] and row["key"] in measured
         row["seconds_per_epoch"] = row["seconds_per_epoch"] or measured.get(row["key"])

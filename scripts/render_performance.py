@@ -42,7 +42,7 @@ Not measured yet: the sessions that built this book were lent no GPU, so there
 is no epoch time of a full recipe and no time to reproduce every MNIST table on
 one H200 (the goal is under 15 minutes). Every shipped checkpoint was trained on
 a 2-core CPU with a short budget, which its JSON record states. On a GPU, retrain
-with `python -m dyndl_lite train <experiment> --model <model> --mode full --seed <seed>`
+with `python -m dyndl_lite train <experiment> --model <model> --seed <seed>`
 (`python -m dyndl_lite list` names them); the chapters pick the new checkpoints up.
 """
 
@@ -152,12 +152,62 @@ def section(record: dict) -> str:
     return "\n".join(lines)
 
 
+TABLES = {"chen": "Chen et al., Table 1", "yan-clean": "Yan et al., Table 1", "yan-gaussian": "Yan et al., Table 2",
+          "gai": "Gai & Zhang, chapter 10"}
+
+
+def campaign_section() -> str:
+    """The reproduction plan against the shipped checkpoints: per run and per table, measured epoch times."""
+    from dyndl_lite import plan, pretrained
+
+    planned = plan.read()
+    rows = plan.ledger(planned, pretrained.SHIPPED_DIR)
+    shipped = {}
+    for row in rows:
+        if pretrained.exists(row["name"], pretrained.SHIPPED_DIR):
+            shipped[row["name"]] = pretrained.load_record(row["name"], pretrained.SHIPPED_DIR)
+    rate = {}  # (experiment, model) -> (seconds per epoch, threads, device) from any shipped record of that network
+    for row in rows:
+        record = shipped.get(row["name"])
+        if record and record.get("seconds_per_epoch") and (row["key"] not in rate or row["status"] == "finished"):
+            rate[row["key"]] = (record["seconds_per_epoch"], record.get("threads"), record.get("device"))
+    lines = ["## Reproduction campaign", "",
+             "The book's reproduction plan (`dyndl_lite/plans/book.toml`, walked by `make reproduce`) against the "
+             "checkpoints shipped now. A run is done when a shipped checkpoint ran its planned recipe to the end. "
+             "Seconds per epoch are measured: from the run's own record, or else from the shipped record of the same "
+             "network (another seed or an earlier, shorter run), with its device and threads.", "",
+             "| run | planned epochs | shipped now | s / epoch | measured with |", "|---|---|---|---|---|"]
+    for row in rows:
+        record = shipped.get(row["name"])
+        now = ("done" if row["status"] == "finished" else
+               f"older run of {record['epochs_run']} epoch{'s' if record['epochs_run'] != 1 else ''}" if record else "not yet")
+        seconds, threads, device = rate.get(row["key"], (None, None, None))
+        threads_text = "threads not recorded" if threads is None else f"{threads} thread{'s' if threads != 1 else ''}"
+        with_ = f"{device}, {threads_text}" if seconds else ""
+        lines.append(f"| `{row['name']}` | {row['epochs']} | {now} | {f'{seconds:.0f}' if seconds else 'n/a'} | {with_} |")
+    lines += ["", "| table | runs | done | hours of training, all runs | hours left | core-hours, all runs |",
+              "|---|---|---|---|---|---|"]
+    for experiment, title in TABLES.items():
+        mine = [r for r in rows if r["key"][0] == experiment]
+        timed = [r for r in mine if r["key"] in rate]
+        hours = sum(r["epochs"] * rate[r["key"]][0] for r in timed) / 3600
+        left = sum((r["epochs"] - (r["epochs"] if r["status"] == "finished" else 0)) * rate[r["key"]][0]
+                   for r in timed) / 3600
+        cores = sum(r["epochs"] * rate[r["key"]][0] * (rate[r["key"]][1] or 1) for r in timed) / 3600
+        untimed = len(mine) - len(timed)
+        note = f" ({untimed} run{'s' if untimed != 1 else ''} not timed)" if untimed else ""
+        done = sum(r["status"] == "finished" for r in mine)
+        lines.append(f"| {title} | {len(mine)} | {done} | {hours:.1f}{note} | {left:.1f} | {cores:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> int:
     records = {p.stem: json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))}
     order = [n for n in TITLES if n in records] + [n for n in records if n not in TITLES]
     body = [INTRO] + [section(records[n]) for n in order]
     if "gpu" not in records:
         body.append(NO_GPU)
+    body.append(campaign_section())
     if not records:
         body.append("No benchmark has been run yet.\n")
     PAGE.write_text("\n".join(body).rstrip() + "\n")
