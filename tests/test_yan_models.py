@@ -1,4 +1,7 @@
-"""Yan et al.'s CNN and ODENet: parameter counts, shapes, and the Euler scheme of the ODE block."""
+"""Yan et al.'s CNN, ODENet and TisODE: parameter counts, shapes, and the Euler scheme of the ODE block.
+
+The TisODE's own properties (time invariance, the steady-state penalty) are in test_tisode.py.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +15,15 @@ from dyndl_lite.models.yan import PAPER_PARAMETERS, build, yan_cnn, yan_odenet
 @pytest.mark.parametrize("name", ["cnn", "odenet"])
 def test_mnist_parameter_counts_are_the_papers(name):
     assert count_parameters(build(name)) == PAPER_PARAMETERS[name]
+
+
+def test_tisode_has_the_cnns_count_and_its_shapes():
+    """The TisODE field is the residual branch as a vector field: the same parameters as the CNN (141,130)."""
+    tis = build("tisode")
+    assert count_parameters(tis) == count_parameters(build("cnn")) == 141_130
+    x = torch.rand(3, 1, 28, 28)
+    assert tis.final_state(x).shape == (3, 64, 13, 13) and tis(x).shape == (3, 10)
+    assert build("tisode", in_channels=3)(torch.rand(2, 3, 32, 32)).shape == (2, 10)
 
 
 def test_three_channel_variants_keep_the_design_and_the_gap():
