@@ -226,6 +226,26 @@ def load(model: nn.Module, name: str, folder: str | Path | None = None, expect: 
     return record
 
 
+def provenance(record: dict) -> str:
+    """One line for a chapter: which checkpoint it uses, from which folder, trained how long, on what.
+
+    ``record`` is what :func:`load` returned (it carries ``"loaded_from"``), e.g.
+    ``"chen-resnet-seed0 (shipped with the package): 15 of the paper's 160 epochs on 60,000 images
+    of MNIST train (official, 60,000 images); cpu, 1 thread, 2.1 h"``.
+    """
+    folder = record.get("loaded_from")
+    where = ("shipped with the package" if folder and Path(folder) == SHIPPED_DIR
+             else f"from your folder {folder}" if folder else "origin not recorded")
+    data = record.get("data", {})
+    threads = record.get("threads")
+    machine = record.get("device", "device not recorded") + (
+        f", {threads} thread{'s' if threads != 1 else ''}" if threads else "")
+    hours = (record.get("wall_time_s") or 0) / 3600
+    return (f"{record.get('name')} ({where}): {record.get('epochs_run')} of the paper's "
+            f"{record.get('full_recipe_epochs')} epochs on {data.get('train_images', 0):,} images of "
+            f"{data.get('train', 'unrecorded data')}; {machine}, {hours:.1f} h")
+
+
 def training_amount(record: dict) -> tuple[int, int]:
     """``(epochs run, training images per epoch)`` of a record, the two quantities :func:`ship` compares."""
     return int(record.get("epochs_run", 0)), int(record.get("data", {}).get("train_images", 0))

@@ -41,3 +41,12 @@ def test_missing_wrong_and_corrupt_checkpoints_are_explained(tmp_path):
     weights.write_bytes(weights.read_bytes()[:-4] + b"\0\0\0\1")
     with pytest.raises(OSError, match="SHA-256"):
         pretrained.load(net(), "test-mlp-seed0", folder=tmp_path)
+
+
+def test_provenance_names_the_checkpoint_its_folder_and_budget():
+    from dyndl_lite.models.chen import chen_model
+
+    record = pretrained.load(chen_model("mlp"), "chen-mlp-seed0", pretrained.SHIPPED_DIR)
+    line = pretrained.provenance(record)
+    assert line.startswith("chen-mlp-seed0 (shipped with the package): ")
+    assert f"{record['epochs_run']} of the paper's 160 epochs on 60,000 images" in line
