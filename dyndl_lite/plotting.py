@@ -6,8 +6,9 @@ An Axes *with data* (``ax.has_data()``, drawn axis lines, not a colorbar) must h
 * an x label and a y label: its own, one of an Axes it shares that axis with (a grid with ``sharex``/``sharey``
   labels only the outer panels), or the figure's ``supxlabel``/``supylabel``;
 * a title: its own or the figure's ``suptitle``;
-* a legend when it holds more than one labelled series (artists whose label does not start with ``_``), its own
-  or one of the figure's.
+* a legend when it holds more than one labelled series (artists whose label does not start with ``_``): its own,
+  or a legend elsewhere in the figure (another panel's, or ``fig.legend``) that lists every one of its labels, as
+  when one legend serves several panels showing the same series.
 
 :func:`check_figure` raises :class:`FigureCheckError` (a ``ValueError``) naming the figure and each problem.
 :func:`install_figure_check` makes an IPython kernel check every figure it shows: figures passed to ``plt.show()``
@@ -61,7 +62,8 @@ def figure_problems(fig: Figure) -> list[str]:
     if not isinstance(fig, Figure):
         raise TypeError(f"fig must be a matplotlib Figure, got {type(fig).__name__}.")
     suptitle = _text(getattr(fig, "_suptitle", None))
-    has_figure_legend = bool(fig.legends)
+    legends = [*fig.legends, *(ax.get_legend() for ax in fig.axes if ax.get_legend() is not None)]
+    legend_labels = {text.get_text() for legend in legends for text in legend.get_texts()}
     problems = []
     for index, ax in enumerate(fig.axes):
         if not ax.get_visible() or not ax.axison or _is_colorbar(ax) or not ax.has_data():
@@ -73,8 +75,10 @@ def figure_problems(fig: Figure) -> list[str]:
         if not suptitle and not any(ax.get_title(loc=loc).strip() for loc in ("left", "center", "right")):
             problems.append(f"{name} has no title and the figure has no suptitle (ax.set_title or fig.suptitle)")
         series = _labelled_series(ax)
-        if len(series) > 1 and ax.get_legend() is None and not has_figure_legend:
-            problems.append(f"{name} has {len(series)} labelled series {series[:4]} but no legend (ax.legend)")
+        if len(series) > 1 and ax.get_legend() is None and not set(series) <= legend_labels:
+            missing = [label for label in series if label not in legend_labels]
+            problems.append(f"{name} has {len(series)} labelled series but no legend, and no legend of the figure "
+                            f"lists {missing[:4]} (ax.legend)")
     return problems
 
 

@@ -89,6 +89,20 @@ def test_empty_axes_axis_off_and_colorbars_are_exempt():
     assert len(figure_problems(fig)) == 3  # the image panel now needs x, y labels and a title
 
 
+def test_one_legend_may_serve_several_panels_only_if_it_lists_their_series():
+    fig, (left, right) = plt.subplots(1, 2, sharey=True)
+    for ax in (left, right):
+        ax.plot([0, 1], label="CNN")
+        ax.plot([1, 0], label="ODE-Net")
+        ax.set(xlabel="x", title="panel")
+    left.set_ylabel("y")
+    left.legend()
+    assert figure_problems(fig) == []
+    right.plot([0.5, 0.5], label="augmented")  # a series the shared legend does not list
+    problems = figure_problems(fig)
+    assert len(problems) == 1 and "augmented" in problems[0], problems
+
+
 def test_figure_legend_counts_and_bad_input_is_rejected():
     fig, ax = complete_figure()
     ax.get_legend().remove()
