@@ -71,3 +71,41 @@ def test_requires_python_covers_the_standard_library_the_code_imports():
                 for name in names:
                     needed = newest_module.get((name or "").split(".")[0])
                     assert needed is None or minimum >= needed, f"{path.relative_to(ROOT)} imports {name} (Python 3.{needed}+)"
+
+
+def test_api_page_documents_every_public_module():
+    """Every module of dyndl_lite (but the command line) has its automodule on the API appendix."""
+    page = (ROOT / "book" / "appendix" / "api.md").read_text()
+    documented = set(re.findall(r"^\.\. automodule:: (dyndl_lite[\w.]*)$", page, flags=re.MULTILINE))
+    modules = set()
+    for path in (ROOT / "dyndl_lite").rglob("*.py"):
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        if path.name in ("__init__.py", "__main__.py") or any(p.startswith("_") for p in parts):
+            continue
+        modules.add(".".join(parts))
+    assert modules - documented == set(), f"modules missing on book/appendix/api.md: {sorted(modules - documented)}"
+    assert documented - modules == set(), f"api.md documents modules that do not exist: {sorted(documented - modules)}"
+    for module in sorted(documented):
+        heading = page.index(f"### `{module}`")
+        assert page.index(f".. automodule:: {module}\n") - heading > len(module) + 40, f"{module}: introduce it in a sentence"
+
+
+def test_workflow_runs_the_readme_test_command_and_publishes_only_main():
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "book.yml").read_text())
+    triggers = workflow.get("on", workflow.get(True))  # YAML 1.1 reads the key `on` as True
+    assert "pull_request" in triggers and triggers["push"]["branches"] == ["main"]
+    readme = (ROOT / "README.md").read_text()
+    assert re.search(r"^make test\b", readme, flags=re.MULTILINE), "the README names `make test` as its test command"
+    steps = workflow["jobs"]["test"]["steps"]
+    assert any(step.get("run", "").strip() == "make test" and "if" not in step for step in steps), "every run executes make test"
+    deploy = workflow["jobs"]["deploy"]
+    assert "refs/heads/main" in deploy["if"] and "pull_request" in deploy["if"] and deploy["needs"] == "test"
+    upload = next(s for s in steps if "upload-pages-artifact" in s.get("uses", ""))
+    assert "refs/heads/main" in upload["if"] and upload["with"]["path"] == "_build/html"
+
+
+def test_make_test_fast_leaves_out_the_book_and_the_browser():
+    makefile = (ROOT / "Makefile").read_text()
+    recipe = re.search(r"^test-fast:.*\n((?:\t.*\n)+)", makefile, flags=re.MULTILINE)
+    assert recipe, "Makefile has a test-fast target"
+    assert 'pytest -m "not book and not browser"' in recipe.group(1)

@@ -7,13 +7,21 @@ dependencies) and are copied to ``_static/mathjax/`` at the end of the build.
 2. Each inline script is included once: with Jupyter Book 1.0.4, sphinx-thebe
    adds its configuration script twice, and the second ``const THEBE_JS_URL``
    is a JavaScript error in every page.
-3. A first visit (empty ``localStorage``) starts in the theme's ``auto`` mode
-   instead of an empty mode, which pydata-sphinx-theme reports as an error.
+
+3. The executed notebooks and the student notebooks (solutions removed) are
+   written as two zip archives into ``downloads/`` at the end of the build
+   (``scripts/make_downloads.py``), for the download links of the intro and
+   the teaching page; ``make pdf`` adds the whole book as one PDF.
+
+The theme's default mode and its single search box are set in ``_config.yml``
+through the themes' documented options (``html_context.default_mode``,
+``html_sidebars``), not here.
 """
 
 from __future__ import annotations
 
 import shutil
+import sys
 from importlib.util import find_spec
 from pathlib import Path
 
@@ -42,9 +50,6 @@ def copy_mathjax(app, exception) -> None:
             shutil.copytree(mathjax_source(), target, dirs_exist_ok=True)
 
 
-DEFAULT_THEME_MODE = 'if (!document.documentElement.dataset.mode) { document.documentElement.dataset.mode = "auto"; }'
-
-
 def deduplicate_scripts(app, pagename, templatename, context, doctree) -> None:
     seen, unique = set(), []
     for script in context.get("script_files", []):
@@ -56,10 +61,21 @@ def deduplicate_scripts(app, pagename, templatename, context, doctree) -> None:
     context["script_files"][:] = unique  # in place: later handlers add to this same list
 
 
+def write_downloads(app, exception) -> None:
+    if exception is not None or app.builder.name != "html":
+        return
+    scripts = Path(app.srcdir) / "scripts"
+    if str(scripts) not in sys.path:
+        sys.path.insert(0, str(scripts))
+    from make_downloads import write_notebook_zips
+
+    write_notebook_zips(Path(app.outdir), Path(app.outdir).parent / "jupyter_execute")  # myst-nb's output folder
+
+
 def setup(app):
     app.connect("config-inited", use_local_mathjax)
-    app.add_js_file(None, body=DEFAULT_THEME_MODE, priority=1)
     app.connect("html-page-context", deduplicate_scripts, priority=100)  # before handlers that return a template
     app.connect("build-finished", copy_mathjax)
+    app.connect("build-finished", write_downloads)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
 
