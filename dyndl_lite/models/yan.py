@@ -1,4 +1,4 @@
-"""Yan et al.'s matched pair for the robustness study: a one-block CNN and an ODENet.
+"""Yan et al.'s networks for the robustness study: a one-block CNN, an ODENet, and their TisODE.
 
 Both networks share a feature extractor and a head (Yan, Du, Tan, Feng, ICLR 2020,
 public code HanshuYAN/TisODE):
@@ -21,8 +21,7 @@ Yan et al. do not publish their SVHN / ImgNet10 architectures; this 3-channel
 variant is the book's own choice, keeping the same design and the same 1,280
 parameter gap.
 
-TisODE (``build("tisode")``), the paper's own proposal
--------------------------------------------------------
+**TisODE** (``build("tisode")``), the paper's own proposal.
 
 Yan et al.'s *time-invariant steady-state ODE* keeps features and head and changes two things:
 
@@ -46,8 +45,8 @@ training log ``checkpoints/MNIST_tisode_gaus_1/train_result.txt``):
   the ODENet above, so that the two networks differ only in the field and the regulariser.
   **Difference:** the authors' released TisODE log trained with step 0.05;
 * regulariser interval ``[T, 2T]`` (:data:`STEADY_SPAN` ``= T``), Euler with the same step
-  (ten more evaluations of ``f`` per training step), as the paper states it (Yan et al. 2020,
-  Section 5, per the book's reference notes). **Difference:** the authors' log ran the time grid
+  (ten more evaluations of ``f`` per training step), the interval of the paper's definition of
+  the regulariser. **Difference:** the authors' log ran the time grid
   ``(0, 0.9, 1.0, 1.5)``: prediction from ``z(1.0)`` and the integral of ``|f|`` from ``z(0.9)`` to
   ``1.5``, so their term also covers the last tenth of the prediction interval;
 * their custom solver ``euler_abs`` steps the state with Euler and accumulates
