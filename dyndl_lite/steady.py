@@ -185,3 +185,24 @@ def accuracy_under_noise(net: ToyFlowNet, x: Tensor, y: Tensor, sigma: float, se
     g = torch.Generator().manual_seed(seed)
     noisy = x + sigma * torch.randn(x.shape, generator=g)
     return (net(noisy).argmax(1) == y).float().mean().item()
+
+
+def measure(net: ToyFlowNet, x: Tensor, y: Tensor, eps: float = 0.05, shift: float = 0.5,
+            sigmas: tuple[float, ...] = (0.2, 0.4), seed: int = 0) -> dict:
+    """Every number of the chapter's comparison for one network, on the points ``(x, y)``.
+
+    ``accuracy`` and ``noisy`` (``{sigma: accuracy}``) in %; ``L_ss``: the steady-state penalty
+    of ``z(T)`` over ``[T, 2T]`` (unweighted); ``drift_T``: mean of ``||z(T; x + delta) - z(T; x)|| / eps``
+    and ``drift_curve`` its mean over points at every Euler time up to ``2T`` (``t``);
+    ``gap``, ``moved``: means of :func:`time_shift`'s gap and input move for ``s = shift``, and
+    ``within_bound``: whether every gap is within the bound (which assumes an autonomous field).
+    """
+    t, d = drift(net, x, eps=eps, t_max=2 * T_END, seed=seed)
+    moved = time_shift(net, x, shift)
+    with torch.no_grad():
+        l_ss = steady_state_penalty(net.field, net.block(x), T_END, T_END, STEP).item()
+    return {"accuracy": 100 * accuracy_under_noise(net, x, y, 0.0), "L_ss": l_ss,
+            "drift_T": d[round(T_END / STEP)].mean().item(), "t": t.numpy(), "drift_curve": d.mean(1).numpy(),
+            "gap": moved["gap"].mean().item(), "moved": moved["input_move"].mean().item(),
+            "within_bound": bool((moved["gap"] <= moved["bound"] + 1e-5).all()),
+            "noisy": {sg: 100 * accuracy_under_noise(net, x, y, sg, seed=seed) for sg in sigmas}}

@@ -121,3 +121,16 @@ def test_bad_arguments_raise_naming_them():
         steady.time_shift(net, torch.ones(3, 3))
     with pytest.raises(ValueError, match="sigma"):
         steady.accuracy_under_noise(net, x, y, -1.0)
+
+
+def test_measure_collects_the_same_numbers_as_the_parts():
+    torch.manual_seed(0)
+    net = steady.ToyFlowNet("tisode").eval()
+    x, y = steady.two_moons(60, seed=7)
+    got = steady.measure(net, x, y, eps=0.05, shift=0.5, sigmas=(0.3,), seed=2)
+    t, d = steady.drift(net, x, eps=0.05, seed=2)
+    assert got["drift_T"] == pytest.approx(d[10].mean().item()) and got["drift_curve"].shape == (21,)
+    assert got["gap"] == pytest.approx(steady.time_shift(net, x, 0.5)["gap"].mean().item())
+    assert got["noisy"][0.3] == pytest.approx(100 * steady.accuracy_under_noise(net, x, y, 0.3, seed=2))
+    assert got["L_ss"] > 0 and got["within_bound"]
+    assert steady.measure(zero_field(net), x, y)["L_ss"] == 0.0
