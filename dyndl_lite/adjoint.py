@@ -6,7 +6,8 @@ Then, with ``a(t1) = dL/dz(t1)``,
 
 .. math::
 
-    \\frac{da}{dt} = -a(t)^\\top \\frac{\\partial f}{\\partial z}(t, z(t), \\theta), \\qquad
+    \\frac{da}{dt} = -a(t)^\\top \\frac{\\partial f}{\\partial z}(t, z(t), \\theta),
+
     \\frac{dL}{d\\theta} = \\int_{t_0}^{t_1} a(t)^\\top \\frac{\\partial f}{\\partial \\theta}(t, z(t), \\theta)\\, dt,
     \\qquad \\frac{dL}{dz(t_0)} = a(t_0).
 
