@@ -1,7 +1,7 @@
 """Downloads for readers, written into the built site (``_build/html/downloads/``).
 
 - ``executed-notebooks.zip``: every chapter as executed by the last book build
-  (myst-nb keeps them in ``_build/jupyter_execute/``), outputs included.
+  (its jupyter-cache, ``_build/.jupyter_cache``), outputs included.
 - ``student-notebooks.zip``: every chapter with its solutions removed
   (``scripts/make_student_notebooks.py``).
 - ``dynamic-view-of-deep-learning.pdf`` (``--pdf``): the whole book as one PDF,
@@ -42,25 +42,41 @@ PDF_NAME = "dynamic-view-of-deep-learning.pdf"
 PRINT_PAGE = "print.html"
 
 
-def write_notebook_zips(html_dir: Path, executed_dir: Path) -> list[Path]:
-    """Write the executed and the student notebooks, each as one zip in ``html_dir/downloads``.
+def executed_notebook(path: Path, cache_dir: Path, executed_dir: Path) -> nbformat.NotebookNode:
+    """The chapter at ``path`` with the outputs of its last execution.
 
-    Raises ``FileNotFoundError`` naming the notebook if the build did not execute one.
+    From the build's jupyter-cache, merged into the current source (myst-nb
+    writes a notebook served from the cache to ``jupyter_execute/`` without its
+    outputs); else from ``executed_dir``. Raises ``FileNotFoundError`` naming
+    the notebook when neither holds an execution of it.
     """
+    source = nbformat.read(path, as_version=4)
+    if (Path(cache_dir) / "global.db").exists():
+        from jupyter_cache import get_cache
+
+        try:
+            return get_cache(cache_dir).merge_match_into_notebook(source)[1]
+        except KeyError:
+            pass  # not cached: this build executed it without the cache
+    executed = Path(executed_dir) / path.relative_to(ROOT)
+    if not executed.exists():
+        raise FileNotFoundError(f"no execution of {path.relative_to(ROOT)} in {cache_dir} or {executed_dir}; build the book first (make book)")
+    return nbformat.read(executed, as_version=4)
+
+
+def write_notebook_zips(html_dir: Path, cache_dir: Path, executed_dir: Path) -> list[Path]:
+    """Write the executed and the student notebooks, each as one zip in ``html_dir/downloads``."""
     target = Path(html_dir) / DOWNLOADS
     target.mkdir(parents=True, exist_ok=True)
-    notebooks = [path.relative_to(ROOT) for path in toc_notebooks()]
-    missing = [str(n) for n in notebooks if not (Path(executed_dir) / n).exists()]
-    if missing:
-        raise FileNotFoundError(f"executed notebooks missing in {executed_dir}: {missing}; build the book first (make book)")
+    notebooks = toc_notebooks()
     written = []
     for name, read in [
-        (EXECUTED_ZIP, lambda n: nbformat.read(Path(executed_dir) / n, as_version=4)),
-        (STUDENT_ZIP, lambda n: student_version(nbformat.read(ROOT / n, as_version=4))),
+        (EXECUTED_ZIP, lambda path: executed_notebook(path, cache_dir, executed_dir)),
+        (STUDENT_ZIP, lambda path: student_version(nbformat.read(path, as_version=4))),
     ]:
         with zipfile.ZipFile(target / name, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-            for notebook in notebooks:
-                archive.writestr(str(notebook), nbformat.writes(read(notebook)))
+            for path in notebooks:
+                archive.writestr(str(path.relative_to(ROOT)), nbformat.writes(read(path)))
         written.append(target / name)
     return written
 
@@ -223,12 +239,13 @@ def pdf_string(dictionary: bytes) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--html", type=Path, default=ROOT / "_build" / "html")
+    parser.add_argument("--cache", type=Path, default=ROOT / "_build" / ".jupyter_cache")
     parser.add_argument("--executed", type=Path, default=ROOT / "_build" / "jupyter_execute")
     parser.add_argument("--pdf", action="store_true", help="also print the whole book to one PDF (needs chromium)")
     args = parser.parse_args()
     if not (args.html / "index.html").exists():
         parser.error(f"{args.html} holds no built book: run make book first")
-    for path in write_notebook_zips(args.html, args.executed):
+    for path in write_notebook_zips(args.html, args.cache, args.executed):
         print(f"wrote {path}")
     if args.pdf:
         path = write_pdf(args.html)

@@ -69,7 +69,9 @@ def write_downloads(app, exception) -> None:
         sys.path.insert(0, str(scripts))
     from make_downloads import write_notebook_zips
 
-    write_notebook_zips(Path(app.outdir), Path(app.outdir).parent / "jupyter_execute")  # myst-nb's output folder
+    build = Path(app.outdir).parent
+    cache = Path(app.config.nb_execution_cache_path or build / ".jupyter_cache")
+    write_notebook_zips(Path(app.outdir), cache, build / "jupyter_execute")  # myst-nb's output folder
 
 
 def setup(app):
