@@ -204,6 +204,9 @@ def train(experiment: str, model: str, seed: int = 0, *, epochs: int | None = No
                                    "record, never shipped), pass allow_fallback=True (--allow-fallback).") from error
     seed_everything(seed)
     net = run.experiment.build(model).to(device)
+    schedule = getattr(net, "schedule", None)  # a network whose training depends on the run's length (TisODE)
+    if callable(schedule):
+        schedule(run.recipe.epochs)
     callback = run.experiment.callback(test) if run.experiment.callback else None
     store = state_store(run, out)
     history = fit(net, train_data, run.recipe, test=test, seed=seed, device=device, progress=progress,
@@ -228,6 +231,8 @@ def train(experiment: str, model: str, seed: int = 0, *, epochs: int | None = No
         "heldout_fallback_acc": final_accuracy if test.is_fallback else None,
         "history": history.as_dict(),
     }
+    if net.extra_repr():
+        record["model_settings"] = net.extra_repr()
     if run.experiment.finish is not None:
         record.update(run.experiment.finish(net, history, test))
     weights = pretrained.save(net, run.name, record, folder=out, overwrite=overwrite)

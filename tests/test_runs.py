@@ -280,6 +280,12 @@ def test_a_plan_completes_over_several_calls_with_a_budget_shorter_than_a_run(tm
     assert calls >= 3  # the budget stopped the walk before a single run could finish (one epoch per call here)
 
 
+def test_a_run_tells_the_network_its_length(tmp_path, official_mnist):
+    runs.train("yan-clean", "tisode", 0, epochs=2, train_subset=128, out=tmp_path, progress=False)
+    record = pretrained.load_record("yan-tisode-seed0", tmp_path)
+    assert "epoch_steady=1" in record["model_settings"]  # 5 of 100 epochs, scaled to a 2-epoch run
+
+
 def test_the_book_plan_is_valid_and_in_priority_order():
     planned = plan.read()
     names = [p.resolve().name for p in planned]
@@ -287,6 +293,8 @@ def test_the_book_plan_is_valid_and_in_priority_order():
                          "yan-cnn-seed0", "yan-odenet-seed0", "yan-cnn-gaussian-seed0", "yan-odenet-gaussian-seed0"]
     assert {p.seed for p in planned if p.experiment.startswith("yan")} == {0, 1, 2}
     assert {p.model for p in planned if p.experiment == "gai"} == set(runs.get("gai").models)
+    tisode = [p for p in planned if p.model == "tisode"]
+    assert len(tisode) == 6 and planned[-6:] == tisode  # after the runs of the paper's tables
     assert all(p.epochs >= 10 for p in planned if p.experiment != "gai")
 
 
