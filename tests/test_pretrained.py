@@ -49,4 +49,4 @@ def test_provenance_names_the_checkpoint_its_folder_and_budget():
     record = pretrained.load(chen_model("mlp"), "chen-mlp-seed0", pretrained.SHIPPED_DIR)
     line = pretrained.provenance(record)
     assert line.startswith("chen-mlp-seed0 (shipped with the package): ")
-    assert f"{record['epochs_run']} of the paper's 160 epochs on 60,000 images" in line
+    assert f"{record['epochs_run']} of the full recipe's 160 epochs on 60,000 images" in line
