@@ -40,3 +40,22 @@ def test_no_cell_shows_an_error(built_book):
                     if mime == "text/plain" and "Traceback (most recent call last)" in str(data):
                         problems.append(f"{name}, cell {index}: traceback in text output")
     assert not problems, "\n".join(problems)
+
+
+def test_chapters_link_the_functions_they_call_to_the_api_page(built_book):
+    """Names a chapter imports from dyndl_lite are links, in its code cells, to their entries on the API page."""
+    from bs4 import BeautifulSoup
+
+    api_page = built_book.html / "book" / "appendix" / "api.html"
+    anchors = {e["id"] for e in BeautifulSoup(api_page.read_text(), "html.parser").select("[id]")}
+    for path in NOTEBOOKS:
+        page = built_book.html / path.relative_to(ROOT).with_suffix(".html")
+        links = BeautifulSoup(page.read_text(), "html.parser").select("div.cell_input a.dyndl-api")
+        code = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
+        if "from dyndl_lite" in code or "import dyndl_lite" in code:
+            assert links, f"{page.name} imports dyndl_lite but links none of its names to the API page"
+        for link in links:
+            target, _, anchor = link["href"].partition("#")
+            assert (page.parent / target).resolve() == api_page.resolve(), f"{page.name}: {link['href']} is not the API page"
+            assert anchor in anchors and anchor == link["title"], f"{page.name}: {link['href']} names no entry of the API page"
+            assert link.get_text() == anchor.rsplit(".", 1)[-1], f"{page.name}: {link.get_text()!r} links to {anchor}"

@@ -15,7 +15,8 @@ import pytest
 import yaml
 
 from conftest import BUILD, ROOT
-from normalize_notebooks import toc_documents
+import make_downloads
+from normalize_notebooks import toc_documents, toc_notebooks
 
 pytestmark = [pytest.mark.book, pytest.mark.browser]
 
@@ -104,6 +105,153 @@ Promise.all(images.map(img => fetch(img.currentSrc || img.src).then(
     r => r.ok && (r.headers.get("content-type") || "").startsWith("image") ? null : img.src,
     () => img.src))).then(bad => done(bad.filter(x => x)));
 """
+
+
+RENDERED_TEXT = """
+const article = document.querySelector("article.bd-article");
+const copy = article.cloneNode(true);
+copy.querySelectorAll("pre, code, script, style, mjx-container, .highlight, .math").forEach(e => e.remove());
+const outputs = Array.from(article.querySelectorAll(".cell_output pre, .output pre")).map(e => e.textContent);
+return {text: copy.innerText, outputs: outputs};
+"""
+
+# Open every dropdown (hidden solutions, collapsed outputs) so that what a
+# reader can unfold is measured too; then list every element of the main
+# column that scrolls sideways or reaches past the column's edges.
+SIDEWAYS = """
+const article = document.querySelector("article.bd-article");
+article.querySelectorAll("details").forEach(d => { d.open = true; });
+article.querySelectorAll(".toggle-hidden").forEach(e => e.classList.remove("toggle-hidden"));
+const box = article.getBoundingClientRect();
+const bad = [];
+const describe = (el, why) => {
+    const name = el.tagName.toLowerCase() + (el.className && typeof el.className === "string" ? "." + el.className.trim().split(/\\s+/).join(".") : "");
+    return `${name} (${why}): ${(el.textContent || "").trim().replace(/\\s+/g, " ").slice(0, 90)}`;
+};
+for (const el of article.querySelectorAll("*")) {
+    if (bad.some(b => b.el.contains(el))) continue;  // report the outermost offender only
+    if (el.closest("mjx-assistive-mml")) continue;  // MathJax's copy for screen readers, clipped to nothing
+    const style = getComputedStyle(el);
+    const rect = el.getBoundingClientRect();
+    if (style.display === "none" || style.visibility === "hidden" || rect.width === 0 || rect.height === 0) continue;
+    if (["auto", "scroll"].includes(style.overflowX) && el.scrollWidth > el.clientWidth + 1) {
+        bad.push({el: el, text: describe(el, `scrolls: ${el.scrollWidth} px in ${el.clientWidth} px`)});
+    } else if (rect.right > box.right + 1 || rect.left < box.left - 1) {
+        bad.push({el: el, text: describe(el, `reaches ${Math.round(rect.left - box.left)}..${Math.round(rect.right - box.left)} px of a ${Math.round(box.width)} px column`)});
+    }
+}
+const page = document.documentElement;
+const result = bad.map(b => b.text);
+if (page.scrollWidth > page.clientWidth + 1) result.push(`the page scrolls sideways: ${page.scrollWidth} px in ${page.clientWidth} px`);
+return result;
+"""
+
+# Markdown that a renderer should have turned into HTML: a pipe table's
+# delimiter row, bold, inline code, links, headings, MyST roles and fences.
+PIPE_TABLE_ROW = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)+\|?\s*$", re.MULTILINE)
+RAW_MARKDOWN = {
+    "pipe table": PIPE_TABLE_ROW,
+    "pipe-table row": re.compile(r"^\s*\|[^|\n]+\|[^|\n]+\|", re.MULTILINE),
+    "bold": re.compile(r"\*\*[^*\n]+\*\*"),
+    "inline code": re.compile(r"`[^`\n]+`"),
+    "link": re.compile(r"\]\((?:https?:|\.|/|#)[^)\s]*\)"),
+    "heading": re.compile(r"^#{1,6} \S", re.MULTILINE),
+    "MyST role or directive": re.compile(r"\{[a-z][\w:-]*\}`|^(?::{3,}|`{3,})", re.MULTILINE),
+}
+
+
+def raw_markdown(text: str) -> list[str]:
+    """Names and first occurrences of raw Markdown constructs in rendered text."""
+    return [f"{name}: {m.group(0).strip()!r}" for name, pattern in RAW_MARKDOWN.items() if (m := pattern.search(text))]
+
+
+def test_raw_markdown_detector_knows_a_pipe_table():
+    table = "| model | s=50 |\n|---|---|\n| ODE-Net | 93.1 |"
+    assert raw_markdown(table) and PIPE_TABLE_ROW.search(table)
+    assert raw_markdown("see **this** and `code` and [x](https://a.b)") and raw_markdown("## Results")
+    assert raw_markdown("The ODE-Net is more robust (93.1% against 87.0%); see chapter 5.") == []
+
+
+@pytest.mark.parametrize("page", toc_documents())
+def test_page_has_no_raw_markdown_and_no_sideways_scrolling(browser, server, page):
+    """At 1280 pixels nothing in the main column is wider than the column, and Markdown is rendered."""
+    browser.get(f"{server}/{page}.html")
+    assert browser.execute_async_script(WAIT_FOR_MATHJAX) in ("rendered", "absent")
+    rendered = browser.execute_script(RENDERED_TEXT)
+    found = raw_markdown(rendered["text"])
+    assert not found, f"{page}: raw Markdown in the rendered page: {found}"
+    tables = [o[:200] for o in rendered["outputs"] if PIPE_TABLE_ROW.search(o)]
+    assert not tables, f"{page}: a cell output is a raw pipe table: {tables}"
+    wide = browser.execute_script(SIDEWAYS)
+    assert not wide, f"{page}: wider than the main column at {browser.get_window_size()['width']} px:\n" + "\n".join(wide)
+
+
+DOWNLOAD_PAGES = ["book/intro", "book/teaching"]
+DOWNLOAD_LINKS = """
+const done = arguments[arguments.length - 1];
+const links = Array.from(document.querySelectorAll("article.bd-article a.dyndl-download")).map(a => a.href);
+Promise.all(links.map(href => fetch(href).then(r => [href, r.status], () => [href, 0]))).then(done);
+"""
+
+
+@pytest.fixture(scope="module")
+def book_pdf(built_book, browser):
+    """The whole book as one PDF, printed by this same headless Chromium (what ``make pdf`` does)."""
+    return make_downloads.write_pdf(built_book.html, driver=browser)
+
+
+@pytest.mark.parametrize("page", DOWNLOAD_PAGES)
+def test_downloads_are_linked_and_resolve(browser, server, book_pdf, page):
+    """The intro and the teaching page link the PDF and both notebook archives, and each link loads."""
+    browser.get(f"{server}/{page}.html")
+    links = dict(browser.execute_async_script(DOWNLOAD_LINKS))
+    names = {href.rsplit("/", 1)[-1] for href in links}
+    assert names == {make_downloads.PDF_NAME, make_downloads.EXECUTED_ZIP, make_downloads.STUDENT_ZIP}, f"{page}: {names}"
+    assert all(status == 200 for status in links.values()), f"{page}: downloads that do not load: {links}"
+
+
+def test_notebook_archives_hold_every_chapter(built_book):
+    import zipfile
+
+    import nbformat
+
+    chapters = [str(p.relative_to(ROOT)) for p in toc_notebooks()]
+    folder = built_book.html / make_downloads.DOWNLOADS
+    with zipfile.ZipFile(folder / make_downloads.EXECUTED_ZIP) as archive:
+        assert sorted(archive.namelist()) == sorted(chapters)
+        for name in chapters:
+            notebook = nbformat.reads(archive.read(name).decode(), as_version=4)
+            assert any(c.get("outputs") for c in notebook.cells if c.cell_type == "code"), f"{name}: executed without outputs"
+    with zipfile.ZipFile(folder / make_downloads.STUDENT_ZIP) as archive:
+        assert sorted(archive.namelist()) == sorted(chapters)
+        for name in chapters:
+            text = "\n".join(c.source for c in nbformat.reads(archive.read(name).decode(), as_version=4).cells)
+            source = "\n".join(c.source for c in nbformat.read(ROOT / name, as_version=4).cells)
+            assert "{solution" not in text and text.count("{exercise") == source.count("{exercise") > 0, name
+
+
+def test_pdf_has_one_top_level_bookmark_per_page(book_pdf):
+    """The whole book as one complete PDF, with one top-level bookmark (chapter) per page of _toc.yml."""
+    titles = make_downloads.pdf_outline(book_pdf.read_bytes())
+    pages = toc_documents()
+    assert len(titles) == len(pages), f"{len(titles)} top-level bookmarks for {len(pages)} pages: {titles}"
+
+
+SEARCH_BOXES = """
+return Array.from(document.querySelectorAll("button.search-button, button.search-button-field, input[type=search]"))
+    .filter(e => e.getBoundingClientRect().width > 0 && getComputedStyle(e).visibility !== "hidden").length;
+"""
+
+
+def test_one_search_box_and_the_configured_default_mode(browser, server):
+    """One visible search entry (the header's button), and a first visit starts in _config.yml's default mode."""
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    mode = config["sphinx"]["config"]["html_context"]["default_mode"]
+    browser.get(f"{server}/{toc_documents()[1]}.html")
+    browser.execute_script("localStorage.clear();")
+    browser.refresh()
+    assert browser.execute_script(SEARCH_BOXES) == 1
+    assert browser.execute_script("return document.documentElement.dataset.mode") == mode
 
 
 def colab_link(page: str) -> str:
