@@ -98,10 +98,18 @@ def check_grid(t: Tensor, y0: Tensor, *, increasing: bool = True) -> None:
         )
 
 
+#: relative slack when dividing an interval by the step size: a float32 grid such as
+#: ``linspace(0, 1, 11)`` has intervals 0.1 +- 3e-8, which must count as one step of 0.1, not two
+STEP_RATIO_SLACK = 1e-5
+
+
 def _substeps(t0: Tensor, t1: Tensor, step_size: float | None) -> int:
+    """Sub-steps on ``[t0, t1]``: ``ceil(|t1 - t0| / step_size)``, up to a relative slack of
+    :data:`STEP_RATIO_SLACK` for the rounding of the grid (so a step may exceed ``step_size`` by that fraction)."""
     if step_size is None:
         return 1
-    return max(1, math.ceil(abs(float((t1 - t0).detach())) / step_size - 1e-9))
+    ratio = abs(float((t1 - t0).detach())) / step_size
+    return max(1, math.ceil(ratio * (1.0 - STEP_RATIO_SLACK)))
 
 
 def _check_step_size(step_size) -> float | None:
