@@ -112,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
                 parser.error(str(error))
             path = runs.train(args.experiment, args.model, args.seed, epochs=args.epochs, train_subset=args.train_subset,
                               out=args.out, device=args.device, allow_fallback=args.allow_fallback,
-                              overwrite=args.overwrite, progress=not args.no_progress)
+                              overwrite=args.overwrite, progress=not args.no_progress,
+                              report=lambda line: print(line, flush=True))
             print(f"saved {path}")
         elif args.command == "reproduce":
             try:

@@ -154,7 +154,7 @@ def walk(planned: list[PlannedRun], out: str | Path, *, budget_s: float | None =
             f" of {run.recipe.epochs}; {summary(rows)}")
         try:
             runs.train(run.experiment.name, item.model, item.seed, epochs=item.epochs, train_subset=item.train_subset,
-                       out=out, device=device, progress=progress, deadline=deadline)
+                       out=out, device=device, progress=progress, deadline=deadline, report=say)
         except TrainingStopped as stop:
             say(f"stopped: {stop}; the last completed epoch is saved in {out}")
             return ledger(planned, out)

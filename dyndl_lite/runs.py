@@ -58,8 +58,8 @@ class Experiment:
     recipe: Callable[[str], Recipe]
     checkpoint_name: Callable[[str, int], str]
     description: str = ""
-    #: ``callback(test) -> fit callback``: per-epoch measurements kept in ``history.extra``
-    callback: Callable[[ImageData], Callable[[int, nn.Module, History], None]] | None = None
+    #: ``callback(test, recipe) -> fit callback``: per-epoch measurements kept in ``history.extra``
+    callback: Callable[[ImageData, Recipe], Callable[[int, nn.Module, History], None]] | None = None
     #: ``finish(model, history, test) -> dict``: experiment-specific fields of the record
     finish: Callable[[nn.Module, History, ImageData], dict] | None = None
 
@@ -180,7 +180,8 @@ def progress_of(run: Run, out: str | Path) -> dict:
 
 def train(experiment: str, model: str, seed: int = 0, *, epochs: int | None = None, train_subset: int | None = None,
           out: str | Path | None = None, device: str | torch.device | None = None, allow_fallback: bool = False,
-          overwrite: bool = False, progress: bool = True, deadline: float | None = None) -> Path:
+          overwrite: bool = False, progress: bool = True, deadline: float | None = None,
+          report: Callable[[str], None] | None = None) -> Path:
     """Train (or resume) one run and write its checkpoint to ``out`` (default :func:`pretrained.user_dir`).
 
     Returns the weights path. Raises ``FileExistsError`` if the finished checkpoint is
@@ -189,6 +190,7 @@ def train(experiment: str, model: str, seed: int = 0, *, epochs: int | None = No
     :class:`~dyndl_lite.train.TrainingDiverged` on a non-finite loss, and
     :class:`~dyndl_lite.train.TrainingStopped` at ``deadline``; after the last two the
     last completed epoch's state stays in ``out`` for the next call to resume.
+    ``report`` receives one line per completed epoch (loss, accuracies, seconds).
     """
     run = resolve(experiment, model, seed, epochs, train_subset)
     out = Path(out) if out is not None else pretrained.user_dir()
@@ -207,7 +209,15 @@ def train(experiment: str, model: str, seed: int = 0, *, epochs: int | None = No
     schedule = getattr(net, "schedule", None)  # a network whose training depends on the run's length (TisODE)
     if callable(schedule):
         schedule(run.recipe.epochs)
-    callback = run.experiment.callback(test) if run.experiment.callback else None
+    measure = run.experiment.callback(test, run.recipe) if run.experiment.callback else None
+
+    def callback(epoch: int, model: nn.Module, history: History) -> None:
+        if measure is not None:
+            measure(epoch, model, history)
+        if report is not None:
+            report(f"{run.name} epoch {epoch}/{run.recipe.epochs}: loss {history.loss[-1]:.4f}, "
+                   f"train acc {history.train_acc[-1]:.4f}, test acc {history.test_acc[-1]:.4f}, "
+                   f"{history.seconds[-1]:.0f} s")
     store = state_store(run, out)
     history = fit(net, train_data, run.recipe, test=test, seed=seed, device=device, progress=progress,
                   callback=callback, state=store, spec=run.spec(), deadline=deadline)

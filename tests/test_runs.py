@@ -188,7 +188,9 @@ def official_mnist():
 
 
 def test_train_writes_an_honest_record_and_refuses_to_overwrite(tmp_path, official_mnist):
-    path = runs.train("chen", "mlp", 0, epochs=2, train_subset=512, out=tmp_path, progress=False)
+    lines = []
+    path = runs.train("chen", "mlp", 0, epochs=2, train_subset=512, out=tmp_path, progress=False, report=lines.append)
+    assert [line.split(":")[0] for line in lines] == ["chen-mlp-seed0 epoch 1/2", "chen-mlp-seed0 epoch 2/2"]
     record = pretrained.load_record("chen-mlp-seed0", tmp_path)
     assert path == tmp_path / "chen-mlp-seed0.safetensors" and not (tmp_path / "chen-mlp-seed0.state").exists()
     assert record["epochs_run"] == 2 and record["full_recipe_epochs"] == 160 and record["recipe"]["epochs"] == 2
@@ -322,3 +324,13 @@ def test_the_test_session_and_the_book_build_see_an_empty_user_folder():
     # set in conftest.py, so the book executes from the shipped checkpoints alone
     assert pretrained.user_dir() == Path(os.environ["DYNDL_CHECKPOINTS"])
     assert not any(pretrained.user_dir().glob("*.safetensors"))
+
+
+def test_a_gai_run_records_lss_through_training_and_snapshots_on_one_basis(tmp_path, official_mnist):
+    runs.train("gai", "resnet-wd5e-4", 0, epochs=2, train_subset=256, out=tmp_path, progress=False)
+    record = pretrained.load_record("gai-resnet-wd5e-4-seed0", tmp_path)
+    assert record["dynamics"]["epoch"] == [1, 2] and len(record["dynamics"]["lss"]) == 2
+    assert all(lss >= 1.0 for lss in record["dynamics"]["lss"])
+    assert set(record["snapshots"]["tracks_pca_2d"]) == {"1", "2"} and "one PCA basis" in record["snapshots"]["basis"]
+    assert record["architecture"]["residual"] is True
+    assert record["recipe"]["weight_decay"] == 5e-4 and record["recipe"]["milestones"] == [1]  # 96 of 160, scaled
