@@ -27,7 +27,7 @@ test: $(STAMP)
 # Contributors' quick check (under a minute): the unit tests, without the
 # book build, the notebooks' execution or the browser.
 test-fast: $(STAMP)
-	$(RUN) python -m pytest -m "not book and not browser" -q
+	$(RUN) python -m pytest -m "not book and not browser and not slow" -q
 
 # The whole book as one PDF (headless Chromium prints the built pages as one),
 # beside the executed and student notebook archives in _build/html/downloads/.

@@ -58,6 +58,7 @@ def test_gai_records_follow_training_and_picture_it(path):
         assert len(picture[0]) == len(snapshots["labels"]) and len(picture[0][0]) == 2
 
 
+@pytest.mark.slow  # trains or evaluates on MNIST: left out of make test-fast
 @pytest.mark.parametrize("model", SHIPPED)
 def test_chen_checkpoint_is_trained(model, mnist_test):
     net, record = load_chen(model)

@@ -86,6 +86,7 @@ def outputs(notebook) -> str:
     return "\n".join(texts)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[str(p.relative_to(ROOT)) for p in NOTEBOOKS])
 def test_chapter_executes_offline_on_the_fallback(path, offline_book):
     notebook = nbformat.read(path, as_version=4)

@@ -108,4 +108,4 @@ def test_make_test_fast_leaves_out_the_book_and_the_browser():
     makefile = (ROOT / "Makefile").read_text()
     recipe = re.search(r"^test-fast:.*\n((?:\t.*\n)+)", makefile, flags=re.MULTILINE)
     assert recipe, "Makefile has a test-fast target"
-    assert 'pytest -m "not book and not browser"' in recipe.group(1)
+    assert 'pytest -m "not book and not browser and not slow"' in recipe.group(1)

@@ -240,6 +240,7 @@ def command(*arguments: str) -> list[str]:
     return [sys.executable, "-m", "dyndl_lite", *arguments]
 
 
+@pytest.mark.slow  # trains or evaluates on MNIST: left out of make test-fast
 def test_sigint_after_the_first_epoch_then_resume_gives_the_same_weights(tmp_path, official_mnist):
     arguments = ["train", "chen", "--model", "mlp", "--epochs", "4", "--train-subset", "20000", "--no-progress",
                  "--threads", "1"]
@@ -282,6 +283,7 @@ def test_a_plan_completes_over_several_calls_with_a_budget_shorter_than_a_run(tm
     assert calls >= 3  # the budget stopped the walk before a single run could finish (one epoch per call here)
 
 
+@pytest.mark.slow  # trains or evaluates on MNIST: left out of make test-fast
 def test_a_run_tells_the_network_its_length(tmp_path, official_mnist):
     runs.train("yan-clean", "tisode", 0, epochs=2, train_subset=128, out=tmp_path, progress=False)
     record = pretrained.load_record("yan-tisode-seed0", tmp_path)
