@@ -36,10 +36,8 @@ def colab_setup_source(url: str | None = None) -> str:
         'if "google.colab" in sys.modules:\n'
         "    import subprocess\n"
         "\n"
-        "    subprocess.run(\n"
-        f'        [sys.executable, "-m", "pip", "install", "--quiet", "dyndl_lite @ git+{url}@main"],\n'
-        "        check=True,\n"
-        "    )"
+        f'    package = "dyndl_lite @ git+{url}@main"\n'
+        '    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", package], check=True)'
     )
 
 
