@@ -134,10 +134,12 @@ class YanResidualBlock(nn.Module):
         self.conv2 = nn.Conv2d(width, width, 3, 1, 1, bias=False)
         self.norm2 = group_norm(width)
 
+    def branch(self, x: Tensor) -> Tensor:
+        """The residual branch ``ReLU(GN(conv3x3(ReLU(GN(conv3x3(x))))))``."""
+        return torch.relu(self.norm2(self.conv2(torch.relu(self.norm1(self.conv1(x))))))
+
     def forward(self, x: Tensor) -> Tensor:
-        out = torch.relu(self.norm1(self.conv1(x)))
-        out = torch.relu(self.norm2(self.conv2(out)))
-        return x + out
+        return x + self.branch(x)
 
 
 class YanODEFunc(nn.Module):
@@ -190,23 +192,16 @@ def yan_odenet(in_channels: int = 1, classes: int = 10, step_size: float = 0.1) 
 # --------------------------------------------------------------------------- TisODE
 
 
-class YanTimeInvariantFunc(nn.Module):
+class YanTimeInvariantFunc(YanResidualBlock):
     """The TisODE field ``f(t, z) = ReLU(GN(conv(ReLU(GN(conv(z))))))``: it never reads ``t``.
 
-    ``conv`` is ``Conv2d(64, 64, 3, 1, 1, bias=False)``; the signature keeps ``t`` so that
-    solvers can call it like any other field.
+    ``conv`` is ``Conv2d(64, 64, 3, 1, 1, bias=False)``: the field is exactly the residual branch
+    of the CNN's block (:class:`YanResidualBlock`), so the CNN is one Euler step of size 1 of it.
+    The signature keeps ``t`` so that solvers can call it like any other field.
     """
 
-    def __init__(self, width: int = WIDTH):
-        super().__init__()
-        self.conv1 = nn.Conv2d(width, width, 3, 1, 1, bias=False)
-        self.norm1 = group_norm(width)
-        self.conv2 = nn.Conv2d(width, width, 3, 1, 1, bias=False)
-        self.norm2 = group_norm(width)
-
     def forward(self, t: Tensor, z: Tensor) -> Tensor:
-        out = torch.relu(self.norm1(self.conv1(z)))
-        return torch.relu(self.norm2(self.conv2(out)))
+        return self.branch(z)
 
 
 def _positive(value: float, name: str) -> float:
