@@ -13,6 +13,7 @@ current epoch. Bad arguments exit with status 2 and a message naming the argumen
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 
@@ -96,9 +97,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupt(signum: int, frame) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def stop_on_signals() -> None:
+    """SIGINT and SIGTERM stop training like Ctrl-C (the epoch in progress is lost, every completed one is kept).
+
+    A process started in the background by a non-interactive shell (``nohup ... &``) inherits an
+    *ignored* SIGINT, and Python then keeps ignoring it: without this, ``kill -INT <pid>`` would do nothing.
+    """
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command in ("train", "reproduce") and not getattr(args, "status", False):
+        stop_on_signals()
     if getattr(args, "threads", None):
         torch.set_num_threads(args.threads)
     try:

@@ -249,8 +249,10 @@ def test_sigint_after_the_first_epoch_then_resume_gives_the_same_weights(tmp_pat
                    capture_output=True)
     interrupted = tmp_path / "interrupted"
     pointer = interrupted / "chen-mlp-seed0.state" / "state.json"
+    # started as `nohup ... &` from a script starts it: with SIGINT ignored, which the command line must undo
     process = subprocess.Popen(command(*arguments, "--out", str(interrupted)), env=environment,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     deadline = time.monotonic() + 120
     while not pointer.exists() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
