@@ -336,11 +336,15 @@ def _pm(mean: float, std: float | None) -> str:
 
 
 def verdict_rows(result: dict) -> list[dict]:
-    """:func:`dyndl_lite.verdicts.yan` applied to a :func:`table` result (per-seed accuracies, seeds paired)."""
+    """:func:`dyndl_lite.verdicts.yan` applied to a :func:`table` result (per-seed accuracies, seeds paired;
+    with one seed, the binomial standard error on the images each column used)."""
     from dyndl_lite import verdicts
 
+    images = None
+    if "images" in result and "column_specs" in result:  # the count each column was measured on
+        images = [result["pgd_images"] if kind == "pgd" else result["images"] for kind, _ in result["column_specs"]]
     return verdicts.yan(result["columns"], result["rows"]["odenet"]["seeds"], result["rows"]["cnn"]["seeds"],
-                        result["paper"])
+                        result["paper"], images=images)
 
 
 def verdict_markdown(result: dict) -> str:
@@ -361,7 +365,8 @@ def verdict_markdown(result: dict) -> str:
                       f"{row['paper_difference']:+.1f}",
                       _pm(cnn["mean"][j], cnn["std"][j] if spread else None),
                       _pm(ode["mean"][j], ode["std"][j] if spread else None),
-                      f"{row['mean']:+.1f}" + (f" ± {row['std']:.1f}" if row["std"] is not None else ""),
+                      f"{row['mean']:+.1f}" + (f" ± {row['std']:.1f}" if row["std"] is not None else
+                                               f" (s.e. {row['se']:.1f})" if row.get("se_kind") else ""),
                       row["verdict"]])
     return verdicts.markdown_table(header, lines)
 
@@ -404,7 +409,8 @@ def verdict_paragraph(results: list[dict]) -> str:
                    if open_ else "")
                 + f"; the paper has the ODENet ahead in {sum(r['paper_difference'] > 0 for r in rows)} of {len(rows)}. "
                 f"Our numbers: {n} seed{'s' if n > 1 else ''}"
-                + ("" if n > 1 else " (no standard error, so each verdict rests on one run)")
+                + ("" if n > 1 else " (the standard error is the test images' sampling error alone: "
+                                    "a second seed could still change a verdict)")
                 + f", {' and '.join(f'{e} of {f} epochs' for e, f in epochs)} of the paper's recipe, "
                 f"clean accuracy CNN {clean['cnn']:.1f} %, ODENet {clean['odenet']:.1f} % on {result['data']} "
                 f"(paper: about 99 %).")

@@ -78,25 +78,51 @@ def sign_verdict(mean: float, se: float | None) -> str:
     return UNRESOLVED
 
 
+def accuracy_difference_se(a_percent: float, b_percent: float, n: int) -> float:
+    """Standard error, in percentage points, of the difference of two accuracies each measured on ``n`` images,
+    as independent binomial estimates with Agresti and Caffo's adjustment (one success and one failure added
+    to each, so that an accuracy of 0 or 100 % does not claim zero error):
+    ``100 sqrt(q_a (1 - q_a) / (n + 2) + q_b (1 - q_b) / (n + 2))`` with ``q = (n p + 1) / (n + 2)``."""
+    a, b = (float(x) for x in _finite([a_percent, b_percent], "accuracies"))
+    if not (0 <= a <= 100 and 0 <= b <= 100):
+        raise ValueError(f"accuracies must lie in [0, 100], got {a} and {b}.")
+    if not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n (images) must be a positive integer, got {n!r}.")
+    q = [(n * p / 100 + 1) / (n + 2) for p in (a, b)]
+    return 100 * math.sqrt(sum(x * (1 - x) for x in q) / (n + 2))
+
+
 def yan(columns: Sequence[str], odenet_seeds: Sequence[Sequence[float]], cnn_seeds: Sequence[Sequence[float]],
-        paper: Mapping[str, Sequence[tuple[float, float]]] | None = None) -> list[dict]:
+        paper: Mapping[str, Sequence[tuple[float, float]]] | None = None,
+        images: Sequence[int] | None = None) -> list[dict]:
     """One verdict row per column of Yan et al.'s table: is the ODENet more robust than the CNN?
 
     Rule: with ``d_s = acc_ODENet(seed s) - acc_CNN(seed s)`` in percentage points (seeds paired, as the
     two networks of one seed share the data order and the noise draw), the claim holds for the column when
-    ``mean(d) > 0`` and, with at least two seeds, ``mean(d)`` exceeds its standard error ``std(d)/sqrt(n)``
-    (:func:`sign_verdict`). ``odenet_seeds[s][j]`` is seed s's accuracy in column j. With ``paper``
-    (``{"cnn": [(mean, std), ...], "odenet": [...]}``) each row also carries the paper's difference of means.
+    ``mean(d) > 0`` and ``mean(d)`` exceeds its margin (:func:`sign_verdict`): with at least two seeds, one
+    standard error over seeds, ``std(d)/sqrt(n)``; with one seed and ``images[j]`` (the images column j was
+    measured on), two binomial standard errors of the difference (:func:`accuracy_difference_se`, about a
+    95 % test of the test images' sampling error alone), so that a difference of a few images out of a
+    thousand is not read as a verdict; with one seed and no counts, the sign alone. ``odenet_seeds[s][j]`` is seed s's
+    accuracy in column j. With ``paper`` (``{"cnn": [(mean, std), ...], "odenet": [...]}``) each row also
+    carries the paper's difference of means.
     """
     ode, cnn = _finite(np.asarray(odenet_seeds, dtype=float), "odenet_seeds"), _finite(np.asarray(cnn_seeds, dtype=float), "cnn_seeds")
     if ode.ndim != 2 or ode.shape != cnn.shape or ode.shape[1] != len(columns):
         raise ValueError(f"odenet_seeds and cnn_seeds must both be (seeds, {len(columns)} columns); "
                          f"got {ode.shape} and {cnn.shape}.")
+    if images is not None and len(images) != len(columns):
+        raise ValueError(f"images must give one count per column ({len(columns)}), got {len(images)}.")
     rows = []
     for j, column in enumerate(columns):
         diff = difference(ode[:, j], cnn[:, j])
+        margin = diff["se"]
+        if diff["se"] is None and images is not None:  # one seed: the sampling error of the test images
+            diff["se"] = accuracy_difference_se(float(ode[0, j]), float(cnn[0, j]), int(images[j]))
+            diff["se_kind"] = f"binomial, {int(images[j]):,} images"
+            margin = 2 * diff["se"]
         row = {"column": column, "odenet": float(ode[:, j].mean()), "cnn": float(cnn[:, j].mean()), **diff,
-               "verdict": sign_verdict(diff["mean"], diff["se"])}
+               "verdict": sign_verdict(diff["mean"], margin)}
         if paper is not None:
             row["paper_difference"] = paper["odenet"][j][0] - paper["cnn"][j][0]
             row["paper_verdict"] = HOLDS if row["paper_difference"] > 0 else (FAILS if row["paper_difference"] < 0 else UNRESOLVED)

@@ -251,3 +251,16 @@ def test_tolerance_sweep_error_falls_with_tolerance_and_settings_are_restored():
     adjoint = adjoint_nfe_sweep(net, data.images, data.labels, tolerances=(1e-2,))
     assert adjoint[0]["nfe_backward"] > 0 and adjoint[0]["ratio"] == adjoint[0]["nfe_backward"] / adjoint[0]["nfe_forward"]
     assert net.feature.adjoint is False and all(p.grad is None for p in net.parameters())
+
+
+def test_yan_with_one_seed_uses_the_binomial_error_of_the_images():
+    # PGD-0.3 in chapter 6: 0.0 % against 0.2 % on 1,000 images is two images, within the sampling error
+    rows = v.yan(["PGD-0.3", "FGSM-0.3", "FGSM-0.5"], [[0.2, 19.5, 2.8]], [[0.0, 13.7, 4.2]], images=[1000] * 3)
+    assert [r["verdict"] for r in rows] == [v.UNRESOLVED, v.HOLDS, v.UNRESOLVED]  # the margin is two s.e.
+    q = [(1000 * p + 1) / 1002 for p in (0.195, 0.137)]  # Agresti-Caffo: one success and one failure added
+    assert rows[1]["se"] == pytest.approx(100 * math.sqrt(sum(x * (1 - x) for x in q) / 1002))
+    assert v.accuracy_difference_se(0.0, 0.0, 1000) > 0  # never a zero error at 0 %
+    # without the counts a single seed falls back to the sign alone
+    assert [r["verdict"] for r in v.yan(["PGD-0.3"], [[0.2]], [[0.0]])] == [v.HOLDS]
+    with pytest.raises(ValueError, match="one count per column"):
+        v.yan(["a", "b"], [[1.0, 2.0]], [[1.0, 2.0]], images=[1000])
