@@ -27,17 +27,21 @@ def repository_url() -> str:
     return config["repository"]["url"].rstrip("/")
 
 
-def colab_setup_source(url: str | None = None) -> str:
-    url = url or repository_url()
+def colab_install_ref() -> str:
+    """The commit whose dyndl_lite the Colab setup cell installs (``colab.install_ref`` in ``_config.yml``)."""
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    return str(config["colab"]["install_ref"])
+
+
+def colab_setup_source(url: str | None = None, ref: str | None = None) -> str:
+    """The first code cell: in Google Colab only, ``%pip install`` (output visible) the pinned dyndl_lite."""
+    url, ref = url or repository_url(), ref or colab_install_ref()
     return (
-        "# Colab setup: install this book's package when running in Google Colab; elsewhere do nothing.\n"
+        "# Colab setup: in Google Colab, install the version of this book's package pinned in _config.yml.\n"
         "import sys\n"
         "\n"
         'if "google.colab" in sys.modules:\n'
-        "    import subprocess\n"
-        "\n"
-        f'    package = "dyndl_lite @ git+{url}@main"\n'
-        '    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", package], check=True)'
+        f'    %pip install "dyndl_lite @ git+{url}@{ref}"'
     )
 
 
