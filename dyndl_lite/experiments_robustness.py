@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from dyndl_lite import attacks, runs
+from dyndl_lite import attacks, pretrained, runs
 from dyndl_lite.models.yan import build
 
 MODELS = ("cnn", "odenet")  # the rows of the paper's Tables 1 and 2
@@ -208,7 +208,8 @@ def table(number: int, mode: str = "quick", seeds: Iterable[int] | None = None, 
     x, y = test.images[:ATTACK_IMAGES[mode]], test.labels[:ATTACK_IMAGES[mode]]
     n, n_pgd = len(x), min(PGD_IMAGES[mode], len(x))  # the counts used: the offline fallback holds 1,000 images
     rows, records, start = {}, {}, time.perf_counter()
-    for model in MODELS:
+    tisode = all(pretrained.exists(checkpoint_name("tisode", regime, seed)) for seed in seeds)
+    for model in MODELS + (("tisode",) if tisode else ()):  # Yan et al.'s TisODE once its runs are shipped
         per_seed, clean = [], []
         for seed in seeds:
             net, record = load_checkpoint(model, regime, seed)
@@ -335,16 +336,22 @@ def _pm(mean: float, std: float | None) -> str:
     return f"{mean:.1f}" if std is None else f"{mean:.1f} ± {std:.1f}"
 
 
-def verdict_rows(result: dict) -> list[dict]:
-    """:func:`dyndl_lite.verdicts.yan` applied to a :func:`table` result (per-seed accuracies, seeds paired;
-    with one seed, the binomial standard error on the images each column used)."""
+def _column_images(result: dict) -> list[int] | None:
+    """The count each column of a :func:`table` result was measured on (PGD columns use fewer images)."""
+    if "images" not in result or "column_specs" not in result:
+        return None
+    return [result["pgd_images"] if kind == "pgd" else result["images"] for kind, _ in result["column_specs"]]
+
+
+def verdict_rows(result: dict, ours: str = "odenet", theirs: str = "cnn") -> list[dict]:
+    """:func:`dyndl_lite.verdicts.yan` applied to a :func:`table` result: is ``ours`` more accurate than
+    ``theirs`` under each perturbation (per-seed accuracies, seeds paired; with one seed, the binomial
+    standard error on the images each column used)? The paper's numbers join only for ODENet vs CNN."""
     from dyndl_lite import verdicts
 
-    images = None
-    if "images" in result and "column_specs" in result:  # the count each column was measured on
-        images = [result["pgd_images"] if kind == "pgd" else result["images"] for kind, _ in result["column_specs"]]
-    return verdicts.yan(result["columns"], result["rows"]["odenet"]["seeds"], result["rows"]["cnn"]["seeds"],
-                        result["paper"], images=images)
+    paper = result["paper"] if (ours, theirs) == ("odenet", "cnn") else None
+    return verdicts.yan(result["columns"], result["rows"][ours]["seeds"], result["rows"][theirs]["seeds"],
+                        paper, images=_column_images(result))
 
 
 def verdict_markdown(result: dict) -> str:
@@ -358,16 +365,28 @@ def verdict_markdown(result: dict) -> str:
     header = ["perturbation", "CNN, paper", "ODENet, paper", "difference, paper",
               f"CNN, ours ({n} seed{'s' if n > 1 else ''})", f"ODENet, ours ({n} seed{'s' if n > 1 else ''})",
               "difference, ours", "ODENet more robust? (ours)"]
+    tisode = "tisode" in result["rows"]
+    if tisode:  # Yan et al.'s own proposal against the ODENet; the paper's TisODE numbers are not printed
+        header += [f"TisODE, ours ({n} seed{'s' if n > 1 else ''})", "TisODE − ODENet, ours",
+                   "TisODE more robust than ODENet? (ours)"]
+        against_odenet = verdict_rows(result, "tisode", "odenet")
+
+    def difference(row: dict) -> str:
+        return f"{row['mean']:+.1f}" + (f" ± {row['std']:.1f}" if row["std"] is not None else
+                                        f" (s.e. {row['se']:.1f})" if row.get("se_kind") else "")
+
     lines = []
     for j, row in enumerate(verdict_rows(result)):
         cnn, ode = result["rows"]["cnn"], result["rows"]["odenet"]
-        lines.append([row["column"], _pm(*result["paper"]["cnn"][j]), _pm(*result["paper"]["odenet"][j]),
-                      f"{row['paper_difference']:+.1f}",
-                      _pm(cnn["mean"][j], cnn["std"][j] if spread else None),
-                      _pm(ode["mean"][j], ode["std"][j] if spread else None),
-                      f"{row['mean']:+.1f}" + (f" ± {row['std']:.1f}" if row["std"] is not None else
-                                               f" (s.e. {row['se']:.1f})" if row.get("se_kind") else ""),
-                      row["verdict"]])
+        line = [row["column"], _pm(*result["paper"]["cnn"][j]), _pm(*result["paper"]["odenet"][j]),
+                f"{row['paper_difference']:+.1f}",
+                _pm(cnn["mean"][j], cnn["std"][j] if spread else None),
+                _pm(ode["mean"][j], ode["std"][j] if spread else None), difference(row), row["verdict"]]
+        if tisode:
+            tis = result["rows"]["tisode"]
+            line += [_pm(tis["mean"][j], tis["std"][j] if spread else None), difference(against_odenet[j]),
+                     against_odenet[j]["verdict"]]
+        lines.append(line)
     return verdicts.markdown_table(header, lines)
 
 
@@ -405,7 +424,7 @@ def verdict_paragraph(results: list[dict]) -> str:
                 f"holds in our runs in {counts[verdicts.HOLDS]} of {len(rows)} columns"
                 + (f" ({', '.join(held)})" if held else "")
                 + f", does not hold in {counts[verdicts.FAILS]}" + (f" ({', '.join(failed)})" if failed else "")
-                + (f" and is not resolved within one standard error in {counts[verdicts.UNRESOLVED]} ({', '.join(open_)})"
+                + (f" and is not resolved (the difference lies within the rule's margin of zero) in {counts[verdicts.UNRESOLVED]} ({', '.join(open_)})"
                    if open_ else "")
                 + f"; the paper has the ODENet ahead in {sum(r['paper_difference'] > 0 for r in rows)} of {len(rows)}. "
                 f"Our numbers: {n} seed{'s' if n > 1 else ''}"
@@ -414,6 +433,11 @@ def verdict_paragraph(results: list[dict]) -> str:
                 + f", {' and '.join(f'{e} of {f} epochs' for e, f in epochs)} of the paper's recipe, "
                 f"clean accuracy CNN {clean['cnn']:.1f} %, ODENet {clean['odenet']:.1f} % on {result['data']} "
                 f"(paper: about 99 %).")
+        if "tisode" in result["rows"]:
+            tis_counts = verdicts.count(verdict_rows(result, "tisode", "odenet"))
+            text += (f" Yan et al.'s TisODE is more accurate than the ODENet in {tis_counts[verdicts.HOLDS]} of "
+                     f"{len(rows)} columns and less accurate in {tis_counts[verdicts.FAILS]} (clean accuracy "
+                     f"{float(np.mean(result['rows']['tisode']['clean'])):.1f} %).")
         if min(clean.values()) < 99.0:
             text += (" These networks are below the paper's clean accuracy, so the verdicts describe young "
                      "networks and may change when the converged checkpoints are shipped.")

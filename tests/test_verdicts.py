@@ -264,3 +264,20 @@ def test_yan_with_one_seed_uses_the_binomial_error_of_the_images():
     assert [r["verdict"] for r in v.yan(["PGD-0.3"], [[0.2]], [[0.0]])] == [v.HOLDS]
     with pytest.raises(ValueError, match="one count per column"):
         v.yan(["a", "b"], [[1.0, 2.0]], [[1.0, 2.0]], images=[1000])
+
+
+def test_yan_markdown_adds_the_tisode_against_the_odenet_when_its_rows_exist():
+    from dyndl_lite import experiments_robustness as rob
+
+    result = {"columns": ["s=50", "FGSM-0.3"], "seeds": [0, 1],
+              "rows": {"cnn": {"seeds": [[90.0, 50.0], [91.0, 52.0]], "mean": [90.5, 51.0], "std": [0.7, 1.4]},
+                       "odenet": {"seeds": [[95.0, 40.0], [96.0, 41.0]], "mean": [95.5, 40.5], "std": [0.7, 0.7]},
+                       "tisode": {"seeds": [[97.0, 30.0], [98.0, 31.0]], "mean": [97.5, 30.5], "std": [0.7, 0.7]}},
+              "paper": {"cnn": [(98.1, 0.7), (24.0, 8.9)], "odenet": [(98.7, 0.6), (42.1, 2.4)]}}
+    lines = rob.verdict_markdown(result).splitlines()
+    assert "TisODE more robust than ODENet? (ours)" in lines[0]
+    # ODENet vs CNN first (holds, fails), then TisODE vs ODENet (holds: +2.0, fails: -10.0)
+    assert lines[2].endswith(f"| {v.HOLDS} | 97.5 ± 0.7 | +2.0 ± 0.0 | {v.HOLDS} |")
+    assert lines[3].endswith(f"| {v.FAILS} | 30.5 ± 0.7 | -10.0 ± 0.0 | {v.FAILS} |")
+    del result["rows"]["tisode"]
+    assert "TisODE" not in rob.verdict_markdown(result)
