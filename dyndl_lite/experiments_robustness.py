@@ -424,7 +424,8 @@ def verdict_paragraph(results: list[dict]) -> str:
                 f"holds in our runs in {counts[verdicts.HOLDS]} of {len(rows)} columns"
                 + (f" ({', '.join(held)})" if held else "")
                 + f", does not hold in {counts[verdicts.FAILS]}" + (f" ({', '.join(failed)})" if failed else "")
-                + (f" and is not resolved (the difference lies within the rule's margin of zero) in {counts[verdicts.UNRESOLVED]} ({', '.join(open_)})"
+                + (" and is not resolved (the difference lies within the rule's margin of zero) in "
+                   f"{counts[verdicts.UNRESOLVED]} ({', '.join(open_)})"
                    if open_ else "")
                 + f"; the paper has the ODENet ahead in {sum(r['paper_difference'] > 0 for r in rows)} of {len(rows)}. "
                 f"Our numbers: {n} seed{'s' if n > 1 else ''}"
