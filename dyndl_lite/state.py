@@ -93,8 +93,6 @@ class StateStore:
         """The JSON part of the saved state (epoch, history, spec, ...), tensors untouched."""
         try:
             saved = json.loads(self.pointer.read_text())
-        except FileNotFoundError:
-            raise
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
             raise CheckpointError(f"The training state {self.pointer} is not valid JSON ({error}); "
                                   "delete the folder to start the run afresh.") from error
