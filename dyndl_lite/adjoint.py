@@ -31,15 +31,13 @@ Public surface: :func:`odeint_adjoint` (torchdiffeq's call shape) and :func:`sol
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple, Sequence
+from typing import NamedTuple, Sequence
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from dyndl_lite import solvers
-
-Tensor = torch.Tensor
-VectorField = Callable[[Tensor, Tensor], Tensor]
+from dyndl_lite.solvers import VectorField
 
 
 class BackwardSolution(NamedTuple):
@@ -73,10 +71,7 @@ def _augmented_field(func: VectorField, params: tuple[Tensor, ...], shape: torch
         z, a = state[:n].view(shape), state[n:2 * n].view(shape)
         with torch.enable_grad():
             z = z.detach().requires_grad_(True)
-            dz = func(t, z)
-            if not isinstance(dz, Tensor) or dz.shape != shape:
-                got = tuple(dz.shape) if isinstance(dz, Tensor) else type(dz).__name__
-                raise ValueError(f"func(t, z) returned {got} for a state of shape {tuple(shape)}.")
+            dz = solvers.check_field_output(func(t, z), shape, "z")
             if dz.requires_grad:
                 vjps = torch.autograd.grad(dz, (z, *params), -a, allow_unused=True)
             else:  # f reads neither z nor any parameter (e.g. f(t, z) = -0.1 exp(-0.1 t)): both products are 0

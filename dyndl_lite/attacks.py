@@ -37,9 +37,10 @@ from typing import Iterator
 
 import torch
 import torch.nn.functional as F
-from torch import nn
+from torch import Tensor, nn
 
-Tensor = torch.Tensor
+from dyndl_lite.models.blocks import evaluation_mode
+
 LOSSES = ("cross_entropy", "margin")
 
 
@@ -80,19 +81,18 @@ def _check_labels(x: Tensor, y: Tensor) -> None:
 
 
 @contextmanager
-def _eval_mode(model: nn.Module) -> Iterator[None]:
-    """Eval mode and frozen parameters during the attack; previous state restored afterwards."""
-    was_training = model.training
+def _attack_mode(model: nn.Module) -> Iterator[None]:
+    """Eval mode (:func:`~dyndl_lite.models.blocks.evaluation_mode`) and frozen parameters
+    during the attack; the previous mode and ``requires_grad`` flags are restored afterwards."""
     flags = [p.requires_grad for p in model.parameters()]
-    model.eval()
-    for p in model.parameters():
-        p.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for p, flag in zip(model.parameters(), flags):
-            p.requires_grad_(flag)
-        model.train(was_training)
+    with evaluation_mode(model):
+        for p in model.parameters():
+            p.requires_grad_(False)
+        try:
+            yield
+        finally:
+            for p, flag in zip(model.parameters(), flags):
+                p.requires_grad_(flag)
 
 
 def attack_loss(logits: Tensor, y: Tensor, loss: str = "cross_entropy") -> Tensor:
@@ -132,7 +132,7 @@ def fgsm(model: nn.Module, x: Tensor, y: Tensor, eps: float, loss: str = "cross_
     _check_images(x)
     _check_labels(x, y)
     eps = _check_eps(eps)
-    with _eval_mode(model):
+    with _attack_mode(model):
         grad = input_gradient(model, x, y, loss)
     return (x + eps * grad.sign()).clamp(0.0, 1.0).detach()
 
@@ -155,7 +155,7 @@ def pgd(model: nn.Module, x: Tensor, y: Tensor, eps: float, step: float | None =
     if random_start:
         start = torch.rand(x.shape, generator=generator, dtype=x.dtype, device="cpu" if generator is not None else x.device)
         adv = torch.max(torch.min(x + eps * (2 * start.to(x.device) - 1), high), low)
-    with _eval_mode(model):
+    with _attack_mode(model):
         for _ in range(steps):
             grad = input_gradient(model, adv, y, loss)
             adv = torch.max(torch.min(adv + step * grad.sign(), high), low).detach()
@@ -179,6 +179,6 @@ def fgsm_sweep(model: nn.Module, x: Tensor, y: Tensor, eps_values: list[float],
     _check_images(x)
     _check_labels(x, y)
     eps_values = [_check_eps(eps) for eps in eps_values]
-    with _eval_mode(model):
+    with _attack_mode(model):
         direction = input_gradient(model, x, y, loss).sign()
     return [(x + eps * direction).clamp(0.0, 1.0).detach() for eps in eps_values]

@@ -25,12 +25,12 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
+from torch import Tensor
 
-from dyndl_lite.models.blocks import CountedField  # noqa: F401  (re-exported: the NFE counter of the whole package)
-from dyndl_lite.solvers import odeint
+from dyndl_lite.models.blocks import CountedField
+from dyndl_lite.solvers import VectorField, odeint
 
-Tensor = torch.Tensor
-VectorField = Callable[[Tensor, Tensor], Tensor]
+#: the exact solution ``t -> y(t)``: a 1-D time grid in, the trajectory ``(len(t), *y0.shape)`` out
 ExactSolution = Callable[[Tensor], Tensor]
 Solver = Callable[[VectorField, Tensor, Tensor], Tensor]
 

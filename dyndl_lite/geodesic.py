@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from dyndl_lite.models.blocks import evaluation_mode
 from dyndl_lite.transport import ArrayLike, as_numpy, check_finite, ot_map
 
 
@@ -28,8 +29,8 @@ def tracks(model: nn.Module, x: torch.Tensor, batch_size: int = 2000) -> torch.T
     """Layer-wise representations ``x(0), ..., x(n)`` of inputs ``x``, shape (n+1, m, d).
 
     ``model`` must have a method ``track(x) -> (n+1, m, d)`` (the networks of
-    :mod:`dyndl_lite.models.residual` do). Runs under ``torch.inference_mode``
-    in batches of ``batch_size`` and returns a CPU tensor.
+    :mod:`dyndl_lite.models.residual` do). Runs in eval mode (the previous mode is restored) under
+    ``torch.inference_mode`` in batches of ``batch_size`` and returns a CPU tensor.
     """
     if not isinstance(x, torch.Tensor) or not x.is_floating_point():
         raise TypeError(f"x must be a floating torch tensor of inputs, got {type(x).__name__}"
@@ -45,14 +46,11 @@ def tracks(model: nn.Module, x: torch.Tensor, batch_size: int = 2000) -> torch.T
             f"{type(model).__name__} has no track(x) method; use a network from "
             "dyndl_lite.models.residual (ResidualMLP / TrackNet), which exposes its layer-wise representations."
         )
-    was_training = model.training
-    model.eval()
     device = next(model.parameters()).device
     parts = []
-    with torch.inference_mode():
+    with evaluation_mode(model), torch.inference_mode():
         for start in range(0, len(x), batch_size):
             parts.append(model.track(x[start : start + batch_size].to(device)).cpu())
-    model.train(was_training)
     return torch.cat(parts, dim=1)
 
 

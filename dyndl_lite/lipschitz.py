@@ -25,9 +25,7 @@ preserves and a large step can reverse.
 from __future__ import annotations
 
 import torch
-from torch import nn
-
-Tensor = torch.Tensor
+from torch import Tensor, nn
 
 
 def norm_product_bound(field: nn.Module) -> float:

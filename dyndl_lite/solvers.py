@@ -27,8 +27,10 @@ import math
 from typing import Callable
 
 import torch
+from torch import Tensor
 
-Tensor = torch.Tensor
+#: a vector field ``f(t, y)``: time and state in, a tensor shaped like the state out
+#: (the call of every solver in the package)
 VectorField = Callable[[Tensor, Tensor], Tensor]
 
 
@@ -101,15 +103,28 @@ def check_grid(t: Tensor, y0: Tensor, *, increasing: bool = True) -> None:
 #: relative slack when dividing an interval by the step size: a float32 grid such as
 #: ``linspace(0, 1, 11)`` has intervals 0.1 +- 3e-8, which must count as one step of 0.1, not two
 STEP_RATIO_SLACK = 1e-5
+#: the same slack for a span and a step given as Python floats (float64, e.g. a plotting grid or the
+#: steady-state penalty's Euler steps): only their own rounding to absorb
+FLOAT64_STEP_SLACK = 1e-9
+
+
+def step_count(span: float, step_size: float, slack: float = STEP_RATIO_SLACK) -> int:
+    """Number of equal steps of about ``h = step_size`` covering an interval of length ``|s|``:
+
+    .. math::  n = \\max\\big(1, \\lceil (|s| / h)\\,(1 - \\varepsilon) \\rceil\\big)
+
+    where ``s = span``; the relative slack ``epsilon = slack`` (default :data:`STEP_RATIO_SLACK`)
+    absorbs the rounding of the interval, so a step may exceed ``step_size`` by that
+    fraction. ``step_size`` must be positive.
+    """
+    return max(1, math.ceil(abs(span) / step_size * (1.0 - slack)))
 
 
 def _substeps(t0: Tensor, t1: Tensor, step_size: float | None) -> int:
-    """Sub-steps on ``[t0, t1]``: ``ceil(|t1 - t0| / step_size)``, up to a relative slack of
-    :data:`STEP_RATIO_SLACK` for the rounding of the grid (so a step may exceed ``step_size`` by that fraction)."""
+    """:func:`step_count` of the interval ``[t0, t1]`` (tensors); 1 when ``step_size`` is None."""
     if step_size is None:
         return 1
-    ratio = abs(float((t1 - t0).detach())) / step_size
-    return max(1, math.ceil(ratio * (1.0 - STEP_RATIO_SLACK)))
+    return step_count(float((t1 - t0).detach()), step_size)
 
 
 def _check_step_size(step_size) -> float | None:
@@ -153,18 +168,27 @@ def check_work(t: Tensor, step_size: float | None, max_steps: int = MAX_STEPS) -
     return steps
 
 
+def check_field_output(dy: object, shape: torch.Size, state: str = "y") -> Tensor:
+    """``dy = f(t, state)`` itself if it is a tensor of the state's ``shape``; else a ValueError.
+
+    The check is ``isinstance(dy, Tensor) and dy.shape == shape``; an output of another shape
+    must not pass, because broadcasting it against the state would hide the bug. ``state``
+    names the state variable in the message (``y`` for a solve, ``z`` for the adjoint).
+    """
+    if not isinstance(dy, Tensor) or dy.shape != shape:
+        got = tuple(dy.shape) if isinstance(dy, Tensor) else type(dy).__name__
+        raise ValueError(
+            f"func(t, {state}) returned {got} for a state of shape {tuple(shape)}; "
+            f"the vector field must return a tensor shaped like {state}."
+        )
+    return dy
+
+
 def _shape_checked(func: VectorField, shape: torch.Size) -> VectorField:
-    """``func`` with a check that its output has the state's shape (broadcasting would hide the bug)."""
+    """``func`` whose every output passes :func:`check_field_output` for a state of ``shape``."""
 
     def checked(t: Tensor, y: Tensor) -> Tensor:
-        dy = func(t, y)
-        if not isinstance(dy, Tensor) or dy.shape != shape:
-            got = tuple(dy.shape) if isinstance(dy, Tensor) else type(dy).__name__
-            raise ValueError(
-                f"func(t, y) returned {got} for a state of shape {tuple(shape)}; "
-                "the vector field must return a tensor shaped like y."
-            )
-        return dy
+        return check_field_output(func(t, y), shape)
 
     return checked
 

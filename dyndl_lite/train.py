@@ -32,7 +32,7 @@ from torch import nn
 
 from dyndl_lite.config import get_device
 from dyndl_lite.data import ImageData
-from dyndl_lite.models.blocks import FIXED_STEP
+from dyndl_lite.models.blocks import FIXED_STEP, evaluation_mode
 from dyndl_lite.pretrained import dump_record
 from dyndl_lite.state import StateStore
 
@@ -350,21 +350,40 @@ def fit(model: nn.Module, train: Data, recipe: Recipe, *, test: Data | None = No
     return history
 
 
-def evaluate(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, batch_size: int = 1000,
-             device: str | torch.device | None = None) -> float:
-    """Accuracy ``mean(argmax f(x) == y)`` in ``[0, 1]``, in eval mode, in batches, under ``torch.inference_mode``."""
+def _check_pair(inputs: torch.Tensor, targets: torch.Tensor) -> None:
     if len(inputs) != len(targets):
         raise ValueError(f"{len(inputs)} inputs but {len(targets)} targets; they must match.")
-    if len(inputs) == 0:
-        raise ValueError("evaluate needs at least one example.")
+
+
+def count_correct(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
+                  batch_size: int = 1000, device: str | torch.device | None = None) -> int:
+    """Correct predictions ``sum_i [argmax_j f(x_i)_j = y_i]``: the package's one evaluation loop.
+
+    Moves ``model`` to ``device`` (default :func:`~dyndl_lite.config.get_device`; it stays
+    there) and runs it in eval mode (:func:`~dyndl_lite.models.blocks.evaluation_mode`: the
+    previous mode is restored, also on an error) under ``torch.inference_mode``, in batches of
+    ``batch_size`` moved to ``device``.
+    """
+    _check_pair(inputs, targets)
     device = get_device(device)
-    was_training = model.training
-    model.to(device).eval()
+    model.to(device)
     correct = 0
-    with torch.inference_mode():
+    with evaluation_mode(model), torch.inference_mode():
         for start in range(0, len(inputs), batch_size):
             x = inputs[start:start + batch_size].to(device)
             y = targets[start:start + batch_size].to(device)
             correct += (model(x).argmax(dim=1) == y).sum().item()
-    model.train(was_training)
-    return correct / len(inputs)
+    return correct
+
+
+def evaluate(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, batch_size: int = 1000,
+             device: str | torch.device | None = None) -> float:
+    """Accuracy ``mean_i [argmax_j f(x_i)_j = y_i]`` in ``[0, 1]``: :func:`count_correct` / ``n``.
+
+    In eval mode (the previous mode is restored), in batches, under ``torch.inference_mode``,
+    on ``device``.
+    """
+    _check_pair(inputs, targets)
+    if len(inputs) == 0:
+        raise ValueError("evaluate needs at least one example.")
+    return count_correct(model, inputs, targets, batch_size, device) / len(inputs)

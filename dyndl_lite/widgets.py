@@ -21,22 +21,24 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from IPython.display import clear_output, display
+from torch import Tensor
 
-from dyndl_lite.solvers import STEPS, odeint
-
-Tensor = torch.Tensor
-VectorField = Callable[[Tensor, Tensor], Tensor]
-ExactSolution = Callable[[Tensor], Tensor]
+from dyndl_lite.convergence import ExactSolution
+from dyndl_lite.solvers import FLOAT64_STEP_SLACK, STEPS, VectorField, odeint, step_count
 
 
 def step_grid(t_span: tuple[float, float], h: float, dtype: torch.dtype = torch.float64) -> Tensor:
-    """``t_0 + k h`` for ``k = 0..ceil((t_1 - t_0)/h)``: equal steps of exactly ``h`` covering ``t_span``."""
+    """``t_0 + k h`` for ``k = 0..n``: equal steps of exactly ``h`` covering ``t_span``.
+
+    ``n = max(1, ceil((t_1 - t_0)/h (1 - 1e-9)))``: :func:`dyndl_lite.solvers.step_count` with the
+    slack :data:`dyndl_lite.solvers.FLOAT64_STEP_SLACK` of a float64 grid.
+    """
     t0, t1 = (float(s) for s in t_span)
     if not t1 > t0:
         raise ValueError(f"t_span must be (t0, t1) with t1 > t0, got {t_span!r}.")
     if not (isinstance(h, (int, float)) and math.isfinite(h) and h > 0):
         raise ValueError(f"The step size h must be a positive number, got {h!r}.")
-    n = max(1, math.ceil((t1 - t0) / h - 1e-9))
+    n = step_count(t1 - t0, h, FLOAT64_STEP_SLACK)
     return t0 + h * torch.arange(n + 1, dtype=dtype)
 
 

@@ -136,6 +136,8 @@ def test_bad_input_is_explained():
     assert torch.isfinite(out).all()
     with pytest.raises(FloatingPointError, match="adjoint backward solve"):
         out[-1].sum().backward()
+    with pytest.raises(ValueError, match=r"func\(t, z\) returned \(\) .*shaped like z"):
+        solve_backward(lambda t, z: z.sum(), y0, y0, 0.0, 1.0, params=())  # would broadcast
 
 
 # --------------------------------------------------------------------------- issue 15: no silent wrong answers

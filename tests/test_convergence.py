@@ -7,12 +7,12 @@ import pytest
 import torch
 
 from dyndl_lite.convergence import (
-    CountedField,
     adaptive_study,
     convergence_study,
     global_error,
     loglog_slope,
 )
+from dyndl_lite.models.blocks import CountedField
 from dyndl_lite.solvers import ORDER
 
 

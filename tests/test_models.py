@@ -3,10 +3,11 @@
 import pytest
 import torch
 import torchdiffeq
+from torch import nn
 
 from dyndl_lite import solvers
 
-from dyndl_lite.models.blocks import ODEBlock, count_parameters
+from dyndl_lite.models.blocks import ODEBlock, count_parameters, evaluation_mode
 from dyndl_lite.models.chen import MODELS, PAPER_PARAMETERS_M, chen_model, odenet, parameter_table, resnet, rknet
 
 
@@ -66,3 +67,16 @@ def test_unknown_names_are_explained():
         rknet(method="dopri5")
     with pytest.raises(ValueError, match="'conv' or 'res'"):
         resnet("pool")
+
+
+def test_evaluation_mode_sets_eval_and_restores_the_previous_mode_also_on_an_error():
+    net = nn.Sequential(nn.Linear(2, 2), nn.Dropout(0.5))
+    for before in (True, False):
+        net.train(before)
+        with evaluation_mode(net) as inside:
+            assert inside is net and not net.training and not net[1].training
+        assert net.training is before and net[1].training is before
+    net.train()
+    with pytest.raises(RuntimeError, match="inside"), evaluation_mode(net):
+        raise RuntimeError("an error inside")
+    assert net.training and net[1].training

@@ -5,7 +5,17 @@ import pytest
 import torch
 import torchdiffeq
 
-from dyndl_lite.solvers import ORDER, euler, integrate, midpoint, odeint, rk4
+from dyndl_lite.solvers import (
+    FLOAT64_STEP_SLACK,
+    ORDER,
+    check_field_output,
+    euler,
+    integrate,
+    midpoint,
+    odeint,
+    rk4,
+    step_count,
+)
 
 
 def decay_with_forcing(t, y):
@@ -161,3 +171,21 @@ def test_a_float32_grid_takes_one_step_per_interval_of_the_step_size():
     t = torch.linspace(0, 1, 11)
     assert [_substeps(t[k], t[k + 1], 0.1) for k in range(10)] == [1] * 10
     assert _substeps(torch.tensor(0.0), torch.tensor(1.0), 0.3) == 4  # a real remainder still adds a step
+
+
+def test_step_count_is_the_ceiling_of_span_over_step_up_to_the_relative_slack():
+    assert step_count(1.0, 0.3) == 4 and step_count(-1.0, 0.3) == 4  # ceil(3.33), of |span|
+    assert step_count(1.0, 0.1) == 10
+    assert step_count(0.0, 0.1) == 1 and step_count(0.01, 0.1) == 1  # at least one step
+    # 10.00005 steps: 10 within the default slack 1e-5, 11 with the float64 slack 1e-9
+    assert step_count(1.0 + 5e-6, 0.1) == 10
+    assert step_count(1.0 + 5e-6, 0.1, FLOAT64_STEP_SLACK) == 11
+
+
+def test_check_field_output_passes_the_state_shape_and_refuses_any_other():
+    dy = torch.zeros(2, 3)
+    assert check_field_output(dy, torch.Size([2, 3])) is dy
+    with pytest.raises(ValueError, match=r"func\(t, z\) returned \(1, 3\) .*shaped like z"):
+        check_field_output(torch.zeros(1, 3), torch.Size([2, 3]), "z")  # would broadcast silently
+    with pytest.raises(ValueError, match=r"func\(t, y\) returned float"):
+        check_field_output(1.0, torch.Size([1]))

@@ -8,7 +8,16 @@ from torch import nn
 
 from dyndl_lite.data import ImageData
 from dyndl_lite.models.blocks import ODEBlock
-from dyndl_lite.train import RECIPES, History, Recipe, evaluate, fit, gaussian_noise, random_crop
+from dyndl_lite.train import (
+    RECIPES,
+    History,
+    Recipe,
+    count_correct,
+    evaluate,
+    fit,
+    gaussian_noise,
+    random_crop,
+)
 
 
 def blobs(n=400, seed=0):
@@ -144,3 +153,32 @@ def test_a_models_extra_loss_is_added_to_every_step():
     reference = fit(plain, (x, y), Recipe("t", epochs=2, batch_size=400, lr=0.1), progress=False)
     assert history.loss[0] == pytest.approx(reference.loss[0])  # epoch 0: the term is zero
     assert history.loss[1] > reference.loss[1] + 1.0  # epoch 1: the penalty is in the loss
+
+
+def test_count_correct_and_evaluate_count_argmax_hits_in_eval_mode_and_restore_the_mode():
+    class ModeTeller(nn.Module):
+        """Predicts class 0 in eval mode and 1 in train mode: the count tells which mode ran."""
+
+        def forward(self, x):
+            assert torch.is_inference_mode_enabled()
+            logits = torch.tensor([0.0, 1.0]) if self.training else torch.tensor([1.0, 0.0])
+            return logits.expand(len(x), 2)
+
+    x, y = torch.zeros(5, 2), torch.tensor([0, 0, 0, 1, 1])
+    model = ModeTeller().train()
+    assert count_correct(model, x, y, batch_size=2, device="cpu") == 3
+    assert evaluate(model, x, y, batch_size=2, device="cpu") == 3 / 5
+    assert model.training
+    with pytest.raises(ValueError, match="5 inputs but 4 targets"):
+        count_correct(model, x, y[:4], device="cpu")
+    with pytest.raises(ValueError, match="at least one example"):
+        evaluate(model, x[:0], y[:0], device="cpu")
+
+    class Broken(nn.Module):
+        def forward(self, x):
+            raise RuntimeError("broken forward")
+
+    broken = Broken().train()
+    with pytest.raises(RuntimeError, match="broken forward"):
+        evaluate(broken, x, y, device="cpu")
+    assert broken.training  # restored although the forward pass raised

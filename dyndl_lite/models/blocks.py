@@ -8,9 +8,15 @@
 solved by torchdiffeq's adaptive solvers (``dopri5`` and friends) or by the
 package's own fixed-step solvers (``euler``, ``midpoint``, ``rk4``), and counts
 the function evaluations of the last forward and backward pass.
+
+:func:`evaluation_mode` is the one place that puts a network in eval mode for a
+computation and restores its previous mode afterwards.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 from torch import nn
@@ -28,6 +34,23 @@ def group_norm(channels: int) -> nn.GroupNorm:
 def count_parameters(model: nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+@contextmanager
+def evaluation_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Run the ``with`` body with ``model`` in eval mode; restore its previous mode on exit.
+
+    On entry ``was_training = model.training`` and ``model.eval()``; on exit, also when the
+    body raises, ``model.train(was_training)``, which sets every submodule back to
+    ``was_training`` (a model whose submodules were in mixed modes comes back uniform, as
+    ``model.train(...)`` always does). Yields ``model``.
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
 
 
 class ConcatConv2d(nn.Module):

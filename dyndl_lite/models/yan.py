@@ -79,14 +79,12 @@ training log ``checkpoints/MNIST_tisode_gaus_1/train_result.txt``):
 from __future__ import annotations
 
 import math
-from typing import Callable
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from dyndl_lite.models.blocks import ConcatConv2d, ODEBlock, group_norm
-
-Tensor = torch.Tensor
+from dyndl_lite.solvers import FLOAT64_STEP_SLACK, VectorField, step_count
 
 WIDTH = 64
 PAPER_PARAMETERS = {"cnn": 141_130, "odenet": 142_410}  # MNIST, Yan et al. (2020)
@@ -210,12 +208,13 @@ def _positive(value: float, name: str) -> float:
     return float(value)
 
 
-def steady_state_penalty(func: Callable[[Tensor, Tensor], Tensor], z: Tensor, t0: float = T_END,
+def steady_state_penalty(func: VectorField, z: Tensor, t0: float = T_END,
                          span: float = STEADY_SPAN, step_size: float = TISODE_STEP) -> Tensor:
     """``L_ss = mean_i sum_k h |f(s_k, z_k)_i|``, Euler's value of ``mean_i int_{t0}^{t0+span} |f(z(s))_i| ds``.
 
     From ``z_0 = z`` (the state at ``t0``), ``z_{k+1} = z_k + h f(s_k, z_k)`` with
-    ``s_k = t0 + k h`` and ``n = ceil(span / step_size)`` equal steps ``h = span / n``; the mean
+    ``s_k = t0 + k h`` and ``n = ceil(span / step_size)`` equal steps ``h = span / n`` (up to a
+    relative slack of 1e-9 for rounding: :func:`dyndl_lite.solvers.step_count`); the mean
     runs over every entry (batch and features), as ``nn.L1Loss`` does. The value is ``0``
     exactly when ``f(t0, z) = 0`` entrywise (then every ``z_k = z``) and positive otherwise
     (the first term alone is). Differentiable in ``z`` and in the field's parameters.
@@ -230,7 +229,7 @@ def steady_state_penalty(func: Callable[[Tensor, Tensor], Tensor], z: Tensor, t0
     if not math.isfinite(t0):
         raise ValueError(f"t0 must be finite, got {t0!r}.")
     span, step_size = _positive(span, "span"), _positive(step_size, "step_size")
-    n = max(1, math.ceil(span / step_size - 1e-9))
+    n = step_count(span, step_size, FLOAT64_STEP_SLACK)
     h = span / n
     total = torch.zeros_like(z)
     for k in range(n):
