@@ -46,7 +46,7 @@ run-times: $(STAMP)
 	$(BIN)/python scripts/record_run_times.py
 
 bench: $(STAMP)
-	$(RUN) python bench/run_all.py
+	$(RUN) python -m bench.run_all
 
 clean:
 	rm -rf _build

@@ -46,10 +46,11 @@ def machine() -> dict:
 
 
 def save(name: str, results: dict) -> Path:
-    """Write ``results`` with a timestamp and the machine description to ``bench/results/<name>.json``."""
+    """Write ``results``, a timestamp and the machine description to ``results/<name>.json``."""
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{name}.json"
-    record = {"benchmark": name, "measured_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-              "machine": machine(), "results": results}
+    measured_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    record = {"benchmark": name, "measured_at": measured_at, "machine": machine(),
+              "results": results}
     path.write_text(json.dumps(record, indent=2) + "\n")
     return path

@@ -1,6 +1,6 @@
 """Quick-mode execution time of every notebook, and its slowest cells.
 
-Usage: ``DYNDL_MODE=quick python bench/notebooks.py [--top 3]``. Each notebook
+Usage: ``DYNDL_MODE=quick python -m bench.notebooks [--top 3]``. Each notebook
 runs once in a fresh kernel (nbclient records each cell's start and end);
 the script prints the time per notebook, the total against the 10-minute goal,
 and the slowest cells with the first line of their code.
@@ -12,29 +12,38 @@ import argparse
 import datetime as dt
 import sys
 import time
-from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import save  # noqa: E402
-from normalize_notebooks import ROOT, toc_notebooks  # noqa: E402
+from bench.common import save
+from dyndl_lite._book.layout import ROOT, toc_notebooks
 
 GOAL_S = 600
 
 
-def cell_seconds(cell) -> float:
+def timestamp(text: str) -> dt.datetime:
+    """An ISO 8601 timestamp of nbclient's cell timing (``Z`` for UTC)."""
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def cell_seconds(cell: nbformat.NotebookNode) -> float:
+    """Execution seconds of an executed code cell, from its timing metadata (0 if it has none)."""
     timing = cell.metadata.get("execution", {})
     start, end = timing.get("iopub.execute_input"), timing.get("shell.execute_reply")
     if not (start and end):
         return 0.0
-    parse = lambda s: dt.datetime.fromisoformat(s.replace("Z", "+00:00"))  # noqa: E731
-    return (parse(end) - parse(start)).total_seconds()
+    return (timestamp(end) - timestamp(start)).total_seconds()
+
+
+def first_line(cell: nbformat.NotebookNode) -> str:
+    """The first line of a cell's source ("" for an empty cell)."""
+    source = cell.source.strip()
+    return source.splitlines()[0] if source else ""
 
 
 def main() -> int:
+    """Execute every notebook of the book; print the times; write ``results/notebooks.json``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--top", type=int, default=3, help="slowest cells to show per notebook")
     args = parser.parse_args()
@@ -45,17 +54,20 @@ def main() -> int:
         NotebookClient(notebook, timeout=1800, kernel_name="python3", record_timing=True,
                        resources={"metadata": {"path": str(path.parent)}}).execute()
         seconds = time.perf_counter() - start
-        cells = sorted(((cell_seconds(c), c.source.strip().splitlines()[0] if c.source.strip() else "")
+        cells = sorted(((cell_seconds(c), first_line(c))
                         for c in notebook.cells if c.cell_type == "code"), reverse=True)
         name = str(path.relative_to(ROOT))
-        results[name] = {"seconds": seconds, "slowest_cells": [{"seconds": s, "first_line": line} for s, line in cells[: args.top]]}
+        slowest = [{"seconds": s, "first_line": line} for s, line in cells[: args.top]]
+        results[name] = {"seconds": seconds, "slowest_cells": slowest}
         print(f"{seconds:7.1f} s  {name}")
         for s, line in cells[: args.top]:
             print(f"          {s:6.1f} s  {line[:70]}")
     total = sum(r["seconds"] for r in results.values())
     print(f"{total:7.1f} s  whole book; goal {GOAL_S} s: ratio {total / GOAL_S:.2f} of the goal")
+    explanation = ("Each notebook executed once in a fresh kernel in quick mode "
+                   "(`bench/notebooks.py`).")
     save("notebooks", {"notebooks": results, "total_seconds": total, "goal_seconds": GOAL_S,
-                       "explanation": "Each notebook executed once in a fresh kernel in quick mode (`bench/notebooks.py`)."})
+                       "explanation": explanation})
     return 0
 
 

@@ -1,9 +1,8 @@
 """Run every benchmark, then regenerate the book's Performance appendix.
 
-Usage: ``python bench/run_all.py`` (or ``make bench``). Not part of the tests:
-timings depend on the machine and on what else it is doing. Each benchmark
-prints its ratios and writes ``bench/results/<name>.json``; a benchmark that
-needs hardware this machine lacks (a GPU) says so and is skipped.
+Usage: ``python -m bench.run_all`` from the repository root (or ``make bench``). Not part of the
+tests: timings depend on the machine and on what else it is doing. Each benchmark prints its
+ratios and writes ``bench/results/<name>.json``.
 """
 
 from __future__ import annotations
@@ -12,19 +11,19 @@ import subprocess
 import sys
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-ORDER = ["throughput", "adjoint", "ot", "gpu", "notebooks"]
+ROOT = Path(__file__).resolve().parents[1]
+ORDER = ["throughput", "adjoint", "ot", "notebooks"]
 
 
 def main() -> int:
-    scripts = [HERE / f"{name}.py" for name in ORDER if (HERE / f"{name}.py").exists()]
+    """Run the benchmarks of ``ORDER`` one by one (each as ``python -m bench.<name>``)."""
     failed = []
-    for script in scripts:
-        print(f"\n=== {script.name} ===", flush=True)
-        if subprocess.run([sys.executable, str(script)], cwd=ROOT).returncode != 0:
-            failed.append(script.name)
-    subprocess.run([sys.executable, str(ROOT / "scripts" / "render_performance.py")], cwd=ROOT, check=True)
+    for name in ORDER:
+        print(f"\n=== bench.{name} ===", flush=True)
+        if subprocess.run([sys.executable, "-m", f"bench.{name}"], cwd=ROOT).returncode != 0:
+            failed.append(name)
+    render = [sys.executable, str(ROOT / "scripts" / "render_performance.py")]
+    subprocess.run(render, cwd=ROOT, check=True)
     if failed:
         print(f"\nfailed: {', '.join(failed)}")
     return 1 if failed else 0

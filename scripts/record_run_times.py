@@ -14,18 +14,17 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
-from pathlib import Path
 
 import nbformat
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from normalize_notebooks import ROOT, toc_notebooks  # noqa: E402
+from dyndl_lite._book.layout import ROOT, toc_notebooks
 
 TAG = "run-time"
 TIMES = ROOT / "_build" / "execution_times.json"
 
 
 def run_time_text(quick_seconds: float, measured_on: str, full_mode: str) -> str:
+    """The Markdown of the "Running time" cell."""
     return (
         f"**Running time.** Quick mode: {quick_seconds:.0f} s on a 2-core CPU without a GPU "
         f"(measured by the test suite on {measured_on}). Full mode: {full_mode}"
@@ -33,6 +32,7 @@ def run_time_text(quick_seconds: float, measured_on: str, full_mode: str) -> str
 
 
 def main() -> int:
+    """Rewrite the "Running time" cell of every notebook that executed in the last test run."""
     if not TIMES.exists():
         print(f"{TIMES} is missing: run `make test` first", file=sys.stderr)
         return 1

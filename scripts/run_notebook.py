@@ -19,9 +19,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def run(path: Path, timeout: int = 1800) -> float:
+    """Execute the notebook at ``path`` in a fresh kernel; write the executed copy; its seconds."""
     notebook = nbformat.read(path, as_version=4)
     start = time.perf_counter()
-    NotebookClient(notebook, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+    resources = {"metadata": {"path": str(path.parent)}}
+    NotebookClient(notebook, timeout=timeout, kernel_name="python3", resources=resources).execute()
     elapsed = time.perf_counter() - start
     out = ROOT / "_build" / "executed" / path.name
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -12,21 +12,22 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import nbformat
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILD = ROOT / "_build"
 TIMES_FILE = BUILD / "execution_times.json"
 
-sys.path.insert(0, str(ROOT / "scripts"))
-
-# Every test, the book build included, sees an empty user checkpoint folder: the book must execute from
-# the shipped checkpoints alone, and no test may write into a reader's own folder.
+# Every test, the book build included, sees an empty user checkpoint folder: the book must execute
+# from the shipped checkpoints alone, and no test may write into a reader's own folder.
 os.environ["DYNDL_CHECKPOINTS"] = tempfile.mkdtemp(prefix="dyndl-test-checkpoints-")
 
 
 @dataclass
 class BookBuild:
+    """The outcome of one build of the book."""
+
     returncode: int
     log: str
     seconds: float
@@ -34,6 +35,7 @@ class BookBuild:
 
     @property
     def html(self) -> Path:
+        """The built HTML book."""
         return BUILD / "html"
 
 
@@ -52,12 +54,13 @@ def execution_times() -> dict[str, float]:
     return times
 
 
-def executed_notebooks() -> dict[str, "nbformat.NotebookNode"]:
+def executed_notebooks() -> dict[str, nbformat.NotebookNode]:
     """The executed notebooks stored in the jupyter-cache of the last build, by path."""
     from jupyter_cache import get_cache
 
     cache = get_cache(BUILD / ".jupyter_cache")
-    return {str(Path(r.uri).resolve().relative_to(ROOT)): cache.get_cache_bundle(r.pk).nb for r in cache.list_cache_records()}
+    return {str(Path(r.uri).resolve().relative_to(ROOT)): cache.get_cache_bundle(r.pk).nb
+            for r in cache.list_cache_records()}
 
 
 @pytest.fixture(scope="session")
@@ -67,10 +70,12 @@ def built_book() -> BookBuild:
     bin_dir = Path(sys.executable).parent
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
     env.setdefault("DYNDL_MODE", "quick")
-    env.setdefault("DYNDL_CHECK_FIGURES", "1")  # a figure without axis labels, title or legend fails its cell
+    # a figure without axis labels, title or legend fails its cell
+    env.setdefault("DYNDL_CHECK_FIGURES", "1")
     start = time.perf_counter()
     process = subprocess.run(
-        [str(bin_dir / "jupyter-book"), "build", str(ROOT), "--all", "--warningiserror", "--keep-going"],
+        [str(bin_dir / "jupyter-book"), "build", str(ROOT), "--all", "--warningiserror",
+         "--keep-going"],
         cwd=ROOT, env=env, capture_output=True, text=True,
     )
     seconds = time.perf_counter() - start
@@ -78,11 +83,14 @@ def built_book() -> BookBuild:
     BUILD.mkdir(exist_ok=True)
     (BUILD / "build.log").write_text(log)
     times = execution_times()
-    TIMES_FILE.write_text(json.dumps({"mode": env["DYNDL_MODE"], "build_seconds": seconds, "notebooks": times}, indent=2))
+    report = {"mode": env["DYNDL_MODE"], "build_seconds": seconds, "notebooks": times}
+    TIMES_FILE.write_text(json.dumps(report, indent=2))
     return BookBuild(process.returncode, log, seconds, times)
 
 
-def pytest_terminal_summary(terminalreporter, exitstatus, config):
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int,
+                            config: pytest.Config) -> None:
+    """After a run that built the book, list every notebook's execution time."""
     if not TIMES_FILE.exists() or TIMES_FILE.stat().st_mtime < getattr(config, "_dyndl_start", 0):
         return
     report = json.loads(TIMES_FILE.read_text())
@@ -90,8 +98,11 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     for name, seconds in report["notebooks"].items():
         terminalreporter.write_line(f"{seconds:8.1f} s  {name}")
     total = sum(report["notebooks"].values())
-    terminalreporter.write_line(f"{total:8.1f} s  all notebooks; whole book build {report['build_seconds']:.1f} s")
+    terminalreporter.write_line(
+        f"{total:8.1f} s  all notebooks; whole book build {report['build_seconds']:.1f} s"
+    )
 
 
-def pytest_configure(config):
+def pytest_configure(config: pytest.Config) -> None:
+    """Remember when the run started (the terminal summary reports only this run's build)."""
     config._dyndl_start = time.time()

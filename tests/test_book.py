@@ -6,7 +6,7 @@ import nbformat
 import pytest
 
 from conftest import ROOT, executed_notebooks
-from normalize_notebooks import toc_notebooks
+from dyndl_lite._book.layout import toc_notebooks
 
 pytestmark = pytest.mark.book
 NOTEBOOKS = toc_notebooks()

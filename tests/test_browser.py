@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import http.server
 import functools
+import http.server
 import os
 import re
 import shutil
 import tempfile
 import threading
-from pathlib import Path
 
 import pytest
 import yaml
 
 from conftest import BUILD, ROOT
-import make_downloads
-from normalize_notebooks import toc_documents, toc_notebooks
+from dyndl_lite._book import downloads
+from dyndl_lite._book.layout import toc_documents, toc_notebooks
 
 pytestmark = [pytest.mark.book, pytest.mark.browser]
 
@@ -197,7 +196,7 @@ Promise.all(links.map(href => fetch(href).then(r => [href, r.status], () => [hre
 @pytest.fixture(scope="module")
 def book_pdf(built_book, browser):
     """The whole book as one PDF, printed by this same headless Chromium (what ``make pdf`` does)."""
-    return make_downloads.write_pdf(built_book.html, driver=browser)
+    return downloads.write_pdf(built_book.html, driver=browser)
 
 
 @pytest.mark.parametrize("page", DOWNLOAD_PAGES)
@@ -206,7 +205,7 @@ def test_downloads_are_linked_and_resolve(browser, server, book_pdf, page):
     browser.get(f"{server}/{page}.html")
     links = dict(browser.execute_async_script(DOWNLOAD_LINKS))
     names = {href.rsplit("/", 1)[-1] for href in links}
-    assert names == {make_downloads.PDF_NAME, make_downloads.EXECUTED_ZIP, make_downloads.STUDENT_ZIP}, f"{page}: {names}"
+    assert names == {downloads.PDF_NAME, downloads.EXECUTED_ZIP, downloads.STUDENT_ZIP}, f"{page}: {names}"
     assert all(status == 200 for status in links.values()), f"{page}: downloads that do not load: {links}"
 
 
@@ -216,13 +215,13 @@ def test_notebook_archives_hold_every_chapter(built_book):
     import nbformat
 
     chapters = [str(p.relative_to(ROOT)) for p in toc_notebooks()]
-    folder = built_book.html / make_downloads.DOWNLOADS
-    with zipfile.ZipFile(folder / make_downloads.EXECUTED_ZIP) as archive:
+    folder = built_book.html / downloads.DOWNLOADS
+    with zipfile.ZipFile(folder / downloads.EXECUTED_ZIP) as archive:
         assert sorted(archive.namelist()) == sorted(chapters)
         for name in chapters:
             notebook = nbformat.reads(archive.read(name).decode(), as_version=4)
             assert any(c.get("outputs") for c in notebook.cells if c.cell_type == "code"), f"{name}: executed without outputs"
-    with zipfile.ZipFile(folder / make_downloads.STUDENT_ZIP) as archive:
+    with zipfile.ZipFile(folder / downloads.STUDENT_ZIP) as archive:
         assert sorted(archive.namelist()) == sorted(chapters)
         for name in chapters:
             text = "\n".join(c.source for c in nbformat.reads(archive.read(name).decode(), as_version=4).cells)
@@ -232,7 +231,7 @@ def test_notebook_archives_hold_every_chapter(built_book):
 
 def test_pdf_has_one_top_level_bookmark_per_page(book_pdf):
     """The whole book as one complete PDF, with one top-level bookmark (chapter) per page of _toc.yml."""
-    titles = make_downloads.pdf_outline(book_pdf.read_bytes())
+    titles = downloads.pdf_outline(book_pdf.read_bytes())
     pages = toc_documents()
     assert len(titles) == len(pages), f"{len(titles)} top-level bookmarks for {len(pages)} pages: {titles}"
     from bs4 import BeautifulSoup

@@ -13,7 +13,8 @@ import pytest
 from IPython.core.inputtransformer2 import TransformerManager
 from packaging.requirements import Requirement
 
-from normalize_notebooks import colab_install_ref, colab_setup_source, repository_url, toc_notebooks
+from dyndl_lite._book.layout import colab_install_ref, repository_url, toc_notebooks
+from dyndl_lite._book.normalize import colab_setup_source
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -10,8 +10,8 @@ import nbformat
 import pytest
 
 from conftest import ROOT
-from make_student_notebooks import student_version
-from normalize_notebooks import toc_notebooks
+from dyndl_lite._book.layout import toc_notebooks
+from dyndl_lite._book.student import student_version
 
 NOTEBOOKS = toc_notebooks()
 IDS = [str(p.relative_to(ROOT)) for p in NOTEBOOKS]

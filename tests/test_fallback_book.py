@@ -17,7 +17,7 @@ from nbclient import NotebookClient
 
 from conftest import ROOT
 from dyndl_lite import data
-from normalize_notebooks import toc_notebooks
+from dyndl_lite._book.layout import toc_notebooks
 
 NOTEBOOKS = toc_notebooks()
 

@@ -7,7 +7,8 @@ import pytest
 import yaml
 
 from conftest import ROOT
-from normalize_notebooks import SETUP_TAG, colab_setup_source, repository_url, toc_notebooks
+from dyndl_lite._book.layout import repository_url, toc_notebooks
+from dyndl_lite._book.normalize import SETUP_TAG, colab_setup_source
 
 NOTEBOOKS = toc_notebooks()
 IDS = [str(p.relative_to(ROOT)) for p in NOTEBOOKS]

@@ -1,32 +1,27 @@
 """The Performance appendix is generated from bench/results/ and says which goals are met."""
 
-import importlib.util
 import json
 from pathlib import Path
+
+from dyndl_lite._book.performance import write_page
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def load_renderer(tmp_path, monkeypatch, results_dir):
-    spec = importlib.util.spec_from_file_location("render_performance", ROOT / "scripts" / "render_performance.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    monkeypatch.setattr(module, "RESULTS", results_dir)
-    monkeypatch.setattr(module, "PAGE", tmp_path / "performance.md")
-    monkeypatch.setattr(module, "FIGURES", tmp_path / "performance_figures")
-    return module
+def render(tmp_path, results_dir):
+    """Write the page from ``results_dir`` into ``tmp_path``."""
+    write_page(results_dir, tmp_path / "performance.md", tmp_path / "performance_figures")
 
 
-def test_committed_page_matches_committed_results(tmp_path, monkeypatch):
-    renderer = load_renderer(tmp_path, monkeypatch, ROOT / "bench" / "results")
-    renderer.main()
+def test_committed_page_matches_committed_results(tmp_path):
+    render(tmp_path, ROOT / "bench" / "results")
     committed = (ROOT / "book" / "appendix" / "performance.md").read_text()
     assert (tmp_path / "performance.md").read_text() == committed, (
         "book/appendix/performance.md is out of date: run `python scripts/render_performance.py`."
     )
 
 
-def test_goals_are_judged_from_the_numbers(tmp_path, monkeypatch):
+def test_goals_are_judged_from_the_numbers(tmp_path):
     results = tmp_path / "results"
     results.mkdir()
     machine = {"cpu": "test CPU", "cores": 2, "memory_gib": 1, "gpu": None, "torch": "x", "torch_threads": 2}
@@ -39,8 +34,7 @@ def test_goals_are_judged_from_the_numbers(tmp_path, monkeypatch):
     for name, body in (("ot", ot_results), ("throughput", throughput)):
         record = {"benchmark": name, "measured_at": "2026-01-01", "machine": machine, "results": body}
         (results / f"{name}.json").write_text(json.dumps(record))
-    renderer = load_renderer(tmp_path, monkeypatch, results)
-    renderer.main()
+    render(tmp_path, results)
     page = (tmp_path / "performance.md").read_text()
     assert "did not finish in 120 s" in page
     assert "| under 60 s | no |" in page  # 71 s misses the goal

@@ -10,7 +10,7 @@ dependencies) and are copied to ``_static/mathjax/`` at the end of the build.
 
 3. The executed notebooks and the student notebooks (solutions removed) are
    written as two zip archives into ``downloads/`` at the end of the build
-   (``scripts/make_downloads.py``), for the download links of the intro and
+   (:mod:`dyndl_lite._book.downloads`), for the download links of the intro and
    the teaching page; ``make pdf`` adds the whole book as one PDF.
 
 The theme's default mode and its single search box are set in ``_config.yml``
@@ -21,9 +21,10 @@ through the themes' documented options (``html_context.default_mode``,
 from __future__ import annotations
 
 import shutil
-import sys
 from importlib.util import find_spec
 from pathlib import Path
+
+from dyndl_lite._book.downloads import write_notebook_zips
 
 MATHJAX_PATH = "mathjax/tex-chtml.js"  # relative to _static/
 
@@ -64,11 +65,6 @@ def deduplicate_scripts(app, pagename, templatename, context, doctree) -> None:
 def write_downloads(app, exception) -> None:
     if exception is not None or app.builder.name != "html":
         return
-    scripts = Path(app.srcdir) / "scripts"
-    if str(scripts) not in sys.path:
-        sys.path.insert(0, str(scripts))
-    from make_downloads import write_notebook_zips
-
     build = Path(app.outdir).parent
     cache = Path(app.config.nb_execution_cache_path or build / ".jupyter_cache")
     write_notebook_zips(Path(app.outdir), cache, build / "jupyter_execute")  # myst-nb's output folder
