@@ -19,7 +19,7 @@ import time
 
 import torch
 
-from dyndl_lite import plan, pretrained, runs
+from dyndl_lite import experiments, plan, pretrained, runs
 from dyndl_lite.data import DatasetNotFoundError
 from dyndl_lite.train import TrainingDiverged, TrainingStopped
 
@@ -120,14 +120,15 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     try:
         if args.command == "list":
-            for name, experiment in sorted(runs.experiments().items()):
+            for name, experiment in sorted(experiments.registry().items()):
                 print(f"{name:13s} {experiment.description}\n{'':13s} models: {', '.join(experiment.models)}")
         elif args.command == "train":
             try:
-                runs.resolve(args.experiment, args.model, args.seed, args.epochs, args.train_subset)
+                experiment = experiments.get(args.experiment)
+                runs.resolve(experiment, args.model, args.seed, args.epochs, args.train_subset)
             except ValueError as error:
                 parser.error(str(error))
-            path = runs.train(args.experiment, args.model, args.seed, epochs=args.epochs, train_subset=args.train_subset,
+            path = runs.train(experiment, args.model, args.seed, epochs=args.epochs, train_subset=args.train_subset,
                               out=args.out, device=args.device, allow_fallback=args.allow_fallback,
                               overwrite=args.overwrite, progress=not args.no_progress,
                               report=lambda line: print(line, flush=True))

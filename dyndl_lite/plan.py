@@ -3,7 +3,7 @@
 A plan is a TOML file with one ``[[run]]`` table per training run::
 
     [[run]]
-    experiment = "chen"      # a registered experiment (python -m dyndl_lite list)
+    experiment = "chen"      # an experiment of dyndl_lite.experiments (python -m dyndl_lite list)
     model = "resnet"
     seed = 0
     epochs = 15              # the paper's recipe compressed to this many epochs (optional)
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from dyndl_lite import pretrained, runs
+from dyndl_lite import experiments, pretrained, runs
 from dyndl_lite.train import TrainingStopped
 
 BOOK_PLAN = Path(__file__).resolve().parent / "plans" / "book.toml"
@@ -42,7 +42,7 @@ class PlannedRun:
     train_subset: int | None = None
 
     def resolve(self) -> runs.Run:
-        return runs.resolve(self.experiment, self.model, self.seed, self.epochs, self.train_subset)
+        return runs.resolve(experiments.get(self.experiment), self.model, self.seed, self.epochs, self.train_subset)
 
 
 def read(path: str | Path = BOOK_PLAN) -> list[PlannedRun]:
@@ -153,7 +153,7 @@ def walk(planned: list[PlannedRun], out: str | Path, *, budget_s: float | None =
             f"{'resuming after epoch ' + str(status['epochs_done']) if status['status'] == 'partial' else 'starting'}"
             f" of {run.recipe.epochs}; {summary(rows)}")
         try:
-            runs.train(run.experiment.name, item.model, item.seed, epochs=item.epochs, train_subset=item.train_subset,
+            runs.train(run.experiment, item.model, item.seed, epochs=item.epochs, train_subset=item.train_subset,
                        out=out, device=device, progress=progress, deadline=deadline, report=say)
         except TrainingStopped as stop:
             say(f"stopped: {stop}; the last completed epoch is saved in {out}")

@@ -1,11 +1,11 @@
-"""Training runs that survive interruption: the experiment registry and one resumable ``train`` for all of them.
+"""Training runs that survive interruption: what an experiment is, and one resumable ``train`` for all of them.
 
 An :class:`Experiment` says what to build and how the paper trained it:
 ``build(model) -> nn.Module``, ``recipe(model) -> Recipe`` (the paper's full
 recipe), ``checkpoint_name(model, seed)``, and optionally a per-epoch
 ``callback`` and ``finish`` that add experiment-specific results to the record.
-The experiment modules register theirs at import time; :func:`experiments`
-imports them all.
+The papers' experiments are data in :mod:`dyndl_lite.experiments` (each module's
+``EXPERIMENTS``); :func:`dyndl_lite.experiments.get` finds one by name.
 
 :func:`train` runs one ``(experiment, model, seed)`` with the full recipe, or
 compressed to ``epochs`` (learning-rate milestones scaled by ``epochs / E_full``),
@@ -18,15 +18,14 @@ A finished checkpoint is never replaced unless ``overwrite=True``.
 
 Example::
 
-    >>> from dyndl_lite import runs
-    >>> runs.train("chen", "mlp", seed=0, epochs=10, out="my-checkpoints")  # doctest: +SKIP
+    >>> from dyndl_lite import experiments, runs
+    >>> runs.train(experiments.get("chen"), "mlp", seed=0, epochs=10, out="my-checkpoints")  # doctest: +SKIP
     PosixPath('my-checkpoints/chen-mlp-seed0.safetensors')
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import json
 import platform
 import time
@@ -44,9 +43,6 @@ from dyndl_lite.models.blocks import count_parameters
 from dyndl_lite.state import StateStore
 from dyndl_lite.train import History, Recipe, evaluate, fit
 
-#: Modules that register experiments when imported.
-EXPERIMENT_MODULES = ("dyndl_lite.experiments", "dyndl_lite.experiments_robustness", "dyndl_lite.experiments_geodesic")
-
 
 @dataclass(frozen=True)
 class Experiment:
@@ -54,7 +50,8 @@ class Experiment:
 
     name: str
     models: tuple[str, ...]
-    build: Callable[[str], nn.Module]
+    #: ``build(model, **options)``: the network, untrained (options such as a solver tolerance or input channels)
+    build: Callable[..., nn.Module]
     recipe: Callable[[str], Recipe]
     checkpoint_name: Callable[[str, int], str]
     description: str = ""
@@ -62,30 +59,6 @@ class Experiment:
     callback: Callable[[ImageData, Recipe], Callable[[int, nn.Module, History], None]] | None = None
     #: ``finish(model, history, test) -> dict``: experiment-specific fields of the record
     finish: Callable[[nn.Module, History, ImageData], dict] | None = None
-
-
-_REGISTRY: dict[str, Experiment] = {}
-
-
-def register(experiment: Experiment) -> Experiment:
-    """Make ``experiment`` trainable by name (registering a name again replaces it)."""
-    _REGISTRY[experiment.name] = experiment
-    return experiment
-
-
-def experiments() -> dict[str, Experiment]:
-    """Every registered experiment by name (imports :data:`EXPERIMENT_MODULES` first)."""
-    for module in EXPERIMENT_MODULES:
-        importlib.import_module(module)
-    return dict(_REGISTRY)
-
-
-def get(name: str) -> Experiment:
-    """The experiment ``name``, or a ``ValueError`` listing the registered ones."""
-    registry = experiments()
-    if name not in registry:
-        raise ValueError(f"unknown experiment {name!r}; registered: {', '.join(sorted(registry))}.")
-    return registry[name]
 
 
 def recipe_as_run(full: Recipe, epochs: int | None = None, train_subset: int | None = None) -> Recipe:
@@ -139,16 +112,20 @@ class Run:
                 "recipe": dataclasses.asdict(self.recipe)}
 
 
-def resolve(experiment: str, model: str, seed: int = 0, epochs: int | None = None,
+def _check_model(experiment: Experiment, model: str) -> None:
+    if model not in experiment.models:
+        raise ValueError(f"experiment {experiment.name!r} has no model {model!r}; "
+                         f"choose one of {', '.join(experiment.models)}.")
+
+
+def resolve(experiment: Experiment, model: str, seed: int = 0, epochs: int | None = None,
             train_subset: int | None = None) -> Run:
     """The :class:`Run` for these arguments, with a ``ValueError`` naming any bad one."""
-    found = get(experiment)
-    if model not in found.models:
-        raise ValueError(f"experiment {experiment!r} has no model {model!r}; choose one of {', '.join(found.models)}.")
+    _check_model(experiment, model)
     if not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}.")
-    full = found.recipe(model)
-    return Run(found, model, seed, recipe_as_run(full, epochs, train_subset), full)
+    full = experiment.recipe(model)
+    return Run(experiment, model, seed, recipe_as_run(full, epochs, train_subset), full)
 
 
 def state_store(run: Run, out: str | Path) -> StateStore:
@@ -178,7 +155,7 @@ def progress_of(run: Run, out: str | Path) -> dict:
     return {"status": "new", "epochs_done": 0, "seconds_per_epoch": None, "where": None}
 
 
-def train(experiment: str, model: str, seed: int = 0, *, epochs: int | None = None, train_subset: int | None = None,
+def train(experiment: Experiment, model: str, seed: int = 0, *, epochs: int | None = None, train_subset: int | None = None,
           out: str | Path | None = None, device: str | torch.device | None = None, allow_fallback: bool = False,
           overwrite: bool = False, progress: bool = True, deadline: float | None = None,
           report: Callable[[str], None] | None = None) -> Path:
@@ -250,16 +227,15 @@ def train(experiment: str, model: str, seed: int = 0, *, epochs: int | None = No
     return weights
 
 
-def load(experiment: str, model: str, seed: int = 0, folder: str | Path | None = None) -> tuple[nn.Module, dict]:
-    """The network ``model`` of ``experiment`` with checkpoint ``<name>`` loaded, and its record.
+def load(experiment: Experiment, model: str, seed: int = 0, folder: str | Path | None = None,
+         **options) -> tuple[nn.Module, dict]:
+    """The network ``model`` of ``experiment`` (built with ``options``) with its checkpoint loaded, and its record.
 
     Searches the user folder first, then the shipped checkpoints (see :func:`pretrained.load`);
     the record's ``"loaded_from"`` says which, and its experiment and model must match.
     """
-    found = get(experiment)
-    if model not in found.models:
-        raise ValueError(f"experiment {experiment!r} has no model {model!r}; choose one of {', '.join(found.models)}.")
-    net = found.build(model)
-    record = pretrained.load(net, found.checkpoint_name(model, seed), folder,
-                             expect={"experiment": found.name, "model": model})
+    _check_model(experiment, model)
+    net = experiment.build(model, **options)
+    record = pretrained.load(net, experiment.checkpoint_name(model, seed), folder,
+                             expect={"experiment": experiment.name, "model": model})
     return net.eval(), record

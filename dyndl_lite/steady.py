@@ -28,37 +28,17 @@ from __future__ import annotations
 import math
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from dyndl_lite.models.blocks import ODEBlock
 from dyndl_lite.models.yan import steady_epoch, steady_state_penalty
-from dyndl_lite.toy import VectorFieldMLP
-
-Tensor = torch.Tensor
+from dyndl_lite.toy import VectorFieldMLP, two_moons
 
 KINDS = ("odenet", "autonomous", "tisode")
 T_END = 1.0
 STEP = 0.1
 W_STEADY = 0.01  # Yan et al.'s weight (their MNIST networks); the toy keeps it
 TOY_EPOCHS = 40
-
-
-def two_moons(n: int = 400, noise: float = 0.1, seed: int = 0) -> tuple[Tensor, Tensor]:
-    """Two interleaved half circles, ``n // 2`` points each: class 0 ``(cos a, sin a)``, class 1
-    ``(1 - cos a, 0.5 - sin a)``, ``a`` uniform in ``[0, pi]``, plus ``noise * N(0, I)``."""
-    if not isinstance(n, int) or n < 2:
-        raise ValueError(f"n must be an integer of at least 2, got {n!r}.")
-    if not (isinstance(noise, (int, float)) and math.isfinite(noise) and noise >= 0):
-        raise ValueError(f"noise must be a non-negative standard deviation, got {noise!r}.")
-    if not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}.")
-    g = torch.Generator().manual_seed(seed)
-    half = n // 2
-    a = math.pi * torch.rand(2, half, generator=g)
-    upper = torch.stack([torch.cos(a[0]), torch.sin(a[0])], dim=-1)
-    lower = torch.stack([1 - torch.cos(a[1]), 0.5 - torch.sin(a[1])], dim=-1)
-    x = torch.cat([upper, lower]) + noise * torch.randn(2 * half, 2, generator=g)
-    return x.float(), torch.arange(2).repeat_interleave(half)
 
 
 class ToyFlowNet(nn.Module):

@@ -6,6 +6,7 @@ integer labels ``y`` of shape ``(n,)`` (int64), drawn from a seeded
 
 * :func:`two_spirals`: two interleaved spirals
   ``r(s) = s, angle(s) = 4 pi s + c pi`` for ``s`` in ``[0.1, 1]``, class ``c`` in ``{0, 1}``.
+* :func:`two_moons`: two interleaved half circles (chapters 6 and 7).
 * :func:`concentric_circles`: an inner disc (class 0) inside a ring (class 1);
   no homeomorphism of the plane isotopic to the identity can move the disc
   outside the ring, which is what a plain ODE-Net in 2-D would have to do to
@@ -17,6 +18,8 @@ Vector fields are ``nn.Module`` s called as ``f(t, z)``, like torchdiffeq's:
 * :class:`VectorFieldMLP`: ``f(t, z) = W_L sigma(... sigma(W_1 [z, t] + b_1) ...) + b_L``.
 * :class:`ToyODENet`: ``x -> linear(pad(x) -> z(1))`` where ``z`` solves ``dz/dt = f(t, z)``
   from ``z(0) = [x, 0, ..., 0]`` (``augment`` extra zeros: an augmented neural ODE).
+
+:func:`toy_odenet` trains chapter 5's plain 2-D ODE-Net on :func:`concentric_circles`.
 """
 
 from __future__ import annotations
@@ -24,11 +27,11 @@ from __future__ import annotations
 import math
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from dyndl_lite.models.blocks import ODEBlock
+from dyndl_lite.train import History, Recipe, fit
 
-Tensor = torch.Tensor
 
 
 def _check_count(n: int, name: str = "n") -> None:
@@ -63,6 +66,20 @@ def two_spirals(n: int = 400, noise: float = 0.02, seed: int = 0) -> tuple[Tenso
     x = x + noise * torch.randn(x.shape, generator=g)
     y = torch.arange(2).repeat_interleave(half)
     return x.float(), y.long()
+
+
+def two_moons(n: int = 400, noise: float = 0.1, seed: int = 0) -> tuple[Tensor, Tensor]:
+    """Two interleaved half circles, ``n // 2`` points each: class 0 ``(cos a, sin a)``, class 1
+    ``(1 - cos a, 0.5 - sin a)``, ``a`` uniform in ``[0, pi]``, plus ``noise * N(0, I)``."""
+    _check_count(n)
+    _check_noise(noise)
+    g = _generator(seed)
+    half = n // 2
+    a = math.pi * torch.rand(2, half, generator=g)
+    upper = torch.stack([torch.cos(a[0]), torch.sin(a[0])], dim=-1)
+    lower = torch.stack([1 - torch.cos(a[1]), 0.5 - torch.sin(a[1])], dim=-1)
+    x = torch.cat([upper, lower]) + noise * torch.randn(2 * half, 2, generator=g)
+    return x.float(), torch.arange(2).repeat_interleave(half)
 
 
 def concentric_circles(
@@ -167,3 +184,22 @@ class ToyODENet(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         z1 = self.block(self.lift(x))
         return self.readout(z1) if self.readout is not None else z1[..., : self.out_dim]
+
+
+#: Chapter 5's recipe for the 2-D ODE-Net: Adam 1e-2, batch 50, 30 epochs.
+TOY_ODENET_RECIPE = Recipe("toy-odenet-circles", epochs=30, batch_size=50, optimizer="adam", lr=1e-2)
+
+
+def toy_odenet(seed: int = 0, n: int = 400) -> tuple[ToyODENet, tuple[Tensor, Tensor], tuple[Tensor, Tensor], History]:
+    """Train a plain (non-augmented) 2-D ODE-Net on concentric circles; return ``(net, train, test, history)``.
+
+    ``dz/dt = f(t, z)`` with ``f`` a tanh MLP (2 hidden layers of 32) on ``[z, t]``,
+    RK4 with step 0.1 on ``[0, 1]``, linear read-out; training data
+    ``concentric_circles(n, seed=seed)``, test data the same law with ``seed + 1``;
+    :data:`TOY_ODENET_RECIPE`.
+    """
+    torch.manual_seed(seed)
+    train, test = concentric_circles(n, seed=seed), concentric_circles(n, seed=seed + 1)
+    net = ToyODENet(2, 2, augment=0, width=32, depth=2, method="rk4", step_size=0.1)
+    history = fit(net, train, TOY_ODENET_RECIPE, test=test, seed=seed, progress=False)
+    return net, train, test, history

@@ -8,11 +8,11 @@ import pytest
 
 from dyndl_lite import pretrained
 from dyndl_lite.data import load_mnist
-from dyndl_lite.experiments import chen_checkpoint_name, load_chen
+from dyndl_lite.experiments import chen
 from dyndl_lite.models.chen import MODELS
 from dyndl_lite.train import evaluate
 
-SHIPPED = [m for m in MODELS if pretrained.exists(chen_checkpoint_name(m))]
+SHIPPED = [m for m in MODELS if pretrained.exists(chen.checkpoint_name(m))]
 RECORDS = sorted(pretrained.SHIPPED_DIR.glob("*.json")) if hasattr(pretrained, "SHIPPED_DIR") else sorted(
     pretrained.CHECKPOINT_DIR.glob("*.json"))
 
@@ -61,7 +61,7 @@ def test_gai_records_follow_training_and_picture_it(path):
 @pytest.mark.slow  # trains or evaluates on MNIST: left out of make test-fast
 @pytest.mark.parametrize("model", SHIPPED)
 def test_chen_checkpoint_is_trained(model, mnist_test):
-    net, record = load_chen(model)
+    net, record = chen.load(model)
     assert record["data"]["train"].startswith("MNIST train (official")
     accuracy = evaluate(net, mnist_test.images, mnist_test.labels)  # live, on the official test set
     assert accuracy > 0.5, accuracy  # trained weights, not an initialisation (chance is 0.1)

@@ -18,6 +18,8 @@ from nbclient import NotebookClient
 from conftest import ROOT
 from dyndl_lite import data
 from dyndl_lite._book.layout import toc_notebooks
+from dyndl_lite.experiments import gai, yan
+from dyndl_lite.models.residual import mnist_tracknet
 
 NOTEBOOKS = toc_notebooks()
 
@@ -30,32 +32,27 @@ def fallback_like(n: int, shape=(1, 28, 28), classes: int = 10) -> data.ImageDat
 
 
 def test_geodesic_row_reports_the_counts_it_used():
-    from dyndl_lite.experiments_geodesic import evaluate_row
-    from dyndl_lite.models.residual import mnist_tracknet
-
     torch.manual_seed(0)
-    row = evaluate_row(mnist_tracknet(True), fallback_like(30), ots_points=2000)
+    row = gai.evaluate_row(mnist_tracknet(True), fallback_like(30), ots_points=2000)
     assert row["ots_points"] == 30 and row["eval_images"] == 30  # at most 2,000: all 30 used, and said so
     assert row["accuracy_label"].startswith("accuracy on held-out fallback images")
     assert 0.0 <= row["ots"] <= 1.0
 
 
 def test_yan_table_divides_by_the_images_it_used(monkeypatch):
-    from dyndl_lite import experiments_robustness as rob
-
-    if not rob.available_seeds("clean"):
+    if not yan.available_seeds("clean"):
         pytest.skip("no shipped yan-* checkpoints")
     held_out = fallback_like(40)
-    monkeypatch.setattr(data, "load_mnist", lambda split="test", **_: held_out)
-    monkeypatch.setitem(rob.ATTACK_IMAGES, "full", 10_000)  # asks for more images than there are
-    monkeypatch.setitem(rob.PGD_IMAGES, "full", 1_000)
-    monkeypatch.setitem(rob.COLUMNS, ("mnist", 1), [("fgsm", 0.1)])
-    monkeypatch.setitem(rob.PAPER, ("mnist", 1), {m: [(0.0, 0.0)] for m in rob.MODELS})
-    result = rob.table(1, "full", seeds=[rob.available_seeds("clean")[0]])
+    monkeypatch.setattr(yan, "load_mnist", lambda split="test", **_: held_out)
+    monkeypatch.setitem(yan.ATTACK_IMAGES, "full", 10_000)  # asks for more images than there are
+    monkeypatch.setitem(yan.PGD_IMAGES, "full", 1_000)
+    monkeypatch.setitem(yan.COLUMNS, ("mnist", 1), [("fgsm", 0.1)])
+    monkeypatch.setitem(yan.PAPER, ("mnist", 1), {m: [(0.0, 0.0)] for m in yan.MODELS})
+    result = yan.table(1, "full", seeds=[yan.available_seeds("clean")[0]])
     assert result["images"] == 40 and result["pgd_images"] == 40
     assert "first 40 images (PGD: first 40)" in result["data"]
     assert "held-out fallback" in result["accuracy_label"]
-    net, _ = rob.load_checkpoint("cnn", "clean", result["seeds"][0])
+    net, _ = yan.load("cnn", result["seeds"][0])
     with torch.inference_mode():
         correct = int((net(held_out.images).argmax(1) == held_out.labels).sum())
     assert result["rows"]["cnn"]["clean"][0] == pytest.approx(100 * correct / 40)

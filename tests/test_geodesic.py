@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 import torch
 
+from dyndl_lite.experiments.gai import checkpoint_name, lss_summary, pca_2d, wd_tag
 from dyndl_lite.geodesic import lss, ots, track_distance, track_lower_bound, tracks
-from dyndl_lite.models.residual import TrackNet, pca_2d, toy_resnet
+from dyndl_lite.models.residual import TrackNet, toy_resnet
 
 
 def test_straight_track_has_lss_one():
@@ -95,21 +96,19 @@ def test_ots_counts_coinciding_images_as_matched():
 
 
 def test_lss_summary_and_checkpoint_names():
-    from dyndl_lite.experiments_geodesic import checkpoint_name, lss_summary, wd_tag
-
     track = np.zeros((3, 2, 2))
     track[1:, 0, 0] = [1.0, 2.0]  # sample 0 straight, sample 1 never moves
     assert lss_summary(track) == (1.0, 1)
     assert [wd_tag(g) for g in (0.0, 5e-4, 1e-2)] == ["0", "5e-4", "1e-2"]
-    assert checkpoint_name(False, 5e-3, 2) == "gai-plain-wd5e-3-seed2"
+    assert checkpoint_name("plain-wd5e-3", 2) == "gai-plain-wd5e-3-seed2"
+    with pytest.raises(ValueError, match="unknown chapter-10 model"):
+        checkpoint_name("plain-wd7")
 
 
 # --------------------------------------------------------------------------- issue 15: no silent wrong answers
 
 
 def test_non_finite_tracks_are_errors_not_scores():
-    from dyndl_lite.experiments_geodesic import lss_summary
-
     track = np.cumsum(np.ones((4, 3, 2)), axis=0)
     track[2, 1, 0] = np.nan
     for call in (lambda: lss(track), lambda: lss_summary(track), lambda: track_distance(track, track)):
@@ -127,8 +126,6 @@ def test_non_finite_tracks_are_errors_not_scores():
 
 
 def test_lss_summary_leaves_out_only_zero_length_steps():
-    from dyndl_lite.experiments_geodesic import lss_summary
-
     straight = np.linspace(0, 1, 5)[:, None, None] * np.ones((1, 3, 2))
     straight[2:, 2] = straight[2, 2]  # sample 2 stops moving: zero-length steps
     mean, left_out = lss_summary(straight)

@@ -15,7 +15,8 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from dyndl_lite import atomic, plan, pretrained, runs
+from dyndl_lite import atomic, experiments, plan, pretrained, runs
+from dyndl_lite.experiments import chen, gai, yan
 from dyndl_lite.__main__ import main
 from dyndl_lite.data import load_mnist
 from dyndl_lite.state import StateStore
@@ -189,7 +190,7 @@ def official_mnist():
 
 def test_train_writes_an_honest_record_and_refuses_to_overwrite(tmp_path, official_mnist):
     lines = []
-    path = runs.train("chen", "mlp", 0, epochs=2, train_subset=512, out=tmp_path, progress=False, report=lines.append)
+    path = chen.train("mlp", 0, epochs=2, train_subset=512, out=tmp_path, progress=False, report=lines.append)
     assert [line.split(":")[0] for line in lines] == ["chen-mlp-seed0 epoch 1/2", "chen-mlp-seed0 epoch 2/2"]
     record = pretrained.load_record("chen-mlp-seed0", tmp_path)
     assert path == tmp_path / "chen-mlp-seed0.safetensors" and not (tmp_path / "chen-mlp-seed0.state").exists()
@@ -200,14 +201,14 @@ def test_train_writes_an_honest_record_and_refuses_to_overwrite(tmp_path, offici
     assert "compressed: 2 of the paper's 160 epochs" in record["compression"]
     assert 0.0 < record["test_acc"] <= 1.0 and len(record["history"]["test_acc"]) == 2
     with pytest.raises(FileExistsError):
-        runs.train("chen", "mlp", 0, epochs=2, train_subset=512, out=tmp_path, progress=False)
+        chen.train("mlp", 0, epochs=2, train_subset=512, out=tmp_path, progress=False)
 
 
 def test_train_refuses_the_fallback_unless_allowed(tmp_path, monkeypatch):
     monkeypatch.setenv("DYNDL_DATA", str(tmp_path / "empty"))
     monkeypatch.setenv("DYNDL_OFFLINE", "1")
     with pytest.raises(FileNotFoundError, match="allow"):
-        runs.train("chen", "mlp", 0, epochs=1, out=tmp_path / "out", progress=False)
+        chen.train("mlp", 0, epochs=1, out=tmp_path / "out", progress=False)
     assert not (tmp_path / "out").exists()
 
 
@@ -287,7 +288,7 @@ def test_a_plan_completes_over_several_calls_with_a_budget_shorter_than_a_run(tm
 
 @pytest.mark.slow  # trains or evaluates on MNIST: left out of make test-fast
 def test_a_run_tells_the_network_its_length(tmp_path, official_mnist):
-    runs.train("yan-clean", "tisode", 0, epochs=2, train_subset=128, out=tmp_path, progress=False)
+    yan.train("tisode", 0, epochs=2, train_subset=128, out=tmp_path, progress=False)
     record = pretrained.load_record("yan-tisode-seed0", tmp_path)
     assert "epoch_steady=1" in record["model_settings"]  # 5 of 100 epochs, scaled to a 2-epoch run
 
@@ -298,7 +299,7 @@ def test_the_book_plan_is_valid_and_in_priority_order():
     assert names[:8] == ["chen-mlp-seed0", "chen-resnet-seed0", "chen-rknet-seed0", "chen-odenet-seed0",
                          "yan-cnn-seed0", "yan-odenet-seed0", "yan-cnn-gaussian-seed0", "yan-odenet-gaussian-seed0"]
     assert {p.seed for p in planned if p.experiment.startswith("yan")} == {0, 1, 2}
-    assert {p.model for p in planned if p.experiment == "gai"} == set(runs.get("gai").models)
+    assert {p.model for p in planned if p.experiment == "gai"} == set(experiments.get("gai").models)
     tisode = [p for p in planned if p.model == "tisode"]
     assert len(tisode) == 6 and planned[-6:] == tisode  # after the runs of the paper's tables
     assert all(p.epochs >= 10 for p in planned if p.experiment != "gai")
@@ -331,7 +332,7 @@ def test_the_test_session_and_the_book_build_see_an_empty_user_folder():
 
 
 def test_a_gai_run_records_lss_through_training_and_snapshots_on_one_basis(tmp_path, official_mnist):
-    runs.train("gai", "resnet-wd5e-4", 0, epochs=2, train_subset=256, out=tmp_path, progress=False)
+    gai.train("resnet-wd5e-4", 0, epochs=2, train_subset=256, out=tmp_path, progress=False)
     record = pretrained.load_record("gai-resnet-wd5e-4-seed0", tmp_path)
     assert record["dynamics"]["epoch"] == [1, 2] and len(record["dynamics"]["lss"]) == 2
     assert all(lss >= 1.0 for lss in record["dynamics"]["lss"])

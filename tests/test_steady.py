@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from dyndl_lite import steady
+from dyndl_lite.toy import two_moons
 
 
 def zero_field(net: steady.ToyFlowNet) -> steady.ToyFlowNet:
@@ -18,23 +19,11 @@ def zero_field(net: steady.ToyFlowNet) -> steady.ToyFlowNet:
     return net
 
 
-def test_two_moons_is_seeded_balanced_and_checked():
-    x, y = steady.two_moons(100, seed=3)
-    x2, _ = steady.two_moons(100, seed=3)
-    assert x.shape == (100, 2) and x.dtype == torch.float32 and torch.equal(x, x2)
-    assert (y == 0).sum() == (y == 1).sum() == 50
-    clean, _ = steady.two_moons(10, noise=0.0)
-    assert torch.allclose(clean[:5].norm(dim=1), torch.ones(5))  # class 0 lies on the unit circle
-    for bad in ({"n": 1}, {"noise": -0.1}, {"seed": -1}):
-        with pytest.raises(ValueError, match=next(iter(bad))):
-            steady.two_moons(**bad)
-
-
 @pytest.mark.parametrize("kind", steady.KINDS)
 def test_path_ends_at_the_networks_state(kind):
     torch.manual_seed(0)
     net = steady.ToyFlowNet(kind)
-    x, _ = steady.two_moons(20)
+    x, _ = two_moons(20)
     with torch.no_grad():
         assert torch.allclose(net.path(x, round(steady.T_END / steady.STEP))[-1], net.block(x), atol=1e-6)
 
@@ -43,7 +32,7 @@ def test_path_ends_at_the_networks_state(kind):
 def test_time_shift_gap_is_bounded_by_the_integrated_speed(kind):
     torch.manual_seed(1)
     net = steady.ToyFlowNet(kind)
-    x, _ = steady.two_moons(50)
+    x, _ = two_moons(50)
     for s in (0.1, 0.5, 1.0):
         out = steady.time_shift(net, x, s)
         assert (out["gap"] <= out["bound"] + 1e-5).all()
@@ -51,7 +40,7 @@ def test_time_shift_gap_is_bounded_by_the_integrated_speed(kind):
 
 
 def test_time_shift_of_an_autonomous_field_is_the_later_state_but_not_for_the_odenet():
-    x, _ = steady.two_moons(30)
+    x, _ = two_moons(30)
     for kind, same in (("autonomous", True), ("odenet", False)):
         torch.manual_seed(2)
         net = steady.ToyFlowNet(kind)
@@ -62,7 +51,7 @@ def test_time_shift_of_an_autonomous_field_is_the_later_state_but_not_for_the_od
 
 
 def test_zero_field_drifts_by_exactly_one_and_does_not_move():
-    x, _ = steady.two_moons(40)
+    x, _ = two_moons(40)
     net = zero_field(steady.ToyFlowNet("tisode"))
     t, d = steady.drift(net, x, eps=0.05)
     assert t.shape == (21,) and d.shape == (21, 40)
@@ -74,14 +63,14 @@ def test_zero_field_drifts_by_exactly_one_and_does_not_move():
 def test_drift_starts_at_one_and_is_seeded():
     torch.manual_seed(0)
     net = steady.ToyFlowNet("odenet")
-    x, _ = steady.two_moons(40)
+    x, _ = two_moons(40)
     t, d = steady.drift(net, x, eps=0.01, t_max=1.0, seed=4)
     assert t[0] == 0 and t[-1] == pytest.approx(1.0) and torch.allclose(d[0], torch.ones(40), atol=1e-3)
     assert torch.equal(d, steady.drift(net, x, eps=0.01, t_max=1.0, seed=4)[1])
 
 
 def test_extra_loss_is_the_weighted_penalty_for_the_tisode_only():
-    x, _ = steady.two_moons(40)
+    x, _ = two_moons(40)
     torch.manual_seed(0)
     tis = steady.ToyFlowNet("tisode", w_steady=0.5, epoch_steady=2).train()
     tis(x)
@@ -98,7 +87,7 @@ def test_extra_loss_is_the_weighted_penalty_for_the_tisode_only():
 def test_training_runs_and_noise_free_accuracy_is_plain_accuracy():
     net, history = steady.train("tisode", seed=0, n=100, epochs=2)
     assert not net.training and len(history.loss) == 2 and all(math.isfinite(v) for v in history.loss)
-    x, y = steady.two_moons(100, seed=5)
+    x, y = two_moons(100, seed=5)
     with torch.no_grad():
         plain = (net(x).argmax(1) == y).float().mean().item()
     assert steady.accuracy_under_noise(net, x, y, 0.0) == plain
@@ -106,7 +95,7 @@ def test_training_runs_and_noise_free_accuracy_is_plain_accuracy():
 
 def test_bad_arguments_raise_naming_them():
     net = steady.ToyFlowNet("odenet")
-    x, y = steady.two_moons(10)
+    x, y = two_moons(10)
     with pytest.raises(ValueError, match="kind"):
         steady.ToyFlowNet("resnet")
     with pytest.raises(ValueError, match="w_steady"):
@@ -126,7 +115,7 @@ def test_bad_arguments_raise_naming_them():
 def test_measure_collects_the_same_numbers_as_the_parts():
     torch.manual_seed(0)
     net = steady.ToyFlowNet("tisode").eval()
-    x, y = steady.two_moons(60, seed=7)
+    x, y = two_moons(60, seed=7)
     got = steady.measure(net, x, y, eps=0.05, shift=0.5, sigmas=(0.3,), seed=2)
     t, d = steady.drift(net, x, eps=0.05, seed=2)
     assert got["drift_T"] == pytest.approx(d[10].mean().item()) and got["drift_curve"].shape == (21,)

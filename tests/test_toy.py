@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from dyndl_lite.toy import ToyODENet, VectorFieldMLP, concentric_circles, reflection_1d, two_spirals
+from dyndl_lite.toy import (
+    ToyODENet,
+    VectorFieldMLP,
+    concentric_circles,
+    reflection_1d,
+    two_moons,
+    two_spirals,
+)
 
 
 def test_two_spirals_are_point_reflections_of_each_other():
@@ -77,3 +84,15 @@ def test_projection_readout_returns_the_flow_itself():
     assert torch.equal(net(x), net.flow(x, torch.tensor([0.0, 1.0]))[-1, :, :1])
     with pytest.raises(ValueError, match="out_dim <= in_dim"):
         ToyODENet(in_dim=1, out_dim=3, linear_readout=False)
+
+
+def test_two_moons_is_seeded_balanced_and_checked():
+    x, y = two_moons(100, seed=3)
+    x2, _ = two_moons(100, seed=3)
+    assert x.shape == (100, 2) and x.dtype == torch.float32 and torch.equal(x, x2)
+    assert (y == 0).sum() == (y == 1).sum() == 50
+    clean, _ = two_moons(10, noise=0.0)
+    assert torch.allclose(clean[:5].norm(dim=1), torch.ones(5))  # class 0 lies on the unit circle
+    for bad in ({"n": 1}, {"noise": -0.1}, {"seed": -1}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            two_moons(**bad)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from dyndl_lite import verdicts as v
+from dyndl_lite.experiments import chen, gai, yan
 
 
 # --------------------------------------------------------------------------- Yan
@@ -150,7 +151,7 @@ def test_gai_per_weight_decay_and_trend():
 
 
 def test_gai_paper_cifar100_numbers_give_the_papers_conclusion():
-    from dyndl_lite.experiments_geodesic import PAPER_CIFAR100 as p
+    p = gai.PAPER["cifar100"]
 
     rows = [{"network": net, "weight_decay": g, "lss": p[f"{key}_lss"][i], "ots": p[f"{key}_ots"][i],
              "train_acc": p[f"{key}_test_acc_pct"][i] / 100}
@@ -177,78 +178,69 @@ def test_markdown_table():
 
 
 def test_bound_check_passes_straight_monotone_tracks_and_its_control_fails():
-    from dyndl_lite.experiments_geodesic import bound_check
-
     rng = np.random.default_rng(0)
     x = rng.normal(size=(400, 4))
     end = x @ np.diag([1.0, 2.0, 3.0, 4.0])  # gradient of a convex function: an optimal (monotone) map
     tracks = np.stack([(1 - t) * x + t * end for t in np.linspace(0, 1, 9)])
-    check = bound_check(tracks[:, :200], tracks[:, 200:], seed=0)
+    check = gai.bound_check(tracks[:, :200], tracks[:, 200:], seed=0)
     assert check["network"] == check["monotone"] == check["straight"] == 1.0
     assert 0.3 < check["shuffled"] < 0.7  # a map that ignores its input breaks the bound for many pairs
     # a map that swaps two points (anti-monotone) makes straight tracks cross: the bound fails
     crossing = np.stack([[[0.0, 0.0], [1.0, 0.0]], [[0.5, 0.0], [0.5, 0.0]], [[1.0, 0.0], [0.0, 0.0]]])
-    swapped = bound_check(crossing[:, :1], crossing[:, 1:], seed=0)
+    swapped = gai.bound_check(crossing[:, :1], crossing[:, 1:], seed=0)
     assert swapped["network"] == 0.0 and swapped["monotone"] == 0.0 and swapped["straight"] == 0.0
 
 
 def test_align_2d_undoes_a_rotation_and_a_flip():
-    from dyndl_lite.experiments_geodesic import align_2d
-
     points = np.random.default_rng(1).normal(size=(9, 30, 2))
     rotated = points @ np.array([[0.0, -1.0], [1.0, 0.0]]) @ np.diag([1.0, -1.0])
-    assert np.allclose(align_2d(rotated, points), points)
+    assert np.allclose(gai.align_2d(rotated, points), points)
     with pytest.raises(ValueError, match="shape"):
-        align_2d(points, points[:, :, :1])
+        gai.align_2d(points, points[:, :, :1])
 
 
 def test_yan_markdown_marks_the_papers_numbers_and_our_verdicts():
-    from dyndl_lite import experiments_robustness as rob
-
     result = {"columns": ["s=50", "FGSM-0.3"], "seeds": [0, 1],
               "rows": {"cnn": {"seeds": [[90.0, 50.0], [91.0, 52.0]], "mean": [90.5, 51.0], "std": [0.7, 1.4]},
                        "odenet": {"seeds": [[95.0, 40.0], [96.0, 41.0]], "mean": [95.5, 40.5], "std": [0.7, 0.7]}},
               "paper": {"cnn": [(98.1, 0.7), (24.0, 8.9)], "odenet": [(98.7, 0.6), (42.1, 2.4)]}}
-    lines = rob.verdict_markdown(result).splitlines()
+    lines = yan.verdict_markdown(result).splitlines()
     assert "2 seeds" in lines[0]
     assert lines[2].endswith(f"| {v.HOLDS} |") and lines[3].endswith(f"| {v.FAILS} |")
-    paper = rob.paper_only_markdown("svhn", 1)
+    paper = yan.paper_only_markdown("svhn", 1)
     assert "theirs" in paper and paper.count("not run: data not available here") == 6
     with pytest.raises(ValueError, match="dataset"):
-        rob.paper_only_markdown("mnist", 1)
+        yan.paper_only_markdown("mnist", 1)
 
 
 def test_chen_markdown_reports_targets():
-    from dyndl_lite.experiments import chen_verdict_markdown, chen_verdict_paragraph
-
     rows = _chen_rows({"mlp": 1.7, "resnet": 0.45, "rknet": 0.9, "odenet": 0.48})
     for row in rows:
         row["record"] = {"epochs_run": 160, "full_recipe_epochs": 160}
         row["paper_parameters_m"] = 0.2
-    table = chen_verdict_markdown(rows, 10_000)
+    table = chen.verdict_markdown(rows, 10_000)
     assert "missed by 0.30 points" in table and table.count(": met") == 3
-    paragraph = chen_verdict_paragraph(rows, 10_000, "MNIST test")
+    paragraph = chen.verdict_paragraph(rows, 10_000, "MNIST test")
     assert "holds in our runs" in paragraph and "Targets met: 3 of 4" in paragraph  # the RK-Net's miss is not the claim's
     rows[3]["test_error_percent"] = 1.5  # an ODE-Net 1 point worse than the ResNet: the claim fails
-    assert "does not hold in our runs" in chen_verdict_paragraph(rows, 10_000, "MNIST test")
+    assert "does not hold in our runs" in chen.verdict_paragraph(rows, 10_000, "MNIST test")
 
 
 def test_tolerance_sweep_error_falls_with_tolerance_and_settings_are_restored():
     import torch
 
     from dyndl_lite.data import ImageData
-    from dyndl_lite.experiments import adjoint_nfe_sweep, tolerance_sweep
     from dyndl_lite.models.chen import chen_model
 
     torch.manual_seed(0)
     net = chen_model("odenet").eval()
     data = ImageData(torch.rand(8, 1, 28, 28), torch.randint(0, 10, (8,)), "random images")
-    rows = tolerance_sweep(net, data, tolerances=(1e-1, 1e-5), reference_tol=1e-8, reference_images=4)
+    rows = chen.tolerance_sweep(net, data, tolerances=(1e-1, 1e-5), reference_tol=1e-8, reference_images=4)
     assert rows[1]["solver_error"] < rows[0]["solver_error"] and rows[1]["nfe_forward"] >= rows[0]["nfe_forward"]
     assert (net.feature.rtol, net.feature.atol) == (1e-3, 1e-3)
     with pytest.raises(ValueError, match="reference_tol"):
-        tolerance_sweep(net, data, tolerances=(1e-3,), reference_tol=1e-2)
-    adjoint = adjoint_nfe_sweep(net, data.images, data.labels, tolerances=(1e-2,))
+        chen.tolerance_sweep(net, data, tolerances=(1e-3,), reference_tol=1e-2)
+    adjoint = chen.adjoint_nfe_sweep(net, data.images, data.labels, tolerances=(1e-2,))
     assert adjoint[0]["nfe_backward"] > 0 and adjoint[0]["ratio"] == adjoint[0]["nfe_backward"] / adjoint[0]["nfe_forward"]
     assert net.feature.adjoint is False and all(p.grad is None for p in net.parameters())
 
@@ -267,17 +259,15 @@ def test_yan_with_one_seed_uses_the_binomial_error_of_the_images():
 
 
 def test_yan_markdown_adds_the_tisode_against_the_odenet_when_its_rows_exist():
-    from dyndl_lite import experiments_robustness as rob
-
     result = {"columns": ["s=50", "FGSM-0.3"], "seeds": [0, 1],
               "rows": {"cnn": {"seeds": [[90.0, 50.0], [91.0, 52.0]], "mean": [90.5, 51.0], "std": [0.7, 1.4]},
                        "odenet": {"seeds": [[95.0, 40.0], [96.0, 41.0]], "mean": [95.5, 40.5], "std": [0.7, 0.7]},
                        "tisode": {"seeds": [[97.0, 30.0], [98.0, 31.0]], "mean": [97.5, 30.5], "std": [0.7, 0.7]}},
               "paper": {"cnn": [(98.1, 0.7), (24.0, 8.9)], "odenet": [(98.7, 0.6), (42.1, 2.4)]}}
-    lines = rob.verdict_markdown(result).splitlines()
+    lines = yan.verdict_markdown(result).splitlines()
     assert "TisODE more robust than ODENet? (ours)" in lines[0]
     # ODENet vs CNN first (holds, fails), then TisODE vs ODENet (holds: +2.0, fails: -10.0)
     assert lines[2].endswith(f"| {v.HOLDS} | 97.5 ± 0.7 | +2.0 ± 0.0 | {v.HOLDS} |")
     assert lines[3].endswith(f"| {v.FAILS} | 30.5 ± 0.7 | -10.0 ± 0.0 | {v.FAILS} |")
     del result["rows"]["tisode"]
-    assert "TisODE" not in rob.verdict_markdown(result)
+    assert "TisODE" not in yan.verdict_markdown(result)

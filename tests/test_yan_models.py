@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from dyndl_lite.experiments import yan as yan_experiment
 from dyndl_lite.models.blocks import count_parameters
 from dyndl_lite.models.yan import PAPER_PARAMETERS, build, yan_cnn, yan_odenet
 
@@ -74,17 +75,16 @@ def test_bad_inputs_raise():
 
 
 def test_protocol_tables_and_recipes_are_consistent():
-    from dyndl_lite import experiments_robustness as rob
-
-    for key, columns in rob.COLUMNS.items():
-        assert set(rob.PAPER[key]) == set(rob.MODELS)
-        assert all(len(rob.PAPER[key][m]) == len(columns) for m in rob.MODELS)
-    assert rob.column_label("fgsm", 5 / 255, "svhn") == "FGSM-5/255" and rob.column_label("gaussian", 50) == "s=50"
-    assert rob.checkpoint_name("odenet", "gaussian", 2) == "yan-odenet-gaussian-seed2"
-    full = rob.recipe("full", "gaussian")
+    for key, columns in yan_experiment.COLUMNS.items():
+        assert set(yan_experiment.PAPER[key]) == set(yan_experiment.MODELS)
+        assert all(len(yan_experiment.PAPER[key][m]) == len(columns) for m in yan_experiment.MODELS)
+    assert yan_experiment.column_label("fgsm", 5 / 255, "svhn") == "FGSM-5/255" and yan_experiment.column_label("gaussian", 50) == "s=50"
+    assert yan_experiment.checkpoint_name("odenet", 2, "gaussian") == "yan-odenet-gaussian-seed2"
+    full = yan_experiment.recipe("odenet", "gaussian")
     assert (full.optimizer, full.lr, full.weight_decay, full.epochs, full.milestones, full.gamma) == \
         ("adam", 1e-3, 5e-4, 100, (30, 60, 90), 0.2)
     assert full.noise_prob == 0.5 and full.noise_sigmas == (50.0, 75.0, 100.0)
-    assert rob.recipe("quick", "clean").noise_prob == 0.0
+    quick = yan_experiment.quick_recipe("clean")
+    assert quick.noise_prob == 0.0 and quick.epochs == 1 and quick.train_subset == yan_experiment.QUICK_TRAIN_IMAGES
     with pytest.raises(ValueError, match="regime"):
-        rob.recipe("full", "adversarial")
+        yan_experiment.recipe("cnn", "adversarial")

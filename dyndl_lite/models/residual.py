@@ -13,7 +13,8 @@ How tracks are formed (the one place the book defines it):
 
 The track of an input is ``x(0), x(1), ..., x(n)``: n+1 points of R^d, one
 per block boundary. Pictures in 2-D project the stacked tracks of all shown
-samples with one PCA (:func:`pca_2d`) fitted to all their layers together.
+samples with one PCA fitted to all their layers together
+(:func:`dyndl_lite.experiments.gai.pca_2d`).
 
 The MNIST pair of chapter 10 uses ``MNIST_WIDTH`` and ``MNIST_DEPTH``.
 """
@@ -104,15 +105,6 @@ def toy_resnet(depth: int = 10, hidden: int = 16, num_classes: int = 2) -> Track
     return TrackNet(2, 2, depth, hidden, num_classes, residual=True)
 
 
-def pca_2d(stacked: np.ndarray | torch.Tensor) -> np.ndarray:
-    """Project tracks (n+1, m, d) to (n+1, m, 2) with one PCA fitted to all n+1 layers of all m samples."""
-    a = stacked.detach().cpu().numpy() if isinstance(stacked, torch.Tensor) else np.asarray(stacked)
-    flat = a.reshape(-1, a.shape[-1])
-    centred = flat - flat.mean(0)
-    _, _, vt = np.linalg.svd(centred, full_matrices=False)
-    return (centred @ vt[:2].T).reshape(*a.shape[:-1], 2)
-
-
 def weight_norm_sum(model: TrackNet) -> float:
     """``sum_k (||W_k1||_F^2 + ||W_k2||_F^2)`` over the blocks: the weight-decay penalty of the flow."""
     with torch.no_grad():
@@ -139,20 +131,3 @@ def block_bounds(model: TrackNet) -> dict[str, np.ndarray]:
             rows["frobenius"].append(0.5 * float((w1 ** 2).sum() + (w2 ** 2).sum()))
             rows["bias"].append(s2 * block.inner.bias.double().norm().item() + block.outer.bias.double().norm().item())
     return {key: np.array(value) for key, value in rows.items()}
-
-
-def two_moons(n: int = 400, noise: float = 0.1, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Two interleaved half circles in the plane (n points, classes 0/1), seeded; data of the 2-D residual MLP.
-
-    Class 0: ``(cos s, sin s)``, class 1: ``(1 - cos s, 1/2 - sin s)`` for ``s`` uniform in [0, pi], plus
-    Gaussian noise of standard deviation ``noise``; centred at the origin.
-    """
-    if n < 2:
-        raise ValueError(f"n must be at least 2 (one point per class), got {n}.")
-    generator = torch.Generator().manual_seed(seed)
-    labels = torch.arange(n) % 2
-    s = torch.rand(n, generator=generator) * torch.pi
-    points = torch.stack([torch.cos(s), torch.sin(s)], 1)
-    points[labels == 1] = torch.stack([1 - torch.cos(s), 0.5 - torch.sin(s)], 1)[labels == 1]
-    points = points + noise * torch.randn(n, 2, generator=generator) - torch.tensor([0.5, 0.25])
-    return points.float(), labels.long()

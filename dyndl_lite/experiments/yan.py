@@ -14,23 +14,28 @@ Protocol (Yan, Du, Tan, Feng 2020, Section 4; public code HanshuYAN/TisODE):
   (textbook FGSM / PGD); the authors' code attacks a margin loss on 1,000 random test
   images, PGD with 10 iterations of step ``eps / 5``.
 
-Checkpoints are named ``yan-{cnn|odenet}[-gaussian]-seed{S}``; experiments ``yan-clean`` and
-``yan-gaussian`` train them through :func:`dyndl_lite.runs.train`; :func:`table` evaluates the shipped ones on the test set
-and returns the table as data, with the paper's numbers beside it.
+Checkpoints are named ``yan-{cnn|odenet|tisode}[-gaussian]-seed{S}``; experiments ``yan-clean`` and
+``yan-gaussian`` (:data:`EXPERIMENTS`) train them through :func:`train`; :func:`table` evaluates the
+checkpoints on the test set and returns the table as data, with the paper's numbers beside it;
+:func:`verdict_markdown` and :func:`verdict_paragraph` state what holds.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
+from pathlib import Path
 from typing import Iterable
 
 import numpy as np
 import torch
 from torch import nn
 
-from dyndl_lite import attacks, pretrained, runs
+from dyndl_lite import attacks, pretrained, runs, verdicts
+from dyndl_lite.data import load_mnist
+from dyndl_lite.models.blocks import evaluation_mode
 from dyndl_lite.models.yan import build
+from dyndl_lite.train import Recipe, count_correct, fit
 
 MODELS = ("cnn", "odenet")  # the rows of the paper's Tables 1 and 2
 TRAINABLE = MODELS + ("tisode",)  # and Yan et al.'s own proposal (issue 18)
@@ -41,7 +46,7 @@ NOISE_PROB = 0.5
 
 # Quick mode's budget for the networks a chapter trains itself (SVHN, ImgNet10): one epoch over
 # at most this many training images instead of the paper's 100 epochs.
-CPU_BUDGET_IMAGES = 60_000
+QUICK_TRAIN_IMAGES = 60_000
 
 # Columns: (kind, strength). Gaussian sigma on 0-255; FGSM / PGD eps on [0, 1].
 COLUMNS = {
@@ -77,7 +82,7 @@ PGD_STEPS = 10  # step eps / 5, as in the authors' code
 NOISE_SEED = 0  # one fixed noise draw per sigma, shared by every model (paired comparison)
 
 
-def checkpoint_name(model: str, regime: str, seed: int) -> str:
+def checkpoint_name(model: str, seed: int = 0, regime: str = "clean") -> str:
     """``yan-cnn-seed0``, ``yan-odenet-gaussian-seed2``, ``yan-tisode-seed1``, ..."""
     if model not in TRAINABLE or regime not in REGIMES:
         raise ValueError(f"model must be one of {TRAINABLE} and regime one of {REGIMES}, got {model!r}, {regime!r}.")
@@ -96,36 +101,61 @@ def column_label(kind: str, strength: float, dataset: str = "mnist") -> str:
 # --------------------------------------------------------------------------- training
 
 
-def recipe(mode: str, regime: str, epochs: int | None = None, train_subset: int | None = None):
-    """Yan et al.'s recipe (full mode; ``epochs`` compresses it) or the CPU budget (quick mode), with the regime's noise."""
-    from dyndl_lite.train import RECIPES, Recipe, register_recipe
+#: Yan et al.'s recipe (Section 4 and the authors' code), the same for every model.
+PAPER_RECIPE = Recipe(name="yan-full", epochs=100, batch_size=128, optimizer="adam", lr=1e-3, weight_decay=5e-4,
+                      milestones=(30, 60, 90), gamma=0.2)
 
+
+def _with_regime(base: Recipe, regime: str, sigmas: tuple[float, ...] = TRAIN_SIGMAS) -> Recipe:
+    """``base`` with the regime's training noise: none (clean), or Table 2's Gaussian noise (``sigmas``)."""
     if regime not in REGIMES:
         raise ValueError(f"regime must be one of {REGIMES}, got {regime!r}.")
-    base = RECIPES.get("yan-full") or register_recipe(Recipe(
-        name="yan-full", epochs=100, batch_size=128, optimizer="adam", lr=1e-3, weight_decay=5e-4,
-        milestones=(30, 60, 90), gamma=0.2))
-    if mode == "quick":
-        base = dataclasses.replace(base, name="yan-cpu-budget", epochs=1, milestones=(), train_subset=CPU_BUDGET_IMAGES)
-    elif epochs is not None and epochs != base.epochs:
-        base = base.compressed(epochs)
-    if train_subset is not None:
-        base = dataclasses.replace(base, name=f"{base.name}-{train_subset}img", train_subset=train_subset)
-    if regime == "gaussian":
-        base = dataclasses.replace(base, name=base.name + "-gaussian", noise_prob=NOISE_PROB, noise_sigmas=TRAIN_SIGMAS)
-    return base
+    if regime == "clean":
+        return base
+    return dataclasses.replace(base, name=base.name + "-gaussian", noise_prob=NOISE_PROB, noise_sigmas=sigmas)
 
 
-def full_recipe(regime: str):
-    """Yan et al.'s recipe for ``regime`` (``"gaussian"`` adds the Table 2 training noise): what the paper ran."""
-    return recipe("full", regime)
+def recipe(model: str = "cnn", regime: str = "clean") -> Recipe:
+    """Yan et al.'s recipe for ``regime`` (the same for every model): :data:`PAPER_RECIPE`, and for
+    ``"gaussian"`` each training image noised with probability 1/2 by a sigma drawn from :data:`TRAIN_SIGMAS`."""
+    return _with_regime(PAPER_RECIPE, regime)
+
+
+def quick_recipe(regime: str = "clean", sigmas: tuple[float, ...] = TRAIN_SIGMAS) -> Recipe:
+    """Quick mode's budget for the networks a chapter trains itself: one epoch over at most
+    :data:`QUICK_TRAIN_IMAGES` images, otherwise :func:`recipe`."""
+    base = dataclasses.replace(PAPER_RECIPE, name="yan-quick", epochs=1, milestones=(), train_subset=QUICK_TRAIN_IMAGES)
+    return _with_regime(base, regime, sigmas)
 
 
 def available_seeds(regime: str) -> list[int]:
-    """Seeds for which both models of ``regime`` have a shipped checkpoint."""
-    from dyndl_lite import pretrained
+    """Seeds for which both models of ``regime`` have a checkpoint (user folder or shipped)."""
+    return [s for s in range(10) if all(pretrained.exists(checkpoint_name(m, s, regime)) for m in MODELS)]
 
-    return [s for s in range(10) if all(pretrained.exists(checkpoint_name(m, regime, s)) for m in MODELS)]
+
+EXPERIMENTS = tuple(runs.Experiment(
+    name=f"yan-{regime}", models=TRAINABLE, build=build,
+    recipe=lambda model, regime=regime: recipe(model, regime),
+    checkpoint_name=lambda model, seed, regime=regime: checkpoint_name(model, seed, regime),
+    description=f"Yan et al. (2020) Table {number}: MNIST CNN / ODENet / TisODE trained on "
+                f"{'clean' if regime == 'clean' else 'Gaussian-perturbed'} images, "
+                f"checkpoints yan-<model>{'' if regime == 'clean' else '-gaussian'}-seed<S>",
+) for regime, number in (("clean", 1), ("gaussian", 2)))
+_BY_REGIME = {experiment.name.removeprefix("yan-"): experiment for experiment in EXPERIMENTS}
+
+
+def train(model: str, seed: int = 0, regime: str = "clean", **options) -> Path:
+    """Train (or resume) ``model`` in ``regime``; ``options`` as :func:`dyndl_lite.runs.train`. Returns the weights path."""
+    if regime not in REGIMES:
+        raise ValueError(f"regime must be one of {REGIMES}, got {regime!r}.")
+    return runs.train(_BY_REGIME[regime], model, seed, **options)
+
+
+def load(model: str, seed: int = 0, regime: str = "clean", in_channels: int = 1) -> tuple[nn.Module, dict]:
+    """Checkpoint ``yan-<model>[-gaussian]-seed<S>`` (user folder first, then shipped) loaded, and its record."""
+    if regime not in REGIMES:
+        raise ValueError(f"regime must be one of {REGIMES}, got {regime!r}.")
+    return runs.load(_BY_REGIME[regime], model, seed, in_channels=in_channels)
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -133,11 +163,6 @@ def available_seeds(regime: str) -> list[int]:
 
 def _chunks(n: int, size: int) -> Iterable[slice]:
     return (slice(i, min(i + size, n)) for i in range(0, n, size))
-
-
-@torch.inference_mode()
-def _correct(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> int:
-    return int((model(x).argmax(1) == y).sum())
 
 
 def column_accuracies(model: nn.Module, x: torch.Tensor, y: torch.Tensor, columns: list[tuple[str, float]],
@@ -149,51 +174,71 @@ def column_accuracies(model: nn.Module, x: torch.Tensor, y: torch.Tensor, column
     PGD: :data:`PGD_STEPS` steps of ``eps / 5`` from the clean image, on the first
     ``pgd_images`` of ``x``.
     """
-    model.eval()
-    out: dict[tuple[str, float], float] = {}
     fgsm_eps = sorted({s for k, s in columns if k == "fgsm"})
     counts = {c: 0 for c in columns}
-    for part in _chunks(len(x), chunk):
-        xb, yb = x[part], y[part]
-        for kind, strength in columns:
-            if kind == "gaussian":
-                g = torch.Generator().manual_seed(NOISE_SEED * 1_000_003 + part.start)
-                counts[(kind, strength)] += _correct(model, attacks.gaussian(xb, strength, generator=g), yb)
-        if fgsm_eps:
-            for eps, adv in zip(fgsm_eps, attacks.fgsm_sweep(model, xb, yb, fgsm_eps)):
-                counts[("fgsm", eps)] += _correct(model, adv, yb)
-        if part.start < pgd_images:
-            stop = min(part.stop, pgd_images) - part.start
+
+    def correct(images: torch.Tensor, labels: torch.Tensor) -> int:
+        return count_correct(model, images, labels, device=images.device)
+
+    with evaluation_mode(model):
+        for part in _chunks(len(x), chunk):
+            xb, yb = x[part], y[part]
             for kind, strength in columns:
-                if kind == "pgd":
-                    adv = attacks.pgd(model, xb[:stop], yb[:stop], strength, step=strength / 5, steps=PGD_STEPS)
-                    counts[(kind, strength)] += _correct(model, adv, yb[:stop])
-    for kind, strength in columns:
-        total = min(pgd_images, len(x)) if kind == "pgd" else len(x)
-        out[(kind, strength)] = counts[(kind, strength)] / total
-    return out
+                if kind == "gaussian":
+                    g = torch.Generator().manual_seed(NOISE_SEED * 1_000_003 + part.start)
+                    counts[(kind, strength)] += correct(attacks.gaussian(xb, strength, generator=g), yb)
+            if fgsm_eps:
+                for eps, adv in zip(fgsm_eps, attacks.fgsm_sweep(model, xb, yb, fgsm_eps)):
+                    counts[("fgsm", eps)] += correct(adv, yb)
+            if part.start < pgd_images:
+                stop = min(part.stop, pgd_images) - part.start
+                for kind, strength in columns:
+                    if kind == "pgd":
+                        adv = attacks.pgd(model, xb[:stop], yb[:stop], strength, step=strength / 5, steps=PGD_STEPS)
+                        counts[(kind, strength)] += correct(adv, yb[:stop])
+    totals = {c: min(pgd_images, len(x)) if c[0] == "pgd" else len(x) for c in columns}
+    return {c: counts[c] / totals[c] for c in columns}
 
 
-def load_checkpoint(model: str, regime: str, seed: int, in_channels: int = 1) -> tuple[nn.Module, dict]:
-    """Checkpoint ``yan-<model>[-gaussian]-seed<S>`` (user folder first, then shipped) and its record."""
-    from dyndl_lite import pretrained
+def _measure(networks: Iterable[tuple[str, int, nn.Module]], x: torch.Tensor, y: torch.Tensor,
+             columns: list[tuple[str, float]], pgd_images: int) -> dict[str, dict]:
+    """Per model: accuracies (%) of each ``(model, seed, network)`` under every column, their mean and
+    sample std over seeds (zeros for one seed), and the clean accuracy on the same images."""
+    per_model: dict[str, dict[str, list]] = {}
+    for model, _, net in networks:
+        acc = column_accuracies(net, x, y, columns, pgd_images)
+        found = per_model.setdefault(model, {"seeds": [], "clean": []})
+        found["seeds"].append([100 * acc[c] for c in columns])
+        found["clean"].append(100 * count_correct(net, x, y, device=x.device) / len(x))
+    rows = {}
+    for model, found in per_model.items():
+        values = np.array(found["seeds"])
+        rows[model] = {"seeds": values.tolist(), "mean": values.mean(0).tolist(),
+                       "std": (values.std(0, ddof=1) if len(values) > 1 else np.zeros(len(columns))).tolist(),
+                       "clean": found["clean"]}
+    return rows
 
-    net = build(model, in_channels=in_channels)
-    record = pretrained.load(net, checkpoint_name(model, regime, seed),
-                             expect={"experiment": f"yan-{regime}", "model": model})
-    return net.eval(), record
+
+def _result(number: int, dataset: str, mode: str, seeds: list[int], rows: dict, images: int, pgd_images: int,
+            data: str, accuracy_label: str, **more) -> dict:
+    """A table as data: what :func:`table` and :func:`table_from_training` return."""
+    columns = COLUMNS[(dataset, number)]
+    return {"table": number, "dataset": dataset, "regime": "clean" if number == 1 else "gaussian", "mode": mode,
+            "seeds": list(seeds), "columns": [column_label(k, s, dataset) for k, s in columns],
+            "column_specs": columns, "rows": rows, "paper": PAPER[(dataset, number)], "paper_source": PAPER_SOURCE,
+            "data": data, "images": images, "pgd_images": pgd_images, "accuracy_label": accuracy_label,
+            "attack": f"cross-entropy FGSM; PGD {PGD_STEPS} steps of eps/5 from the clean image", **more}
 
 
 def table(number: int, mode: str = "quick", seeds: Iterable[int] | None = None, dataset: str = "mnist") -> dict:
     """Yan et al.'s Table ``number`` (1: clean training, 2: Gaussian training) for MNIST, as data.
 
-    Every shipped checkpoint of the table's regime is evaluated on the first
+    Every checkpoint of the table's regime is evaluated on the first
     :data:`ATTACK_IMAGES` ``[mode]`` test images (PGD on the first :data:`PGD_IMAGES` ``[mode]``).
     Returns columns, per-model per-seed accuracies (%), their mean and sample std,
     clean accuracy on the same images, the paper's numbers, and what was measured.
+    The TisODE joins the rows once its checkpoints exist for every seed.
     """
-    from dyndl_lite.data import load_mnist
-
     if number not in (1, 2):
         raise ValueError(f"Yan et al. have Tables 1 and 2, got {number!r}.")
     if dataset != "mnist":
@@ -203,133 +248,58 @@ def table(number: int, mode: str = "quick", seeds: Iterable[int] | None = None, 
     if not seeds:
         raise FileNotFoundError(f"no shipped checkpoints yan-*{'' if regime == 'clean' else '-gaussian'}-seed*; "
                                 f"train them with `python -m dyndl_lite train yan-{regime} --model cnn --seed 0`.")
-    columns = COLUMNS[(dataset, number)]
     test = load_mnist("test")
     x, y = test.images[:ATTACK_IMAGES[mode]], test.labels[:ATTACK_IMAGES[mode]]
     n, n_pgd = len(x), min(PGD_IMAGES[mode], len(x))  # the counts used: the offline fallback holds 1,000 images
-    rows, records, start = {}, {}, time.perf_counter()
-    tisode = all(pretrained.exists(checkpoint_name("tisode", regime, seed)) for seed in seeds)
-    for model in MODELS + (("tisode",) if tisode else ()):  # Yan et al.'s TisODE once its runs are shipped
-        per_seed, clean = [], []
-        for seed in seeds:
-            net, record = load_checkpoint(model, regime, seed)
-            acc = column_accuracies(net, x, y, columns, n_pgd)
-            per_seed.append([100 * acc[c] for c in columns])
-            with torch.inference_mode():
-                clean.append(100 * sum(_correct(net, x[s], y[s]) for s in _chunks(n, 1000)) / n)
-            records[checkpoint_name(model, regime, seed)] = record
-        values = np.array(per_seed)
-        rows[model] = {"seeds": values.tolist(), "mean": values.mean(0).tolist(),
-                       "std": (values.std(0, ddof=1) if len(values) > 1 else np.zeros(len(columns))).tolist(),
-                       "clean": clean}
-    return {
-        "table": number, "dataset": dataset, "regime": regime, "mode": mode, "seeds": list(seeds),
-        "columns": [column_label(k, s, dataset) for k, s in columns], "column_specs": columns,
-        "rows": rows, "paper": PAPER[(dataset, number)], "paper_source": PAPER_SOURCE,
-        "data": f"{test.name}: first {n:,} images (PGD: first {n_pgd:,})",
-        "images": n, "pgd_images": n_pgd, "accuracy_label": test.accuracy_label,
-        "attack": f"cross-entropy FGSM; PGD {PGD_STEPS} steps of eps/5 from the clean image",
-        "records": records, "seconds": round(time.perf_counter() - start, 1),
-    }
+    tisode = all(pretrained.exists(checkpoint_name("tisode", seed, regime)) for seed in seeds)
+    models = MODELS + (("tisode",) if tisode else ())
+    records, start = {}, time.perf_counter()
+
+    def networks():
+        for model in models:
+            for seed in seeds:
+                net, records[checkpoint_name(model, seed, regime)] = load(model, seed, regime)
+                yield model, seed, net
+
+    rows = _measure(networks(), x, y, COLUMNS[(dataset, number)], n_pgd)
+    return _result(number, dataset, mode, seeds, rows, n, n_pgd, f"{test.name}: first {n:,} images (PGD: first {n_pgd:,})",
+                   test.accuracy_label, records=records, seconds=round(time.perf_counter() - start, 1))
 
 
-def markdown(result: dict) -> str:
-    """The table as Markdown: our mean +- std over seeds beside the paper's."""
-    head = "| model | " + " | ".join(result["columns"]) + " |"
-    lines = [head, "|" + "---|" * (len(result["columns"]) + 1)]
-    for model in MODELS:
-        ours = result["rows"][model]
-        cells = [f"{m:.1f} ± {s:.1f}" if len(result["seeds"]) > 1 else f"{m:.1f}" for m, s in zip(ours["mean"], ours["std"])]
-        lines.append(f"| {model.upper() if model == 'cnn' else 'ODENet'}, ours | " + " | ".join(cells) + " |")
-        paper = [f"{m:.1f} ± {s:.1f}" for m, s in result["paper"][model]]
-        lines.append(f"| {model.upper() if model == 'cnn' else 'ODENet'}, paper | " + " | ".join(paper) + " |")
-    return "\n".join(lines)
+def table_from_training(dataset: str, number: int, train_data, test_data, mode: str = "quick",
+                        seeds: Iterable[int] = (0,), progress: bool = False) -> dict:
+    """SVHN / ImgNet10 (no shipped checkpoints): train the 3-channel CNN and ODENet on ``train_data`` and
+    evaluate Table ``number``'s columns on the first :data:`ATTACK_IMAGES` ``[mode]`` images of ``test_data``.
 
-
-def table_from_training(dataset: str, number: int, train, test, mode: str = "quick", seeds: Iterable[int] = (0,),
-                        progress: bool = False) -> dict:
-    """SVHN / ImgNet10 (no shipped checkpoints): train the 3-channel CNN and ODENet on ``train`` and evaluate
-    Table ``number``'s columns on the first :data:`ATTACK_IMAGES` ``[mode]`` images of ``test``.
-
-    The Gaussian training noise of Table 2 uses each data set's largest Table-2 sigma and the two below it
-    in Table 1 (SVHN {15, 25, 35}, ImgNet10 {10, 15, 25}): Yan et al. give the MNIST sigmas only, so this is
-    the book's choice.
+    Quick mode trains with :func:`quick_recipe`, full mode with the paper's. The Gaussian training noise of
+    Table 2 uses each data set's largest Table-2 sigma and the two below it in Table 1 (SVHN {15, 25, 35},
+    ImgNet10 {10, 15, 25}): Yan et al. give the MNIST sigmas only, so this is the book's choice.
     """
-    from dyndl_lite.train import fit
-
     if (dataset, number) not in COLUMNS or dataset == "mnist":
         raise ValueError(f"dataset must be 'svhn' or 'imgnet10' and number 1 or 2, got {dataset!r}, {number!r}.")
     regime = "clean" if number == 1 else "gaussian"
-    columns = COLUMNS[(dataset, number)]
     sigmas = tuple(float(s) for k, s in COLUMNS[(dataset, 1)] if k == "gaussian")
-    rec = recipe(mode, regime)
-    if regime == "gaussian":
-        rec = dataclasses.replace(rec, noise_sigmas=sigmas)
-    n = ATTACK_IMAGES[mode]
-    x, y = test.images[:n], test.labels[:n]
-    rows = {}
-    for model in MODELS:
-        per_seed, clean = [], []
-        for seed in seeds:
-            torch.manual_seed(seed)
-            net = build(model, in_channels=3)
-            fit(net, train, rec, seed=seed, progress=progress)
-            acc = column_accuracies(net, x, y, columns, PGD_IMAGES[mode])
-            per_seed.append([100 * acc[c] for c in columns])
-            with torch.inference_mode():
-                clean.append(100 * sum(_correct(net, x[s], y[s]) for s in _chunks(len(x), 1000)) / len(x))
-        values = np.array(per_seed)
-        rows[model] = {"seeds": values.tolist(), "mean": values.mean(0).tolist(), "clean": clean,
-                       "std": (values.std(0, ddof=1) if len(values) > 1 else np.zeros(len(columns))).tolist()}
-    return {"table": number, "dataset": dataset, "regime": regime, "mode": mode, "seeds": list(seeds),
-            "columns": [column_label(k, s, dataset) for k, s in columns], "column_specs": columns, "rows": rows,
-            "paper": PAPER[(dataset, number)], "paper_source": PAPER_SOURCE, "recipe": dataclasses.asdict(rec),
-            "data": f"{train.name} for training; {test.name}: first {len(x):,} images "
-                    f"(PGD: first {min(PGD_IMAGES[mode], len(x)):,})",
-            "images": len(x), "pgd_images": min(PGD_IMAGES[mode], len(x)), "accuracy_label": test.accuracy_label,
-            "attack": f"cross-entropy FGSM; PGD {PGD_STEPS} steps of eps/5 from the clean image"}
+    rec = quick_recipe(regime, sigmas) if mode == "quick" else _with_regime(PAPER_RECIPE, regime, sigmas)
+    seeds = list(seeds)
+    x, y = test_data.images[:ATTACK_IMAGES[mode]], test_data.labels[:ATTACK_IMAGES[mode]]
+    n, n_pgd = len(x), min(PGD_IMAGES[mode], len(x))
 
+    def networks():
+        for model in MODELS:
+            for seed in seeds:
+                torch.manual_seed(seed)
+                net = build(model, in_channels=3)
+                fit(net, train_data, rec, seed=seed, progress=progress)
+                yield model, seed, net
 
-# --------------------------------------------------------------------------- chapter 5: a 2-D ODE-Net
-
-def toy_recipe():
-    """Chapter 5's recipe for the 2-D ODE-Net: Adam 1e-2, batch 50, 30 epochs on 400 points."""
-    from dyndl_lite.train import Recipe, register_recipe
-
-    return register_recipe(Recipe("yan-toy-circles", epochs=30, batch_size=50, optimizer="adam", lr=1e-2))
-
-
-def toy_odenet(seed: int = 0, n: int = 400):
-    """Train a plain (non-augmented) 2-D ODE-Net on concentric circles; return ``(net, train, test, history)``.
-
-    ``dz/dt = f(t, z)`` with ``f`` a tanh MLP (2 hidden layers of 32) on ``[z, t]``,
-    RK4 with step 0.1 on ``[0, 1]``, linear read-out; training data
-    ``concentric_circles(n, seed=seed)``, test data the same law with ``seed + 1``.
-    """
-    from dyndl_lite.toy import ToyODENet, concentric_circles
-    from dyndl_lite.train import fit
-
-    torch.manual_seed(seed)
-    train, test = concentric_circles(n, seed=seed), concentric_circles(n, seed=seed + 1)
-    net = ToyODENet(2, 2, augment=0, width=32, depth=2, method="rk4", step_size=0.1)
-    history = fit(net, train, toy_recipe(), test=test, seed=seed, progress=False)
-    return net, train, test, history
-
-
-for _regime, _table in (("clean", 1), ("gaussian", 2)):
-    runs.register(runs.Experiment(  # "tisode" (issue 18) trains too; the tables still loop over MODELS
-        name=f"yan-{_regime}", models=TRAINABLE, build=build,
-        recipe=lambda model, regime=_regime: full_recipe(regime),
-        checkpoint_name=lambda model, seed, regime=_regime: checkpoint_name(model, regime, seed),
-        description=f"Yan et al. (2020) Table {_table}: MNIST CNN / ODENet / TisODE trained on "
-                    f"{'clean' if _regime == 'clean' else 'Gaussian-perturbed'} images, "
-                    f"checkpoints yan-<model>{'' if _regime == 'clean' else '-gaussian'}-seed<S>",
-    ))
+    rows = _measure(networks(), x, y, COLUMNS[(dataset, number)], n_pgd)
+    return _result(number, dataset, mode, seeds, rows, n, n_pgd,
+                   f"{train_data.name} for training; {test_data.name}: first {n:,} images (PGD: first {n_pgd:,})",
+                   test_data.accuracy_label, recipe=dataclasses.asdict(rec))
 
 
 # --------------------------------------------------------------------------- verdicts (chapter 6)
 
-PAPER_EPOCHS = 100  # Yan et al.'s recipe; records written before full_recipe_epochs existed lack the field
 
 
 def _pm(mean: float, std: float | None) -> str:
@@ -347,8 +317,6 @@ def verdict_rows(result: dict, ours: str = "odenet", theirs: str = "cnn") -> lis
     """:func:`dyndl_lite.verdicts.yan` applied to a :func:`table` result: is ``ours`` more accurate than
     ``theirs`` under each perturbation (per-seed accuracies, seeds paired; with one seed, the binomial
     standard error on the images each column used)? The paper's numbers join only for ODENet vs CNN."""
-    from dyndl_lite import verdicts
-
     paper = result["paper"] if (ours, theirs) == ("odenet", "cnn") else None
     return verdicts.yan(result["columns"], result["rows"][ours]["seeds"], result["rows"][theirs]["seeds"],
                         paper, images=_column_images(result))
@@ -358,8 +326,6 @@ def verdict_markdown(result: dict) -> str:
     """Table ``result`` transposed, one line per perturbation: the paper's CNN, ODENet and difference, ours
     (mean ± sample std over the seeds, paired difference ± its std) and the computed verdict of
     :func:`dyndl_lite.verdicts.yan` ("ODENet more robust than CNN")."""
-    from dyndl_lite import verdicts
-
     n = len(result["seeds"])
     spread = n > 1
     header = ["perturbation", "CNN, paper", "ODENet, paper", "difference, paper",
@@ -392,8 +358,6 @@ def verdict_markdown(result: dict) -> str:
 
 def paper_only_markdown(dataset: str, number: int, reason: str = "not run: data not available here") -> str:
     """The paper's Table ``number`` for ``dataset`` (SVHN, ImgNet10), marked as theirs, our cells ``reason``."""
-    from dyndl_lite import verdicts
-
     if (dataset, number) not in PAPER or dataset == "mnist":
         raise ValueError(f"dataset must be 'svhn' or 'imgnet10' and number 1 or 2, got {dataset!r}, {number!r}.")
     paper = PAPER[(dataset, number)]
@@ -407,15 +371,13 @@ def paper_only_markdown(dataset: str, number: int, reason: str = "not run: data 
 
 def verdict_paragraph(results: list[dict]) -> str:
     """Plain-words summary of the verdicts of Tables 1 and 2 (the :func:`table` results given), with the numbers."""
-    from dyndl_lite import verdicts
-
     parts = []
     for result in results:
         rows = verdict_rows(result)
         counts = verdicts.count(rows)
         n = len(result["seeds"])
         clean = {m: float(np.mean(result["rows"][m]["clean"])) for m in MODELS}
-        epochs = sorted({(r["epochs_run"], r.get("full_recipe_epochs", PAPER_EPOCHS)) for r in result["records"].values()})
+        epochs = sorted({(r["epochs_run"], r.get("full_recipe_epochs", PAPER_RECIPE.epochs)) for r in result["records"].values()})
         held = [r["column"] for r in rows if r["verdict"] == verdicts.HOLDS]
         failed = [r["column"] for r in rows if r["verdict"] == verdicts.FAILS]
         open_ = [r["column"] for r in rows if r["verdict"] == verdicts.UNRESOLVED]

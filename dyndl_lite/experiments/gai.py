@@ -3,42 +3,46 @@
 Networks: :func:`dyndl_lite.models.residual.mnist_tracknet` (tracks in R^32,
 8 blocks; how tracks are formed is defined there, once). The experiment ``gai``
 has one model per architecture and weight decay of :data:`PAPER_WEIGHT_DECAYS`
-(``resnet-wd5e-4``, ``plain-wd0``, ...); :func:`dyndl_lite.runs.train` trains it on
+(``resnet-wd5e-4``, ``plain-wd0``, ...); :func:`train` trains it on
 the MNIST training set with :func:`recipe`, recording after every epoch the
 training accuracy and the mean LSS on :data:`TRACK_POINTS` fixed test images
 and, at a few epochs, the tracks of :data:`SNAPSHOT_POINTS` others (pictured in
 2-D on one PCA basis), into checkpoint ``gai-{resnet|plain}-wd{gamma}-seed{S}``.
-:func:`table` evaluates the checkpoints: test accuracy, mean LSS and exact OTS.
+:func:`table` evaluates the checkpoints: test accuracy, mean LSS and exact OTS;
+:func:`verdict_markdown` and :func:`verdict_paragraph` compare them with the paper.
 
-Paper numbers (:data:`PAPER_MNIST`, :data:`PAPER_CIFAR100`) are Gai & Zhang's,
-copied here with their provenance; the book prints them beside ours.
+Paper numbers (:data:`PAPER`) are Gai & Zhang's, copied here with their provenance;
+the book prints them beside ours.
 """
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from dyndl_lite import runs
-from dyndl_lite.geodesic import _as_track, lss, ots, tracks
+from dyndl_lite import runs, verdicts
+from dyndl_lite.geodesic import _as_track, lss, ots, track_distance, track_lower_bound, tracks
 from dyndl_lite.models.residual import MNIST_DEPTH, MNIST_HIDDEN, MNIST_WIDTH, mnist_tracknet
-from dyndl_lite.train import Recipe, register_recipe
+from dyndl_lite.train import Recipe, evaluate
 
 PAPER_WEIGHT_DECAYS = (0.0, 5e-4, 1e-3, 5e-3, 1e-2)  # Gai & Zhang's sweep (CIFAR-100), all trainable here
 WEIGHT_DECAYS = (0.0, 5e-4, 5e-3)  # the ones whose checkpoints the chapters evaluate
 SEEDS = (0,)
 FULL_EPOCHS = 160  # Gai & Zhang picture training up to epoch 160; the book's full recipe runs that long
-EPOCHS = 5  # default budget of a call to recipe()
 TRACK_POINTS = 1000  # fixed test images (seed 0 subset) for LSS during training
 SNAPSHOT_POINTS = 200  # test images whose 2-D tracks are stored at SNAPSHOT_EPOCHS
 OTS_POINTS = 2000  # test images for the exact OTS of the table (one assignment problem of this size)
 
-# Gai & Zhang (2021), arXiv:2102.09235: MNIST ResNet with L2 regularisation.
-PAPER_MNIST = {"lss": 1.12, "ots": 0.96}
-# Gai & Zhang (2021), CIFAR-100 weight-decay sweep, values read off their plots (about +-0.02).
-PAPER_CIFAR100 = {
+PAPER_SOURCE = ("Gai & Zhang, A Mathematical Principle of Deep Learning: Learn the Geodesic Curve in the "
+                "Wasserstein Space, arXiv:2102.09235 (2021)")
+PAPER = {
+    # MNIST ResNet with L2 regularisation, as printed.
+    "mnist": {"lss": 1.12, "ots": 0.96},
+    # CIFAR-100 weight-decay sweep, values read off their plots (about +-0.02).
+    "cifar100": {
     "weight_decay": [0.0, 5e-4, 1e-3, 5e-3, 1e-2],
     "resnet_test_acc_pct": [74.5, 76.4, 77.1, 79.7, 78.1],
     "plain_test_acc_pct": [57.4, 64.2, 69.6, 67.8, 44.2],
@@ -46,19 +50,21 @@ PAPER_CIFAR100 = {
     "plain_ots": [0.15, 0.0, 0.22, 0.06, 0.0],  # "~0" in the paper is written 0.0 here
     "resnet_lss": [1.38, 1.28, 1.30, 1.55, 1.82],
     "plain_lss": [4.6, 4.1, 4.0, 3.5, 3.9],
+    },
 }
 
 
-def recipe(weight_decay: float, epochs: int = EPOCHS):
-    """The training recipe of every chapter-10 network: SGD, momentum 0.9, lr 0.01, x0.1 at 60% and 80% of training.
+def recipe(model: str) -> Recipe:
+    """The full recipe of ``model`` (a name of :data:`MODELS`): SGD, momentum 0.9, lr 0.01, batch 128,
+    :data:`FULL_EPOCHS` epochs, learning rate x0.1 at 60 % and 80 % of training, weight decay as named.
 
-    Gai & Zhang give no MNIST schedule; this one is the book's choice. ``recipe(g, 160)``
-    compressed to E epochs has the same milestones as ``recipe(g, E)``.
+    Gai & Zhang give no MNIST schedule; this one is the book's choice.
     """
-    return register_recipe(Recipe(
-        name=f"gai-mnist-wd{wd_tag(weight_decay)}-{epochs}ep", epochs=epochs, batch_size=128, optimizer="sgd", lr=0.01,
-        momentum=0.9, weight_decay=weight_decay, milestones=tuple(sorted({math.ceil(0.6 * epochs), math.ceil(0.8 * epochs)} - {epochs})), gamma=0.1,
-    ))
+    weight_decay = parse_model(model)[1]
+    epochs = FULL_EPOCHS
+    return Recipe(name=f"gai-mnist-wd{wd_tag(weight_decay)}-{epochs}ep", epochs=epochs, batch_size=128,
+                  optimizer="sgd", lr=0.01, momentum=0.9, weight_decay=weight_decay,
+                  milestones=(math.ceil(0.6 * epochs), math.ceil(0.8 * epochs)), gamma=0.1)
 
 
 def wd_tag(weight_decay: float) -> str:
@@ -69,9 +75,10 @@ def wd_tag(weight_decay: float) -> str:
     return f"{mantissa}e-{int(exponent[1:])}" if exponent.startswith("-") else f"{mantissa}e{int(exponent)}"
 
 
-def checkpoint_name(residual: bool, weight_decay: float, seed: int = 0) -> str:
-    """``gai-resnet-wd5e-4-seed0`` or ``gai-plain-wd5e-4-seed0``."""
-    return f"gai-{'resnet' if residual else 'plain'}-wd{wd_tag(weight_decay)}-seed{seed}"
+def checkpoint_name(model: str, seed: int = 0) -> str:
+    """``gai-resnet-wd5e-4-seed0``, ``gai-plain-wd0-seed0``, ... for ``model`` of :data:`MODELS`."""
+    parse_model(model)
+    return f"gai-{model}-seed{seed}"
 
 
 def snapshot_epochs(epochs: int) -> tuple[int, ...]:
@@ -103,6 +110,9 @@ def lss_summary(track: torch.Tensor | np.ndarray) -> tuple[float, int]:
 def model_name(residual: bool, weight_decay: float) -> str:
     """``resnet-wd5e-4`` / ``plain-wd0``: the command line's name of a network of the sweep."""
     return f"{'resnet' if residual else 'plain'}-wd{wd_tag(weight_decay)}"
+
+
+MODELS = tuple(model_name(residual, g) for residual in (True, False) for g in PAPER_WEIGHT_DECAYS)
 
 
 def parse_model(model: str) -> tuple[bool, float]:
@@ -137,18 +147,24 @@ def training_callback(test, recipe_: Recipe):
     return record
 
 
-def fixed_basis_pca(snapshots: dict[str, np.ndarray], reference: str) -> dict[str, np.ndarray]:
-    """Every snapshot's tracks (n+1, m, d) projected to 2-D on ONE basis.
+def pca_2d(tracks_: np.ndarray | torch.Tensor, fit_on: np.ndarray | torch.Tensor | None = None) -> np.ndarray:
+    """Tracks (..., d) projected to 2-D: ``P(x) = (x - mean) V_2``, with the mean and the two leading
+    principal axes ``V_2`` of the points of ``fit_on`` (default: ``tracks_`` itself), all layers stacked."""
+    def as_array(a) -> np.ndarray:
+        return a.detach().cpu().numpy().astype(np.float64) if isinstance(a, torch.Tensor) else np.asarray(a, np.float64)
 
-    The basis is the mean and the two leading principal axes of the ``reference`` snapshot's
-    points, all layers stacked: ``P(x) = (x - mean) V_2``. A common basis keeps epochs
-    comparable, where refitting at each epoch can flip or rotate the picture.
-    """
-    points = np.asarray(snapshots[reference], dtype=np.float64)
+    points = as_array(tracks_ if fit_on is None else fit_on)
     points = points.reshape(-1, points.shape[-1])
     mean = points.mean(0)
     _, _, vt = np.linalg.svd(points - mean, full_matrices=False)
-    return {epoch: (np.asarray(track, dtype=np.float64) - mean) @ vt[:2].T for epoch, track in snapshots.items()}
+    return (as_array(tracks_) - mean) @ vt[:2].T
+
+
+def fixed_basis_pca(snapshots: dict[str, np.ndarray], reference: str) -> dict[str, np.ndarray]:
+    """Every snapshot's tracks (n+1, m, d) projected to 2-D on ONE basis, :func:`pca_2d` fitted to the
+    ``reference`` snapshot. A common basis keeps epochs comparable, where refitting at each epoch can
+    flip or rotate the picture."""
+    return {epoch: pca_2d(track, fit_on=snapshots[reference]) for epoch, track in snapshots.items()}
 
 
 def finish_record(model, history, test) -> dict:
@@ -167,20 +183,23 @@ def finish_record(model, history, test) -> dict:
     }
 
 
-MODELS = tuple(model_name(residual, g) for residual in (True, False) for g in PAPER_WEIGHT_DECAYS)
-
-runs.register(runs.Experiment(
-    name="gai", models=MODELS, build=lambda model: mnist_tracknet(parse_model(model)[0]),
-    recipe=lambda model: recipe(parse_model(model)[1], FULL_EPOCHS),
-    checkpoint_name=lambda model, seed: f"gai-{model}-seed{seed}",
+EXPERIMENT = runs.Experiment(
+    name="gai", models=MODELS, build=lambda model: mnist_tracknet(parse_model(model)[0]), recipe=recipe,
+    checkpoint_name=checkpoint_name,
     description="Gai & Zhang (2021): residual vs plain MNIST networks across weight decay (chapter 10)",
     callback=training_callback, finish=finish_record,
-))
+)
+EXPERIMENTS = (EXPERIMENT,)
 
 
-def load_one(residual: bool, weight_decay: float, seed: int = 0) -> tuple[torch.nn.Module, dict]:
-    """Checkpoint ``checkpoint_name(residual, weight_decay, seed)`` (user folder first, then shipped) and its record."""
-    return runs.load("gai", model_name(residual, weight_decay), seed)
+def train(model: str, seed: int = 0, **options) -> Path:
+    """Train (or resume) ``model`` (e.g. ``"resnet-wd5e-4"``); ``options`` as :func:`dyndl_lite.runs.train`."""
+    return runs.train(EXPERIMENT, model, seed, **options)
+
+
+def load(model: str, seed: int = 0) -> tuple[torch.nn.Module, dict]:
+    """Checkpoint ``gai-<model>-seed<S>`` (user folder first, then shipped) loaded, and its record."""
+    return runs.load(EXPERIMENT, model, seed)
 
 
 def evaluate_row(model: torch.nn.Module, test, ots_points: int = OTS_POINTS) -> dict:
@@ -190,8 +209,6 @@ def evaluate_row(model: torch.nn.Module, test, ots_points: int = OTS_POINTS) -> 
     ``ots_points`` (``min(ots_points, len(test))``: the offline fallback holds only 1,000 images).
     ``accuracy_label`` says what the accuracy is (test accuracy only on official test data).
     """
-    from dyndl_lite.train import evaluate
-
     used = min(ots_points, len(test))
     sub = test.subset(used, seed=0).images
     track = tracks(model, sub)
@@ -206,7 +223,7 @@ def table(test, weight_decays=WEIGHT_DECAYS, seed: int = 0, ots_points: int = OT
     rows = []
     for residual in (True, False):
         for gamma in weight_decays:
-            model, record = load_one(residual, gamma, seed)
+            model, record = load(model_name(residual, gamma), seed)
             rows.append({"network": "residual" if residual else "plain", "weight_decay": gamma,
                          **evaluate_row(model, test, ots_points), "train_acc": record["train_acc"]})
     return rows
@@ -251,8 +268,6 @@ def bound_check(track1: np.ndarray, track2: np.ndarray, seed: int = 0) -> dict:
     * ``shuffled`` (control): the same with the end points of a random permutation of the inputs, a map that
       ignores its input; the bound must fail for a sizeable fraction, showing the check can fail.
     """
-    from dyndl_lite.geodesic import track_distance, track_lower_bound
-
     t1, t2 = np.asarray(track1, dtype=float), np.asarray(track2, dtype=float)
     if t1.shape != t2.shape or t1.ndim != 3:
         raise ValueError(f"track1 and track2 must both have shape (n+1, m, d), got {t1.shape} and {t2.shape}.")
@@ -279,17 +294,15 @@ def paper_cifar100_rows() -> list[dict]:
     """Gai & Zhang's CIFAR-100 values as table rows for :func:`dyndl_lite.verdicts.gai`. The paper plots test
     accuracy only, so it stands in the ``train_acc`` field; use these rows for the per-weight-decay
     comparisons, not for the training-accuracy trend."""
-    p = PAPER_CIFAR100
+    p = PAPER["cifar100"]
     return [{"network": net, "weight_decay": g, "lss": p[f"{key}_lss"][i], "ots": p[f"{key}_ots"][i],
              "train_acc": p[f"{key}_test_acc_pct"][i] / 100}
             for i, g in enumerate(p["weight_decay"]) for net, key in (("residual", "resnet"), ("plain", "plain"))]
 
 
-def gai_verdict_markdown(rows: list[dict]) -> str:
+def verdict_markdown(rows: list[dict]) -> str:
     """Per weight decay: our LSS and OTS, residual vs plain, with :func:`dyndl_lite.verdicts.gai`'s verdicts,
     beside the paper's CIFAR-100 values at the same weight decay (judged by the same rule), where it has one."""
-    from dyndl_lite import verdicts
-
     ours = verdicts.gai(rows)["per_weight_decay"]
     theirs = {r["weight_decay"]: r for r in verdicts.gai(paper_cifar100_rows())["per_weight_decay"]}
     lines = []
@@ -309,8 +322,6 @@ def training_trends(records: dict[tuple[str, float], dict]) -> list[dict]:
     """Per run, whether LSS falls as training accuracy rises over the epochs of its record's ``dynamics``
     (:func:`dyndl_lite.verdicts.falls_as_rises`, Spearman's rho over epochs); ``records`` maps
     ``(network, weight_decay)`` to a checkpoint record."""
-    from dyndl_lite import verdicts
-
     out = []
     for (network, gamma), record in records.items():
         dyn = record["dynamics"]
@@ -324,10 +335,8 @@ def training_trends(records: dict[tuple[str, float], dict]) -> list[dict]:
     return out
 
 
-def gai_verdict_paragraph(rows: list[dict], trends: list[dict], epochs: list[int], data: str) -> str:
-    """Plain words, with the numbers, for :func:`gai_verdict_markdown` and :func:`training_trends`."""
-    from dyndl_lite import verdicts
-
+def verdict_paragraph(rows: list[dict], trends: list[dict], epochs: list[int], data: str) -> str:
+    """Plain words, with the numbers, for :func:`verdict_markdown` and :func:`training_trends`."""
     v = verdicts.gai(rows)
     per = v["per_weight_decay"]
     k = len(per)
@@ -346,8 +355,8 @@ def gai_verdict_paragraph(rows: list[dict], trends: list[dict], epochs: list[int
             f"more optimal at {optimal} of {k}; Gai & Zhang's CIFAR-100 residual network is both at {paper_both} of "
             f"their {len(paper)}. "
             f"Our residual LSS ranges over {min(res_lss):.2f}-{max(res_lss):.2f} and OTS over "
-            f"{min(res_ots):.3f}-{max(res_ots):.3f}, against the paper's MNIST ResNet {PAPER_MNIST['lss']} and "
-            f"{PAPER_MNIST['ots']}. ")
+            f"{min(res_ots):.3f}-{max(res_ots):.3f}, against the paper's MNIST ResNet {PAPER['mnist']['lss']} and "
+            f"{PAPER['mnist']['ots']}. ")
     if across is not None:
         text += (f"Across weight decays the residual network's LSS {'falls' if across['verdict'] == verdicts.HOLDS else 'does not fall'} "
                  f"as its training accuracy rises (Spearman's rho = {across['rho']:+.2f} over {across['points']} "

@@ -1,77 +1,85 @@
 """Chen et al. (2018), Table 1: four MNIST models, their training run, and the table evaluated from checkpoints.
 
 The models are :mod:`dyndl_lite.models.chen`'s MLP, ResNet, RK-Net and ODE-Net; the
-paper's recipe is ``chen-full`` (:data:`dyndl_lite.train.RECIPES`); checkpoints are
-``chen-<model>-seed<S>``. Training goes through :func:`dyndl_lite.runs.train`
-(``python -m dyndl_lite train chen --model resnet --epochs 10``); :func:`chen_table`
-evaluates the checkpoints found (user folder first, then shipped).
+paper's recipe is :func:`recipe` (torchdiffeq's ``examples/odenet_mnist.py``);
+checkpoints are ``chen-<model>-seed<S>``. :func:`train` trains one
+(``python -m dyndl_lite train chen --model resnet --epochs 10``); :func:`table`
+evaluates the checkpoints found (user folder first, then shipped) and
+:func:`verdict_markdown` / :func:`verdict_paragraph` compare them with the paper.
+Chapter 4 also uses :func:`tolerance_sweep` and :func:`adjoint_nfe_sweep` (Fig. 3).
 """
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import torch
 
-from dyndl_lite import runs
-from dyndl_lite.models.chen import MODELS, chen_model
-from dyndl_lite.train import RECIPES
+from dyndl_lite import pretrained, runs, verdicts
+from dyndl_lite.data import ImageData, load_mnist
+from dyndl_lite.models.blocks import count_parameters, evaluation_mode
+from dyndl_lite.models.chen import MODELS, PAPER_PARAMETERS_M, PAPER_TEST_ERROR_PERCENT, chen_model
+from dyndl_lite.train import RECIPES, Recipe, evaluate, ode_blocks
 
-EXPERIMENT = "chen"
+#: Chen et al.'s Table 1 as published: test error (%) and parameters (millions) per model.
+PAPER = {model: {"test_error_percent": PAPER_TEST_ERROR_PERCENT[model], "parameters_m": PAPER_PARAMETERS_M[model]}
+         for model in MODELS}
+PAPER_SOURCE = "Chen, Rubanova, Bettencourt, Duvenaud, Neural Ordinary Differential Equations, NeurIPS 2018, Table 1"
 
 
-def chen_checkpoint_name(model: str, seed: int = 0) -> str:
+def recipe(model: str = "odenet") -> Recipe:
+    """The paper's recipe, the same for every model: SGD 0.1, momentum 0.9, batch 128, 160 epochs,
+    learning rate x0.1 at epochs 60, 100 and 140, random crops with padding 4."""
+    return RECIPES["chen-full"]
+
+
+def checkpoint_name(model: str, seed: int = 0) -> str:
     """``chen-<model>-seed<S>``."""
     return f"chen-{model}-seed{seed}"
 
 
-runs.register(runs.Experiment(
-    name=EXPERIMENT, models=MODELS, build=chen_model, recipe=lambda model: RECIPES["chen-full"],
-    checkpoint_name=chen_checkpoint_name,
+EXPERIMENT = runs.Experiment(
+    name="chen", models=MODELS, build=chen_model, recipe=recipe, checkpoint_name=checkpoint_name,
     description="Chen et al. (2018) Table 1: four MNIST models, checkpoints chen-<model>-seed<S>",
-))
+)
+EXPERIMENTS = (EXPERIMENT,)
 
 
-def load_chen(model: str, seed: int = 0, **options) -> tuple[torch.nn.Module, dict]:
+def train(model: str, seed: int = 0, **options) -> Path:
+    """Train (or resume) Chen et al.'s ``model``; ``options`` as :func:`dyndl_lite.runs.train`. Returns the weights path."""
+    return runs.train(EXPERIMENT, model, seed, **options)
+
+
+def load(model: str, seed: int = 0, **options) -> tuple[torch.nn.Module, dict]:
     """Chen et al.'s ``model`` (built with ``options``) with checkpoint ``chen-<model>-seed<S>`` loaded, and its record."""
-    from dyndl_lite import pretrained
-
-    net = chen_model(model, **options)
-    record = pretrained.load(net, chen_checkpoint_name(model, seed), expect={"experiment": EXPERIMENT, "model": model})
-    return net.eval(), record
+    return runs.load(EXPERIMENT, model, seed, **options)
 
 
-def chen_table(seed: int = 0, test=None, device=None) -> list[dict]:
-    """One row per shipped model: parameters, test error measured now on ``test`` (default: MNIST test),
-    the error recorded at training time, epochs run, and the paper's numbers."""
-    from dyndl_lite import pretrained
-    from dyndl_lite.data import load_mnist
-    from dyndl_lite.models.blocks import count_parameters
-    from dyndl_lite.models.chen import MODELS, PAPER_PARAMETERS_M, PAPER_TEST_ERROR_PERCENT
-    from dyndl_lite.train import evaluate
-
+def table(seed: int = 0, test: ImageData | None = None, device=None) -> list[dict]:
+    """One row per model with a checkpoint: parameters, test error measured now on ``test`` (default: MNIST
+    test), the error recorded at training time, epochs run, and the paper's numbers."""
     test = test if test is not None else load_mnist("test")
     rows = []
     for model in MODELS:
-        if not pretrained.exists(chen_checkpoint_name(model, seed)):
+        if not pretrained.exists(checkpoint_name(model, seed)):
             continue
-        net, record = load_chen(model, seed)
+        net, record = load(model, seed)
         start = time.perf_counter()
         accuracy = evaluate(net, test.images, test.labels, device=device)
         rows.append({
             "model": model, "parameters": count_parameters(net), "test_error_percent": 100 * (1 - accuracy),
             "recorded_test_error_percent": 100 * (1 - record["test_acc"]), "epochs_run": record["epochs_run"],
             "eval_seconds": time.perf_counter() - start, "data": test.name, "record": record,
-            "eval_images": len(test), "accuracy_label": getattr(test, "accuracy_label", "accuracy"),
-            "paper_parameters_m": PAPER_PARAMETERS_M[model], "paper_test_error_percent": PAPER_TEST_ERROR_PERCENT[model],
+            "eval_images": len(test), "accuracy_label": test.accuracy_label,
+            "paper_parameters_m": PAPER[model]["parameters_m"],
+            "paper_test_error_percent": PAPER[model]["test_error_percent"],
         })
     return rows
 
 
 def _ode_block_input(net: torch.nn.Module, images: torch.Tensor) -> tuple[torch.nn.Module, torch.Tensor]:
     """(the ODE block of a Chen et al. ODE-Net, its input ``downsampling(images)``)."""
-    from dyndl_lite.train import ode_blocks
-
     blocks = ode_blocks(net)
     if not blocks or not hasattr(net, "downsampling") or getattr(net, "feature", None) is not blocks[0]:
         raise ValueError("needs Chen et al.'s ODE-Net (chen_model('odenet')): downsampling, one ODE block, head.")
@@ -93,8 +101,6 @@ def tolerance_sweep(net: torch.nn.Module, test, tolerances=(1e-1, 1e-2, 1e-3, 1e
     with ``h(1)`` the ODE block's output (the 64 feature maps). Only the evaluation tolerance changes; the
     weights stay those trained at 1e-3, and the block's tolerances are restored afterwards.
     """
-    from dyndl_lite.train import evaluate
-
     tolerances = [float(t) for t in tolerances]
     if not tolerances or not all(t > 0 for t in tolerances):
         raise ValueError(f"tolerances must be positive numbers, got {tolerances}.")
@@ -141,45 +147,35 @@ def adjoint_nfe_sweep(net: torch.nn.Module, images: torch.Tensor, labels: torch.
     """
     if len(images) != len(labels) or len(images) == 0:
         raise ValueError(f"images and labels must be non-empty and of equal length, got {len(images)} and {len(labels)}.")
-    from dyndl_lite.train import ode_blocks
-
     block = ode_blocks(net)[0] if ode_blocks(net) else None
     if block is None:
         raise ValueError("adjoint_nfe_sweep needs a model with an ODE block (e.g. chen_model('odenet')).")
-    saved = (block.rtol, block.atol, block.adjoint, net.training)
+    saved = (block.rtol, block.atol, block.adjoint)
     rows = []
-    try:
-        block.adjoint = True
-        net.eval()  # GroupNorm only: eval changes nothing but keeps the convention of evaluating in eval mode
-        for tol in tolerances:
-            block.rtol = block.atol = float(tol)
+    # GroupNorm only: eval mode changes nothing but keeps the convention of evaluating in eval mode
+    with evaluation_mode(net):
+        try:
+            block.adjoint = True
+            for tol in tolerances:
+                block.rtol = block.atol = float(tol)
+                net.zero_grad(set_to_none=True)
+                loss = torch.nn.functional.cross_entropy(net(images), labels)
+                forward = block.nfe_forward
+                loss.backward()
+                backward = block.nfe_backward
+                rows.append({"tol": float(tol), "nfe_forward": forward, "nfe_backward": backward,
+                             "ratio": backward / forward})
+        finally:
+            block.rtol, block.atol, block.adjoint = saved
             net.zero_grad(set_to_none=True)
-            loss = torch.nn.functional.cross_entropy(net(images), labels)
-            forward = block.nfe_forward
-            loss.backward()
-            backward = block.nfe_backward
-            rows.append({"tol": float(tol), "nfe_forward": forward, "nfe_backward": backward,
-                         "ratio": backward / forward})
-    finally:
-        block.rtol, block.atol, block.adjoint = saved[:3]
-        net.train(saved[3])
-        net.zero_grad(set_to_none=True)
     return rows
 
 
-def chen_verdict(rows: list[dict], test_images: int) -> dict:
-    """:func:`dyndl_lite.verdicts.chen` applied to :func:`chen_table` rows measured on ``test_images`` images."""
-    from dyndl_lite import verdicts
-
-    return verdicts.chen(rows, test_images)
-
-
-def chen_verdict_markdown(rows: list[dict], test_images: int) -> str:
-    """Per model: the paper's error and parameters, ours, the epochs run of the paper's, and whether the
-    book's target error (:data:`dyndl_lite.verdicts.CHEN_TARGETS`) is met."""
-    from dyndl_lite import verdicts
-
-    result = chen_verdict(rows, test_images)
+def verdict_markdown(rows: list[dict], test_images: int) -> str:
+    """Per model of :func:`table`'s ``rows`` (measured on ``test_images`` images): the paper's error and
+    parameters, ours, the epochs run of the paper's, and whether the book's target error
+    (:data:`dyndl_lite.verdicts.CHEN_TARGETS`) is met."""
+    result = verdicts.chen(rows, test_images)
     by_model = {r["model"]: r for r in rows}
     lines = []
     for m in result["models"]:
@@ -192,11 +188,9 @@ def chen_verdict_markdown(rows: list[dict], test_images: int) -> str:
                                     "parameters, ours", "epochs run (of the paper's)", "book's target"], lines)
 
 
-def chen_verdict_paragraph(rows: list[dict], test_images: int, data: str) -> str:
-    """The verdict on "same performance with fewer parameters" in plain words, from :func:`chen_verdict`."""
-    from dyndl_lite import verdicts
-
-    v = chen_verdict(rows, test_images)
+def verdict_paragraph(rows: list[dict], test_images: int, data: str) -> str:
+    """The verdict on "same performance with fewer parameters" in plain words, from :func:`dyndl_lite.verdicts.chen`."""
+    v = verdicts.chen(rows, test_images)
     by_model = {m["model"]: m for m in v["models"]}
     ode, res = by_model["odenet"], by_model["resnet"]
     epochs = {r["model"]: r["record"]["epochs_run"] for r in rows}

@@ -1,0 +1,46 @@
+"""The papers' experiments: one module per paper, every module of one shape.
+
+* :mod:`~dyndl_lite.experiments.chen`: Chen et al. (2018), Table 1 (MNIST MLP, ResNet, RK-Net, ODE-Net);
+* :mod:`~dyndl_lite.experiments.yan`: Yan et al. (2020), Tables 1 and 2 (robustness of CNN, ODENet, TisODE);
+* :mod:`~dyndl_lite.experiments.gai`: Gai & Zhang (2021), residual vs plain networks across weight decay.
+
+Each module exposes the same names, so that one read predicts the others:
+
+=================================  ==============================================================
+``EXPERIMENTS``                    the trainable :class:`~dyndl_lite.runs.Experiment` s (data)
+``MODELS``                         the networks of the paper's table
+``PAPER``, ``PAPER_SOURCE``        the paper's numbers as published, and where they are printed
+``recipe(model, ...)``             the paper's training recipe (a :class:`~dyndl_lite.train.Recipe`)
+``checkpoint_name(model, seed)``   the checkpoint's name
+``train(model, seed, ...)``        train (or resume) one network: :func:`dyndl_lite.runs.train`, returns a path
+``load(model, seed, ...)``         ``(network, record)`` from the checkpoint (user folder, then shipped)
+``table(...)``                     the paper's table measured on the checkpoints, as data
+``verdict_markdown(...)``          that table beside the paper's, with a computed verdict per claim
+``verdict_paragraph(...)``         the verdict in plain words, with the numbers
+=================================  ==============================================================
+
+Yan et al. train each network twice (clean and Gaussian-perturbed images): their functions
+take ``regime="clean" | "gaussian"`` as well. :func:`registry` maps every experiment's name
+(what ``python -m dyndl_lite train <name>`` takes) to its :class:`~dyndl_lite.runs.Experiment`.
+"""
+
+from __future__ import annotations
+
+from dyndl_lite.experiments import chen, gai, yan
+from dyndl_lite.runs import Experiment
+
+#: The experiment modules, in the book's order.
+MODULES = (chen, yan, gai)
+
+
+def registry() -> dict[str, Experiment]:
+    """Every trainable experiment by name, from the modules' ``EXPERIMENTS``."""
+    return {experiment.name: experiment for module in MODULES for experiment in module.EXPERIMENTS}
+
+
+def get(name: str) -> Experiment:
+    """The experiment ``name``, or a ``ValueError`` listing the known ones."""
+    known = registry()
+    if name not in known:
+        raise ValueError(f"unknown experiment {name!r}; choose one of {', '.join(sorted(known))}.")
+    return known[name]
