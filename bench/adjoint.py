@@ -40,9 +40,11 @@ def main() -> None:
             table[how]["peak_mib"].append(float(np.median([r["peak_mib"] for r in runs])))
             table[how]["seconds"].append(float(np.median([r["seconds"] for r in runs])))
             table[how]["nfe"].append(runs[0]["nfe_forward"] + runs[0]["nfe_backward"])
-            print(f"N={n:4d} {how:24s} peak {table[how]['peak_mib'][-1]:8.1f} MiB  "
-                  f"time {table[how]['seconds'][-1]:7.3f} s  NFE {table[how]['nfe'][-1]}",
-                  flush=True)
+            print(
+                f"N={n:4d} {how:24s} peak {table[how]['peak_mib'][-1]:8.1f} MiB  "
+                f"time {table[how]['seconds'][-1]:7.3f} s  NFE {table[how]['nfe'][-1]}",
+                flush=True,
+            )
 
     ours, theirs, backprop = (table[h] for h in GRADIENT_METHODS)
     memory_ratio = backprop["peak_mib"][-1] / ours["peak_mib"][-1]
@@ -52,10 +54,14 @@ def main() -> None:
     vs_torchdiffeq = ours["seconds"][-1] / theirs["seconds"][-1]
     n0, n1 = STEPS[0], STEPS[-1]
     print(f"\nat N={n1}: backprop peak / adjoint peak = {memory_ratio:.1f}")
-    print(f"N {n0} -> {n1} ({n1 // n0}x): adjoint peak x{growth_ours:.2f}, "
-          f"backprop peak x{growth_backprop:.1f}")
-    print(f"at N={n1}: adjoint time / backprop time = {time_ratio:.2f}; "
-          f"ours / torchdiffeq's adjoint = {vs_torchdiffeq:.2f}")
+    print(
+        f"N {n0} -> {n1} ({n1 // n0}x): adjoint peak x{growth_ours:.2f}, "
+        f"backprop peak x{growth_backprop:.1f}"
+    )
+    print(
+        f"at N={n1}: adjoint time / backprop time = {time_ratio:.2f}; "
+        f"ours / torchdiffeq's adjoint = {vs_torchdiffeq:.2f}"
+    )
 
     import matplotlib
 
@@ -66,10 +72,14 @@ def main() -> None:
     for how in GRADIENT_METHODS:
         axes[0].loglog(STEPS, table[how]["peak_mib"], "o-", label=how)
         axes[1].loglog(STEPS, table[how]["seconds"], "o-", label=how)
-    axes[0].set(xlabel="solver steps N", ylabel="peak memory above baseline (MiB)",
-                title=f"memory ({device.type})")
-    axes[1].set(xlabel="solver steps N", ylabel="seconds per gradient",
-                title=f"time ({device.type})")
+    axes[0].set(
+        xlabel="solver steps N",
+        ylabel="peak memory above baseline (MiB)",
+        title=f"memory ({device.type})",
+    )
+    axes[1].set(
+        xlabel="solver steps N", ylabel="seconds per gradient", title=f"time ({device.type})"
+    )
     axes[0].legend()
     fig.tight_layout()
     RESULTS.mkdir(exist_ok=True)
@@ -87,9 +97,19 @@ def main() -> None:
         "intermediates, so its memory grows linearly in N. The price is time: the adjoint "
         "evaluates f twice as often (forward, then backward with a VJP)."
     )
-    path = save("adjoint", {"device": str(device), "steps": list(STEPS), "batch": batch,
-                            "dim": dim, "width": width, "table": table,
-                            "explanation": explanation, "figures": ["adjoint.png"]})
+    path = save(
+        "adjoint",
+        {
+            "device": str(device),
+            "steps": list(STEPS),
+            "batch": batch,
+            "dim": dim,
+            "width": width,
+            "table": table,
+            "explanation": explanation,
+            "figures": ["adjoint.png"],
+        },
+    )
     print(f"wrote {path}")
 
 

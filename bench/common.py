@@ -50,7 +50,11 @@ def save(name: str, results: dict) -> Path:
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{name}.json"
     measured_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    record = {"benchmark": name, "measured_at": measured_at, "machine": machine(),
-              "results": results}
+    record = {
+        "benchmark": name,
+        "measured_at": measured_at,
+        "machine": machine(),
+        "results": results,
+    }
     path.write_text(json.dumps(record, indent=2) + "\n")
     return path

@@ -51,11 +51,18 @@ def main() -> int:
     for path in toc_notebooks():
         notebook = nbformat.read(path, as_version=4)
         start = time.perf_counter()
-        NotebookClient(notebook, timeout=1800, kernel_name="python3", record_timing=True,
-                       resources={"metadata": {"path": str(path.parent)}}).execute()
+        NotebookClient(
+            notebook,
+            timeout=1800,
+            kernel_name="python3",
+            record_timing=True,
+            resources={"metadata": {"path": str(path.parent)}},
+        ).execute()
         seconds = time.perf_counter() - start
-        cells = sorted(((cell_seconds(c), first_line(c))
-                        for c in notebook.cells if c.cell_type == "code"), reverse=True)
+        cells = sorted(
+            ((cell_seconds(c), first_line(c)) for c in notebook.cells if c.cell_type == "code"),
+            reverse=True,
+        )
         name = str(path.relative_to(ROOT))
         slowest = [{"seconds": s, "first_line": line} for s, line in cells[: args.top]]
         results[name] = {"seconds": seconds, "slowest_cells": slowest}
@@ -64,10 +71,18 @@ def main() -> int:
             print(f"          {s:6.1f} s  {line[:70]}")
     total = sum(r["seconds"] for r in results.values())
     print(f"{total:7.1f} s  whole book; goal {GOAL_S} s: ratio {total / GOAL_S:.2f} of the goal")
-    explanation = ("Each notebook executed once in a fresh kernel in quick mode "
-                   "(`bench/notebooks.py`).")
-    save("notebooks", {"notebooks": results, "total_seconds": total, "goal_seconds": GOAL_S,
-                       "explanation": explanation})
+    explanation = (
+        "Each notebook executed once in a fresh kernel in quick mode (`bench/notebooks.py`)."
+    )
+    save(
+        "notebooks",
+        {
+            "notebooks": results,
+            "total_seconds": total,
+            "goal_seconds": GOAL_S,
+            "explanation": explanation,
+        },
+    )
     return 0
 
 

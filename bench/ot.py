@@ -55,8 +55,9 @@ def _scipy_child(x: np.ndarray, y: np.ndarray, pipe: Connection) -> None:
     pipe.send(timed(ot_map, x, y, solver="scipy"))
 
 
-def scipy_with_limit(x: np.ndarray, y: np.ndarray,
-                     limit_s: float) -> tuple[np.ndarray | None, float | None]:
+def scipy_with_limit(
+    x: np.ndarray, y: np.ndarray, limit_s: float
+) -> tuple[np.ndarray | None, float | None]:
     """``ot_map(x, y, solver="scipy")`` and its seconds; (None, None) if not done in ``limit_s``."""
     receive, send = multiprocessing.Pipe(duplex=False)
     child = multiprocessing.get_context("fork").Process(target=_scipy_child, args=(x, y, send))
@@ -77,7 +78,9 @@ def mnist_clouds() -> dict[str, tuple[np.ndarray, np.ndarray]]:
     test = load_mnist("test")
     clouds = {}
     for residual in (True, False):
-        track = tracks(gai.load(gai.model_name(residual, CHECKPOINT_WEIGHT_DECAY))[0], test.images).numpy()
+        track = tracks(
+            gai.load(gai.model_name(residual, CHECKPOINT_WEIGHT_DECAY))[0], test.images
+        ).numpy()
         clouds["mnist residual" if residual else "mnist plain"] = (track[0], track[-1])
     return clouds
 
@@ -85,8 +88,9 @@ def mnist_clouds() -> dict[str, tuple[np.ndarray, np.ndarray]]:
 def main() -> None:
     """Time both solvers on every cloud and size, then the MNIST goal; write ``results/ot.json``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scipy-limit", type=float, default=120.0,
-                        help="seconds before SciPy's solve is stopped")
+    parser.add_argument(
+        "--scipy-limit", type=float, default=120.0, help="seconds before SciPy's solve is stopped"
+    )
     args = parser.parse_args()
     import ot  # noqa: F401  (imported once, outside the timings)
 
@@ -102,8 +106,12 @@ def main() -> None:
         for m in SIZES:
             x, y = x_all[:m], y_all[:m]
             perm, pot_s = timed(ot_map, x, y, solver="pot")
-            row = {"m": m, "clouds": kind, "pot_s": round(pot_s, 3),
-                   "fixed_points": float(np.mean(perm == np.arange(m)))}
+            row = {
+                "m": m,
+                "clouds": kind,
+                "pot_s": round(pot_s, 3),
+                "fixed_points": float(np.mean(perm == np.arange(m))),
+            }
             if not scipy_gave_up:
                 perm_scipy, scipy_s = scipy_with_limit(x, y, args.scipy_limit)
                 scipy_gave_up = perm_scipy is None
@@ -128,8 +136,12 @@ def main() -> None:
         "finishes, both return the same permutation. Note the OTS falls as m grows: more points "
         "leave an optimal map less room to coincide with the network's."
     )
-    results = {"dimension": DIM, "scipy_limit_s": args.scipy_limit, "rows": rows,
-               "explanation": explanation}
+    results = {
+        "dimension": DIM,
+        "scipy_limit_s": args.scipy_limit,
+        "rows": rows,
+        "explanation": explanation,
+    }
     if "mnist residual" in clouds:
         from dyndl_lite.data import load_mnist
         from dyndl_lite.experiments import gai
@@ -140,11 +152,17 @@ def main() -> None:
         track, track_s = timed(tracks, model, test.images)
         score, ots_s = timed(ots, track[0], track[-1])
         total = track_s + ots_s
-        results["mnist_ots"] = {"checkpoint": gai.checkpoint_name(gai.model_name(True, CHECKPOINT_WEIGHT_DECAY)),
-                                "data": test.name, "points": len(test.images), "ots": score,
-                                "solver": "pot (certified)", "tracks_s": round(track_s, 2),
-                                "ots_s": round(ots_s, 2), "total_s": round(total, 2),
-                                "goal_s": GOAL_S}
+        results["mnist_ots"] = {
+            "checkpoint": gai.checkpoint_name(gai.model_name(True, CHECKPOINT_WEIGHT_DECAY)),
+            "data": test.name,
+            "points": len(test.images),
+            "ots": score,
+            "solver": "pot (certified)",
+            "tracks_s": round(track_s, 2),
+            "ots_s": round(ots_s, 2),
+            "total_s": round(total, 2),
+            "goal_s": GOAL_S,
+        }
         print(results["mnist_ots"], flush=True)
         print(f"OTS on all {len(test.images)} test images: {total:.1f} s (goal under {GOAL_S} s)")
     print("written", save("ot", results))

@@ -43,8 +43,9 @@ BATCH = 128
 class PILMNIST(torch.utils.data.Dataset):
     """MNIST as torchvision serves it: one PIL image per ``__getitem__``, then the transform."""
 
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor,
-                 transform: Callable[[Any], torch.Tensor]):
+    def __init__(
+        self, images: torch.Tensor, labels: torch.Tensor, transform: Callable[[Any], torch.Tensor]
+    ):
         self.images = (images[:, 0] * 255).round().to(torch.uint8).numpy()
         self.labels = labels.tolist()
         self.transform = transform
@@ -58,8 +59,9 @@ class PILMNIST(torch.utils.data.Dataset):
         return self.transform(Image.fromarray(self.images[i], mode="L")), self.labels[i]
 
 
-def timed_sgd(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
-              steps: int) -> float:
+def timed_sgd(
+    model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], steps: int
+) -> float:
     """Seconds for ``steps`` SGD steps (lr 0.1, momentum 0.9) on the first ``steps`` of ``batches``.
 
     The clock starts before the first batch is drawn, so a DataLoader's start-up is included.
@@ -83,15 +85,17 @@ def reference_steps(model: nn.Module, train: ImageData, steps: int, seed: int = 
     torch.manual_seed(seed)
     augment = transforms.Compose([transforms.RandomCrop(28, padding=4), transforms.ToTensor()])
     dataset = PILMNIST(train.images, train.labels, augment)
-    loader = torch.utils.data.DataLoader(dataset, batch_size=BATCH, shuffle=True, num_workers=2,
-                                         drop_last=True)
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_size=BATCH, shuffle=True, num_workers=2, drop_last=True
+    )
     return timed_sgd(model, loader, steps)
 
 
 def our_steps(model: nn.Module, train: ImageData, steps: int, seed: int = 0) -> float:
     """Seconds for ``steps`` SGD steps of :func:`dyndl_lite.train.fit` (one epoch, steps x 128)."""
-    recipe = Recipe("bench", epochs=1, batch_size=BATCH, lr=0.1, crop_padding=4,
-                    train_subset=steps * BATCH)
+    recipe = Recipe(
+        "bench", epochs=1, batch_size=BATCH, lr=0.1, crop_padding=4, train_subset=steps * BATCH
+    )
     start = time.perf_counter()
     fit(model, train, recipe, seed=seed, progress=False)
     return time.perf_counter() - start
@@ -106,10 +110,12 @@ def floor_steps(model: nn.Module, train: ImageData, steps: int, seed: int = 0) -
     from dyndl_lite.train import random_crop
 
     generator = torch.Generator().manual_seed(seed)
-    indices = (torch.randint(len(train.labels), (BATCH,), generator=generator)
-               for _ in range(steps))
-    batches = [(random_crop(train.images[index], 4, generator), train.labels[index])
-               for index in indices]
+    indices = (
+        torch.randint(len(train.labels), (BATCH,), generator=generator) for _ in range(steps)
+    )
+    batches = [
+        (random_crop(train.images[index], 4, generator), train.labels[index]) for index in indices
+    ]
     torch.manual_seed(seed)
     return timed_sgd(model, batches, steps)
 
@@ -124,19 +130,27 @@ def main() -> None:
     results = {"batch_size": BATCH, "data": train.name, "models": {}}
     for name, steps in (("resnet", args.steps_resnet), ("odenet", args.steps_odenet)):
         timings = {}
-        pipelines = (("reference", reference_steps), ("ours", our_steps),
-                     ("compute floor", floor_steps))
+        pipelines = (
+            ("reference", reference_steps),
+            ("ours", our_steps),
+            ("compute floor", floor_steps),
+        )
         for pipeline, run in pipelines:
             torch.manual_seed(0)
             timings[pipeline] = run(chen_model(name), train, steps)
         rate = {k: steps * BATCH / v for k, v in timings.items()}
         bound = rate["compute floor"] / rate["reference"]
-        results["models"][name] = {"steps": steps, "images_per_s": rate,
-                                   "ratio": rate["ours"] / rate["reference"],
-                                   "largest_possible_ratio": bound}
-        print(f"{name:7s} {steps} steps of {BATCH}: reference {rate['reference']:.0f} img/s, "
-              f"ours {rate['ours']:.0f} img/s, compute floor {rate['compute floor']:.0f} img/s; "
-              f"ratio {rate['ours'] / rate['reference']:.2f}x (largest possible {bound:.2f}x)")
+        results["models"][name] = {
+            "steps": steps,
+            "images_per_s": rate,
+            "ratio": rate["ours"] / rate["reference"],
+            "largest_possible_ratio": bound,
+        }
+        print(
+            f"{name:7s} {steps} steps of {BATCH}: reference {rate['reference']:.0f} img/s, "
+            f"ours {rate['ours']:.0f} img/s, compute floor {rate['compute floor']:.0f} img/s; "
+            f"ratio {rate['ours'] / rate['reference']:.2f}x (largest possible {bound:.2f}x)"
+        )
     results["explanation"] = (
         "Our loop is fast where a DataLoader is slow: the training set is one tensor in memory, a "
         "batch is one index gather, and the random crop of the whole batch is one pad plus one "

@@ -9,7 +9,8 @@ __version__ = "0.1.0"
 import os as _os
 
 if _os.environ.get("DYNDL_CHECK_FIGURES", "").strip() not in ("", "0"):  # see dyndl_lite.plotting
-    from dyndl_lite.plotting import figure_check_requested as _requested, install_figure_check as _install
+    from dyndl_lite.plotting import figure_check_requested as _requested
+    from dyndl_lite.plotting import install_figure_check as _install
 
     if _requested():
         _install()

@@ -33,6 +33,7 @@ def _count(minimum: int, what: str):
         if value < minimum:
             raise argparse.ArgumentTypeError(f"{what} must be at least {minimum}, got {value}")
         return value
+
     return parse
 
 
@@ -40,9 +41,13 @@ def _minutes(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"the budget must be a number of minutes, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"the budget must be a number of minutes, got {text!r}"
+        ) from None
     if not value > 0:
-        raise argparse.ArgumentTypeError(f"the budget must be a positive number of minutes, got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"the budget must be a positive number of minutes, got {text!r}"
+        )
     return value
 
 
@@ -54,46 +59,93 @@ def _device(text: str) -> str:
     if device.type not in ("cpu", "cuda"):
         raise argparse.ArgumentTypeError(f"device {text!r} is not supported; use cpu or cuda")
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise argparse.ArgumentTypeError(f"device {text!r} was asked for but CUDA is not available here; use cpu")
+        raise argparse.ArgumentTypeError(
+            f"device {text!r} was asked for but CUDA is not available here; use cpu"
+        )
     return text
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", default=None, help="checkpoint folder (default: $DYNDL_CHECKPOINTS or <data cache>/checkpoints)")
-    parser.add_argument("--device", type=_device, default=None, help="cpu or cuda (default: cuda when available)")
-    parser.add_argument("--threads", type=_count(1, "--threads"), default=None, help="torch CPU threads")
+    parser.add_argument(
+        "--out",
+        default=None,
+        help="checkpoint folder (default: $DYNDL_CHECKPOINTS or <data cache>/checkpoints)",
+    )
+    parser.add_argument(
+        "--device", type=_device, default=None, help="cpu or cuda (default: cuda when available)"
+    )
+    parser.add_argument(
+        "--threads", type=_count(1, "--threads"), default=None, help="torch CPU threads"
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m dyndl_lite", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m dyndl_lite", description=__doc__.splitlines()[0]
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("list", help="list the experiments and their models")
 
-    train = commands.add_parser("train", help="train (or resume) one network and write its checkpoint")
+    train = commands.add_parser(
+        "train", help="train (or resume) one network and write its checkpoint"
+    )
     train.add_argument("experiment")
     train.add_argument("--model", required=True)
     train.add_argument("--seed", type=_count(0, "--seed"), default=0)
-    train.add_argument("--epochs", type=_count(1, "--epochs"), default=None,
-                       help="the paper's recipe compressed to this many epochs (milestones scaled; recorded)")
-    train.add_argument("--train-subset", type=_count(1, "--train-subset"), default=None,
-                       help="train on this many of the training images (recorded)")
-    train.add_argument("--overwrite", action="store_true", help="replace a finished checkpoint of the same name in --out")
-    train.add_argument("--allow-fallback", action="store_true",
-                       help="train on the offline fallback's 5,000 images when official MNIST is missing (recorded)")
+    train.add_argument(
+        "--epochs",
+        type=_count(1, "--epochs"),
+        default=None,
+        help="the paper's recipe compressed to this many epochs (milestones scaled; recorded)",
+    )
+    train.add_argument(
+        "--train-subset",
+        type=_count(1, "--train-subset"),
+        default=None,
+        help="train on this many of the training images (recorded)",
+    )
+    train.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace a finished checkpoint of the same name in --out",
+    )
+    train.add_argument(
+        "--allow-fallback",
+        action="store_true",
+        help="train on the offline fallback's 5,000 images when official MNIST is missing (recorded)",
+    )
     _common(train)
 
-    reproduce = commands.add_parser("reproduce", help="walk a reproduction plan: skip finished runs, resume, continue")
-    reproduce.add_argument("--plan", default=str(plan.BOOK_PLAN), help="plan file (default: the book's)")
-    reproduce.add_argument("--budget-minutes", type=_minutes, default=None, help="stop cleanly after this long")
-    reproduce.add_argument("--ship", action="store_true", help="move each finished run into the package's shipped checkpoints")
+    reproduce = commands.add_parser(
+        "reproduce", help="walk a reproduction plan: skip finished runs, resume, continue"
+    )
+    reproduce.add_argument(
+        "--plan", default=str(plan.BOOK_PLAN), help="plan file (default: the book's)"
+    )
+    reproduce.add_argument(
+        "--budget-minutes", type=_minutes, default=None, help="stop cleanly after this long"
+    )
+    reproduce.add_argument(
+        "--ship",
+        action="store_true",
+        help="move each finished run into the package's shipped checkpoints",
+    )
     reproduce.add_argument("--status", action="store_true", help="print the ledger and exit")
     _common(reproduce)
 
-    ship = commands.add_parser("ship", help="copy a finished checkpoint into the package (maintainers)")
+    ship = commands.add_parser(
+        "ship", help="copy a finished checkpoint into the package (maintainers)"
+    )
     ship.add_argument("name")
-    ship.add_argument("--from", dest="source", default=None, help="folder holding it (default: the user folder)")
-    ship.add_argument("--replace", action="store_true", help="replace a shipped checkpoint trained longer or on more data")
+    ship.add_argument(
+        "--from", dest="source", default=None, help="folder holding it (default: the user folder)"
+    )
+    ship.add_argument(
+        "--replace",
+        action="store_true",
+        help="replace a shipped checkpoint trained longer or on more data",
+    )
     return parser
 
 
@@ -121,17 +173,28 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "list":
             for name, experiment in sorted(experiments.registry().items()):
-                print(f"{name:13s} {experiment.description}\n{'':13s} models: {', '.join(experiment.models)}")
+                print(
+                    f"{name:13s} {experiment.description}\n{'':13s} models: {', '.join(experiment.models)}"
+                )
         elif args.command == "train":
             try:
                 experiment = experiments.get(args.experiment)
                 runs.resolve(experiment, args.model, args.seed, args.epochs, args.train_subset)
             except ValueError as error:
                 parser.error(str(error))
-            path = runs.train(experiment, args.model, args.seed, epochs=args.epochs, train_subset=args.train_subset,
-                              out=args.out, device=args.device, allow_fallback=args.allow_fallback,
-                              overwrite=args.overwrite, progress=not args.no_progress,
-                              report=lambda line: print(line, flush=True))
+            path = runs.train(
+                experiment,
+                args.model,
+                args.seed,
+                epochs=args.epochs,
+                train_subset=args.train_subset,
+                out=args.out,
+                device=args.device,
+                allow_fallback=args.allow_fallback,
+                overwrite=args.overwrite,
+                progress=not args.no_progress,
+                report=lambda line: print(line, flush=True),
+            )
             print(f"saved {path}")
         elif args.command == "reproduce":
             try:
@@ -143,17 +206,33 @@ def main(argv: list[str] | None = None) -> int:
                 print(plan.format_ledger(plan.ledger(planned, out)))
                 return 0
             start = time.monotonic()
-            rows = plan.walk(planned, out, budget_s=None if args.budget_minutes is None else 60 * args.budget_minutes,
-                             device=args.device, ship=args.ship, progress=not args.no_progress,
-                             say=lambda line: print(line, flush=True))
+            rows = plan.walk(
+                planned,
+                out,
+                budget_s=None if args.budget_minutes is None else 60 * args.budget_minutes,
+                device=args.device,
+                ship=args.ship,
+                progress=not args.no_progress,
+                say=lambda line: print(line, flush=True),
+            )
             print(f"after {(time.monotonic() - start) / 60:.1f} min: {plan.summary(rows)}")
         elif args.command == "ship":
             print(f"shipped {pretrained.ship(args.name, source=args.source, replace=args.replace)}")
     except KeyboardInterrupt:
-        print("\ninterrupted: every completed epoch is saved; run the same command again to resume.", file=sys.stderr)
+        print(
+            "\ninterrupted: every completed epoch is saved; run the same command again to resume.",
+            file=sys.stderr,
+        )
         return 130
-    except (FileExistsError, FileNotFoundError, DatasetNotFoundError, TrainingDiverged, TrainingStopped,
-            pretrained.CheckpointError, ValueError) as error:
+    except (
+        FileExistsError,
+        FileNotFoundError,
+        DatasetNotFoundError,
+        TrainingDiverged,
+        TrainingStopped,
+        pretrained.CheckpointError,
+        ValueError,
+    ) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     return 0

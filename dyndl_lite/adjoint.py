@@ -31,7 +31,8 @@ Public surface: :func:`odeint_adjoint` (torchdiffeq's call shape) and :func:`sol
 
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -45,7 +46,9 @@ class BackwardSolution(NamedTuple):
 
     z: Tensor  # z(t0) reconstructed by integrating dz/dt = f backwards from z(t1)
     a: Tensor  # a(t0) = dL/dz(t0)
-    grads: tuple[Tensor, ...]  # dL/dtheta = integral of a^T df/dtheta over [t0, t1], one per parameter
+    grads: tuple[
+        Tensor, ...
+    ]  # dL/dtheta = integral of a^T df/dtheta over [t0, t1], one per parameter
 
 
 def _as_parameters(func: VectorField, params: Sequence[Tensor] | None) -> tuple[Tensor, ...]:
@@ -53,7 +56,9 @@ def _as_parameters(func: VectorField, params: Sequence[Tensor] | None) -> tuple[
         params = tuple(params)
         for i, p in enumerate(params):
             if not isinstance(p, Tensor):
-                raise TypeError(f"params[{i}] is a {type(p).__name__}, not a tensor; pass the tensors func reads.")
+                raise TypeError(
+                    f"params[{i}] is a {type(p).__name__}, not a tensor; pass the tensors func reads."
+                )
         return params
     if isinstance(func, nn.Module):
         return tuple(p for p in func.parameters() if p.requires_grad)
@@ -63,12 +68,14 @@ def _as_parameters(func: VectorField, params: Sequence[Tensor] | None) -> tuple[
     )
 
 
-def _augmented_field(func: VectorField, params: tuple[Tensor, ...], shape: torch.Size) -> VectorField:
+def _augmented_field(
+    func: VectorField, params: tuple[Tensor, ...], shape: torch.Size
+) -> VectorField:
     """The right-hand side ``[f, -a^T df/dz, -a^T df/dtheta]`` on the flat state ``[z, a, g]``."""
     n = shape.numel()
 
     def field(t: Tensor, state: Tensor) -> Tensor:
-        z, a = state[:n].view(shape), state[n:2 * n].view(shape)
+        z, a = state[:n].view(shape), state[n : 2 * n].view(shape)
         with torch.enable_grad():
             z = z.detach().requires_grad_(True)
             dz = solvers.check_field_output(func(t, z), shape, "z")
@@ -105,17 +112,23 @@ def solve_backward(
     params = _as_parameters(func, params)
     for value, name in ((z1, "z1"), (a1, "a1")):
         if not isinstance(value, Tensor) or not value.is_floating_point():
-            raise TypeError(f"{name} must be a floating torch tensor, got "
-                            f"{value.dtype if isinstance(value, Tensor) else type(value).__name__}; use .double() or .float().")
+            raise TypeError(
+                f"{name} must be a floating torch tensor, got "
+                f"{value.dtype if isinstance(value, Tensor) else type(value).__name__}; use .double() or .float()."
+            )
     shape = z1.shape
     if a1.shape != shape:
-        raise ValueError(f"a1 has shape {tuple(a1.shape)} but z1 has {tuple(shape)}; they must match.")
+        raise ValueError(
+            f"a1 has shape {tuple(a1.shape)} but z1 has {tuple(shape)}; they must match."
+        )
     if shape.numel() == 0:
         raise ValueError("z1 is empty; the state needs at least one component.")
     for value, name in ((a1, "a1"), *((p, f"params[{i}]") for i, p in enumerate(params))):
         if value.dtype != z1.dtype or value.device != z1.device:
-            raise TypeError(f"{name} has dtype {value.dtype} on {value.device} but z1 has {z1.dtype} on {z1.device}; "
-                            "convert them to one dtype and device (e.g. .double()).")
+            raise TypeError(
+                f"{name} has dtype {value.dtype} on {value.device} but z1 has {z1.dtype} on {z1.device}; "
+                "convert them to one dtype and device (e.g. .double())."
+            )
     times = []
     for value, name in ((t0, "t0"), (t1, "t1")):
         if isinstance(value, Tensor) and value.numel() != 1 or isinstance(value, bool):
@@ -128,9 +141,13 @@ def solve_backward(
             "The adjoint backward solve starts from a NaN or Inf: z1 = z(t1) or a1 = dL/dz(t1) is not finite; "
             "check the loss and the forward solution."
         )
-    state = torch.cat([z1.detach().reshape(-1), a1.detach().reshape(-1)]
-                      + [torch.zeros_like(p).reshape(-1) for p in params])
-    grid = torch.tensor([times[1], times[0]], dtype=z1.dtype, device=z1.device)  # z1 is floating: no rounding to ints
+    state = torch.cat(
+        [z1.detach().reshape(-1), a1.detach().reshape(-1)]
+        + [torch.zeros_like(p).reshape(-1) for p in params]
+    )
+    grid = torch.tensor(
+        [times[1], times[0]], dtype=z1.dtype, device=z1.device
+    )  # z1 is floating: no rounding to ints
     field = _augmented_field(func, params, shape)
     try:
         end = solvers.integrate(field, state, grid, method, step_size, max_steps)[-1]
@@ -143,9 +160,9 @@ def solve_backward(
     n = shape.numel()
     grads, offset = [], 2 * n
     for p in params:
-        grads.append(end[offset: offset + p.numel()].view_as(p))
+        grads.append(end[offset : offset + p.numel()].view_as(p))
         offset += p.numel()
-    return BackwardSolution(end[:n].view(shape), end[n:2 * n].view(shape), tuple(grads))
+    return BackwardSolution(end[:n].view(shape), end[n : 2 * n].view(shape), tuple(grads))
 
 
 class _OdeintAdjoint(torch.autograd.Function):
@@ -165,7 +182,9 @@ class _OdeintAdjoint(torch.autograd.Function):
         func, method, step_size, max_steps = ctx.func, ctx.method, ctx.step_size, ctx.max_steps
         params = tuple(params)
         if not torch.isfinite(grad_trajectory).all():
-            raise FloatingPointError("The gradient flowing into odeint_adjoint contains NaN or Inf; check the loss.")
+            raise FloatingPointError(
+                "The gradient flowing into odeint_adjoint contains NaN or Inf; check the loss."
+            )
         a = grad_trajectory[-1]
         z = trajectory[-1]
         grads = [torch.zeros_like(p) for p in params]
@@ -174,8 +193,17 @@ class _OdeintAdjoint(torch.autograd.Function):
             for k in range(len(t) - 1, 0, -1):
                 if grad_t is not None:
                     grad_t[k] = (grad_trajectory[k] * func(t[k], trajectory[k])).sum()
-                solution = solve_backward(func, z, a, t[k - 1].detach(), t[k].detach(), method, step_size, params,
-                                          max_steps)
+                solution = solve_backward(
+                    func,
+                    z,
+                    a,
+                    t[k - 1].detach(),
+                    t[k].detach(),
+                    method,
+                    step_size,
+                    params,
+                    max_steps,
+                )
                 grads = [g + dg for g, dg in zip(grads, solution.grads)]
                 # continue from the stored forward value at t[k-1], not the reconstruction:
                 # this resets the drift of the backward z-solve at every output time

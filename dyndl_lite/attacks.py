@@ -32,8 +32,8 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -47,9 +47,13 @@ LOSSES = ("cross_entropy", "margin")
 def _check_images(x: Tensor, batch: bool = True) -> None:
     if not isinstance(x, Tensor) or not x.is_floating_point():
         got = f"a tensor of dtype {x.dtype}" if isinstance(x, Tensor) else type(x).__name__
-        raise TypeError(f"images must be a floating torch tensor, got {got}; use x.float() / 255 for 0-255 images.")
+        raise TypeError(
+            f"images must be a floating torch tensor, got {got}; use x.float() / 255 for 0-255 images."
+        )
     if x.numel() == 0 or batch and x.ndim < 2:
-        raise ValueError(f"images must be a non-empty batch of shape (N, ...), got shape {tuple(x.shape)}.")
+        raise ValueError(
+            f"images must be a non-empty batch of shape (N, ...), got shape {tuple(x.shape)}."
+        )
     if not torch.isfinite(x).all():
         raise ValueError("images contain NaN or Inf; attack finite images in [0, 1].")
     if x.min() < 0 or x.max() > 1:
@@ -66,16 +70,25 @@ def _check_eps(eps: float, name: str = "eps", scale: str = "the [0, 1] pixel sca
             raise TypeError(f"{name} must be a number, got a tensor of shape {tuple(eps.shape)}.")
         eps = eps.item()
     if isinstance(eps, bool) or not isinstance(eps, numbers.Real):
-        raise TypeError(f"{name} must be a non-negative number on {scale}, got {type(eps).__name__} {eps!r}.")
+        raise TypeError(
+            f"{name} must be a non-negative number on {scale}, got {type(eps).__name__} {eps!r}."
+        )
     if not (math.isfinite(eps) and eps >= 0):
         raise ValueError(f"{name} must be a finite non-negative number on {scale}, got {eps!r}.")
     return float(eps)
 
 
 def _check_labels(x: Tensor, y: Tensor) -> None:
-    if not isinstance(y, Tensor) or y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
+    if (
+        not isinstance(y, Tensor)
+        or y.is_floating_point()
+        or y.is_complex()
+        or y.dtype == torch.bool
+    ):
         got = f"dtype {y.dtype}" if isinstance(y, Tensor) else type(y).__name__
-        raise TypeError(f"labels must be an integer torch tensor (class indices), got {got}; use y.long().")
+        raise TypeError(
+            f"labels must be an integer torch tensor (class indices), got {got}; use y.long()."
+        )
     if y.ndim != 1 or len(y) != len(x):
         raise ValueError(f"labels must have shape ({len(x)},), got {tuple(y.shape)}.")
 
@@ -123,7 +136,12 @@ def gaussian(x: Tensor, sigma: float, generator: torch.Generator | None = None) 
     """``clip(x + sigma * N(0, I) / 255, 0, 1)`` with ``sigma`` on the 0-255 scale."""
     _check_images(x, batch=False)
     sigma = _check_eps(sigma, "sigma", "the 0-255 pixel scale")
-    noise = torch.randn(x.shape, generator=generator, dtype=x.dtype, device="cpu" if generator is not None else x.device)
+    noise = torch.randn(
+        x.shape,
+        generator=generator,
+        dtype=x.dtype,
+        device="cpu" if generator is not None else x.device,
+    )
     return (x + sigma / 255.0 * noise.to(x.device)).clamp(0.0, 1.0)
 
 
@@ -137,8 +155,17 @@ def fgsm(model: nn.Module, x: Tensor, y: Tensor, eps: float, loss: str = "cross_
     return (x + eps * grad.sign()).clamp(0.0, 1.0).detach()
 
 
-def pgd(model: nn.Module, x: Tensor, y: Tensor, eps: float, step: float | None = None, steps: int = 10,
-        random_start: bool = False, loss: str = "cross_entropy", generator: torch.Generator | None = None) -> Tensor:
+def pgd(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    eps: float,
+    step: float | None = None,
+    steps: int = 10,
+    random_start: bool = False,
+    loss: str = "cross_entropy",
+    generator: torch.Generator | None = None,
+) -> Tensor:
     """Projected gradient descent in the L-infinity ball of radius ``eps`` (default step ``eps / 5``, Yan et al.'s).
 
     Each iteration: ``x' <- clip(clip(x' + step * sign(grad), x - eps, x + eps), 0, 1)``.
@@ -153,7 +180,12 @@ def pgd(model: nn.Module, x: Tensor, y: Tensor, eps: float, step: float | None =
     low, high = (x - eps).clamp(min=0.0), (x + eps).clamp(max=1.0)
     adv = x.detach().clone()
     if random_start:
-        start = torch.rand(x.shape, generator=generator, dtype=x.dtype, device="cpu" if generator is not None else x.device)
+        start = torch.rand(
+            x.shape,
+            generator=generator,
+            dtype=x.dtype,
+            device="cpu" if generator is not None else x.device,
+        )
         adv = torch.max(torch.min(x + eps * (2 * start.to(x.device) - 1), high), low)
     with _attack_mode(model):
         for _ in range(steps):
@@ -169,8 +201,9 @@ def accuracy(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 1000) -> 
     return evaluate(model, x, y, batch_size, device=x.device)
 
 
-def fgsm_sweep(model: nn.Module, x: Tensor, y: Tensor, eps_values: list[float],
-               loss: str = "cross_entropy") -> list[Tensor]:
+def fgsm_sweep(
+    model: nn.Module, x: Tensor, y: Tensor, eps_values: list[float], loss: str = "cross_entropy"
+) -> list[Tensor]:
     """``[fgsm(model, x, y, eps) for eps in eps_values]`` from a single gradient.
 
     The direction ``sign(grad_x L(f(x), y))`` does not depend on ``eps``, so one

@@ -59,7 +59,9 @@ def get_device(device: str | torch.device | None = None) -> torch.device:
         source = f"${DEVICE_VARIABLE}" if os.environ.get(DEVICE_VARIABLE) else "the default"
         device = os.environ.get(DEVICE_VARIABLE) or ("cuda" if torch.cuda.is_available() else "cpu")
     if not isinstance(device, (str, torch.device)):
-        raise TypeError(f"device must be a string such as 'cpu' or a torch.device, got {type(device).__name__}.")
+        raise TypeError(
+            f"device must be a string such as 'cpu' or a torch.device, got {type(device).__name__}."
+        )
     try:
         parsed = torch.device(device.strip() if isinstance(device, str) else device)
     except RuntimeError as error:
@@ -67,7 +69,9 @@ def get_device(device: str | torch.device | None = None) -> torch.device:
             f"Unknown device {device!r} from {source}; use one of {', '.join(DEVICES)} (e.g. 'cuda:0')."
         ) from error
     if parsed.type not in DEVICES:
-        raise ValueError(f"Device {device!r} from {source} is not supported; use one of {', '.join(DEVICES)}.")
+        raise ValueError(
+            f"Device {device!r} from {source} is not supported; use one of {', '.join(DEVICES)}."
+        )
     if parsed.type == "cuda":
         if not torch.cuda.is_available():
             raise RuntimeError(
@@ -75,9 +79,13 @@ def get_device(device: str | torch.device | None = None) -> torch.device:
                 f"unset ${DEVICE_VARIABLE} or pass device='cpu'."
             )
         if parsed.index is not None and parsed.index >= torch.cuda.device_count():
-            raise RuntimeError(f"Device {parsed} was requested (from {source}) but only "
-                               f"{torch.cuda.device_count()} CUDA device(s) exist.")
-    if parsed.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+            raise RuntimeError(
+                f"Device {parsed} was requested (from {source}) but only "
+                f"{torch.cuda.device_count()} CUDA device(s) exist."
+            )
+    if parsed.type == "mps" and not (
+        hasattr(torch.backends, "mps") and torch.backends.mps.is_available()
+    ):
         raise RuntimeError(
             f"Device {parsed} was requested (from {source}) but Apple's MPS backend is not available here; "
             f"unset ${DEVICE_VARIABLE} or pass device='cpu'."

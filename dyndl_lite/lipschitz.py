@@ -38,7 +38,9 @@ def norm_product_bound(field: nn.Module) -> float:
     """
     net = getattr(field, "net", None)
     if not isinstance(net, nn.Sequential):
-        raise TypeError("field must have an nn.Sequential `net` of Linear layers (e.g. dyndl_lite.toy.VectorFieldMLP).")
+        raise TypeError(
+            "field must have an nn.Sequential `net` of Linear layers (e.g. dyndl_lite.toy.VectorFieldMLP)."
+        )
     linears = [m for m in net if isinstance(m, nn.Linear)]
     if not linears:
         raise ValueError("field.net holds no nn.Linear layer.")
@@ -51,8 +53,14 @@ def norm_product_bound(field: nn.Module) -> float:
     return bound
 
 
-def pair_ratio_estimate(field: nn.Module, points: Tensor, times: Tensor, pairs_per_time: int = 2000,
-                        radius: float = 0.05, seed: int = 0) -> float:
+def pair_ratio_estimate(
+    field: nn.Module,
+    points: Tensor,
+    times: Tensor,
+    pairs_per_time: int = 2000,
+    radius: float = 0.05,
+    seed: int = 0,
+) -> float:
     """``max ||f(t, z + d) - f(t, z)|| / ||d||`` over random ``z`` from ``points``, ``t`` in ``times``, ``0 < ||d|| <= radius``.
 
     Every ratio is a lower bound on ``Lip_z f``; their maximum is a lower estimate of it.
@@ -67,7 +75,12 @@ def pair_ratio_estimate(field: nn.Module, points: Tensor, times: Tensor, pairs_p
         for t in times:
             z = points[torch.randint(len(points), (pairs_per_time,), generator=g)]
             d = torch.randn(z.shape, generator=g)
-            d = d / d.norm(dim=1, keepdim=True) * radius * (0.01 + 0.99 * torch.rand(len(z), 1, generator=g))
+            d = (
+                d
+                / d.norm(dim=1, keepdim=True)
+                * radius
+                * (0.01 + 0.99 * torch.rand(len(z), 1, generator=g))
+            )
             ratio = (field(t, z + d) - field(t, z)).norm(dim=1) / d.norm(dim=1)
             best = max(best, ratio.max().item())
     return best
@@ -76,7 +89,9 @@ def pair_ratio_estimate(field: nn.Module, points: Tensor, times: Tensor, pairs_p
 def min_pairwise_distance(trajectories: Tensor) -> Tensor:
     """``m(t_k) = min_{i < j} ||z_i(t_k) - z_j(t_k)||`` for trajectories of shape ``(K, n, dim)``."""
     if trajectories.ndim != 3 or trajectories.shape[1] < 2:
-        raise ValueError(f"trajectories must have shape (times, n >= 2, dim), got {tuple(trajectories.shape)}.")
+        raise ValueError(
+            f"trajectories must have shape (times, n >= 2, dim), got {tuple(trajectories.shape)}."
+        )
     distances = torch.cdist(trajectories, trajectories)
     n = distances.shape[1]
     off_diagonal = ~torch.eye(n, dtype=torch.bool, device=distances.device)
@@ -104,7 +119,10 @@ def rowwise_jacobian(func, x: Tensor) -> Tensor:
     x = x.detach().clone().requires_grad_(True)
     with torch.enable_grad():
         out = func(x)
-        rows = [torch.autograd.grad(out[:, k].sum(), x, retain_graph=k + 1 < out.shape[1])[0] for k in range(out.shape[1])]
+        rows = [
+            torch.autograd.grad(out[:, k].sum(), x, retain_graph=k + 1 < out.shape[1])[0]
+            for k in range(out.shape[1])
+        ]
     return torch.stack(rows, dim=1).detach()
 
 

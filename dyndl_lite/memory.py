@@ -24,9 +24,9 @@ import ctypes
 import gc
 import re
 import weakref
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -52,7 +52,9 @@ class PeakMemory:
 def _rss_kib(field: str) -> int:
     match = re.search(rf"{field}:\s+(\d+) kB", _STATUS.read_text())
     if match is None:
-        raise RuntimeError(f"{_STATUS} has no {field} line; peak CPU memory cannot be measured here.")
+        raise RuntimeError(
+            f"{_STATUS} has no {field} line; peak CPU memory cannot be measured here."
+        )
     return int(match.group(1))
 
 
@@ -94,7 +96,11 @@ class TensorBytes(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
-        inputs = {t.untyped_storage().data_ptr() for t in tree_leaves((args, kwargs)) if isinstance(t, torch.Tensor)}
+        inputs = {
+            t.untyped_storage().data_ptr()
+            for t in tree_leaves((args, kwargs))
+            if isinstance(t, torch.Tensor)
+        }
         for tensor in tree_leaves(out):
             if not isinstance(tensor, torch.Tensor):
                 continue
@@ -153,8 +159,14 @@ def peak_memory(device: str | torch.device = "cpu", count: str = "tensors") -> I
 GRADIENT_METHODS = ("adjoint", "torchdiffeq adjoint", "backprop through solver")
 
 
-def gradient_cost(how: str, func: torch.nn.Module, y0: torch.Tensor, n_steps: int, method: str = "rk4",
-                  t1: float = 1.0) -> dict:
+def gradient_cost(
+    how: str,
+    func: torch.nn.Module,
+    y0: torch.Tensor,
+    n_steps: int,
+    method: str = "rk4",
+    t1: float = 1.0,
+) -> dict:
     """Peak memory, seconds and function evaluations of one gradient of ``L = sum z(t1)^2``.
 
     ``z`` solves ``dz/dt = func(t, z)``, ``z(0) = y0`` with ``n_steps`` equal fixed steps of
@@ -179,8 +191,9 @@ def gradient_cost(how: str, func: torch.nn.Module, y0: torch.Tensor, n_steps: in
     h = t1 / n_steps
     solve = {
         "adjoint": lambda: adjoint.odeint_adjoint(field, y0, t, method, h),
-        "torchdiffeq adjoint": lambda: torchdiffeq.odeint_adjoint(field, y0, t, method=method,
-                                                                  options={"step_size": h}),
+        "torchdiffeq adjoint": lambda: torchdiffeq.odeint_adjoint(
+            field, y0, t, method=method, options={"step_size": h}
+        ),
         "backprop through solver": lambda: solvers.odeint(field, y0, t, method, h),
     }[how]
 
@@ -200,5 +213,9 @@ def gradient_cost(how: str, func: torch.nn.Module, y0: torch.Tensor, n_steps: in
     with peak_memory(y0.device) as peak:  # ... memory in a second, identical run
         gradient()
     func.zero_grad(set_to_none=True)
-    return {"peak_mib": peak.mib, "seconds": seconds, "nfe_forward": nfe_forward,
-            "nfe_backward": nfe_total - nfe_forward}
+    return {
+        "peak_mib": peak.mib,
+        "seconds": seconds,
+        "nfe_forward": nfe_forward,
+        "nfe_backward": nfe_total - nfe_forward,
+    }

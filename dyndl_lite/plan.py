@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import time
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from dyndl_lite import experiments, pretrained, runs
 from dyndl_lite.train import TrainingStopped
@@ -42,7 +42,9 @@ class PlannedRun:
     train_subset: int | None = None
 
     def resolve(self) -> runs.Run:
-        return runs.resolve(experiments.get(self.experiment), self.model, self.seed, self.epochs, self.train_subset)
+        return runs.resolve(
+            experiments.get(self.experiment), self.model, self.seed, self.epochs, self.train_subset
+        )
 
 
 def read(path: str | Path = BOOK_PLAN) -> list[PlannedRun]:
@@ -51,7 +53,9 @@ def read(path: str | Path = BOOK_PLAN) -> list[PlannedRun]:
     try:
         tables = tomllib.loads(path.read_text()).get("run", [])
     except FileNotFoundError:
-        raise FileNotFoundError(f"plan file {path} does not exist; the book's plan is {BOOK_PLAN}.") from None
+        raise FileNotFoundError(
+            f"plan file {path} does not exist; the book's plan is {BOOK_PLAN}."
+        ) from None
     except tomllib.TOMLDecodeError as error:
         raise ValueError(f"plan file {path} is not valid TOML: {error}") from error
     if not tables:
@@ -60,8 +64,10 @@ def read(path: str | Path = BOOK_PLAN) -> list[PlannedRun]:
     for number, table in enumerate(tables, start=1):
         unknown = set(table) - KEYS
         if unknown or not {"experiment", "model"} <= set(table):
-            raise ValueError(f"plan file {path}, run {number}: needs 'experiment' and 'model' and may have "
-                             f"{sorted(KEYS)}; got {sorted(table)}.")
+            raise ValueError(
+                f"plan file {path}, run {number}: needs 'experiment' and 'model' and may have "
+                f"{sorted(KEYS)}; got {sorted(table)}."
+            )
         run = PlannedRun(**table)
         try:
             run.resolve()
@@ -85,19 +91,31 @@ def ledger(planned: list[PlannedRun], out: str | Path) -> list[dict]:
     rows = []
     for item in planned:
         run = item.resolve()
-        rows.append({"name": run.name, "epochs": run.recipe.epochs, "key": (run.experiment.name, item.model),
-                     **runs.progress_of(run, out)})
+        rows.append(
+            {
+                "name": run.name,
+                "epochs": run.recipe.epochs,
+                "key": (run.experiment.name, item.model),
+                **runs.progress_of(run, out),
+            }
+        )
     measured = {r["key"]: r["seconds_per_epoch"] for r in rows if r["seconds_per_epoch"]}
     for row in rows:  # else the shipped checkpoint of the same network (an earlier, shorter run)
         if row["key"] not in measured and pretrained.exists(row["name"], pretrained.SHIPPED_DIR):
-            seconds = pretrained.load_record(row["name"], pretrained.SHIPPED_DIR).get("seconds_per_epoch")
+            seconds = pretrained.load_record(row["name"], pretrained.SHIPPED_DIR).get(
+                "seconds_per_epoch"
+            )
             if seconds:
                 measured[row["key"]] = seconds
     for row in rows:
         row["estimated"] = not row["seconds_per_epoch"] and row["key"] in measured
         row["seconds_per_epoch"] = row["seconds_per_epoch"] or measured.get(row["key"])
         left = row["epochs"] - row["epochs_done"]
-        row["seconds_left"] = 0.0 if left == 0 else (left * row["seconds_per_epoch"] if row["seconds_per_epoch"] else None)
+        row["seconds_left"] = (
+            0.0
+            if left == 0
+            else (left * row["seconds_per_epoch"] if row["seconds_per_epoch"] else None)
+        )
     return rows
 
 
@@ -109,23 +127,39 @@ def summary(rows: list[dict]) -> str:
     untimed = sum(r["seconds_left"] is None for r in rows)
     text = f"{done} of {len(rows)} runs done, {partial} partial, {len(rows) - done - partial} new"
     text += f"; about {sum(known) / 3600:.1f} h left at the measured epoch times"
-    return text + (f" ({untimed} run{'s' if untimed != 1 else ''} not yet timed)" if untimed else "")
+    return text + (
+        f" ({untimed} run{'s' if untimed != 1 else ''} not yet timed)" if untimed else ""
+    )
 
 
 def format_ledger(rows: list[dict]) -> str:
     """The ledger as a fixed-width table for the terminal."""
     lines = [f"{'run':34s} {'status':9s} {'epochs':>9s} {'s/epoch':>9s} {'left':>8s}"]
     for r in rows:
-        per = "-" if not r["seconds_per_epoch"] else f"{r['seconds_per_epoch']:.0f}{'~' if r['estimated'] else ''}"
+        per = (
+            "-"
+            if not r["seconds_per_epoch"]
+            else f"{r['seconds_per_epoch']:.0f}{'~' if r['estimated'] else ''}"
+        )
         left = "?" if r["seconds_left"] is None else f"{r['seconds_left'] / 60:.0f} min"
-        lines.append(f"{r['name']:34s} {r['status']:9s} {r['epochs_done']:>4d}/{r['epochs']:<4d} {per:>9s} {left:>8s}")
+        lines.append(
+            f"{r['name']:34s} {r['status']:9s} {r['epochs_done']:>4d}/{r['epochs']:<4d} {per:>9s} {left:>8s}"
+        )
     lines.append(summary(rows))
     lines.append("(~: estimated from another run of the same model)")
     return "\n".join(lines)
 
 
-def walk(planned: list[PlannedRun], out: str | Path, *, budget_s: float | None = None, device=None,
-         ship: bool = False, progress: bool = True, say: Callable[[str], None] = print) -> list[dict]:
+def walk(
+    planned: list[PlannedRun],
+    out: str | Path,
+    *,
+    budget_s: float | None = None,
+    device=None,
+    ship: bool = False,
+    progress: bool = True,
+    say: Callable[[str], None] = print,
+) -> list[dict]:
     """Work through ``planned`` in order until it is done or ``budget_s`` seconds have passed; return the ledger.
 
     Finished runs are skipped, a partial one resumed. Every call trains at least one epoch;
@@ -149,12 +183,24 @@ def walk(planned: list[PlannedRun], out: str | Path, *, budget_s: float | None =
             say(f"time budget reached before {run.name}")
             return ledger(planned, out)
         rows = ledger(planned, out)
-        say(f"[run {index + 1}/{len(planned)}] {run.name}: "
+        say(
+            f"[run {index + 1}/{len(planned)}] {run.name}: "
             f"{'resuming after epoch ' + str(status['epochs_done']) if status['status'] == 'partial' else 'starting'}"
-            f" of {run.recipe.epochs}; {summary(rows)}")
+            f" of {run.recipe.epochs}; {summary(rows)}"
+        )
         try:
-            runs.train(run.experiment, item.model, item.seed, epochs=item.epochs, train_subset=item.train_subset,
-                       out=out, device=device, progress=progress, deadline=deadline, report=say)
+            runs.train(
+                run.experiment,
+                item.model,
+                item.seed,
+                epochs=item.epochs,
+                train_subset=item.train_subset,
+                out=out,
+                device=device,
+                progress=progress,
+                deadline=deadline,
+                report=say,
+            )
         except TrainingStopped as stop:
             say(f"stopped: {stop}; the last completed epoch is saved in {out}")
             return ledger(planned, out)

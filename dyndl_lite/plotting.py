@@ -44,7 +44,11 @@ def _is_colorbar(ax: Axes) -> bool:
 def _labelled_series(ax: Axes) -> list[str]:
     """Labels of the Axes' lines, collections, patches and containers that a legend would show."""
     artists = [*ax.lines, *ax.collections, *ax.patches, *ax.images, *ax.containers]
-    return [str(a.get_label()) for a in artists if str(a.get_label()) and not str(a.get_label()).startswith("_")]
+    return [
+        str(a.get_label())
+        for a in artists
+        if str(a.get_label()) and not str(a.get_label()).startswith("_")
+    ]
 
 
 def _has_axis_label(ax: Axes, which: str, fig: Figure) -> bool:
@@ -72,13 +76,19 @@ def figure_problems(fig: Figure) -> list[str]:
         for which in ("x", "y"):
             if not _has_axis_label(ax, which, fig):
                 problems.append(f"{name} has no {which}-axis label (ax.set_{which}label)")
-        if not suptitle and not any(ax.get_title(loc=loc).strip() for loc in ("left", "center", "right")):
-            problems.append(f"{name} has no title and the figure has no suptitle (ax.set_title or fig.suptitle)")
+        if not suptitle and not any(
+            ax.get_title(loc=loc).strip() for loc in ("left", "center", "right")
+        ):
+            problems.append(
+                f"{name} has no title and the figure has no suptitle (ax.set_title or fig.suptitle)"
+            )
         series = _labelled_series(ax)
         if len(series) > 1 and ax.get_legend() is None and not set(series) <= legend_labels:
             missing = [label for label in series if label not in legend_labels]
-            problems.append(f"{name} has {len(series)} labelled series but no legend, and no legend of the figure "
-                            f"lists {missing[:4]} (ax.legend)")
+            problems.append(
+                f"{name} has {len(series)} labelled series but no legend, and no legend of the figure "
+                f"lists {missing[:4]} (ax.legend)"
+            )
     return problems
 
 

@@ -69,15 +69,22 @@ def search_path() -> list[Path]:
 def check_name(name: str) -> str:
     """``name`` if it is a valid checkpoint name, else a ``ValueError`` saying what one looks like."""
     if not isinstance(name, str) or not NAME_PATTERN.match(name):
-        raise ValueError(f"Checkpoint name {name!r} must look like '<paper>-<model>[-<regime>]-seed<S>' "
-                         "(lower case, digits, dots, dashes), e.g. 'chen-resnet-seed0'.")
+        raise ValueError(
+            f"Checkpoint name {name!r} must look like '<paper>-<model>[-<regime>]-seed<S>' "
+            "(lower case, digits, dots, dashes), e.g. 'chen-resnet-seed0'."
+        )
     return name
 
 
 def _git_commit() -> str:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
-                             text=True, timeout=5)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
         return out.stdout.strip() or "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
@@ -136,8 +143,13 @@ def locate(name: str) -> Path:
     )
 
 
-def save(model: nn.Module, name: str, record: dict, folder: str | Path | None = None,
-         overwrite: bool = False) -> Path:
+def save(
+    model: nn.Module,
+    name: str,
+    record: dict,
+    folder: str | Path | None = None,
+    overwrite: bool = False,
+) -> Path:
     """Write ``model``'s weights and ``record`` (plus provenance) as checkpoint ``name``; return the weights path.
 
     ``folder`` defaults to :func:`user_dir`. An existing checkpoint of that name is an
@@ -149,8 +161,10 @@ def save(model: nn.Module, name: str, record: dict, folder: str | Path | None = 
     folder = Path(folder) if folder is not None else user_dir()
     weights, record_path = paths(name, folder)
     if (weights.exists() or record_path.exists()) and not overwrite:
-        raise FileExistsError(f"Checkpoint {name!r} already exists in {folder}; pass overwrite=True "
-                              "(--overwrite on the command line) to replace it.")
+        raise FileExistsError(
+            f"Checkpoint {name!r} already exists in {folder}; pass overwrite=True "
+            "(--overwrite on the command line) to replace it."
+        )
     folder.mkdir(parents=True, exist_ok=True)
     temporary_weights = atomic.temporary_path(weights)
     temporary_record = atomic.temporary_path(record_path)
@@ -158,17 +172,21 @@ def save(model: nn.Module, name: str, record: dict, folder: str | Path | None = 
         save_model(model, str(temporary_weights))
         atomic.flush(temporary_weights)
         record = dict(record)
-        record.update({
-            "name": name,
-            "package_version": __version__,
-            "git_commit": record.get("git_commit") or _git_commit(),
-            "torch_version": torch.__version__,
-            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "weights_sha256": sha256(temporary_weights),
-        })
+        record.update(
+            {
+                "name": name,
+                "package_version": __version__,
+                "git_commit": record.get("git_commit") or _git_commit(),
+                "torch_version": torch.__version__,
+                "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+                "weights_sha256": sha256(temporary_weights),
+            }
+        )
         temporary_record.write_text(dump_record(record))
         atomic.flush(temporary_record)
-        record_path.unlink(missing_ok=True)  # from here until the last rename there is no pair at all
+        record_path.unlink(
+            missing_ok=True
+        )  # from here until the last rename there is no pair at all
         atomic.commit(temporary_weights, weights)
         atomic.commit(temporary_record, record_path)
     finally:
@@ -188,17 +206,23 @@ def load_record(name: str, folder: str | Path | None = None) -> dict:
             f"(`python -m dyndl_lite list` shows the experiments), or list the shipped ones in {SHIPPED_DIR}."
         )
     if not weights.is_file():
-        raise CheckpointError(f"Checkpoint {name!r}: the record {record_path} exists but its weights {weights} do not.")
+        raise CheckpointError(
+            f"Checkpoint {name!r}: the record {record_path} exists but its weights {weights} do not."
+        )
     try:
         record = json.loads(record_path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise CheckpointError(f"The record {record_path} is not valid JSON ({error}).") from error
     if not isinstance(record, dict) or not isinstance(record.get("weights_sha256"), str):
-        raise CheckpointError(f"The record {record_path} has no 'weights_sha256'; it cannot vouch for its weights.")
+        raise CheckpointError(
+            f"The record {record_path} has no 'weights_sha256'; it cannot vouch for its weights."
+        )
     return record
 
 
-def load(model: nn.Module, name: str, folder: str | Path | None = None, expect: dict | None = None) -> dict:
+def load(
+    model: nn.Module, name: str, folder: str | Path | None = None, expect: dict | None = None
+) -> dict:
     """Load checkpoint ``name``'s weights into ``model`` in place (strictly) and return its record.
 
     ``folder`` defaults to the first folder of :func:`search_path` that holds ``name``;
@@ -210,18 +234,24 @@ def load(model: nn.Module, name: str, folder: str | Path | None = None, expect: 
     record = load_record(name, folder)
     weights = paths(name, folder)[0]
     if record["weights_sha256"] != sha256(weights):
-        raise CheckpointError(f"{weights} does not match the SHA-256 in its record; the file is corrupt or was replaced.")
+        raise CheckpointError(
+            f"{weights} does not match the SHA-256 in its record; the file is corrupt or was replaced."
+        )
     for key, value in (expect or {}).items():
         if record.get(key) != value:
-            raise CheckpointError(f"Checkpoint {name!r} in {folder} records {key}={record.get(key)!r}, "
-                                  f"but {key}={value!r} was asked for; it belongs to another network.")
+            raise CheckpointError(
+                f"Checkpoint {name!r} in {folder} records {key}={record.get(key)!r}, "
+                f"but {key}={value!r} was asked for; it belongs to another network."
+            )
     first = next(iter(model.parameters()), None)
     device = str(first.device) if first is not None else "cpu"
     try:
         load_model(model, str(weights), strict=True, device=device)
     except RuntimeError as error:
-        raise CheckpointError(f"Checkpoint {name!r} does not fit this model ({error}). "
-                              f"Build the architecture named in its record: {record.get('model', 'see the JSON')}.") from error
+        raise CheckpointError(
+            f"Checkpoint {name!r} does not fit this model ({error}). "
+            f"Build the architecture named in its record: {record.get('model', 'see the JSON')}."
+        ) from error
     record["loaded_from"] = str(folder)
     return record
 
@@ -235,17 +265,25 @@ def provenance(record: dict) -> str:
     the paper's (Gai & Zhang give no MNIST schedule: theirs is the book's, see its record).
     """
     folder = record.get("loaded_from")
-    where = ("shipped with the package" if folder and Path(folder) == SHIPPED_DIR
-             else f"from your folder {folder}" if folder else "origin not recorded")
+    where = (
+        "shipped with the package"
+        if folder and Path(folder) == SHIPPED_DIR
+        else f"from your folder {folder}"
+        if folder
+        else "origin not recorded"
+    )
     data = record.get("data", {})
     threads = record.get("threads")
     machine = record.get("device", "device not recorded") + (
-        f", {threads} thread{'s' if threads != 1 else ''}" if threads else "")
+        f", {threads} thread{'s' if threads != 1 else ''}" if threads else ""
+    )
     seconds = record.get("wall_time_s") or 0
     wall = f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
-    return (f"{record.get('name')} ({where}): {record.get('epochs_run')} of the full recipe's "
-            f"{record.get('full_recipe_epochs')} epochs on {data.get('train_images', 0):,} images of "
-            f"{data.get('train', 'unrecorded data')}; {machine}, {wall}")
+    return (
+        f"{record.get('name')} ({where}): {record.get('epochs_run')} of the full recipe's "
+        f"{record.get('full_recipe_epochs')} epochs on {data.get('train_images', 0):,} images of "
+        f"{data.get('train', 'unrecorded data')}; {machine}, {wall}"
+    )
 
 
 def training_amount(record: dict) -> tuple[int, int]:
@@ -253,7 +291,9 @@ def training_amount(record: dict) -> tuple[int, int]:
     return int(record.get("epochs_run", 0)), int(record.get("data", {}).get("train_images", 0))
 
 
-def ship(name: str, source: str | Path | None = None, replace: bool = False, move: bool = False) -> Path:
+def ship(
+    name: str, source: str | Path | None = None, replace: bool = False, move: bool = False
+) -> Path:
     """Copy finished checkpoint ``name`` from ``source`` (default: the user folder) into :data:`SHIPPED_DIR`.
 
     Refused: a record whose run is not finished (``epochs_run`` below the recipe's epochs),
@@ -265,20 +305,27 @@ def ship(name: str, source: str | Path | None = None, replace: bool = False, mov
     record = load_record(name, source)
     weights = paths(name, source)[0]
     if record["weights_sha256"] != sha256(weights):
-        raise CheckpointError(f"{weights} does not match the SHA-256 in its record; refusing to ship it.")
+        raise CheckpointError(
+            f"{weights} does not match the SHA-256 in its record; refusing to ship it."
+        )
     planned = int(record.get("recipe", {}).get("epochs", -1))
     if record.get("epochs_run") != planned:
-        raise CheckpointError(f"{name}: {record.get('epochs_run')} of {planned} epochs run; finish the run before shipping it.")
+        raise CheckpointError(
+            f"{name}: {record.get('epochs_run')} of {planned} epochs run; finish the run before shipping it."
+        )
     if record.get("data", {}).get("fallback", True):
-        raise CheckpointError(f"{name} was trained on the offline fallback data (or its record does not say "
-                              "otherwise); the book ships checkpoints trained on the official MNIST training set only.")
+        raise CheckpointError(
+            f"{name} was trained on the offline fallback data (or its record does not say "
+            "otherwise); the book ships checkpoints trained on the official MNIST training set only."
+        )
     if exists(name, SHIPPED_DIR) and not replace:
         shipped = load_record(name, SHIPPED_DIR)
         old, new = training_amount(shipped), training_amount(record)
         if old[0] > new[0] or old[1] > new[1]:
             raise CheckpointError(
                 f"The shipped {name} was trained longer or on more data ({old[0]} epochs of {old[1]:,} images) "
-                f"than this one ({new[0]} epochs of {new[1]:,} images); pass replace=True (--replace) to ship it anyway.")
+                f"than this one ({new[0]} epochs of {new[1]:,} images); pass replace=True (--replace) to ship it anyway."
+            )
     target_weights, target_record = paths(name, SHIPPED_DIR)
     temporary_weights = atomic.temporary_path(target_weights)
     try:

@@ -29,9 +29,9 @@ import dataclasses
 import json
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import nn
@@ -61,7 +61,9 @@ class Experiment:
     finish: Callable[[nn.Module, History, ImageData], dict] | None = None
 
 
-def recipe_as_run(full: Recipe, epochs: int | None = None, train_subset: int | None = None) -> Recipe:
+def recipe_as_run(
+    full: Recipe, epochs: int | None = None, train_subset: int | None = None
+) -> Recipe:
     """``full`` compressed to ``epochs`` (milestones scaled) and restricted to ``train_subset`` images, as named."""
     if epochs is not None and (not isinstance(epochs, int) or epochs < 1):
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}.")
@@ -69,7 +71,9 @@ def recipe_as_run(full: Recipe, epochs: int | None = None, train_subset: int | N
         raise ValueError(f"train_subset must be a positive number of images, got {train_subset!r}.")
     recipe = full.compressed(epochs) if epochs is not None and epochs != full.epochs else full
     if train_subset is not None:
-        recipe = dataclasses.replace(recipe, name=f"{recipe.name}-{train_subset}img", train_subset=train_subset)
+        recipe = dataclasses.replace(
+            recipe, name=f"{recipe.name}-{train_subset}img", train_subset=train_subset
+        )
     return recipe
 
 
@@ -82,13 +86,19 @@ def compression(full: Recipe, recipe: Recipe) -> str:
     """One sentence saying how ``recipe`` differs from the paper's ``full`` recipe."""
     if recipe.epochs == full.epochs and recipe.milestones == full.milestones:
         return f"the paper's full recipe ({full.epochs} epochs)"
-    return (f"compressed: {recipe.epochs} of the paper's {full.epochs} epochs (x{recipe.epochs / full.epochs:.3g}), "
-            f"learning-rate milestones {list(full.milestones)} scaled to {list(recipe.milestones)}")
+    return (
+        f"compressed: {recipe.epochs} of the paper's {full.epochs} epochs (x{recipe.epochs / full.epochs:.3g}), "
+        f"learning-rate milestones {list(full.milestones)} scaled to {list(recipe.milestones)}"
+    )
 
 
 def machine(device: torch.device) -> dict:
     """What the record says about where it was trained, measured now."""
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else (platform.processor() or platform.machine())
+    name = (
+        torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else (platform.processor() or platform.machine())
+    )
     return {"device": str(device), "device_name": name, "threads": torch.get_num_threads()}
 
 
@@ -108,18 +118,29 @@ class Run:
 
     def spec(self) -> dict:
         """What identifies the run in its saved state: a state with another spec is not resumed."""
-        return {"experiment": self.experiment.name, "model": self.model, "seed": self.seed,
-                "recipe": dataclasses.asdict(self.recipe)}
+        return {
+            "experiment": self.experiment.name,
+            "model": self.model,
+            "seed": self.seed,
+            "recipe": dataclasses.asdict(self.recipe),
+        }
 
 
 def _check_model(experiment: Experiment, model: str) -> None:
     if model not in experiment.models:
-        raise ValueError(f"experiment {experiment.name!r} has no model {model!r}; "
-                         f"choose one of {', '.join(experiment.models)}.")
+        raise ValueError(
+            f"experiment {experiment.name!r} has no model {model!r}; "
+            f"choose one of {', '.join(experiment.models)}."
+        )
 
 
-def resolve(experiment: Experiment, model: str, seed: int = 0, epochs: int | None = None,
-            train_subset: int | None = None) -> Run:
+def resolve(
+    experiment: Experiment,
+    model: str,
+    seed: int = 0,
+    epochs: int | None = None,
+    train_subset: int | None = None,
+) -> Run:
     """The :class:`Run` for these arguments, with a ``ValueError`` naming any bad one."""
     _check_model(experiment, model)
     if not isinstance(seed, int) or seed < 0:
@@ -142,23 +163,45 @@ def progress_of(run: Run, out: str | Path) -> dict:
     for folder in (Path(out), pretrained.SHIPPED_DIR):
         if pretrained.exists(run.name, folder):
             record = pretrained.load_record(run.name, folder)
-            if record.get("recipe") == plain(dataclasses.asdict(run.recipe)) and record.get("epochs_run") == run.recipe.epochs:
+            if (
+                record.get("recipe") == plain(dataclasses.asdict(run.recipe))
+                and record.get("epochs_run") == run.recipe.epochs
+            ):
                 seconds = record.get("seconds_per_epoch")
-                return {"status": "finished", "epochs_done": run.recipe.epochs, "seconds_per_epoch": seconds,
-                        "where": str(folder)}
+                return {
+                    "status": "finished",
+                    "epochs_done": run.recipe.epochs,
+                    "seconds_per_epoch": seconds,
+                    "where": str(folder),
+                }
     store = state_store(run, out)
     if store.exists():
         saved = store.read()
         seconds = saved["history"].get("seconds") or []
-        return {"status": "partial", "epochs_done": saved["epoch"],
-                "seconds_per_epoch": sum(seconds) / len(seconds) if seconds else None, "where": str(store.folder)}
+        return {
+            "status": "partial",
+            "epochs_done": saved["epoch"],
+            "seconds_per_epoch": sum(seconds) / len(seconds) if seconds else None,
+            "where": str(store.folder),
+        }
     return {"status": "new", "epochs_done": 0, "seconds_per_epoch": None, "where": None}
 
 
-def train(experiment: Experiment, model: str, seed: int = 0, *, epochs: int | None = None, train_subset: int | None = None,
-          out: str | Path | None = None, device: str | torch.device | None = None, allow_fallback: bool = False,
-          overwrite: bool = False, progress: bool = True, deadline: float | None = None,
-          report: Callable[[str], None] | None = None) -> Path:
+def train(
+    experiment: Experiment,
+    model: str,
+    seed: int = 0,
+    *,
+    epochs: int | None = None,
+    train_subset: int | None = None,
+    out: str | Path | None = None,
+    device: str | torch.device | None = None,
+    allow_fallback: bool = False,
+    overwrite: bool = False,
+    progress: bool = True,
+    deadline: float | None = None,
+    report: Callable[[str], None] | None = None,
+) -> Path:
     """Train (or resume) one run and write its checkpoint to ``out`` (default :func:`pretrained.user_dir`).
 
     Returns the weights path. Raises ``FileExistsError`` if the finished checkpoint is
@@ -172,18 +215,24 @@ def train(experiment: Experiment, model: str, seed: int = 0, *, epochs: int | No
     run = resolve(experiment, model, seed, epochs, train_subset)
     out = Path(out) if out is not None else pretrained.user_dir()
     if pretrained.exists(run.name, out) and not overwrite:
-        raise FileExistsError(f"{run.name} is already trained in {out}; pass overwrite=True (--overwrite) to train "
-                              "it again, or --out to train into another folder.")
+        raise FileExistsError(
+            f"{run.name} is already trained in {out}; pass overwrite=True (--overwrite) to train "
+            "it again, or --out to train into another folder."
+        )
     device = get_device(device)
     try:
         train_data = load_mnist("train", device=device, allow_fallback=allow_fallback)
         test = load_mnist("test", device=device, allow_fallback=allow_fallback)
     except DatasetNotFoundError as error:
-        raise DatasetNotFoundError(f"{error} To train on the offline fallback's 5,000 images instead (named in the "
-                                   "record, never shipped), pass allow_fallback=True (--allow-fallback).") from error
+        raise DatasetNotFoundError(
+            f"{error} To train on the offline fallback's 5,000 images instead (named in the "
+            "record, never shipped), pass allow_fallback=True (--allow-fallback)."
+        ) from error
     seed_everything(seed)
     net = run.experiment.build(model).to(device)
-    schedule = getattr(net, "schedule", None)  # a network whose training depends on the run's length (TisODE)
+    schedule = getattr(
+        net, "schedule", None
+    )  # a network whose training depends on the run's length (TisODE)
     if callable(schedule):
         schedule(run.recipe.epochs)
     measure = run.experiment.callback(test, run.recipe) if run.experiment.callback else None
@@ -192,22 +241,46 @@ def train(experiment: Experiment, model: str, seed: int = 0, *, epochs: int | No
         if measure is not None:
             measure(epoch, model, history)
         if report is not None:
-            report(f"{run.name} epoch {epoch}/{run.recipe.epochs}: loss {history.loss[-1]:.4f}, "
-                   f"train acc {history.train_acc[-1]:.4f}, test acc {history.test_acc[-1]:.4f}, "
-                   f"{history.seconds[-1]:.0f} s")
+            report(
+                f"{run.name} epoch {epoch}/{run.recipe.epochs}: loss {history.loss[-1]:.4f}, "
+                f"train acc {history.train_acc[-1]:.4f}, test acc {history.test_acc[-1]:.4f}, "
+                f"{history.seconds[-1]:.0f} s"
+            )
+
     store = state_store(run, out)
-    history = fit(net, train_data, run.recipe, test=test, seed=seed, device=device, progress=progress,
-                  callback=callback, state=store, spec=run.spec(), deadline=deadline)
+    history = fit(
+        net,
+        train_data,
+        run.recipe,
+        test=test,
+        seed=seed,
+        device=device,
+        progress=progress,
+        callback=callback,
+        state=store,
+        spec=run.spec(),
+        deadline=deadline,
+    )
     start = time.perf_counter()
     final_accuracy = evaluate(net, test.images, test.labels, device=device)
     images = run.recipe.train_subset or len(train_data)
     record = {
-        "experiment": run.experiment.name, "model": model, "seed": seed, "parameters": count_parameters(net),
-        "recipe": dataclasses.asdict(run.recipe), "full_recipe": dataclasses.asdict(run.full_recipe),
-        "epochs_run": len(history.epoch), "full_recipe_epochs": run.full_recipe.epochs,
+        "experiment": run.experiment.name,
+        "model": model,
+        "seed": seed,
+        "parameters": count_parameters(net),
+        "recipe": dataclasses.asdict(run.recipe),
+        "full_recipe": dataclasses.asdict(run.full_recipe),
+        "epochs_run": len(history.epoch),
+        "full_recipe_epochs": run.full_recipe.epochs,
         "compression": compression(run.full_recipe, run.recipe),
-        "data": {"train": train_data.name, "train_images": images, "fallback": train_data.is_fallback,
-                 "test": test.name, "test_images": len(test)},
+        "data": {
+            "train": train_data.name,
+            "train_images": images,
+            "fallback": train_data.is_fallback,
+            "test": test.name,
+            "test_images": len(test),
+        },
         **machine(device),
         "wall_time_s": round(sum(history.seconds) + time.perf_counter() - start, 1),
         "seconds_per_epoch": round(sum(history.seconds) / len(history.seconds), 1),
@@ -227,8 +300,9 @@ def train(experiment: Experiment, model: str, seed: int = 0, *, epochs: int | No
     return weights
 
 
-def load(experiment: Experiment, model: str, seed: int = 0, folder: str | Path | None = None,
-         **options) -> tuple[nn.Module, dict]:
+def load(
+    experiment: Experiment, model: str, seed: int = 0, folder: str | Path | None = None, **options
+) -> tuple[nn.Module, dict]:
     """The network ``model`` of ``experiment`` (built with ``options``) with its checkpoint loaded, and its record.
 
     Searches the user folder first, then the shipped checkpoints (see :func:`pretrained.load`);
@@ -236,6 +310,10 @@ def load(experiment: Experiment, model: str, seed: int = 0, folder: str | Path |
     """
     _check_model(experiment, model)
     net = experiment.build(model, **options)
-    record = pretrained.load(net, experiment.checkpoint_name(model, seed), folder,
-                             expect={"experiment": experiment.name, "model": model})
+    record = pretrained.load(
+        net,
+        experiment.checkpoint_name(model, seed),
+        folder,
+        expect={"experiment": experiment.name, "model": model},
+    )
     return net.eval(), record

@@ -24,7 +24,7 @@ One step of size ``h`` from ``(t, y)``:
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
@@ -78,13 +78,19 @@ def check_grid(t: Tensor, y0: Tensor, *, increasing: bool = True) -> None:
             "wrap them with torch.as_tensor(...)."
         )
     if not y0.is_floating_point():
-        raise TypeError(f"y0 must be a floating tensor, got dtype {y0.dtype}; use y0.float() or y0.double().")
+        raise TypeError(
+            f"y0 must be a floating tensor, got dtype {y0.dtype}; use y0.float() or y0.double()."
+        )
     if y0.numel() == 0:
-        raise ValueError(f"y0 is empty (shape {tuple(y0.shape)}); the state needs at least one component.")
+        raise ValueError(
+            f"y0 is empty (shape {tuple(y0.shape)}); the state needs at least one component."
+        )
     if t.ndim != 1 or t.numel() < 1:
         raise ValueError(f"t must be a non-empty 1-D time grid, got shape {tuple(t.shape)}.")
     if t.dtype != y0.dtype:
-        raise TypeError(f"t has dtype {t.dtype} but y0 has {y0.dtype}; convert with t.to(y0.dtype).")
+        raise TypeError(
+            f"t has dtype {t.dtype} but y0 has {y0.dtype}; convert with t.to(y0.dtype)."
+        )
     if t.device != y0.device:
         raise ValueError(f"t is on {t.device} but y0 is on {y0.device}; move them to one device.")
     if not torch.isfinite(t).all():
@@ -133,8 +139,14 @@ def _check_step_size(step_size) -> float | None:
         return None
     if isinstance(step_size, Tensor) and step_size.numel() == 1:
         step_size = step_size.item()
-    if isinstance(step_size, bool) or not isinstance(step_size, (int, float)) and not hasattr(step_size, "__float__"):
-        raise TypeError(f"step_size must be a positive number or None, got {type(step_size).__name__}.")
+    if (
+        isinstance(step_size, bool)
+        or not isinstance(step_size, (int, float))
+        and not hasattr(step_size, "__float__")
+    ):
+        raise TypeError(
+            f"step_size must be a positive number or None, got {type(step_size).__name__}."
+        )
     value = float(step_size)
     if not (value > 0 and math.isfinite(value)):
         raise ValueError(f"step_size must be positive and finite, got {step_size!r}.")
@@ -143,7 +155,11 @@ def _check_step_size(step_size) -> float | None:
 
 def count_steps(t: Tensor, step_size: float | None) -> int:
     """Number of solver steps over the grid ``t``: ``sum_k max(1, ceil(|t_{k+1} - t_k| / step_size))``."""
-    return sum(_substeps(t[k], t[k + 1], step_size) for k in range(len(t) - 1)) if step_size else len(t) - 1
+    return (
+        sum(_substeps(t[k], t[k + 1], step_size) for k in range(len(t) - 1))
+        if step_size
+        else len(t) - 1
+    )
 
 
 def check_work(t: Tensor, step_size: float | None, max_steps: int = MAX_STEPS) -> int:
@@ -261,19 +277,34 @@ def odeint(
     return integrate(func, y0, t, method, step_size, max_steps)
 
 
-def euler(func: VectorField, y0: Tensor, t: Tensor, step_size: float | None = None,
-          max_steps: int = MAX_STEPS) -> Tensor:
+def euler(
+    func: VectorField,
+    y0: Tensor,
+    t: Tensor,
+    step_size: float | None = None,
+    max_steps: int = MAX_STEPS,
+) -> Tensor:
     """Explicit Euler, order 1: ``y_{n+1} = y_n + h f(t_n, y_n)``. See :func:`odeint`."""
     return odeint(func, y0, t, "euler", step_size, max_steps)
 
 
-def midpoint(func: VectorField, y0: Tensor, t: Tensor, step_size: float | None = None,
-             max_steps: int = MAX_STEPS) -> Tensor:
+def midpoint(
+    func: VectorField,
+    y0: Tensor,
+    t: Tensor,
+    step_size: float | None = None,
+    max_steps: int = MAX_STEPS,
+) -> Tensor:
     """Explicit midpoint rule, order 2. See :func:`odeint`."""
     return odeint(func, y0, t, "midpoint", step_size, max_steps)
 
 
-def rk4(func: VectorField, y0: Tensor, t: Tensor, step_size: float | None = None,
-        max_steps: int = MAX_STEPS) -> Tensor:
+def rk4(
+    func: VectorField,
+    y0: Tensor,
+    t: Tensor,
+    step_size: float | None = None,
+    max_steps: int = MAX_STEPS,
+) -> Tensor:
     """Classical fourth-order Runge-Kutta. See :func:`odeint`."""
     return odeint(func, y0, t, "rk4", step_size, max_steps)

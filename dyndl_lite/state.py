@@ -72,7 +72,9 @@ def _join_optimizer(tensors: dict[str, torch.Tensor], saved: dict) -> dict:
             state.setdefault(int(index), {})[name] = value
     for index, entries in saved["plain"].items():
         state.setdefault(int(index), {}).update(entries)
-    groups = [dict(g, betas=tuple(g["betas"])) if "betas" in g else g for g in saved["param_groups"]]
+    groups = [
+        dict(g, betas=tuple(g["betas"])) if "betas" in g else g for g in saved["param_groups"]
+    ]
     return {"state": state, "param_groups": groups}
 
 
@@ -94,20 +96,35 @@ class StateStore:
         try:
             saved = json.loads(self.pointer.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise CheckpointError(f"The training state {self.pointer} is not valid JSON ({error}); "
-                                  "delete the folder to start the run afresh.") from error
+            raise CheckpointError(
+                f"The training state {self.pointer} is not valid JSON ({error}); "
+                "delete the folder to start the run afresh."
+            ) from error
         for key in ("epoch", "tensors", "tensors_sha256", "history", "spec", "optimizer"):
             if key not in saved:
-                raise CheckpointError(f"The training state {self.pointer} has no {key!r}; "
-                                      "delete the folder to start the run afresh.")
+                raise CheckpointError(
+                    f"The training state {self.pointer} has no {key!r}; "
+                    "delete the folder to start the run afresh."
+                )
         return saved
 
-    def save(self, *, epoch: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-             generator: torch.Generator, history: dict, spec: dict, extra: dict | None = None) -> None:
+    def save(
+        self,
+        *,
+        epoch: int,
+        model: torch.nn.Module,
+        optimizer: torch.optim.Optimizer,
+        generator: torch.Generator,
+        history: dict,
+        spec: dict,
+        extra: dict | None = None,
+    ) -> None:
         """Write the state after ``epoch`` completed epochs; the previous state stays valid until the last rename."""
         self.folder.mkdir(parents=True, exist_ok=True)
         optimizer_tensors, optimizer_json = _split_optimizer(optimizer)
-        tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+        tensors = {
+            f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()
+        }
         tensors.update(optimizer_tensors)
         tensors.update(_rng_tensors(generator))
         name = f"epoch-{epoch:04d}.safetensors"
@@ -118,25 +135,45 @@ class StateStore:
             atomic.commit(temporary, target)
         finally:
             temporary.unlink(missing_ok=True)
-        atomic.write_text(self.pointer, dump_record({
-            "epoch": epoch, "tensors": name, "tensors_sha256": sha256(target), "history": history, "spec": spec,
-            "optimizer": optimizer_json, "extra": extra or {},
-        }))
+        atomic.write_text(
+            self.pointer,
+            dump_record(
+                {
+                    "epoch": epoch,
+                    "tensors": name,
+                    "tensors_sha256": sha256(target),
+                    "history": history,
+                    "spec": spec,
+                    "optimizer": optimizer_json,
+                    "extra": extra or {},
+                }
+            ),
+        )
         for old in self.folder.glob("epoch-*.safetensors"):
             if old.name != name:
                 old.unlink(missing_ok=True)
 
-    def load(self, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-             generator: torch.Generator) -> dict:
+    def load(
+        self,
+        *,
+        model: torch.nn.Module,
+        optimizer: torch.optim.Optimizer,
+        generator: torch.Generator,
+    ) -> dict:
         """Restore model, optimizer and generators in place; return the JSON part (epoch, history, spec, extra)."""
         saved = self.read()
         path = self.folder / saved["tensors"]
         if not path.is_file() or sha256(path) != saved["tensors_sha256"]:
-            raise CheckpointError(f"The training state's tensors {path} are missing or do not match their SHA-256; "
-                                  "delete the folder to start the run afresh.")
+            raise CheckpointError(
+                f"The training state's tensors {path} are missing or do not match their SHA-256; "
+                "delete the folder to start the run afresh."
+            )
         tensors = load_file(str(path))
         device = next(iter(model.parameters())).device
-        model.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}, strict=True)
+        model.load_state_dict(
+            {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")},
+            strict=True,
+        )
         model.to(device)
         optimizer.load_state_dict(_join_optimizer(tensors, saved["optimizer"]))
         _restore_rng(tensors, generator)

@@ -49,8 +49,14 @@ class ToyFlowNet(nn.Module):
     as in :class:`dyndl_lite.models.yan.TisODE`, over ``[T, 2T]``, computed in training mode only).
     """
 
-    def __init__(self, kind: str = "tisode", width: int = 32, depth: int = 2, w_steady: float = W_STEADY,
-                 epoch_steady: int = 0):
+    def __init__(
+        self,
+        kind: str = "tisode",
+        width: int = 32,
+        depth: int = 2,
+        w_steady: float = W_STEADY,
+        epoch_steady: int = 0,
+    ):
         super().__init__()
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {kind!r}.")
@@ -77,8 +83,11 @@ class ToyFlowNet(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         z = self.block(x)
-        self.steady_term = (steady_state_penalty(self.field, z, T_END, T_END, STEP)
-                            if self.training and self.kind == "tisode" else None)
+        self.steady_term = (
+            steady_state_penalty(self.field, z, T_END, T_END, STEP)
+            if self.training and self.kind == "tisode"
+            else None
+        )
         return self.readout(z)
 
     def extra_loss(self, epoch: int) -> Tensor:
@@ -90,7 +99,9 @@ class ToyFlowNet(nn.Module):
         return self.w_steady * self.steady_term
 
 
-def train(kind: str, seed: int = 0, n: int = 400, epochs: int = TOY_EPOCHS, w_steady: float = W_STEADY):
+def train(
+    kind: str, seed: int = 0, n: int = 400, epochs: int = TOY_EPOCHS, w_steady: float = W_STEADY
+):
     """Train one :class:`ToyFlowNet` on ``two_moons(n, seed=seed)``; returns ``(net, history)``.
 
     Adam, learning rate 1e-2, batch 50, ``epochs`` epochs; the TisODE's penalty from
@@ -108,14 +119,18 @@ def train(kind: str, seed: int = 0, n: int = 400, epochs: int = TOY_EPOCHS, w_st
 
 def _check_points(x: Tensor, name: str = "x") -> None:
     if not isinstance(x, Tensor) or x.ndim != 2 or x.shape[1] != 2 or len(x) == 0:
-        raise ValueError(f"{name} must be a non-empty (n, 2) tensor of points, got "
-                         f"{tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__}.")
+        raise ValueError(
+            f"{name} must be a non-empty (n, 2) tensor of points, got "
+            f"{tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__}."
+        )
     if not torch.isfinite(x).all():
         raise ValueError(f"{name} contains NaN or Inf.")
 
 
 @torch.no_grad()
-def drift(net: ToyFlowNet, x: Tensor, eps: float = 0.05, t_max: float = 2 * T_END, seed: int = 0) -> tuple[Tensor, Tensor]:
+def drift(
+    net: ToyFlowNet, x: Tensor, eps: float = 0.05, t_max: float = 2 * T_END, seed: int = 0
+) -> tuple[Tensor, Tensor]:
     """``(t, d)``: ``d[k, i] = ||z(t_k; x_i + delta_i) - z(t_k; x_i)|| / eps`` on the Euler grid of ``[0, t_max]``.
 
     ``delta_i`` has a uniformly random direction (seeded) and length ``eps``. Beyond ``T`` the
@@ -146,18 +161,26 @@ def time_shift(net: ToyFlowNet, x: Tensor, s: float = 0.5) -> dict[str, Tensor]:
     """
     _check_points(x)
     k = round(s / STEP)
-    if not (isinstance(s, (int, float)) and 1 <= k <= round(T_END / STEP) and abs(k * STEP - s) < 1e-9):
-        raise ValueError(f"s must be a multiple of the step {STEP} in [{STEP}, {T_END}], got {s!r}.")
+    if not (
+        isinstance(s, (int, float)) and 1 <= k <= round(T_END / STEP) and abs(k * STEP - s) < 1e-9
+    ):
+        raise ValueError(
+            f"s must be a multiple of the step {STEP} in [{STEP}, {T_END}], got {s!r}."
+        )
     n_end = round(T_END / STEP)
     path = net.path(x, n_end + k)  # z_0 = x, ..., z_{n_end + k} = z(T + s; x)
     x_shift = path[k]
     gap = (net.path(x_shift, n_end)[-1] - path[n_end]).norm(dim=-1)
-    speeds = torch.stack([net.field(torch.tensor(j * STEP), path[j]).norm(dim=-1) for j in range(n_end, n_end + k)])
+    speeds = torch.stack(
+        [net.field(torch.tensor(j * STEP), path[j]).norm(dim=-1) for j in range(n_end, n_end + k)]
+    )
     return {"gap": gap, "input_move": (x_shift - x).norm(dim=-1), "bound": STEP * speeds.sum(0)}
 
 
 @torch.no_grad()
-def accuracy_under_noise(net: ToyFlowNet, x: Tensor, y: Tensor, sigma: float, seed: int = 0) -> float:
+def accuracy_under_noise(
+    net: ToyFlowNet, x: Tensor, y: Tensor, sigma: float, seed: int = 0
+) -> float:
     """Accuracy on ``x + sigma * N(0, I)`` (one seeded draw)."""
     _check_points(x)
     if not (isinstance(sigma, (int, float)) and math.isfinite(sigma) and sigma >= 0):
@@ -167,8 +190,15 @@ def accuracy_under_noise(net: ToyFlowNet, x: Tensor, y: Tensor, sigma: float, se
     return (net(noisy).argmax(1) == y).float().mean().item()
 
 
-def measure(net: ToyFlowNet, x: Tensor, y: Tensor, eps: float = 0.05, shift: float = 0.5,
-            sigmas: tuple[float, ...] = (0.2, 0.4), seed: int = 0) -> dict:
+def measure(
+    net: ToyFlowNet,
+    x: Tensor,
+    y: Tensor,
+    eps: float = 0.05,
+    shift: float = 0.5,
+    sigmas: tuple[float, ...] = (0.2, 0.4),
+    seed: int = 0,
+) -> dict:
     """Every number of the chapter's comparison for one network, on the points ``(x, y)``.
 
     ``accuracy`` and ``noisy`` (``{sigma: accuracy}``) in %; ``L_ss``: the steady-state penalty
@@ -181,8 +211,14 @@ def measure(net: ToyFlowNet, x: Tensor, y: Tensor, eps: float = 0.05, shift: flo
     moved = time_shift(net, x, shift)
     with torch.no_grad():
         l_ss = steady_state_penalty(net.field, net.block(x), T_END, T_END, STEP).item()
-    return {"accuracy": 100 * accuracy_under_noise(net, x, y, 0.0), "L_ss": l_ss,
-            "drift_T": d[round(T_END / STEP)].mean().item(), "t": t.numpy(), "drift_curve": d.mean(1).numpy(),
-            "gap": moved["gap"].mean().item(), "moved": moved["input_move"].mean().item(),
-            "within_bound": bool((moved["gap"] <= moved["bound"] + 1e-5).all()),
-            "noisy": {sg: 100 * accuracy_under_noise(net, x, y, sg, seed=seed) for sg in sigmas}}
+    return {
+        "accuracy": 100 * accuracy_under_noise(net, x, y, 0.0),
+        "L_ss": l_ss,
+        "drift_T": d[round(T_END / STEP)].mean().item(),
+        "t": t.numpy(),
+        "drift_curve": d.mean(1).numpy(),
+        "gap": moved["gap"].mean().item(),
+        "moved": moved["input_move"].mean().item(),
+        "within_bound": bool((moved["gap"] <= moved["bound"] + 1e-5).all()),
+        "noisy": {sg: 100 * accuracy_under_noise(net, x, y, sg, seed=seed) for sg in sigmas},
+    }

@@ -33,7 +33,6 @@ from dyndl_lite.models.blocks import ODEBlock
 from dyndl_lite.train import History, Recipe, fit
 
 
-
 def _check_count(n: int, name: str = "n") -> None:
     if not isinstance(n, int) or n < 2:
         raise ValueError(f"{name} must be an integer of at least 2, got {n!r}.")
@@ -124,13 +123,21 @@ class VectorFieldMLP(nn.Module):
     (an autonomous field). Called as ``f(t, z)`` with ``z`` of shape ``(..., dim)``.
     """
 
-    def __init__(self, dim: int = 2, width: int = 32, depth: int = 2, time_dependent: bool = True,
-                 activation: type[nn.Module] = nn.Tanh):
+    def __init__(
+        self,
+        dim: int = 2,
+        width: int = 32,
+        depth: int = 2,
+        time_dependent: bool = True,
+        activation: type[nn.Module] = nn.Tanh,
+    ):
         super().__init__()
         if not isinstance(dim, int) or dim < 1:
             raise ValueError(f"dim must be a positive integer, got {dim!r}.")
         if not isinstance(width, int) or width < 1 or not isinstance(depth, int) or depth < 1:
-            raise ValueError(f"width and depth must be positive integers, got width={width!r}, depth={depth!r}.")
+            raise ValueError(
+                f"width and depth must be positive integers, got width={width!r}, depth={depth!r}."
+            )
         self.dim, self.time_dependent = dim, time_dependent
         sizes = [dim + int(time_dependent)] + [width] * depth
         layers: list[nn.Module] = []
@@ -141,7 +148,9 @@ class VectorFieldMLP(nn.Module):
 
     def forward(self, t: Tensor, z: Tensor) -> Tensor:
         if z.shape[-1] != self.dim:
-            raise ValueError(f"z has last dimension {z.shape[-1]}, but this field lives in R^{self.dim}.")
+            raise ValueError(
+                f"z has last dimension {z.shape[-1]}, but this field lives in R^{self.dim}."
+            )
         if self.time_dependent:
             time = torch.as_tensor(t, dtype=z.dtype, device=z.device).expand(*z.shape[:-1], 1)
             z = torch.cat([z, time], dim=-1)
@@ -158,17 +167,31 @@ class ToyODENet(nn.Module):
     fixed projection ``z(t1)[:out_dim]``, so that the flow alone must produce the output.
     """
 
-    def __init__(self, in_dim: int = 2, out_dim: int = 2, augment: int = 0, width: int = 32, depth: int = 2,
-                 t1: float = 1.0, method: str = "rk4", step_size: float | None = 0.1, adjoint: bool = False,
-                 linear_readout: bool = True):
+    def __init__(
+        self,
+        in_dim: int = 2,
+        out_dim: int = 2,
+        augment: int = 0,
+        width: int = 32,
+        depth: int = 2,
+        t1: float = 1.0,
+        method: str = "rk4",
+        step_size: float | None = 0.1,
+        adjoint: bool = False,
+        linear_readout: bool = True,
+    ):
         super().__init__()
         if not isinstance(augment, int) or augment < 0:
             raise ValueError(f"augment must be a non-negative integer, got {augment!r}.")
         if not linear_readout and out_dim > in_dim + augment:
-            raise ValueError(f"a projection readout needs out_dim <= in_dim + augment, got {out_dim} > {in_dim + augment}.")
+            raise ValueError(
+                f"a projection readout needs out_dim <= in_dim + augment, got {out_dim} > {in_dim + augment}."
+            )
         self.in_dim, self.out_dim, self.augment = in_dim, out_dim, augment
         self.field = VectorFieldMLP(in_dim + augment, width, depth)
-        self.block = ODEBlock(self.field, t1=t1, method=method, step_size=step_size, adjoint=adjoint)
+        self.block = ODEBlock(
+            self.field, t1=t1, method=method, step_size=step_size, adjoint=adjoint
+        )
         self.readout = nn.Linear(in_dim + augment, out_dim) if linear_readout else None
 
     def lift(self, x: Tensor) -> Tensor:
@@ -187,10 +210,14 @@ class ToyODENet(nn.Module):
 
 
 #: Chapter 5's recipe for the 2-D ODE-Net: Adam 1e-2, batch 50, 30 epochs.
-TOY_ODENET_RECIPE = Recipe("toy-odenet-circles", epochs=30, batch_size=50, optimizer="adam", lr=1e-2)
+TOY_ODENET_RECIPE = Recipe(
+    "toy-odenet-circles", epochs=30, batch_size=50, optimizer="adam", lr=1e-2
+)
 
 
-def toy_odenet(seed: int = 0, n: int = 400) -> tuple[ToyODENet, tuple[Tensor, Tensor], tuple[Tensor, Tensor], History]:
+def toy_odenet(
+    seed: int = 0, n: int = 400
+) -> tuple[ToyODENet, tuple[Tensor, Tensor], tuple[Tensor, Tensor], History]:
     """Train a plain (non-augmented) 2-D ODE-Net on concentric circles; return ``(net, train, test, history)``.
 
     ``dz/dt = f(t, z)`` with ``f`` a tanh MLP (2 hidden layers of 32) on ``[z, t]``,

@@ -23,8 +23,8 @@ import dataclasses
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -60,28 +60,38 @@ class Recipe:
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"Recipe {self.name!r}: optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}.")
+            raise ValueError(
+                f"Recipe {self.name!r}: optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}."
+            )
         if self.epochs < 1 or self.batch_size < 1:
-            raise ValueError(f"Recipe {self.name!r}: epochs and batch_size must be >= 1, got {self.epochs}, {self.batch_size}.")
+            raise ValueError(
+                f"Recipe {self.name!r}: epochs and batch_size must be >= 1, got {self.epochs}, {self.batch_size}."
+            )
         if not self.lr > 0:
             raise ValueError(f"Recipe {self.name!r}: lr must be positive, got {self.lr}.")
         if list(self.milestones) != sorted(self.milestones):
-            raise ValueError(f"Recipe {self.name!r}: milestones must be increasing epochs, got {self.milestones}.")
+            raise ValueError(
+                f"Recipe {self.name!r}: milestones must be increasing epochs, got {self.milestones}."
+            )
         if self.crop_padding < 0:
-            raise ValueError(f"Recipe {self.name!r}: crop_padding must be >= 0, got {self.crop_padding}.")
+            raise ValueError(
+                f"Recipe {self.name!r}: crop_padding must be >= 0, got {self.crop_padding}."
+            )
         if not 0.0 <= self.noise_prob <= 1.0 or (self.noise_prob > 0 and not self.noise_sigmas):
             raise ValueError(
                 f"Recipe {self.name!r}: noise_prob must lie in [0, 1] and needs noise_sigmas when positive, "
                 f"got noise_prob={self.noise_prob}, noise_sigmas={self.noise_sigmas}."
             )
         if self.train_subset is not None and self.train_subset < 1:
-            raise ValueError(f"Recipe {self.name!r}: train_subset must be a positive number of images or None.")
+            raise ValueError(
+                f"Recipe {self.name!r}: train_subset must be a positive number of images or None."
+            )
 
     def lr_at(self, epoch: int) -> float:
         """Learning rate during ``epoch`` (0-based): ``lr * gamma^(number of milestones <= epoch)``."""
         return self.lr * self.gamma ** sum(epoch >= m for m in self.milestones)
 
-    def compressed(self, epochs: int, name: str | None = None) -> "Recipe":
+    def compressed(self, epochs: int, name: str | None = None) -> Recipe:
         """The same schedule squeezed into ``epochs``: milestones scaled by ``epochs / self.epochs``.
 
         Each milestone becomes ``max(1, round(m * epochs / self.epochs))``; those at or
@@ -90,7 +100,9 @@ class Recipe:
         scale = epochs / self.epochs
         scaled = {max(1, round(m * scale)) for m in self.milestones}
         milestones = tuple(sorted(m for m in scaled if m < epochs))
-        return replace(self, name=name or f"{self.name}-{epochs}ep", epochs=epochs, milestones=milestones)
+        return replace(
+            self, name=name or f"{self.name}-{epochs}ep", epochs=epochs, milestones=milestones
+        )
 
 
 #: Every recipe of the book. Chen et al.: torchdiffeq's examples/odenet_mnist.py
@@ -105,7 +117,9 @@ def register_recipe(recipe: Recipe) -> Recipe:
     """Add ``recipe`` to :data:`RECIPES` (other modules add theirs); a different recipe under a taken name is an error."""
     existing = RECIPES.get(recipe.name)
     if existing is not None and existing != recipe:
-        raise ValueError(f"A different recipe named {recipe.name!r} is already registered; choose another name.")
+        raise ValueError(
+            f"A different recipe named {recipe.name!r} is already registered; choose another name."
+        )
     RECIPES[recipe.name] = recipe
     return recipe
 
@@ -119,9 +133,13 @@ class History:
     train_acc: list[float] = field(default_factory=list)
     test_acc: list[float] = field(default_factory=list)
     lr: list[float] = field(default_factory=list)
-    nfe_forward: list[float] = field(default_factory=list)  # mean function evaluations per forward pass
+    nfe_forward: list[float] = field(
+        default_factory=list
+    )  # mean function evaluations per forward pass
     nfe_backward: list[float] = field(default_factory=list)  # mean per backward pass (adjoint only)
-    seconds: list[float] = field(default_factory=list)  # wall time of the epoch (training and test evaluation)
+    seconds: list[float] = field(
+        default_factory=list
+    )  # wall time of the epoch (training and test evaluation)
     # one entry per optimisation step, for curves finer than an epoch
     step_loss: list[float] = field(default_factory=list)
     step_nfe_forward: list[int] = field(default_factory=list)
@@ -134,11 +152,14 @@ class History:
         return {k: (dict(v) if isinstance(v, dict) else list(v)) for k, v in self.__dict__.items()}
 
     @classmethod
-    def from_dict(cls, saved: dict) -> "History":
+    def from_dict(cls, saved: dict) -> History:
         """The inverse of :meth:`as_dict` (``None`` entries, JSON's form of NaN, become NaN again)."""
         known = {f.name for f in dataclasses.fields(cls)}
-        restored = {k: (v if k == "extra" else [math.nan if x is None else x for x in v])
-                    for k, v in saved.items() if k in known}
+        restored = {
+            k: (v if k == "extra" else [math.nan if x is None else x for x in v])
+            for k, v in saved.items()
+            if k in known
+        }
         return cls(**restored)
 
 
@@ -149,13 +170,21 @@ def as_tensors(data: Data, what: str = "data") -> tuple[torch.Tensor, torch.Tens
     """``(inputs, targets)`` from an :class:`ImageData` or a pair of tensors, with a clear error otherwise."""
     if isinstance(data, ImageData):
         return data.images, data.labels
-    if isinstance(data, (tuple, list)) and len(data) == 2 and all(isinstance(t, torch.Tensor) for t in data):
+    if (
+        isinstance(data, (tuple, list))
+        and len(data) == 2
+        and all(isinstance(t, torch.Tensor) for t in data)
+    ):
         inputs, targets = data
         if len(inputs) != len(targets):
-            raise ValueError(f"{what}: {len(inputs)} inputs but {len(targets)} targets; they must match.")
+            raise ValueError(
+                f"{what}: {len(inputs)} inputs but {len(targets)} targets; they must match."
+            )
         return inputs, targets
-    raise TypeError(f"{what} must be a dyndl_lite.data.ImageData or an (inputs, targets) tuple of tensors, "
-                    f"got {type(data).__name__}.")
+    raise TypeError(
+        f"{what} must be a dyndl_lite.data.ImageData or an (inputs, targets) tuple of tensors, "
+        f"got {type(data).__name__}."
+    )
 
 
 def random_crop(images: torch.Tensor, padding: int, generator: torch.Generator) -> torch.Tensor:
@@ -172,7 +201,9 @@ def random_crop(images: torch.Tensor, padding: int, generator: torch.Generator) 
     return padded[batch, channel, rows, cols]
 
 
-def gaussian_noise(images: torch.Tensor, prob: float, sigmas: tuple[float, ...], generator: torch.Generator) -> torch.Tensor:
+def gaussian_noise(
+    images: torch.Tensor, prob: float, sigmas: tuple[float, ...], generator: torch.Generator
+) -> torch.Tensor:
     """With probability ``prob`` per image: ``clip(x + sigma/255 * eps, 0, 1)``, sigma uniform over ``sigmas``."""
     if prob == 0.0:
         return images
@@ -182,7 +213,9 @@ def gaussian_noise(images: torch.Tensor, prob: float, sigmas: tuple[float, ...],
     sigma = (sigma * chosen).to(images)
     eps = torch.randn(images.shape, generator=generator).to(images)
     noisy = (images + sigma.view(-1, *([1] * (images.dim() - 1))) * eps).clamp(0.0, 1.0)
-    return torch.where(chosen.to(images.device).view(-1, *([1] * (images.dim() - 1))), noisy, images)
+    return torch.where(
+        chosen.to(images.device).view(-1, *([1] * (images.dim() - 1))), noisy, images
+    )
 
 
 def ode_blocks(model: nn.Module) -> list[nn.Module]:
@@ -210,16 +243,31 @@ def _out_of_time(deadline: float, seconds: list[float], ran_one: bool) -> bool:
 def make_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
     """SGD with momentum or Adam, with the recipe's learning rate and weight decay."""
     if recipe.optimizer == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
-                               weight_decay=recipe.weight_decay)
+        return torch.optim.SGD(
+            model.parameters(),
+            lr=recipe.lr,
+            momentum=recipe.momentum,
+            weight_decay=recipe.weight_decay,
+        )
     return torch.optim.Adam(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
 
 
-def fit(model: nn.Module, train: Data, recipe: Recipe, *, test: Data | None = None, seed: int = 0,
-        device: str | torch.device | None = None, progress: bool = True, loss: str = "cross_entropy",
-        callback: Callable[[int, nn.Module, History], None] | None = None,
-        mixed_precision: bool = True, state: StateStore | None = None, spec: dict | None = None,
-        deadline: float | None = None) -> History:
+def fit(
+    model: nn.Module,
+    train: Data,
+    recipe: Recipe,
+    *,
+    test: Data | None = None,
+    seed: int = 0,
+    device: str | torch.device | None = None,
+    progress: bool = True,
+    loss: str = "cross_entropy",
+    callback: Callable[[int, nn.Module, History], None] | None = None,
+    mixed_precision: bool = True,
+    state: StateStore | None = None,
+    spec: dict | None = None,
+    deadline: float | None = None,
+) -> History:
     """Train ``model`` on ``train`` with ``recipe`` and return the per-epoch :class:`History`.
 
     Batches are drawn by index from tensors held on ``device``; the shuffling,
@@ -245,20 +293,28 @@ def fit(model: nn.Module, train: Data, recipe: Recipe, *, test: Data | None = No
     if loss not in LOSSES:
         raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}.")
     if not isinstance(recipe, Recipe):
-        raise TypeError(f"recipe must be a dyndl_lite.train.Recipe (see RECIPES), got {type(recipe).__name__}.")
+        raise TypeError(
+            f"recipe must be a dyndl_lite.train.Recipe (see RECIPES), got {type(recipe).__name__}."
+        )
     device = get_device(device)
     inputs, targets = as_tensors(train, "train")
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     if recipe.train_subset is not None:
         if recipe.train_subset > len(inputs):
-            raise ValueError(f"recipe {recipe.name!r}: train_subset={recipe.train_subset:,} but the training data "
-                             f"have only {len(inputs):,} items; ask for at most that many.")
-        keep = torch.randperm(len(inputs), generator=generator)[: recipe.train_subset].to(inputs.device)
+            raise ValueError(
+                f"recipe {recipe.name!r}: train_subset={recipe.train_subset:,} but the training data "
+                f"have only {len(inputs):,} items; ask for at most that many."
+            )
+        keep = torch.randperm(len(inputs), generator=generator)[: recipe.train_subset].to(
+            inputs.device
+        )
         inputs, targets = inputs[keep], targets[keep]
     inputs, targets = inputs.to(device), targets.to(device)
     if recipe.crop_padding and inputs.dim() != 4:
-        raise ValueError(f"crop_padding={recipe.crop_padding} needs images (N, C, H, W), got inputs of shape {tuple(inputs.shape)}.")
+        raise ValueError(
+            f"crop_padding={recipe.crop_padding} needs images (N, C, H, W), got inputs of shape {tuple(inputs.shape)}."
+        )
     model.to(device)
     optimizer = make_optimizer(model, recipe)
     criterion = nn.CrossEntropyLoss() if loss == "cross_entropy" else nn.MSELoss()
@@ -268,12 +324,16 @@ def fit(model: nn.Module, train: Data, recipe: Recipe, *, test: Data | None = No
     adaptive = any(getattr(b, "method", None) not in FIXED_STEP for b in blocks)
     mixed_precision = mixed_precision and not adaptive
     n, history, first_epoch = len(inputs), History(), 0
-    spec = json.loads(dump_record(spec if spec is not None else {"recipe": asdict(recipe), "seed": seed}))
+    spec = json.loads(
+        dump_record(spec if spec is not None else {"recipe": asdict(recipe), "seed": seed})
+    )
     if state is not None and state.exists():
         saved = state.read()
         if saved["spec"] != spec:
-            raise ValueError(f"The training state in {state.folder} belongs to another run "
-                             f"({saved['spec']}); delete that folder or train into another one.")
+            raise ValueError(
+                f"The training state in {state.folder} belongs to another run "
+                f"({saved['spec']}); delete that folder or train into another one."
+            )
         saved = state.load(model=model, optimizer=optimizer, generator=generator)
         history, first_epoch = History.from_dict(saved["history"]), saved["epoch"]
     steps = math.ceil(n / recipe.batch_size)
@@ -281,8 +341,12 @@ def fit(model: nn.Module, train: Data, recipe: Recipe, *, test: Data | None = No
     from tqdm.auto import tqdm
 
     for epoch in range(first_epoch, recipe.epochs):
-        if deadline is not None and _out_of_time(deadline, history.seconds, ran_one=epoch > first_epoch):
-            raise TrainingStopped(f"time budget reached before epoch {epoch + 1}/{recipe.epochs} of {recipe.name}")
+        if deadline is not None and _out_of_time(
+            deadline, history.seconds, ran_one=epoch > first_epoch
+        ):
+            raise TrainingStopped(
+                f"time budget reached before epoch {epoch + 1}/{recipe.epochs} of {recipe.name}"
+            )
         start = time.perf_counter()
         lr = recipe.lr_at(epoch)
         for group in optimizer.param_groups:
@@ -291,10 +355,15 @@ def fit(model: nn.Module, train: Data, recipe: Recipe, *, test: Data | None = No
         order = torch.randperm(n, generator=generator).to(device)
         total_loss = correct = nfe_f = nfe_b = 0.0
         step_loss, step_f_list, step_b_list = [], [], []
-        bar = tqdm(range(steps), desc=f"{recipe.name} epoch {epoch + 1}/{recipe.epochs}", disable=not progress,
-                   leave=False, mininterval=1.0)
+        bar = tqdm(
+            range(steps),
+            desc=f"{recipe.name} epoch {epoch + 1}/{recipe.epochs}",
+            disable=not progress,
+            leave=False,
+            mininterval=1.0,
+        )
         for step in bar:
-            index = order[step * recipe.batch_size:(step + 1) * recipe.batch_size]
+            index = order[step * recipe.batch_size : (step + 1) * recipe.batch_size]
             x, y = inputs[index], targets[index]
             x = random_crop(x, recipe.crop_padding, generator)
             x = gaussian_noise(x, recipe.noise_prob, recipe.noise_sigmas, generator)
@@ -305,9 +374,11 @@ def fit(model: nn.Module, train: Data, recipe: Recipe, *, test: Data | None = No
                     batch_loss = batch_loss + extra_loss(epoch)
             value = batch_loss.item()
             if not math.isfinite(value):
-                raise TrainingDiverged(f"{recipe.name}: the loss is {value} at epoch {epoch + 1}, step {step + 1} "
-                                       f"(learning rate {lr:g}); nothing was saved for this epoch. Lower the "
-                                       "learning rate or check the data.")
+                raise TrainingDiverged(
+                    f"{recipe.name}: the loss is {value} at epoch {epoch + 1}, step {step + 1} "
+                    f"(learning rate {lr:g}); nothing was saved for this epoch. Lower the "
+                    "learning rate or check the data."
+                )
             optimizer.zero_grad(set_to_none=True)
             batch_loss.backward()
             optimizer.step()
@@ -320,13 +391,17 @@ def fit(model: nn.Module, train: Data, recipe: Recipe, *, test: Data | None = No
             step_f_list.append(step_f)
             step_b_list.append(step_b)
             if progress:
-                bar.set_postfix(loss=f"{total_loss / min(n, (step + 1) * recipe.batch_size):.3f}",
-                                nfe=sum(b.nfe_forward for b in blocks))
+                bar.set_postfix(
+                    loss=f"{total_loss / min(n, (step + 1) * recipe.batch_size):.3f}",
+                    nfe=sum(b.nfe_forward for b in blocks),
+                )
         bar.close()
         bad = [name for name, p in model.named_parameters() if not torch.isfinite(p).all()]
         if bad:
-            raise TrainingDiverged(f"{recipe.name}: non-finite weights ({', '.join(bad[:3])}) after epoch {epoch + 1} "
-                                   f"(learning rate {lr:g}); nothing was saved for this epoch.")
+            raise TrainingDiverged(
+                f"{recipe.name}: non-finite weights ({', '.join(bad[:3])}) after epoch {epoch + 1} "
+                f"(learning rate {lr:g}); nothing was saved for this epoch."
+            )
         history.step_loss.extend(step_loss)
         history.step_nfe_forward.extend(step_f_list)
         history.step_nfe_backward.extend(step_b_list)
@@ -344,8 +419,14 @@ def fit(model: nn.Module, train: Data, recipe: Recipe, *, test: Data | None = No
         if callback is not None:
             callback(epoch + 1, model, history)
         if state is not None:
-            state.save(epoch=epoch + 1, model=model, optimizer=optimizer, generator=generator,
-                       history=history.as_dict(), spec=spec)
+            state.save(
+                epoch=epoch + 1,
+                model=model,
+                optimizer=optimizer,
+                generator=generator,
+                history=history.as_dict(),
+                spec=spec,
+            )
     model.eval()
     return history
 
@@ -355,8 +436,13 @@ def _check_pair(inputs: torch.Tensor, targets: torch.Tensor) -> None:
         raise ValueError(f"{len(inputs)} inputs but {len(targets)} targets; they must match.")
 
 
-def count_correct(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
-                  batch_size: int = 1000, device: str | torch.device | None = None) -> int:
+def count_correct(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    targets: torch.Tensor,
+    batch_size: int = 1000,
+    device: str | torch.device | None = None,
+) -> int:
     """Correct predictions ``sum_i [argmax_j f(x_i)_j = y_i]``: the package's one evaluation loop.
 
     Moves ``model`` to ``device`` (default :func:`~dyndl_lite.config.get_device`; it stays
@@ -370,14 +456,19 @@ def count_correct(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
     correct = 0
     with evaluation_mode(model), torch.inference_mode():
         for start in range(0, len(inputs), batch_size):
-            x = inputs[start:start + batch_size].to(device)
-            y = targets[start:start + batch_size].to(device)
+            x = inputs[start : start + batch_size].to(device)
+            y = targets[start : start + batch_size].to(device)
             correct += (model(x).argmax(dim=1) == y).sum().item()
     return correct
 
 
-def evaluate(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, batch_size: int = 1000,
-             device: str | torch.device | None = None) -> float:
+def evaluate(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    targets: torch.Tensor,
+    batch_size: int = 1000,
+    device: str | torch.device | None = None,
+) -> float:
     """Accuracy ``mean_i [argmax_j f(x_i)_j = y_i]`` in ``[0, 1]``: :func:`count_correct` / ``n``.
 
     In eval mode (the previous mode is restored), in batches, under ``torch.inference_mode``,

@@ -58,7 +58,9 @@ def as_numpy(a: ArrayLike, name: str = "array") -> np.ndarray:
     if not isinstance(a, np.ndarray):
         raise TypeError(f"{name} must be a numpy array or a torch tensor, got {type(a).__name__}.")
     if a.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must hold real numbers, got dtype {a.dtype}; convert it with .astype(float).")
+        raise TypeError(
+            f"{name} must hold real numbers, got dtype {a.dtype}; convert it with .astype(float)."
+        )
     return a.astype(np.float64, copy=False)
 
 
@@ -66,7 +68,9 @@ def check_finite(a: np.ndarray, name: str) -> np.ndarray:
     """``a`` unchanged if every entry is finite; else a ``ValueError`` naming ``name`` and the first bad index."""
     if not np.isfinite(a).all():
         bad = tuple(int(i) for i in np.argwhere(~np.isfinite(a))[0])
-        raise ValueError(f"{name} contains NaN or Inf (first at index {bad}); remove or fix those points first.")
+        raise ValueError(
+            f"{name} contains NaN or Inf (first at index {bad}); remove or fix those points first."
+        )
     return a
 
 
@@ -97,7 +101,9 @@ def _check_clouds(x: ArrayLike, y: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     if len(x) == 0:
         raise ValueError("x and y are empty: need at least one point.")
     if x.shape[1] == 0:
-        raise ValueError(f"x and y have dimension 0 (shape {x.shape}); points need at least one coordinate.")
+        raise ValueError(
+            f"x and y have dimension 0 (shape {x.shape}); points need at least one coordinate."
+        )
     return check_finite(x, "x"), check_finite(y, "y")
 
 
@@ -109,7 +115,11 @@ def cost_matrix(x: ArrayLike, y: ArrayLike) -> np.ndarray:
     """
     x, y = _check_clouds(x, y)
     xc, yc, shift = _centred(x, y)
-    cost = _expanded_cost(xc, yc) + 2.0 * ((xc @ shift)[:, None] - (yc @ shift)[None, :]) + shift @ shift
+    cost = (
+        _expanded_cost(xc, yc)
+        + 2.0 * ((xc @ shift)[:, None] - (yc @ shift)[None, :])
+        + shift @ shift
+    )
     return np.maximum(cost, 0.0)
 
 
@@ -126,14 +136,22 @@ def dual_certificate(cost: np.ndarray, perm: np.ndarray, u: np.ndarray, v: np.nd
     cost = np.asarray(cost, dtype=np.float64)
     m = len(cost)
     if cost.shape != (m, m) or np.shape(perm) != (m,) or np.shape(u) != (m,) or np.shape(v) != (m,):
-        raise ValueError(f"need an (m, m) cost and perm, u, v of shape (m,); got {cost.shape}, "
-                         f"{np.shape(perm)}, {np.shape(u)}, {np.shape(v)}.")
+        raise ValueError(
+            f"need an (m, m) cost and perm, u, v of shape (m,); got {cost.shape}, "
+            f"{np.shape(perm)}, {np.shape(u)}, {np.shape(v)}."
+        )
     perm = check_permutation(perm, m)
-    for array, name in ((cost, "cost"), (np.asarray(u, dtype=np.float64), "u"), (np.asarray(v, dtype=np.float64), "v")):
+    for array, name in (
+        (cost, "cost"),
+        (np.asarray(u, dtype=np.float64), "u"),
+        (np.asarray(v, dtype=np.float64), "v"),
+    ):
         check_finite(array, name)
     u, v = np.asarray(u, dtype=np.float64), np.asarray(v, dtype=np.float64)
-    feasibility = max(float((u[s : s + _BLOCK_ROWS, None] + v[None, :] - cost[s : s + _BLOCK_ROWS]).max())
-                      for s in range(0, m, _BLOCK_ROWS))
+    feasibility = max(
+        float((u[s : s + _BLOCK_ROWS, None] + v[None, :] - cost[s : s + _BLOCK_ROWS]).max())
+        for s in range(0, m, _BLOCK_ROWS)
+    )
     slackness = float(np.abs(cost[np.arange(m), perm] - u - v[perm]).max())
     return max(feasibility, slackness, 0.0)
 
@@ -142,10 +160,14 @@ def check_permutation(perm: ArrayLike, m: int, name: str = "perm") -> np.ndarray
     """``perm`` as an int64 array if it is a permutation of ``0..m-1``; else a ``ValueError`` naming ``name``."""
     array = np.asarray(perm.detach().cpu() if isinstance(perm, torch.Tensor) else perm)
     if array.shape != (m,) or array.dtype.kind not in "iu":
-        raise ValueError(f"{name} must be an integer array of shape ({m},), got {array.dtype} of shape {array.shape}.")
+        raise ValueError(
+            f"{name} must be an integer array of shape ({m},), got {array.dtype} of shape {array.shape}."
+        )
     if not np.array_equal(np.sort(array), np.arange(m)):
-        raise ValueError(f"{name} is not a permutation of 0..{m - 1} (repeated or out-of-range indices); "
-                         "use ot_map(x, y) to get one.")
+        raise ValueError(
+            f"{name} is not a permutation of 0..{m - 1} (repeated or out-of-range indices); "
+            "use ot_map(x, y) to get one."
+        )
     return array.astype(np.int64, copy=False)
 
 
@@ -176,16 +198,22 @@ def ot_map(x: ArrayLike, y: ArrayLike, solver: str = "pot") -> np.ndarray:
         return np.arange(m, dtype=np.int64)
     import ot  # POT, imported lazily: only this branch needs it
 
-    cost = cost / cost.max()  # unit scale (same optimal plans): potentials and certificate in well-scaled numbers
+    cost = (
+        cost / cost.max()
+    )  # unit scale (same optimal plans): potentials and certificate in well-scaled numbers
     weights = np.full(m, 1.0 / m)
     plan, log = ot.emd(weights, weights, cost, numItermax=max(100_000, 50 * m * m), log=True)
     if log["warning"] is not None:
         raise RuntimeError(f"POT's ot.emd stopped early ({log['warning']}); use solver='scipy'.")
     perm = plan.argmax(axis=1).astype(np.int64)
     if not np.allclose(plan[np.arange(m), perm], 1.0 / m, rtol=1e-6):
-        raise RuntimeError("POT's ot.emd returned a plan that is not a permutation; use solver='scipy'.")
+        raise RuntimeError(
+            "POT's ot.emd returned a plan that is not a permutation; use solver='scipy'."
+        )
     eps = dual_certificate(cost, perm, log["u"], log["v"])
-    if eps > CERTIFICATE_RTOL:  # the cost is scaled to a largest entry of 1: the tolerance is relative
+    if (
+        eps > CERTIFICATE_RTOL
+    ):  # the cost is scaled to a largest entry of 1: the tolerance is relative
         raise RuntimeError(
             f"POT's answer is not certified optimal: its dual potentials violate the optimality conditions by {eps:.3g} "
             f"of the largest cost; use solver='scipy'."
@@ -200,7 +228,9 @@ def w2(x: ArrayLike, y: ArrayLike) -> float:
     return float(np.sqrt(((x - y[perm]) ** 2).sum(1).mean()))
 
 
-def mccann(x: ArrayLike, y: ArrayLike, t: float | ArrayLike, perm: np.ndarray | None = None) -> np.ndarray:
+def mccann(
+    x: ArrayLike, y: ArrayLike, t: float | ArrayLike, perm: np.ndarray | None = None
+) -> np.ndarray:
     """Displacement (McCann) interpolation ``x_t = (1 - t) x + t y[perm]`` along the OT map.
 
     ``t`` is a float in [0, 1] (returns shape (m, d)) or a 1-D array of times
@@ -224,7 +254,11 @@ def mixture(x: ArrayLike, y: ArrayLike, t: float, seed: int = 0) -> np.ndarray:
     it rather than along paths; contrast with :func:`mccann`.
     """
     x, y = _check_clouds(x, y)
-    if isinstance(t, bool) or not isinstance(t, (int, float, np.floating, np.integer)) or not 0 <= t <= 1:
+    if (
+        isinstance(t, bool)
+        or not isinstance(t, (int, float, np.floating, np.integer))
+        or not 0 <= t <= 1
+    ):
         raise ValueError(f"t must be a number in [0, 1], got {t!r}.")
     chosen = np.random.default_rng(seed).permutation(len(x))[: int(round(t * len(x)))]
     out = x.copy()

@@ -22,7 +22,7 @@ a NaN would be silently wrong).
 from __future__ import annotations
 
 import math
-from typing import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -37,11 +37,15 @@ CHEN_PARAMETER_RATIO = 2.0
 
 
 def _finite(values: Iterable[float], name: str) -> np.ndarray:
-    array = np.asarray(list(values) if not isinstance(values, np.ndarray) else values, dtype=np.float64)
+    array = np.asarray(
+        list(values) if not isinstance(values, np.ndarray) else values, dtype=np.float64
+    )
     if array.size == 0:
         raise ValueError(f"{name} is empty: a verdict needs at least one measurement.")
     if not np.all(np.isfinite(array)):
-        raise ValueError(f"{name} contains NaN or infinite values ({array.tolist()}): no verdict from those.")
+        raise ValueError(
+            f"{name} contains NaN or infinite values ({array.tolist()}): no verdict from those."
+        )
     return array
 
 
@@ -56,11 +60,18 @@ def difference(ours: Sequence[float], theirs: Sequence[float]) -> dict:
     """
     a, b = _finite(ours, "ours"), _finite(theirs, "theirs")
     if a.shape != b.shape or a.ndim != 1:
-        raise ValueError(f"ours and theirs must be 1-D with one value per seed, got shapes {a.shape} and {b.shape}.")
+        raise ValueError(
+            f"ours and theirs must be 1-D with one value per seed, got shapes {a.shape} and {b.shape}."
+        )
     d = a - b
     n = len(d)
     std = float(d.std(ddof=1)) if n > 1 else None
-    return {"mean": float(d.mean()), "std": std, "se": None if std is None else std / math.sqrt(n), "seeds": n}
+    return {
+        "mean": float(d.mean()),
+        "std": std,
+        "se": None if std is None else std / math.sqrt(n),
+        "seeds": n,
+    }
 
 
 def sign_verdict(mean: float, se: float | None) -> str:
@@ -92,9 +103,13 @@ def accuracy_difference_se(a_percent: float, b_percent: float, n: int) -> float:
     return 100 * math.sqrt(sum(x * (1 - x) for x in q) / (n + 2))
 
 
-def yan(columns: Sequence[str], odenet_seeds: Sequence[Sequence[float]], cnn_seeds: Sequence[Sequence[float]],
-        paper: Mapping[str, Sequence[tuple[float, float]]] | None = None,
-        images: Sequence[int] | None = None) -> list[dict]:
+def yan(
+    columns: Sequence[str],
+    odenet_seeds: Sequence[Sequence[float]],
+    cnn_seeds: Sequence[Sequence[float]],
+    paper: Mapping[str, Sequence[tuple[float, float]]] | None = None,
+    images: Sequence[int] | None = None,
+) -> list[dict]:
     """One verdict row per column of Yan et al.'s table: is the ODENet more robust than the CNN?
 
     Rule: with ``d_s = acc_ODENet(seed s) - acc_CNN(seed s)`` in percentage points (seeds paired, as the
@@ -107,25 +122,43 @@ def yan(columns: Sequence[str], odenet_seeds: Sequence[Sequence[float]], cnn_see
     accuracy in column j. With ``paper`` (``{"cnn": [(mean, std), ...], "odenet": [...]}``) each row also
     carries the paper's difference of means.
     """
-    ode, cnn = _finite(np.asarray(odenet_seeds, dtype=float), "odenet_seeds"), _finite(np.asarray(cnn_seeds, dtype=float), "cnn_seeds")
+    ode, cnn = (
+        _finite(np.asarray(odenet_seeds, dtype=float), "odenet_seeds"),
+        _finite(np.asarray(cnn_seeds, dtype=float), "cnn_seeds"),
+    )
     if ode.ndim != 2 or ode.shape != cnn.shape or ode.shape[1] != len(columns):
-        raise ValueError(f"odenet_seeds and cnn_seeds must both be (seeds, {len(columns)} columns); "
-                         f"got {ode.shape} and {cnn.shape}.")
+        raise ValueError(
+            f"odenet_seeds and cnn_seeds must both be (seeds, {len(columns)} columns); "
+            f"got {ode.shape} and {cnn.shape}."
+        )
     if images is not None and len(images) != len(columns):
-        raise ValueError(f"images must give one count per column ({len(columns)}), got {len(images)}.")
+        raise ValueError(
+            f"images must give one count per column ({len(columns)}), got {len(images)}."
+        )
     rows = []
     for j, column in enumerate(columns):
         diff = difference(ode[:, j], cnn[:, j])
         margin = diff["se"]
-        if diff["se"] is None and images is not None:  # one seed: the sampling error of the test images
+        if (
+            diff["se"] is None and images is not None
+        ):  # one seed: the sampling error of the test images
             diff["se"] = accuracy_difference_se(float(ode[0, j]), float(cnn[0, j]), int(images[j]))
             diff["se_kind"] = f"binomial, {int(images[j]):,} images"
             margin = 2 * diff["se"]
-        row = {"column": column, "odenet": float(ode[:, j].mean()), "cnn": float(cnn[:, j].mean()), **diff,
-               "verdict": sign_verdict(diff["mean"], margin)}
+        row = {
+            "column": column,
+            "odenet": float(ode[:, j].mean()),
+            "cnn": float(cnn[:, j].mean()),
+            **diff,
+            "verdict": sign_verdict(diff["mean"], margin),
+        }
         if paper is not None:
             row["paper_difference"] = paper["odenet"][j][0] - paper["cnn"][j][0]
-            row["paper_verdict"] = HOLDS if row["paper_difference"] > 0 else (FAILS if row["paper_difference"] < 0 else UNRESOLVED)
+            row["paper_verdict"] = (
+                HOLDS
+                if row["paper_difference"] > 0
+                else (FAILS if row["paper_difference"] < 0 else UNRESOLVED)
+            )
         rows.append(row)
     return rows
 
@@ -152,7 +185,9 @@ def binomial_se(error_percent: float, n: int) -> float:
     return 100 * math.sqrt(p * (1 - p) / n)
 
 
-def chen(rows: Sequence[Mapping], test_images: int, targets: Mapping[str, float] = CHEN_TARGETS) -> dict:
+def chen(
+    rows: Sequence[Mapping], test_images: int, targets: Mapping[str, float] = CHEN_TARGETS
+) -> dict:
     """Chen et al.'s Table 1 judged from our rows (``model``, ``test_error_percent``, ``parameters``,
     ``paper_test_error_percent``; measured on ``test_images`` images).
 
@@ -170,14 +205,24 @@ def chen(rows: Sequence[Mapping], test_images: int, targets: Mapping[str, float]
     for row in rows:
         model = row["model"]
         if model not in targets:
-            raise ValueError(f"no target for model {model!r}; targets are given for {sorted(targets)}.")
+            raise ValueError(
+                f"no target for model {model!r}; targets are given for {sorted(targets)}."
+            )
         error = float(_finite([row["test_error_percent"]], f"test_error_percent of {model}")[0])
-        by_model[model] = {"model": model, "error": error, "paper_error": float(row["paper_test_error_percent"]),
-                           "parameters": int(row["parameters"]), "target": targets[model],
-                           "target_met": error <= targets[model], "gap_to_paper": error - float(row["paper_test_error_percent"]),
-                           "se": binomial_se(error, test_images)}
+        by_model[model] = {
+            "model": model,
+            "error": error,
+            "paper_error": float(row["paper_test_error_percent"]),
+            "parameters": int(row["parameters"]),
+            "target": targets[model],
+            "target_met": error <= targets[model],
+            "gap_to_paper": error - float(row["paper_test_error_percent"]),
+            "se": binomial_se(error, test_images),
+        }
     if "odenet" not in by_model or "resnet" not in by_model:
-        raise ValueError(f"the claim compares the ODE-Net with the ResNet; rows hold only {sorted(by_model)}.")
+        raise ValueError(
+            f"the claim compares the ODE-Net with the ResNet; rows hold only {sorted(by_model)}."
+        )
     ode, res = by_model["odenet"], by_model["resnet"]
     gap = ode["error"] - res["error"]
     se = math.sqrt(ode["se"] ** 2 + res["se"] ** 2)
@@ -185,9 +230,17 @@ def chen(rows: Sequence[Mapping], test_images: int, targets: Mapping[str, float]
     accuracy_half, parameter_half = gap <= 2 * se, ratio >= CHEN_PARAMETER_RATIO
     converged = ode["target_met"] and res["target_met"]
     verdict = (HOLDS if converged else UNRESOLVED) if accuracy_half and parameter_half else FAILS
-    return {"models": list(by_model.values()), "gap": gap, "gap_se": se, "ratio": ratio,
-            "accuracy_half": accuracy_half, "parameter_half": parameter_half, "converged": converged,
-            "verdict": verdict, "paper_gap": ode["paper_error"] - res["paper_error"]}
+    return {
+        "models": list(by_model.values()),
+        "gap": gap,
+        "gap_se": se,
+        "ratio": ratio,
+        "accuracy_half": accuracy_half,
+        "parameter_half": parameter_half,
+        "converged": converged,
+        "verdict": verdict,
+        "paper_gap": ode["paper_error"] - res["paper_error"],
+    }
 
 
 def trend(values: Sequence[float], window: int = 50, relative: float = 0.05) -> dict:
@@ -208,9 +261,21 @@ def trend(values: Sequence[float], window: int = 50, relative: float = 0.05) -> 
     w = min(int(window), len(x) // 2)
     means = np.convolve(x, np.ones(w) / w, mode="valid")
     first, last = float(means[0]), float(means[-1])
-    direction = "rises" if last > (1 + relative) * first else ("falls" if last < (1 - relative) * first else "flat")
-    return {"first": first, "last": last, "lowest": float(means.min()), "lowest_at": int(means.argmin()),
-            "highest": float(means.max()), "highest_at": int(means.argmax()), "window": w, "direction": direction}
+    direction = (
+        "rises"
+        if last > (1 + relative) * first
+        else ("falls" if last < (1 - relative) * first else "flat")
+    )
+    return {
+        "first": first,
+        "last": last,
+        "lowest": float(means.min()),
+        "lowest_at": int(means.argmin()),
+        "highest": float(means.max()),
+        "highest_at": int(means.argmax()),
+        "window": w,
+        "direction": direction,
+    }
 
 
 # --------------------------------------------------------------------------- Gai & Zhang (2021)
@@ -260,22 +325,35 @@ def gai(rows: Sequence[Mapping]) -> dict:
     for row in rows:
         if row["network"] not in table:
             raise ValueError(f"network must be 'residual' or 'plain', got {row['network']!r}.")
-        _finite([row["lss"], row["ots"], row["train_acc"]], f"lss/ots/train_acc of {row['network']} {row['weight_decay']}")
+        _finite(
+            [row["lss"], row["ots"], row["train_acc"]],
+            f"lss/ots/train_acc of {row['network']} {row['weight_decay']}",
+        )
         table[row["network"]][float(row["weight_decay"])] = row
     per_gamma = []
     for gamma in sorted(set(table["residual"]) & set(table["plain"])):
         res, plain = table["residual"][gamma], table["plain"][gamma]
         straighter, optimal = res["lss"] < plain["lss"], res["ots"] > plain["ots"]
-        per_gamma.append({"weight_decay": gamma, "lss_residual": res["lss"], "lss_plain": plain["lss"],
-                          "ots_residual": res["ots"], "ots_plain": plain["ots"],
-                          "straighter": HOLDS if straighter else FAILS, "more_optimal": HOLDS if optimal else FAILS})
+        per_gamma.append(
+            {
+                "weight_decay": gamma,
+                "lss_residual": res["lss"],
+                "lss_plain": plain["lss"],
+                "ots_residual": res["ots"],
+                "ots_plain": plain["ots"],
+                "straighter": HOLDS if straighter else FAILS,
+                "more_optimal": HOLDS if optimal else FAILS,
+            }
+        )
     if not per_gamma:
         raise ValueError("no weight decay has both a residual and a plain row: nothing to compare.")
     trend = {}
     for network, by_gamma in table.items():
         if len(by_gamma) >= 2:
             gammas = sorted(by_gamma)
-            trend[network] = falls_as_rises([by_gamma[g]["lss"] for g in gammas], [by_gamma[g]["train_acc"] for g in gammas])
+            trend[network] = falls_as_rises(
+                [by_gamma[g]["lss"] for g in gammas], [by_gamma[g]["train_acc"] for g in gammas]
+            )
     return {"per_weight_decay": per_gamma, "lss_falls_as_accuracy_rises": trend}
 
 

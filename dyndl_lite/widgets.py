@@ -14,7 +14,7 @@ shows one component of ``y_k`` against the exact solution ``y(t)``.
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import ipywidgets
 import matplotlib.pyplot as plt
@@ -61,7 +61,13 @@ def draw_solution(
         raise ValueError(f"Unknown method {method!r}; choose one of {sorted(STEPS)}.")
     t = step_grid(t_span, h, y0.dtype)
     fine = torch.linspace(float(t[0]), float(t[-1]), 400, dtype=y0.dtype)
-    ax.plot(fine.numpy(), exact(fine).reshape(len(fine), -1)[:, component].numpy(), color="0.3", lw=2, label="exact")
+    ax.plot(
+        fine.numpy(),
+        exact(fine).reshape(len(fine), -1)[:, component].numpy(),
+        color="0.3",
+        lw=2,
+        label="exact",
+    )
     try:
         approx = odeint(func, y0, t, method).reshape(len(t), -1)[:, component].numpy()
     except FloatingPointError:
@@ -87,7 +93,9 @@ def step_size_gallery(
     """One panel per step size (a static figure of what :func:`step_size_demo` shows)."""
     if len(step_sizes) < 1:
         raise ValueError("step_sizes is empty; give at least one step size.")
-    fig, axes = plt.subplots(1, len(step_sizes), figsize=(3.2 * len(step_sizes), 2.8), squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(step_sizes), figsize=(3.2 * len(step_sizes), 2.8), squeeze=False
+    )
     for ax, h in zip(axes[0], step_sizes):
         draw_solution(ax, func, y0, exact, t_span, h, method, component)
         ax.set_title(title(h) if title else f"$h = {h:g}$")
@@ -104,7 +112,7 @@ def step_size_demo(
     h: float = 0.1,
     methods: Sequence[str] = ("euler", "midpoint", "rk4"),
     component: int = 0,
-) -> "StepSizeDemo":
+) -> StepSizeDemo:
     """A slider for the step size ``h`` and a menu for the method, redrawing :func:`draw_solution`."""
     return StepSizeDemo(func, y0, exact, t_span, h_range, h, methods, component)
 
@@ -133,12 +141,21 @@ class StepSizeDemo(ipywidgets.VBox):
             raise ValueError(f"The initial step h={h!r} lies outside h_range={h_range!r}.")
         unknown = [m for m in methods if m not in STEPS]
         if unknown or not methods:
-            raise ValueError(f"methods must be a non-empty subset of {sorted(STEPS)}, got {list(methods)}.")
+            raise ValueError(
+                f"methods must be a non-empty subset of {sorted(STEPS)}, got {list(methods)}."
+            )
         self.problem = (func, y0, exact, t_span, component)
         self.slider = ipywidgets.FloatSlider(
-            value=h, min=low, max=high, step=(high - low) / 200, description="step h", readout_format=".3f"
+            value=h,
+            min=low,
+            max=high,
+            step=(high - low) / 200,
+            description="step h",
+            readout_format=".3f",
         )
-        self.menu = ipywidgets.Dropdown(options=list(methods), value=methods[0], description="method")
+        self.menu = ipywidgets.Dropdown(
+            options=list(methods), value=methods[0], description="method"
+        )
         self.output = ipywidgets.Output()
         self.trajectory: np.ndarray | None = None
         self.figure: plt.Figure | None = None
@@ -150,7 +167,9 @@ class StepSizeDemo(ipywidgets.VBox):
     def redraw(self, change=None) -> None:
         func, y0, exact, t_span, component = self.problem
         fig, ax = plt.subplots(figsize=(6, 3))
-        self.trajectory = draw_solution(ax, func, y0, exact, t_span, self.slider.value, self.menu.value, component)
+        self.trajectory = draw_solution(
+            ax, func, y0, exact, t_span, self.slider.value, self.menu.value, component
+        )
         ax.set_title(f"{self.menu.value} with step $h = {self.slider.value:.3f}$")
         fig.tight_layout()
         self.figure = fig

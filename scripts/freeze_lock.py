@@ -24,10 +24,15 @@ HEADER = [
 
 def main() -> int:
     """Write ``requirements/lock.txt`` from ``pip freeze``."""
-    frozen = subprocess.run([sys.executable, "-m", "pip", "freeze", "--exclude-editable"],
-                            check=True, capture_output=True, text=True).stdout.splitlines()
-    lines = [line + (MARKER if LINUX_ONLY.match(line) else "")
-             for line in frozen if not SKIP.match(line)]
+    frozen = subprocess.run(
+        [sys.executable, "-m", "pip", "freeze", "--exclude-editable"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.splitlines()
+    lines = [
+        line + (MARKER if LINUX_ONLY.match(line) else "") for line in frozen if not SKIP.match(line)
+    ]
     text = "\n".join(HEADER + lines + ["setuptools>=64"]) + "\n"
     (ROOT / "requirements" / "lock.txt").write_text(text)
     return 0

@@ -32,8 +32,9 @@ def main() -> int:
     parser.add_argument("--html", type=Path, default=ROOT / "_build" / "html")
     parser.add_argument("--cache", type=Path, default=ROOT / "_build" / ".jupyter_cache")
     parser.add_argument("--executed", type=Path, default=ROOT / "_build" / "jupyter_execute")
-    parser.add_argument("--pdf", action="store_true",
-                        help="also print the whole book to one PDF (needs chromium)")
+    parser.add_argument(
+        "--pdf", action="store_true", help="also print the whole book to one PDF (needs chromium)"
+    )
     args = parser.parse_args()
     if not (args.html / "index.html").exists():
         parser.error(f"{args.html} holds no built book: run make book first")

@@ -59,8 +59,10 @@ def executed_notebooks() -> dict[str, nbformat.NotebookNode]:
     from jupyter_cache import get_cache
 
     cache = get_cache(BUILD / ".jupyter_cache")
-    return {str(Path(r.uri).resolve().relative_to(ROOT)): cache.get_cache_bundle(r.pk).nb
-            for r in cache.list_cache_records()}
+    return {
+        str(Path(r.uri).resolve().relative_to(ROOT)): cache.get_cache_bundle(r.pk).nb
+        for r in cache.list_cache_records()
+    }
 
 
 @pytest.fixture(scope="session")
@@ -74,9 +76,18 @@ def built_book() -> BookBuild:
     env.setdefault("DYNDL_CHECK_FIGURES", "1")
     start = time.perf_counter()
     process = subprocess.run(
-        [str(bin_dir / "jupyter-book"), "build", str(ROOT), "--all", "--warningiserror",
-         "--keep-going"],
-        cwd=ROOT, env=env, capture_output=True, text=True,
+        [
+            str(bin_dir / "jupyter-book"),
+            "build",
+            str(ROOT),
+            "--all",
+            "--warningiserror",
+            "--keep-going",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     seconds = time.perf_counter() - start
     log = process.stdout + process.stderr
@@ -88,8 +99,9 @@ def built_book() -> BookBuild:
     return BookBuild(process.returncode, log, seconds, times)
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int,
-                            config: pytest.Config) -> None:
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config
+) -> None:
     """After a run that built the book, list every notebook's execution time."""
     if not TIMES_FILE.exists() or TIMES_FILE.stat().st_mtime < getattr(config, "_dyndl_start", 0):
         return

@@ -38,14 +38,18 @@ def _gradients(solve, func, y0, weights, **options) -> torch.Tensor:
     t = T.clone().requires_grad_(True)
     func.zero_grad()
     (solve(func, y0, t, **options) * weights).sum().backward()
-    return torch.cat([y0.grad.reshape(-1), t.grad.reshape(-1)] + [p.grad.reshape(-1) for p in func.parameters()])
+    return torch.cat(
+        [y0.grad.reshape(-1), t.grad.reshape(-1)] + [p.grad.reshape(-1) for p in func.parameters()]
+    )
 
 
 def test_agrees_with_backprop_through_the_solver_and_with_torchdiffeq():
     func, y0, weights = _problem()
     ours = _gradients(odeint_adjoint, func, y0, weights, method="rk4", step_size=0.02)
     through_solver = _gradients(odeint, func, y0, weights, method="rk4", step_size=0.02)
-    reference = _gradients(torchdiffeq.odeint_adjoint, func, y0, weights, method="rk4", options={"step_size": 0.02})
+    reference = _gradients(
+        torchdiffeq.odeint_adjoint, func, y0, weights, method="rk4", options={"step_size": 0.02}
+    )
     scale = through_solver.abs().max()
     # rk4 with h = 0.02: discretisation error ~ h^4 = 1.6e-7 times derivatives of f; rounding is ~1e-15
     assert (ours - through_solver).abs().max() < 1e-8 * scale
@@ -59,8 +63,9 @@ def test_gap_to_backprop_shrinks_at_the_solver_order(method, order):
     steps = (0.1, 0.05) if order > 1 else (0.02, 0.01)
     gaps = []
     for h in steps:
-        diff = _gradients(odeint_adjoint, func, y0, weights, method=method, step_size=h) - _gradients(
-            odeint, func, y0, weights, method=method, step_size=h)
+        diff = _gradients(
+            odeint_adjoint, func, y0, weights, method=method, step_size=h
+        ) - _gradients(odeint, func, y0, weights, method=method, step_size=h)
         gaps.append(diff.abs().max().item())
     observed = math.log2(gaps[0] / gaps[1])
     assert observed == pytest.approx(order, abs=0.35)
@@ -72,7 +77,9 @@ def test_gradcheck():
     y0 = torch.randn(3, 2, dtype=torch.float64, requires_grad=True)
     params = list(func.parameters())
     # the finite differences of gradcheck see the discrete solver; step 0.02 keeps the O(h^4) gap below its tolerance
-    assert torch.autograd.gradcheck(lambda y, *p: odeint_adjoint(func, y, T, "rk4", 0.02), (y0, *params))
+    assert torch.autograd.gradcheck(
+        lambda y, *p: odeint_adjoint(func, y, T, "rk4", 0.02), (y0, *params)
+    )
 
 
 def test_time_gradients_match_the_closed_form():
@@ -110,7 +117,9 @@ def test_odeblock_routes_fixed_step_adjoint_here():
     with_adjoint = ODEBlock(func, method="rk4", step_size=0.05, adjoint=True)
     with_adjoint(y0).sum().backward()
     grads = [p.grad.clone() for p in func.parameters()]
-    assert with_adjoint.nfe_forward == 80 and with_adjoint.nfe_backward == 80  # 20 steps of 4 evaluations each way
+    assert (
+        with_adjoint.nfe_forward == 80 and with_adjoint.nfe_backward == 80
+    )  # 20 steps of 4 evaluations each way
     func.zero_grad()
     ODEBlock(func, method="rk4", step_size=0.05)(y0).sum().backward()
     for g, p in zip(grads, func.parameters()):
@@ -124,7 +133,9 @@ def test_bad_input_is_explained():
     with pytest.raises(ValueError, match="strictly increasing"):
         odeint_adjoint(VectorFieldMLP(dim=2), y0, torch.tensor([0.0, 1.0, 1.0]))
 
-    class FastDecay(nn.Module):  # stable forward (Euler factor -0.9), backward factor 2.9 per step overflows
+    class FastDecay(
+        nn.Module
+    ):  # stable forward (Euler factor -0.9), backward factor 2.9 per step overflows
         def __init__(self):
             super().__init__()
             self.rate = nn.Parameter(torch.tensor(1000.0))
@@ -132,7 +143,9 @@ def test_bad_input_is_explained():
         def forward(self, t, z):
             return -self.rate * z
 
-    out = odeint_adjoint(FastDecay(), torch.ones(3, requires_grad=True), torch.tensor([0.0, 1.0]), "euler", 0.0019)
+    out = odeint_adjoint(
+        FastDecay(), torch.ones(3, requires_grad=True), torch.tensor([0.0, 1.0]), "euler", 0.0019
+    )
     assert torch.isfinite(out).all()
     with pytest.raises(FloatingPointError, match="adjoint backward solve"):
         out[-1].sum().backward()
@@ -154,25 +167,47 @@ def test_field_that_does_not_read_the_state_has_zero_vjps():
     assert torch.allclose(out[:, 0], exact, atol=1e-10)
     out[-1].sum().backward()
     assert torch.equal(y0.grad, torch.ones(3, dtype=torch.float64))  # dz(T)/dz0 = I
-    back = solve_backward(forcing, out[-1].detach(), torch.ones(3, dtype=torch.float64), 0.0, 2.0, "rk4", 0.1, ())
-    assert torch.allclose(back.z, y0.detach(), atol=1e-10) and torch.equal(back.a, torch.ones(3, dtype=torch.float64))
+    back = solve_backward(
+        forcing, out[-1].detach(), torch.ones(3, dtype=torch.float64), 0.0, 2.0, "rk4", 0.1, ()
+    )
+    assert torch.allclose(back.z, y0.detach(), atol=1e-10) and torch.equal(
+        back.a, torch.ones(3, dtype=torch.float64)
+    )
 
 
 def test_solve_backward_keeps_the_time_grid_and_checks_dtypes():
     func = nn.Linear(2, 2, bias=False).double()
     z1, a1 = torch.ones(2, dtype=torch.float64), torch.ones(2, dtype=torch.float64)
     with pytest.raises(TypeError, match="z1 must be a floating torch tensor"):
-        solve_backward(lambda t, z: -z, torch.ones(2, dtype=torch.int64), torch.ones(2, dtype=torch.int64), 0.0, 0.5, params=())
+        solve_backward(
+            lambda t, z: -z,
+            torch.ones(2, dtype=torch.int64),
+            torch.ones(2, dtype=torch.int64),
+            0.0,
+            0.5,
+            params=(),
+        )
     with pytest.raises(TypeError, match=r"a1 has dtype torch.float32.*z1 has torch.float64"):
-        solve_backward(lambda t, z: func(z), z1, a1.float(), 0.0, 1.0, params=tuple(func.parameters()))
+        solve_backward(
+            lambda t, z: func(z), z1, a1.float(), 0.0, 1.0, params=tuple(func.parameters())
+        )
     with pytest.raises(TypeError, match=r"params\[0\] has dtype torch.float32"):
-        solve_backward(lambda t, z: func.float()(z.float()).double(), z1, a1, 0.0, 1.0, params=(torch.zeros(2, 2),))
+        solve_backward(
+            lambda t, z: func.float()(z.float()).double(),
+            z1,
+            a1,
+            0.0,
+            1.0,
+            params=(torch.zeros(2, 2),),
+        )
     with pytest.raises(ValueError, match="t0 must be finite"):
         solve_backward(lambda t, z: -z, z1, a1, float("nan"), 1.0, params=())
     with pytest.raises(ValueError, match="z1 = z\\(t1\\) or a1 = dL/dz\\(t1\\) is not finite"):
         solve_backward(lambda t, z: -z, z1 * float("nan"), a1, 0.0, 1.0, params=())
     # a fractional interval is integrated as given (an integer grid would have rounded 0.5 to 0)
-    back = solve_backward(lambda t, z: -z, z1, torch.zeros(2, dtype=torch.float64), 0.0, 0.5, "rk4", 0.01, params=())
+    back = solve_backward(
+        lambda t, z: -z, z1, torch.zeros(2, dtype=torch.float64), 0.0, 0.5, "rk4", 0.01, params=()
+    )
     assert torch.allclose(back.z, z1 * math.exp(0.5), rtol=1e-8)
 
 

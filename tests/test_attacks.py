@@ -39,12 +39,20 @@ def small_cnn(mnist_batch):
     """A small non-linear convnet trained for 60 Adam steps on real MNIST digits."""
     torch.manual_seed(0)
     train = load_mnist("train")
-    model = nn.Sequential(nn.Conv2d(1, 8, 5, 2), nn.ReLU(), nn.Conv2d(8, 16, 5, 2), nn.ReLU(),
-                          nn.Flatten(), nn.Linear(16 * 4 * 4, 10))
+    model = nn.Sequential(
+        nn.Conv2d(1, 8, 5, 2),
+        nn.ReLU(),
+        nn.Conv2d(8, 16, 5, 2),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(16 * 4 * 4, 10),
+    )
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     for i in range(60):
-        start = i * 128 % (len(train) - 127)  # wraps around the 4,000-image offline fallback: never an empty batch
-        xb, yb = train.images[start:start + 128], train.labels[start:start + 128]
+        start = (
+            i * 128 % (len(train) - 127)
+        )  # wraps around the 4,000-image offline fallback: never an empty batch
+        xb, yb = train.images[start : start + 128], train.labels[start : start + 128]
         opt.zero_grad()
         F.cross_entropy(model(xb), yb).backward()
         opt.step()
@@ -62,8 +70,10 @@ def ce(model, x, y):
 def test_perturbations_stay_in_ball_and_in_unit_box(small_cnn, mnist_batch, eps):
     x, y = mnist_batch
     g = torch.Generator().manual_seed(1)
-    for adv in (attacks.fgsm(small_cnn, x, y, eps),
-                attacks.pgd(small_cnn, x, y, eps, steps=5, random_start=True, generator=g)):
+    for adv in (
+        attacks.fgsm(small_cnn, x, y, eps),
+        attacks.pgd(small_cnn, x, y, eps, steps=5, random_start=True, generator=g),
+    ):
         assert adv.shape == x.shape
         assert (adv - x).abs().max() <= eps + 1e-6
         assert adv.min() >= 0 and adv.max() <= 1
@@ -85,7 +95,9 @@ def test_fgsm_is_the_closed_form_for_softmax_regression(softmax_regression, mnis
 
 def test_fgsm_is_one_pgd_step_from_the_centre(small_cnn, mnist_batch):
     x, y = mnist_batch
-    assert torch.allclose(attacks.fgsm(small_cnn, x, y, 0.2), attacks.pgd(small_cnn, x, y, 0.2, step=0.2, steps=1))
+    assert torch.allclose(
+        attacks.fgsm(small_cnn, x, y, 0.2), attacks.pgd(small_cnn, x, y, 0.2, step=0.2, steps=1)
+    )
 
 
 def test_attacks_raise_the_loss_and_pgd_at_least_as_much_as_fgsm(small_cnn, mnist_batch):
@@ -94,7 +106,9 @@ def test_attacks_raise_the_loss_and_pgd_at_least_as_much_as_fgsm(small_cnn, mnis
     clean, fast = ce(small_cnn, x, y), ce(small_cnn, attacks.fgsm(small_cnn, x, y, eps), y)
     iterated = ce(small_cnn, attacks.pgd(small_cnn, x, y, eps, step=eps / 4, steps=10), y)
     assert clean < fast <= iterated
-    assert attacks.accuracy(small_cnn, attacks.pgd(small_cnn, x, y, eps, steps=10), y) < attacks.accuracy(small_cnn, x, y)
+    assert attacks.accuracy(
+        small_cnn, attacks.pgd(small_cnn, x, y, eps, steps=10), y
+    ) < attacks.accuracy(small_cnn, x, y)
 
 
 def test_margin_loss_attack_lowers_accuracy(small_cnn, mnist_batch):
@@ -105,7 +119,9 @@ def test_margin_loss_attack_lowers_accuracy(small_cnn, mnist_batch):
 
 def test_same_seed_same_result_and_different_seed_differs(small_cnn, mnist_batch):
     x, y = mnist_batch[0][:64], mnist_batch[1][:64]
-    run = lambda s: attacks.pgd(small_cnn, x, y, 0.1, steps=2, random_start=True, generator=torch.Generator().manual_seed(s))
+    run = lambda s: attacks.pgd(
+        small_cnn, x, y, 0.1, steps=2, random_start=True, generator=torch.Generator().manual_seed(s)
+    )
     assert torch.equal(run(3), run(3)) and not torch.equal(run(3), run(4))
     noise = lambda s: attacks.gaussian(x, 50, generator=torch.Generator().manual_seed(s))
     assert torch.equal(noise(3), noise(3)) and not torch.equal(noise(3), noise(4))
@@ -113,7 +129,9 @@ def test_same_seed_same_result_and_different_seed_differs(small_cnn, mnist_batch
 
 def test_gaussian_noise_has_the_stated_scale():
     x = torch.full((20000,), 0.5)
-    noisy = attacks.gaussian(x, 25.5, generator=torch.Generator().manual_seed(0))  # sigma / 255 = 0.1, no clipping
+    noisy = attacks.gaussian(
+        x, 25.5, generator=torch.Generator().manual_seed(0)
+    )  # sigma / 255 = 0.1, no clipping
     assert abs((noisy - x).std().item() - 0.1) < 0.003
 
 
@@ -159,15 +177,23 @@ def test_fgsm_sweep_is_fgsm_at_every_radius(small_cnn, mnist_batch):
 @pytest.fixture
 def tiny():
     torch.manual_seed(0)
-    return nn.Sequential(nn.Flatten(), nn.Linear(4, 3)), torch.rand(5, 1, 2, 2), torch.tensor([0, 1, 2, 0, 1])
+    return (
+        nn.Sequential(nn.Flatten(), nn.Linear(4, 3)),
+        torch.rand(5, 1, 2, 2),
+        torch.tensor([0, 1, 2, 0, 1]),
+    )
 
 
 def test_nan_images_and_bad_labels_are_refused(tiny):
     model, x, y = tiny
     bad = x.clone()
     bad[1, 0, 0, 0] = float("nan")
-    for attack in (lambda im: attacks.fgsm(model, im, y, 0.1), lambda im: attacks.pgd(model, im, y, 0.1, steps=1),
-                   lambda im: attacks.gaussian(im, 10), lambda im: attacks.fgsm_sweep(model, im, y, [0.1])):
+    for attack in (
+        lambda im: attacks.fgsm(model, im, y, 0.1),
+        lambda im: attacks.pgd(model, im, y, 0.1, steps=1),
+        lambda im: attacks.gaussian(im, 10),
+        lambda im: attacks.fgsm_sweep(model, im, y, [0.1]),
+    ):
         with pytest.raises(ValueError, match="images contain NaN or Inf"):
             attack(bad)
     with pytest.raises(ValueError, match="non-empty batch"):
@@ -183,7 +209,9 @@ def test_eps_of_any_numeric_kind_is_accepted_and_nan_is_refused(tiny):
     reference = attacks.fgsm(model, x, y, 0.1)
     for eps in (np.float32(0.1), np.float64(0.1), torch.tensor(0.1)):
         assert torch.allclose(attacks.fgsm(model, x, y, eps), reference)
-    assert torch.allclose(attacks.pgd(model, x, y, torch.tensor(0.1), steps=2), attacks.pgd(model, x, y, 0.1, steps=2))
+    assert torch.allclose(
+        attacks.pgd(model, x, y, torch.tensor(0.1), steps=2), attacks.pgd(model, x, y, 0.1, steps=2)
+    )
     for eps in (float("nan"), float("inf")):
         with pytest.raises(ValueError, match="eps must be a finite non-negative number"):
             attacks.fgsm(model, x, y, eps)
@@ -195,7 +223,9 @@ def test_eps_of_any_numeric_kind_is_accepted_and_nan_is_refused(tiny):
 
 def test_sigma_error_names_the_0_255_scale(tiny):
     _, x, _ = tiny
-    with pytest.raises(ValueError, match="sigma must be a finite non-negative number on the 0-255 pixel scale"):
+    with pytest.raises(
+        ValueError, match="sigma must be a finite non-negative number on the 0-255 pixel scale"
+    ):
         attacks.gaussian(x, -5)
 
 

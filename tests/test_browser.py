@@ -22,8 +22,14 @@ pytestmark = [pytest.mark.book, pytest.mark.browser]
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 SCREENSHOTS = BUILD / "screenshots"
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-quic",
     "--window-size=1280,1600",
 ]
 
@@ -161,13 +167,19 @@ RAW_MARKDOWN = {
 
 def raw_markdown(text: str) -> list[str]:
     """Names and first occurrences of raw Markdown constructs in rendered text."""
-    return [f"{name}: {m.group(0).strip()!r}" for name, pattern in RAW_MARKDOWN.items() if (m := pattern.search(text))]
+    return [
+        f"{name}: {m.group(0).strip()!r}"
+        for name, pattern in RAW_MARKDOWN.items()
+        if (m := pattern.search(text))
+    ]
 
 
 def test_raw_markdown_detector_knows_a_pipe_table():
     table = "| model | s=50 |\n|---|---|\n| ODE-Net | 93.1 |"
     assert raw_markdown(table) and PIPE_TABLE_ROW.search(table)
-    assert raw_markdown("see **this** and `code` and [x](https://a.b)") and raw_markdown("## Results")
+    assert raw_markdown("see **this** and `code` and [x](https://a.b)") and raw_markdown(
+        "## Results"
+    )
     assert raw_markdown("The ODE-Net is more robust (93.1% against 87.0%); see chapter 5.") == []
 
 
@@ -182,7 +194,10 @@ def test_page_has_no_raw_markdown_and_no_sideways_scrolling(browser, server, pag
     tables = [o[:200] for o in rendered["outputs"] if PIPE_TABLE_ROW.search(o)]
     assert not tables, f"{page}: a cell output is a raw pipe table: {tables}"
     wide = browser.execute_script(SIDEWAYS)
-    assert not wide, f"{page}: wider than the main column at {browser.get_window_size()['width']} px:\n" + "\n".join(wide)
+    assert not wide, (
+        f"{page}: wider than the main column at {browser.get_window_size()['width']} px:\n"
+        + "\n".join(wide)
+    )
 
 
 DOWNLOAD_PAGES = ["book/intro", "book/teaching"]
@@ -205,8 +220,12 @@ def test_downloads_are_linked_and_resolve(browser, server, book_pdf, page):
     browser.get(f"{server}/{page}.html")
     links = dict(browser.execute_async_script(DOWNLOAD_LINKS))
     names = {href.rsplit("/", 1)[-1] for href in links}
-    assert names == {downloads.PDF_NAME, downloads.EXECUTED_ZIP, downloads.STUDENT_ZIP}, f"{page}: {names}"
-    assert all(status == 200 for status in links.values()), f"{page}: downloads that do not load: {links}"
+    assert names == {downloads.PDF_NAME, downloads.EXECUTED_ZIP, downloads.STUDENT_ZIP}, (
+        f"{page}: {names}"
+    )
+    assert all(status == 200 for status in links.values()), (
+        f"{page}: downloads that do not load: {links}"
+    )
 
 
 def test_notebook_archives_hold_every_chapter(built_book):
@@ -220,28 +239,40 @@ def test_notebook_archives_hold_every_chapter(built_book):
         assert sorted(archive.namelist()) == sorted(chapters)
         for name in chapters:
             notebook = nbformat.reads(archive.read(name).decode(), as_version=4)
-            assert any(c.get("outputs") for c in notebook.cells if c.cell_type == "code"), f"{name}: executed without outputs"
+            assert any(c.get("outputs") for c in notebook.cells if c.cell_type == "code"), (
+                f"{name}: executed without outputs"
+            )
     with zipfile.ZipFile(folder / downloads.STUDENT_ZIP) as archive:
         assert sorted(archive.namelist()) == sorted(chapters)
         for name in chapters:
-            text = "\n".join(c.source for c in nbformat.reads(archive.read(name).decode(), as_version=4).cells)
+            text = "\n".join(
+                c.source for c in nbformat.reads(archive.read(name).decode(), as_version=4).cells
+            )
             source = "\n".join(c.source for c in nbformat.read(ROOT / name, as_version=4).cells)
-            assert "{solution" not in text and text.count("{exercise") == source.count("{exercise") > 0, name
+            assert (
+                "{solution" not in text and text.count("{exercise") == source.count("{exercise") > 0
+            ), name
 
 
 def test_pdf_has_one_top_level_bookmark_per_page(book_pdf):
     """The whole book as one complete PDF, with one top-level bookmark (chapter) per page of _toc.yml."""
     titles = downloads.pdf_outline(book_pdf.read_bytes())
     pages = toc_documents()
-    assert len(titles) == len(pages), f"{len(titles)} top-level bookmarks for {len(pages)} pages: {titles}"
+    assert len(titles) == len(pages), (
+        f"{len(titles)} top-level bookmarks for {len(pages)} pages: {titles}"
+    )
     from bs4 import BeautifulSoup
 
     for page, title in zip(pages, titles):
-        heading = BeautifulSoup((book_pdf.parents[1] / f"{page}.html").read_text(), "html.parser").select_one("article.bd-article h1")
+        heading = BeautifulSoup(
+            (book_pdf.parents[1] / f"{page}.html").read_text(), "html.parser"
+        ).select_one("article.bd-article h1")
         for hidden in heading.select(".headerlink, .section-number"):
             hidden.decompose()
         # Chromium joins a heading's wrapped lines without their space: compare without whitespace
-        assert "".join(heading.get_text().split()) in "".join(title.split()), f"bookmark {title!r} is not {page}"
+        assert "".join(heading.get_text().split()) in "".join(title.split()), (
+            f"bookmark {title!r} is not {page}"
+        )
 
 
 SEARCH_BOXES = """
@@ -283,21 +314,34 @@ def test_page_as_a_reader_sees_it(browser, server, page):
     state = browser.execute_async_script(WAIT_FOR_MATHJAX)
     if has_math:
         assert state == "rendered", f"{page}: MathJax {state}"
-        assert browser.find_elements(By.CSS_SELECTOR, "mjx-container"), f"{page}: no rendered formula"
+        assert browser.find_elements(By.CSS_SELECTOR, "mjx-container"), (
+            f"{page}: no rendered formula"
+        )
     prose = browser.execute_script(VISIBLE_PROSE)
     for raw in ("$$", "\\(", "\\[", "\\begin{"):
         assert raw not in prose, f"{page}: raw math {raw!r} left in the visible text"
 
     assert browser.execute_async_script(BROKEN_IMAGES) == [], f"{page}: images that do not load"
 
-    for pattern, selector in [(r"prf:\w+", "div.proof"), ("exercise", "div.exercise"), ("solution", "div.solution")]:
+    for pattern, selector in [
+        (r"prf:\w+", "div.proof"),
+        ("exercise", "div.exercise"),
+        ("solution", "div.solution"),
+    ]:
         expected = directive_count(source, pattern)
         found = len(browser.find_elements(By.CSS_SELECTOR, selector))
-        assert found >= expected, f"{page}: {expected} {pattern} blocks in the source, {found} on the page"
+        assert found >= expected, (
+            f"{page}: {expected} {pattern} blocks in the source, {found} on the page"
+        )
 
     if is_notebook:
-        hrefs = [a.get_attribute("href") for a in browser.find_elements(By.CSS_SELECTOR, "a[href*='colab.research.google.com']")]
-        assert colab_link(page) in hrefs, f"{page}: Colab button should open {colab_link(page)}, found {hrefs}"
+        hrefs = [
+            a.get_attribute("href")
+            for a in browser.find_elements(By.CSS_SELECTOR, "a[href*='colab.research.google.com']")
+        ]
+        assert colab_link(page) in hrefs, (
+            f"{page}: Colab button should open {colab_link(page)}, found {hrefs}"
+        )
 
     errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
     assert not errors, f"{page}: console errors {errors}"

@@ -13,12 +13,27 @@ from dyndl_lite.models.chen import MODELS
 from dyndl_lite.train import evaluate
 
 SHIPPED = [m for m in MODELS if pretrained.exists(chen.checkpoint_name(m))]
-RECORDS = sorted(pretrained.SHIPPED_DIR.glob("*.json")) if hasattr(pretrained, "SHIPPED_DIR") else sorted(
-    pretrained.CHECKPOINT_DIR.glob("*.json"))
+RECORDS = (
+    sorted(pretrained.SHIPPED_DIR.glob("*.json"))
+    if hasattr(pretrained, "SHIPPED_DIR")
+    else sorted(pretrained.CHECKPOINT_DIR.glob("*.json"))
+)
 
 # The fields chapters 4, 6 and 10 read from a record (the lead's record contract, issue 13).
-FIELDS = ("experiment", "model", "seed", "epochs_run", "full_recipe_epochs", "recipe", "history", "train_acc",
-          "wall_time_s", "device", "threads", "data")
+FIELDS = (
+    "experiment",
+    "model",
+    "seed",
+    "epochs_run",
+    "full_recipe_epochs",
+    "recipe",
+    "history",
+    "train_acc",
+    "wall_time_s",
+    "device",
+    "threads",
+    "data",
+)
 
 
 @pytest.fixture(scope="module")
@@ -45,11 +60,18 @@ def test_record_has_the_fields_the_chapters_read(path):
     assert 0.0 <= record["train_acc"] <= 1.0 and math.isfinite(record["wall_time_s"])
 
 
-@pytest.mark.parametrize("path", [p for p in RECORDS if p.stem.startswith("gai-")], ids=lambda p: p.stem)
+@pytest.mark.parametrize(
+    "path", [p for p in RECORDS if p.stem.startswith("gai-")], ids=lambda p: p.stem
+)
 def test_gai_records_follow_training_and_picture_it(path):
     record = json.loads(path.read_text())
     dynamics = record["dynamics"]
-    assert len(dynamics["epoch"]) == len(dynamics["lss"]) == len(dynamics["train_acc"]) == record["epochs_run"]
+    assert (
+        len(dynamics["epoch"])
+        == len(dynamics["lss"])
+        == len(dynamics["train_acc"])
+        == record["epochs_run"]
+    )
     assert all(value >= 1.0 for value in dynamics["lss"])  # LSS >= 1 by the triangle inequality
     snapshots = record["snapshots"]
     assert snapshots["tracks_pca_2d"], "no 2-D track pictures"

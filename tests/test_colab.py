@@ -25,9 +25,13 @@ def git(*arguments: str) -> subprocess.CompletedProcess:
 
 def test_the_setup_cell_shows_pip_installing_the_pinned_commit():
     ref = colab_install_ref()
-    assert len(ref) >= 7 and all(c in "0123456789abcdef" for c in ref), f"install_ref {ref!r} is not a commit hash"
+    assert len(ref) >= 7 and all(c in "0123456789abcdef" for c in ref), (
+        f"install_ref {ref!r} is not a commit hash"
+    )
     source = colab_setup_source()
-    assert f'%pip install "dyndl_lite @ git+{repository_url()}@{ref}"' in source  # output visible, no --quiet
+    assert (
+        f'%pip install "dyndl_lite @ git+{repository_url()}@{ref}"' in source
+    )  # output visible, no --quiet
     assert "@main" not in source
 
 
@@ -36,9 +40,13 @@ def pinned() -> str:
     ref = colab_install_ref()
     found = git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
     if found.returncode:
-        pytest.fail(f"the Colab pin {ref} is not a commit of this clone; fetch the whole history "
-                    "(actions/checkout with fetch-depth: 0) or move colab.install_ref in _config.yml")
-    assert git("merge-base", "--is-ancestor", found.stdout.strip(), "HEAD").returncode == 0, "pin is not on main"
+        pytest.fail(
+            f"the Colab pin {ref} is not a commit of this clone; fetch the whole history "
+            "(actions/checkout with fetch-depth: 0) or move colab.install_ref in _config.yml"
+        )
+    assert git("merge-base", "--is-ancestor", found.stdout.strip(), "HEAD").returncode == 0, (
+        "pin is not on main"
+    )
     return found.stdout.strip()
 
 
@@ -52,7 +60,9 @@ def imported_names(notebook: Path) -> set[tuple[str, str]]:
             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("dyndl_lite"):
                 names |= {(node.module, alias.name) for alias in node.names}
             elif isinstance(node, ast.Import):
-                names |= {(alias.name, "") for alias in node.names if alias.name.startswith("dyndl_lite")}
+                names |= {
+                    (alias.name, "") for alias in node.names if alias.name.startswith("dyndl_lite")
+                }
     return names
 
 
@@ -72,7 +82,9 @@ def top_level_names(source: str) -> set[str]:
             names.add(node.name)
         elif isinstance(node, (ast.Assign, ast.AnnAssign)):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            names |= {t.id for target in targets for t in ast.walk(target) if isinstance(t, ast.Name)}
+            names |= {
+                t.id for target in targets for t in ast.walk(target) if isinstance(t, ast.Name)
+            }
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             names |= {(alias.asname or alias.name).split(".")[0] for alias in node.names}
     return names
@@ -85,20 +97,32 @@ def test_the_pinned_commit_provides_every_name_the_chapter_imports(notebook, pin
         source = source_at(pinned, module)
         if source is None:
             missing.append(module)
-        elif name and name not in top_level_names(source) and source_at(pinned, f"{module}.{name}") is None:
+        elif (
+            name
+            and name not in top_level_names(source)
+            and source_at(pinned, f"{module}.{name}") is None
+        ):
             missing.append(f"{module}.{name}")
-    assert not missing, (f"Colab installs dyndl_lite at {pinned[:12]}, which lacks {missing}: move colab.install_ref "
-                         "in _config.yml to a later commit and run scripts/normalize_notebooks.py")
+    assert not missing, (
+        f"Colab installs dyndl_lite at {pinned[:12]}, which lacks {missing}: move colab.install_ref "
+        "in _config.yml to a later commit and run scripts/normalize_notebooks.py"
+    )
 
 
 def test_installing_the_package_keeps_colabs_versions():
-    dependencies = {Requirement(d).name.lower(): Requirement(d)
-                    for d in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]}
-    shipped = [Requirement(line) for line in (ROOT / "requirements" / "colab.txt").read_text().splitlines()
-               if line.strip() and not line.startswith("#")]
+    dependencies = {
+        Requirement(d).name.lower(): Requirement(d)
+        for d in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    }
+    shipped = [
+        Requirement(line)
+        for line in (ROOT / "requirements" / "colab.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     assert shipped, "requirements/colab.txt lists no Colab versions"
     for pin in shipped:
         (version,) = [spec.version for spec in pin.specifier]
         wanted = dependencies.get(pin.name.lower())
         assert wanted is None or wanted.specifier.contains(version), (
-            f"pyproject.toml asks for {wanted}, so installing dyndl_lite in Colab would replace its {pin}")
+            f"pyproject.toml asks for {wanted}, so installing dyndl_lite in Colab would replace its {pin}"
+        )

@@ -48,7 +48,9 @@ def test_seed_everything_makes_draws_repeatable():
 def test_unknown_or_missing_devices_are_named(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setenv(config.DEVICE_VARIABLE, "tpu")
-    with pytest.raises(ValueError, match=r"Unknown device 'tpu' from \$DYNDL_DEVICE; use one of cpu, cuda, mps"):
+    with pytest.raises(
+        ValueError, match=r"Unknown device 'tpu' from \$DYNDL_DEVICE; use one of cpu, cuda, mps"
+    ):
         config.get_device()
     with pytest.raises(ValueError, match="'meta' from the device argument is not supported"):
         config.get_device("meta")

@@ -63,7 +63,9 @@ def test_global_error_is_max_over_the_grid_not_the_end_point():
     n = 8
     err = global_error(field, y0, exact, (0.0, 2 * math.pi), n, "euler")
     t = torch.linspace(0, 2 * math.pi, n + 1, dtype=torch.float64)
-    euler = torch.cumsum(torch.cat([torch.zeros(1, dtype=torch.float64), (t[1] - t[0]) * torch.cos(t[:-1])]), 0)
+    euler = torch.cumsum(
+        torch.cat([torch.zeros(1, dtype=torch.float64), (t[1] - t[0]) * torch.cos(t[:-1])]), 0
+    )
     assert abs(euler[-1] - 0) < 1e-12
     assert err == pytest.approx(float((euler - torch.sin(t)).abs().max()), rel=1e-12)
     assert err > 0.3
@@ -126,7 +128,9 @@ def test_bad_arguments_are_clear_errors():
     with pytest.raises(TypeError, match="method must be"):
         global_error(growth, Y0, growth_exact, SPAN, 8, method=3)
     with pytest.raises(ValueError, match="positive numbers"):
-        adaptive_study(growth, Y0, growth_exact, torch.linspace(0, 1, 3, dtype=torch.float64), [1e-3, 0.0])
+        adaptive_study(
+            growth, Y0, growth_exact, torch.linspace(0, 1, 3, dtype=torch.float64), [1e-3, 0.0]
+        )
 
 
 def test_stability_function_is_the_taylor_polynomial_of_the_method_order():
@@ -141,7 +145,9 @@ def test_stability_function_is_the_taylor_polynomial_of_the_method_order():
 
 def test_euler_error_respects_the_gronwall_bound():
     """E(h) <= M h / (2L) (exp(L (t1 - t0)) - 1) for y' = y cos t (L = 1, M = max |y''| = e)."""
-    study = convergence_study(growth, Y0[:1], lambda t: growth_exact(t)[:, :1], SPAN, [8, 16, 32, 64], "euler")
+    study = convergence_study(
+        growth, Y0[:1], lambda t: growth_exact(t)[:, :1], SPAN, [8, 16, 32, 64], "euler"
+    )
     bound = math.e * study.step_sizes / 2 * math.expm1(SPAN[1] - SPAN[0])
     assert np.all(study.errors <= bound)
     assert np.all(study.errors > bound / 1e3), "the bound is pessimistic, not vacuous"

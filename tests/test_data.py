@@ -14,7 +14,9 @@ from dyndl_lite import data
 
 
 def write_idx(path: Path, array: np.ndarray) -> None:
-    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(
+        int(n).to_bytes(4, "big") for n in array.shape
+    )
     with gzip.open(path, "wb") as handle:
         handle.write(header + array.astype(np.uint8).tobytes())
 
@@ -80,12 +82,16 @@ def test_download_is_atomic_and_checksummed(tmp_path, monkeypatch):
     md5 = hashlib.md5(payload).hexdigest()
     target = tmp_path / "cache" / "file.gz"
 
-    monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout: FakeResponse(payload, fail_after=2000))
+    monkeypatch.setattr(
+        urllib.request, "urlopen", lambda url, timeout: FakeResponse(payload, fail_after=2000)
+    )
     with pytest.raises(urllib.error.URLError):
         data.download("http://mirror/file.gz", target, md5)
     assert list(target.parent.iterdir()) == []  # nothing half-written is left
 
-    monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout: FakeResponse(payload[:-1] + b"x"))
+    monkeypatch.setattr(
+        urllib.request, "urlopen", lambda url, timeout: FakeResponse(payload[:-1] + b"x")
+    )
     with pytest.raises(data.ChecksumError, match="bad file"):
         data.download("http://mirror/file.gz", target, md5)
     assert list(target.parent.iterdir()) == []
@@ -99,12 +105,21 @@ def test_missing_mnist_is_downloaded_into_the_cache(tmp_path, monkeypatch):
     images = np.random.default_rng(0).integers(0, 256, (3, 28, 28))
     labels = np.array([4, 1, 9])
     files = {}
-    for name, array in [("t10k-images-idx3-ubyte.gz", images), ("t10k-labels-idx1-ubyte.gz", labels)]:
+    for name, array in [
+        ("t10k-images-idx3-ubyte.gz", images),
+        ("t10k-labels-idx1-ubyte.gz", labels),
+    ]:
         write_idx(tmp_path / name, array)
         files[name] = (tmp_path / name).read_bytes()
-    monkeypatch.setattr(data, "_mnist_resources", lambda: [(n, hashlib.md5(b).hexdigest()) for n, b in files.items()])
+    monkeypatch.setattr(
+        data,
+        "_mnist_resources",
+        lambda: [(n, hashlib.md5(b).hexdigest()) for n, b in files.items()],
+    )
     monkeypatch.setattr(data, "_mnist_mirrors", lambda: ["http://mirror/"])
-    monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout: FakeResponse(files[url.rsplit("/", 1)[1]]))
+    monkeypatch.setattr(
+        urllib.request, "urlopen", lambda url, timeout: FakeResponse(files[url.rsplit("/", 1)[1]])
+    )
     monkeypatch.delenv(data.OFFLINE_VARIABLE, raising=False)
     loaded = data.load_mnist("test", root=tmp_path / "cache", allow_fallback=False)
     assert torch.equal(loaded.labels, torch.tensor([4, 1, 9]))
@@ -121,7 +136,18 @@ def test_official_mnist_from_the_cache():
     test = data.load_mnist("test", allow_fallback=False)
     assert test.name == "MNIST test (official, 10,000 images)" and not test.is_fallback
     assert test.images.shape == (10000, 1, 28, 28) and test.images.dtype == torch.float32
-    assert torch.bincount(test.labels).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+    assert torch.bincount(test.labels).tolist() == [
+        980,
+        1135,
+        1032,
+        1010,
+        982,
+        892,
+        958,
+        1028,
+        974,
+        1009,
+    ]
     small = test.subset(100, seed=3)
     assert len(small) == 100 and "seed 3" in small.name
 
@@ -132,11 +158,15 @@ def test_svhn_reads_the_official_matlab_format(tmp_path, offline):
     folder = tmp_path / "SVHN"
     folder.mkdir()
     x = np.random.default_rng(0).integers(0, 256, (32, 32, 3, 4)).astype(np.uint8)
-    savemat(folder / "test_32x32.mat", {"X": x, "y": np.array([[10], [1], [2], [10]], dtype=np.uint8)})
+    savemat(
+        folder / "test_32x32.mat", {"X": x, "y": np.array([[10], [1], [2], [10]], dtype=np.uint8)}
+    )
     loaded = data.load_svhn("test", root=tmp_path, check_md5=False)
     assert loaded.images.shape == (4, 3, 32, 32)
     assert loaded.labels.tolist() == [0, 1, 2, 0]  # label 10 is digit 0
-    assert torch.allclose(loaded.images[1] * 255, torch.from_numpy(x[..., 1]).permute(2, 0, 1).float())
+    assert torch.allclose(
+        loaded.images[1] * 255, torch.from_numpy(x[..., 1]).permute(2, 0, 1).float()
+    )
     with pytest.raises(data.ChecksumError, match="corrupted"):
         data.load_svhn("test", root=tmp_path)
     with pytest.raises(data.DatasetNotFoundError, match=r"SVHN is not available.*train_32x32.mat"):
@@ -190,13 +220,17 @@ def test_fallback_held_out_split_is_disjoint_and_never_called_test_data(tmp_path
     assert held_out.accuracy_label.startswith("accuracy on held-out fallback images")
     assert "test accuracy" not in held_out.accuracy_label
     assert "test accuracy" not in held_out.subset(10).accuracy_label
-    official = data.ImageData(torch.zeros(1, 1, 2, 2), torch.zeros(1, dtype=torch.int64), "MNIST test", split="test")
+    official = data.ImageData(
+        torch.zeros(1, 1, 2, 2), torch.zeros(1, dtype=torch.int64), "MNIST test", split="test"
+    )
     assert official.accuracy_label == "test accuracy"
 
 
 def test_data_folder_that_is_a_file_is_an_error_not_a_fallback(tmp_path, monkeypatch):
     monkeypatch.delenv(data.OFFLINE_VARIABLE, raising=False)
-    monkeypatch.setattr(data, "download", lambda *a, **k: pytest.fail("no download may be attempted"))
+    monkeypatch.setattr(
+        data, "download", lambda *a, **k: pytest.fail("no download may be attempted")
+    )
     not_a_folder = tmp_path / "data.txt"
     not_a_folder.write_text("oops")
     monkeypatch.setenv(data.DATA_VARIABLE, str(not_a_folder))
@@ -221,14 +255,18 @@ def test_local_os_error_while_downloading_is_raised_not_a_fallback(tmp_path, mon
 
     monkeypatch.setattr(data, "download", unreachable)
     with pytest.warns(UserWarning, match="Falling back"):
-        assert data.load_mnist("test", root=tmp_path).is_fallback  # a network failure does fall back
+        assert data.load_mnist(
+            "test", root=tmp_path
+        ).is_fallback  # a network failure does fall back
 
 
 def test_unreadable_data_folder_is_an_error(tmp_path, monkeypatch):
     locked = tmp_path / "locked"
     real_stat = Path.stat
 
-    def stat(self, *args, **kwargs):  # permission denied below `locked`, as chmod 000 would (even for root)
+    def stat(
+        self, *args, **kwargs
+    ):  # permission denied below `locked`, as chmod 000 would (even for root)
         if locked in self.parents:
             raise PermissionError(13, "Permission denied", str(self))
         return real_stat(self, *args, **kwargs)
@@ -264,7 +302,9 @@ def test_imgnet10_with_empty_class_folders_is_an_error(tmp_path):
     _imagenet_folder(tmp_path / "ImgNet10" / "val", wnids[:1])
     for wnid in wnids[1:]:
         (tmp_path / "ImgNet10" / "val" / wnid).mkdir()
-    with pytest.raises(data.DatasetNotFoundError, match=r"incomplete.*n02102040 \(English springer\)"):
+    with pytest.raises(
+        data.DatasetNotFoundError, match=r"incomplete.*n02102040 \(English springer\)"
+    ):
         data.load_imgnet10("val", root=tmp_path)
 
 
@@ -272,12 +312,16 @@ def test_imgnet10_corrupt_image_names_the_file(tmp_path):
     wnids = [w for w, _ in data.IMGNET10_CLASSES]
     _imagenet_folder(tmp_path / "ImgNet10" / "val", wnids)
     (tmp_path / "ImgNet10" / "val" / wnids[3] / "broken.JPEG").write_bytes(b"\xff\xd8 not a jpeg")
-    with pytest.raises(data.ChecksumError, match=r"broken.JPEG is not a readable image.*delete or replace"):
+    with pytest.raises(
+        data.ChecksumError, match=r"broken.JPEG is not a readable image.*delete or replace"
+    ):
         data.load_imgnet10("val", root=tmp_path)
 
 
 def test_imgnet10_reads_an_extracted_imagenette_archive(tmp_path, offline):
-    _imagenet_folder(tmp_path / "imagenette2-160" / "val", [w for w, _ in data.IMGNET10_CLASSES], per_class=2)
+    _imagenet_folder(
+        tmp_path / "imagenette2-160" / "val", [w for w, _ in data.IMGNET10_CLASSES], per_class=2
+    )
     loaded = data.load_imgnet10("val", root=tmp_path, size=16)
     assert loaded.images.shape == (20, 3, 16, 16) and loaded.split == "val"
     assert torch.bincount(loaded.labels).tolist() == [2] * 10

@@ -28,13 +28,21 @@ def fallback_like(n: int, shape=(1, 28, 28), classes: int = 10) -> data.ImageDat
     """A small stand-in for the fallback's held-out split (same flags and split)."""
     generator = torch.Generator().manual_seed(0)
     images = torch.rand((n, *shape), generator=generator)
-    return data.ImageData(images, torch.arange(n) % classes, "held-out fallback stand-in", is_fallback=True, split="test")
+    return data.ImageData(
+        images,
+        torch.arange(n) % classes,
+        "held-out fallback stand-in",
+        is_fallback=True,
+        split="test",
+    )
 
 
 def test_geodesic_row_reports_the_counts_it_used():
     torch.manual_seed(0)
     row = gai.evaluate_row(mnist_tracknet(True), fallback_like(30), ots_points=2000)
-    assert row["ots_points"] == 30 and row["eval_images"] == 30  # at most 2,000: all 30 used, and said so
+    assert (
+        row["ots_points"] == 30 and row["eval_images"] == 30
+    )  # at most 2,000: all 30 used, and said so
     assert row["accuracy_label"].startswith("accuracy on held-out fallback images")
     assert 0.0 <= row["ots"] <= 1.0
 
@@ -67,8 +75,17 @@ def offline_book(tmp_path, monkeypatch):
     monkeypatch.setenv(data.OFFLINE_VARIABLE, "1")
     monkeypatch.setenv("DYNDL_CHECKPOINTS", str(tmp_path / "no-user-checkpoints"))
     monkeypatch.setenv("DYNDL_MODE", "quick")
-    for proxy in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
-        monkeypatch.setenv(proxy, "http://127.0.0.1:9")  # port 9 (discard): any attempted download fails at once
+    for proxy in (
+        "http_proxy",
+        "https_proxy",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "all_proxy",
+        "ALL_PROXY",
+    ):
+        monkeypatch.setenv(
+            proxy, "http://127.0.0.1:9"
+        )  # port 9 (discard): any attempted download fails at once
     monkeypatch.delenv("no_proxy", raising=False)
     monkeypatch.delenv("NO_PROXY", raising=False)
     return empty
@@ -87,10 +104,16 @@ def outputs(notebook) -> str:
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[str(p.relative_to(ROOT)) for p in NOTEBOOKS])
 def test_chapter_executes_offline_on_the_fallback(path, offline_book):
     notebook = nbformat.read(path, as_version=4)
-    NotebookClient(notebook, timeout=900, kernel_name="python3",
-                   resources={"metadata": {"path": str(path.parent)}}).execute()  # raises on any cell error
+    NotebookClient(
+        notebook,
+        timeout=900,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
+    ).execute()  # raises on any cell error
     assert not any(offline_book.iterdir()), "something was downloaded into the empty data folder"
     text = outputs(notebook)
     source = "\n".join(c.source for c in notebook.cells if c.cell_type == "code")
     if 'load_mnist("test")' in source:
-        assert "held-out fallback images" in text, "the chapter must name the fallback's held-out images"
+        assert "held-out fallback images" in text, (
+            "the chapter must name the fallback's held-out images"
+        )

@@ -12,7 +12,12 @@ import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-from dyndl_lite.plotting import FigureCheckError, check_figure, figure_check_requested, figure_problems
+from dyndl_lite.plotting import (
+    FigureCheckError,
+    check_figure,
+    figure_check_requested,
+    figure_problems,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -36,12 +41,15 @@ def test_complete_figure_passes():
     check_figure(fig)
 
 
-@pytest.mark.parametrize("remove, expected", [
-    (lambda ax: ax.set_xlabel(""), "no x-axis label"),
-    (lambda ax: ax.set_ylabel(""), "no y-axis label"),
-    (lambda ax: ax.set_title(""), "no title"),
-    (lambda ax: ax.get_legend().remove(), "no legend"),
-])
+@pytest.mark.parametrize(
+    "remove, expected",
+    [
+        (lambda ax: ax.set_xlabel(""), "no x-axis label"),
+        (lambda ax: ax.set_ylabel(""), "no y-axis label"),
+        (lambda ax: ax.set_title(""), "no title"),
+        (lambda ax: ax.get_legend().remove(), "no legend"),
+    ],
+)
 def test_each_missing_element_is_reported(remove, expected):
     fig, ax = complete_figure()
     remove(ax)
@@ -138,8 +146,13 @@ GOOD = "fig, ax = plt.subplots()\nax.plot([0, 1])\nax.set(xlabel='x', ylabel='y'
 def test_a_notebook_cell_showing_an_unlabelled_figure_fails(monkeypatch, show):
     """Shown by plt.show(), as the cell's value, or by the inline backend at the end of the cell: all are checked."""
     with pytest.raises(CellExecutionError, match="no y-axis label"):
-        run_cells([SETUP, "fig, ax = plt.subplots()\nax.plot([0, 1])\nax.set(xlabel='x', title='t')\n" + show],
-                  monkeypatch)
+        run_cells(
+            [
+                SETUP,
+                "fig, ax = plt.subplots()\nax.plot([0, 1])\nax.set(xlabel='x', title='t')\n" + show,
+            ],
+            monkeypatch,
+        )
 
 
 def test_a_notebook_with_complete_figures_runs_and_keeps_the_last_value(monkeypatch):

@@ -56,7 +56,9 @@ def test_lower_bound_holds_for_straight_tracks_of_monotone_pairs():
     times = np.linspace(0, 1, 9)[:, None]
     a = rng.normal(size=(500, 3))
     matrix = rng.normal(size=(3, 3))
-    fa = a @ (matrix @ matrix.T + 0.1 * np.eye(3)) + 1.0  # gradient of a convex quadratic: an OT map
+    fa = (
+        a @ (matrix @ matrix.T + 0.1 * np.eye(3)) + 1.0
+    )  # gradient of a convex quadratic: an OT map
     b = a[rng.permutation(500)]
     fb = b @ (matrix @ matrix.T + 0.1 * np.eye(3)) + 1.0
     track_a = (1 - times)[:, None] * a[None] + times[:, None] * fa[None]
@@ -111,8 +113,14 @@ def test_lss_summary_and_checkpoint_names():
 def test_non_finite_tracks_are_errors_not_scores():
     track = np.cumsum(np.ones((4, 3, 2)), axis=0)
     track[2, 1, 0] = np.nan
-    for call in (lambda: lss(track), lambda: lss_summary(track), lambda: track_distance(track, track)):
-        with pytest.raises(ValueError, match=r"track contains NaN or Inf \(first at index \(2, 1, 0\)\)"):
+    for call in (
+        lambda: lss(track),
+        lambda: lss_summary(track),
+        lambda: track_distance(track, track),
+    ):
+        with pytest.raises(
+            ValueError, match=r"track contains NaN or Inf \(first at index \(2, 1, 0\)\)"
+        ):
             call()
     with pytest.raises(ValueError, match="track is empty"):
         lss_summary(np.zeros((4, 0, 2)))

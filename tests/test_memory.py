@@ -40,7 +40,10 @@ def test_adjoint_memory_is_flat_and_backprop_memory_grows_linearly():
     torch.manual_seed(0)
     func = VectorFieldMLP(8, 32)
     y0 = torch.randn(64, 8)
-    peak = {how: [gradient_cost(how, func, y0, n)["peak_mib"] for n in (5, 10, 20)] for how in GRADIENT_METHODS}
+    peak = {
+        how: [gradient_cost(how, func, y0, n)["peak_mib"] for n in (5, 10, 20)]
+        for how in GRADIENT_METHODS
+    }
     # the from-scratch adjoint stores nothing per step: the count is identical, not merely close
     assert peak["adjoint"][0] == peak["adjoint"][1] == peak["adjoint"][2]
     backprop = peak["backprop through solver"]

@@ -6,15 +6,24 @@ import torchdiffeq
 from torch import nn
 
 from dyndl_lite import solvers
-
 from dyndl_lite.models.blocks import ODEBlock, count_parameters, evaluation_mode
-from dyndl_lite.models.chen import MODELS, PAPER_PARAMETERS_M, chen_model, odenet, parameter_table, resnet, rknet
+from dyndl_lite.models.chen import (
+    MODELS,
+    PAPER_PARAMETERS_M,
+    chen_model,
+    odenet,
+    parameter_table,
+    resnet,
+    rknet,
+)
 
 
 def test_parameter_counts_match_the_paper_and_the_reference_code():
     counts = {name: ours for name, ours, _ in parameter_table()}
     assert counts == {"mlp": 238_510, "resnet": 601_482, "rknet": 208_266, "odenet": 208_266}
-    assert count_parameters(resnet("conv")) == 576_778  # the reference script's conv-downsampling ResNet
+    assert (
+        count_parameters(resnet("conv")) == 576_778
+    )  # the reference script's conv-downsampling ResNet
     for name in ("mlp", "resnet"):
         assert round(counts[name] / 1e6, 2) == PAPER_PARAMETERS_M[name]
     # ODE-Net / RK-Net: 0.208 M against the paper's 0.22 M; the chapter states the gap.
@@ -31,13 +40,26 @@ def test_odenet_block_is_dopri5_at_1e_3_and_matches_torchdiffeq():
     torch.manual_seed(0)
     net = odenet().double()
     block = net.feature
-    assert isinstance(block, ODEBlock) and (block.method, block.rtol, block.atol, block.t1) == ("dopri5", 1e-3, 1e-3, 1.0)
+    assert isinstance(block, ODEBlock) and (block.method, block.rtol, block.atol, block.t1) == (
+        "dopri5",
+        1e-3,
+        1e-3,
+        1.0,
+    )
     z0 = net.downsampling(torch.rand(2, 1, 28, 28, dtype=torch.float64))
     ours = block(z0)
-    reference = torchdiffeq.odeint(block.field.func, z0, torch.tensor([0.0, 1.0], dtype=torch.float64),
-                                   rtol=1e-3, atol=1e-3, method="dopri5")[-1]
+    reference = torchdiffeq.odeint(
+        block.field.func,
+        z0,
+        torch.tensor([0.0, 1.0], dtype=torch.float64),
+        rtol=1e-3,
+        atol=1e-3,
+        method="dopri5",
+    )[-1]
     assert torch.allclose(ours, reference)
-    assert block.nfe_forward >= 8  # at least one accepted dopri5 step (plus the initial-step selection)
+    assert (
+        block.nfe_forward >= 8
+    )  # at least one accepted dopri5 step (plus the initial-step selection)
 
 
 def test_rknet_is_the_odenet_field_under_fixed_step_rk4_and_converges():
@@ -57,7 +79,12 @@ def test_rknet_is_the_odenet_field_under_fixed_step_rk4_and_converges():
     # converges as the step shrinks; the field's ReLU kinks and GroupNorm keep the observed order
     # below RK4's four (measured ratio about 4), and test_solvers checks the order on smooth fields
     assert errors[1] < errors[0] / 2
-    assert torch.equal(solve(1 / 4), solvers.rk4(ode.feature.field.func, z0, torch.tensor([0.0, 1.0]).double(), step_size=1 / 4)[-1])
+    assert torch.equal(
+        solve(1 / 4),
+        solvers.rk4(ode.feature.field.func, z0, torch.tensor([0.0, 1.0]).double(), step_size=1 / 4)[
+            -1
+        ],
+    )
 
 
 def test_unknown_names_are_explained():

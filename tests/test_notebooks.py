@@ -32,14 +32,18 @@ def test_toc_lists_only_existing_files():
 def test_outputs_are_stripped(path):
     notebook = nbformat.read(path, as_version=4)
     for cell in code_cells(notebook):
-        assert cell.outputs == [] and cell.execution_count is None, f"{path.name}: run scripts/normalize_notebooks.py"
+        assert cell.outputs == [] and cell.execution_count is None, (
+            f"{path.name}: run scripts/normalize_notebooks.py"
+        )
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_first_cells_title_then_guarded_colab_setup(path):
     notebook = nbformat.read(path, as_version=4)
     first = notebook.cells[0]
-    assert first.cell_type == "markdown" and first.source.startswith("# "), "first cell must be the '# Title'"
+    assert first.cell_type == "markdown" and first.source.startswith("# "), (
+        "first cell must be the '# Title'"
+    )
     setup = code_cells(notebook)[0]
     assert SETUP_TAG in setup.metadata.get("tags", [])
     assert setup.source == colab_setup_source(), "run scripts/normalize_notebooks.py"
@@ -47,9 +51,13 @@ def test_first_cells_title_then_guarded_colab_setup(path):
     assert f"git+{repository_url()}@" in setup.source
     from IPython.core.inputtransformer2 import TransformerManager
 
-    code = TransformerManager().transform_cell(setup.source)  # %pip -> get_ipython().run_line_magic(...)
+    code = TransformerManager().transform_cell(
+        setup.source
+    )  # %pip -> get_ipython().run_line_magic(...)
     namespace: dict = {}
-    exec(compile(code, "setup", "exec"), namespace)  # outside Colab it must do nothing (no get_ipython needed)
+    exec(
+        compile(code, "setup", "exec"), namespace
+    )  # outside Colab it must do nothing (no get_ipython needed)
     assert set(namespace) <= {"sys", "__builtins__"}
 
 
@@ -63,7 +71,9 @@ def test_repository_url_configured_once():
 def test_parameters_cell_fixes_mode_and_seed(path):
     notebook = nbformat.read(path, as_version=4)
     parameters = code_cells(notebook)[1]
-    assert "parameters" in parameters.metadata.get("tags", []), "second code cell must be tagged 'parameters'"
+    assert "parameters" in parameters.metadata.get("tags", []), (
+        "second code cell must be tagged 'parameters'"
+    )
     assert "get_mode(" in parameters.source and "seed_everything(" in parameters.source
 
 
@@ -71,7 +81,9 @@ def test_parameters_cell_fixes_mode_and_seed(path):
 def test_budget_is_stated(path):
     notebook = nbformat.read(path, as_version=4)
     budget = notebook.metadata.get("dyndl", {}).get("quick_budget_s")
-    assert isinstance(budget, (int, float)) and 0 < budget <= 600, "set metadata dyndl.quick_budget_s"
+    assert isinstance(budget, (int, float)) and 0 < budget <= 600, (
+        "set metadata dyndl.quick_budget_s"
+    )
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
@@ -80,5 +92,10 @@ def test_running_time_is_stated_by_the_script(path):
     notebook = nbformat.read(path, as_version=4)
     cells = [c for c in notebook.cells if "run-time" in c.metadata.get("tags", [])]
     assert len(cells) == 1, "run `make test` then `make run-times`"
-    assert cells[0].source.startswith("**Running time.** Quick mode: ") and "Full mode: " in cells[0].source
-    assert notebook.metadata["dyndl"].get("full_mode"), "say in metadata dyndl.full_mode what full mode needs"
+    assert (
+        cells[0].source.startswith("**Running time.** Quick mode: ")
+        and "Full mode: " in cells[0].source
+    )
+    assert notebook.metadata["dyndl"].get("full_mode"), (
+        "say in metadata dyndl.full_mode what full mode needs"
+    )

@@ -48,13 +48,17 @@ def test_lock_file_satisfies_pyproject_ranges():
     for name, specifier in pyproject_requirements().items():
         key = name.replace("_", "-")
         assert key in pins, f"{name} is not pinned in requirements/lock.txt"
-        assert Requirement(f"{name}{specifier}").specifier.contains(pins[key].split("+")[0], prereleases=True), name
+        assert Requirement(f"{name}{specifier}").specifier.contains(
+            pins[key].split("+")[0], prereleases=True
+        ), name
 
 
 def test_package_source_parses_on_the_oldest_promised_python():
     minimum = re.search(r">=\s*3\.(\d+)", PYPROJECT["project"]["requires-python"]).group(1)
     readme = (ROOT / "README.md").read_text()
-    assert f"Python 3.{minimum} or newer" in readme, "README and requires-python must promise the same versions"
+    assert f"Python 3.{minimum} or newer" in readme, (
+        "README and requires-python must promise the same versions"
+    )
     for folder in ("dyndl_lite", "tests", "scripts", "bench", "book/_ext"):
         for path in (ROOT / folder).rglob("*.py"):
             ast.parse(path.read_text(), filename=str(path), feature_version=(3, int(minimum)))
@@ -67,32 +71,54 @@ def test_requires_python_covers_the_standard_library_the_code_imports():
     for folder in ("dyndl_lite", "tests", "scripts", "bench"):
         for path in (ROOT / folder).rglob("*.py"):
             for node in ast.walk(ast.parse(path.read_text())):
-                names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module] if isinstance(node, ast.ImportFrom) else []
+                names = (
+                    [a.name for a in node.names]
+                    if isinstance(node, ast.Import)
+                    else [node.module]
+                    if isinstance(node, ast.ImportFrom)
+                    else []
+                )
                 for name in names:
                     needed = newest_module.get((name or "").split(".")[0])
-                    assert needed is None or minimum >= needed, f"{path.relative_to(ROOT)} imports {name} (Python 3.{needed}+)"
+                    assert needed is None or minimum >= needed, (
+                        f"{path.relative_to(ROOT)} imports {name} (Python 3.{needed}+)"
+                    )
 
 
 def test_api_page_documents_every_public_module():
     """Every module of dyndl_lite (but the command line), and every subpackage that defines functions of its
     own, has its automodule on the API appendix."""
     page = (ROOT / "book" / "appendix" / "api.md").read_text()
-    documented = set(re.findall(r"^\.\. automodule:: (dyndl_lite[\w.]*)$", page, flags=re.MULTILINE))
+    documented = set(
+        re.findall(r"^\.\. automodule:: (dyndl_lite[\w.]*)$", page, flags=re.MULTILINE)
+    )
     modules = set()
     for path in (ROOT / "dyndl_lite").rglob("*.py"):
         parts = path.relative_to(ROOT).with_suffix("").parts
-        if path.name == "__init__.py" and len(parts) > 2 and re.search(r"^def ", path.read_text(), re.MULTILINE):
-            parts = parts[:-1]  # a subpackage with an API of its own, e.g. dyndl_lite.experiments.registry
+        if (
+            path.name == "__init__.py"
+            and len(parts) > 2
+            and re.search(r"^def ", path.read_text(), re.MULTILINE)
+        ):
+            parts = parts[
+                :-1
+            ]  # a subpackage with an API of its own, e.g. dyndl_lite.experiments.registry
         elif path.name in ("__init__.py", "__main__.py"):
             continue
         if any(p.startswith("_") for p in parts):
             continue
         modules.add(".".join(parts))
-    assert modules - documented == set(), f"modules missing on book/appendix/api.md: {sorted(modules - documented)}"
-    assert documented - modules == set(), f"api.md documents modules that do not exist: {sorted(documented - modules)}"
+    assert modules - documented == set(), (
+        f"modules missing on book/appendix/api.md: {sorted(modules - documented)}"
+    )
+    assert documented - modules == set(), (
+        f"api.md documents modules that do not exist: {sorted(documented - modules)}"
+    )
     for module in sorted(documented):
         heading = page.index(f"### `{module}`")
-        assert page.index(f".. automodule:: {module}\n") - heading > len(module) + 40, f"{module}: introduce it in a sentence"
+        assert page.index(f".. automodule:: {module}\n") - heading > len(module) + 40, (
+            f"{module}: introduce it in a sentence"
+        )
 
 
 def test_workflow_runs_the_readme_test_command_and_publishes_only_main():
@@ -100,11 +126,19 @@ def test_workflow_runs_the_readme_test_command_and_publishes_only_main():
     triggers = workflow.get("on", workflow.get(True))  # YAML 1.1 reads the key `on` as True
     assert "pull_request" in triggers and triggers["push"]["branches"] == ["main"]
     readme = (ROOT / "README.md").read_text()
-    assert re.search(r"^make test\b", readme, flags=re.MULTILINE), "the README names `make test` as its test command"
+    assert re.search(r"^make test\b", readme, flags=re.MULTILINE), (
+        "the README names `make test` as its test command"
+    )
     steps = workflow["jobs"]["test"]["steps"]
-    assert any(step.get("run", "").strip() == "make test" and "if" not in step for step in steps), "every run executes make test"
+    assert any(step.get("run", "").strip() == "make test" and "if" not in step for step in steps), (
+        "every run executes make test"
+    )
     deploy = workflow["jobs"]["deploy"]
-    assert "refs/heads/main" in deploy["if"] and "pull_request" in deploy["if"] and deploy["needs"] == "test"
+    assert (
+        "refs/heads/main" in deploy["if"]
+        and "pull_request" in deploy["if"]
+        and deploy["needs"] == "test"
+    )
     upload = next(s for s in steps if "upload-pages-artifact" in s.get("uses", ""))
     assert "refs/heads/main" in upload["if"] and upload["with"]["path"] == "_build/html"
 

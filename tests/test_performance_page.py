@@ -24,15 +24,48 @@ def test_committed_page_matches_committed_results(tmp_path):
 def test_goals_are_judged_from_the_numbers(tmp_path):
     results = tmp_path / "results"
     results.mkdir()
-    machine = {"cpu": "test CPU", "cores": 2, "memory_gib": 1, "gpu": None, "torch": "x", "torch_threads": 2}
-    ot_results = {"dimension": 32, "scipy_limit_s": 120, "rows": [
-        {"m": 10_000, "clouds": "random", "pot_s": 40.0, "fixed_points": 0.0, "scipy_s": None}],
-        "mnist_ots": {"checkpoint": "c", "points": 10_000, "ots": 0.5, "tracks_s": 1.0, "ots_s": 70.0,
-                      "total_s": 71.0, "goal_s": 60}}
-    throughput = {"batch_size": 128, "models": {"odenet": {"steps": 1, "ratio": 2.5, "largest_possible_ratio": 3.0,
-                  "images_per_s": {"ours": 250, "reference": 100, "compute floor": 300}}}}
+    machine = {
+        "cpu": "test CPU",
+        "cores": 2,
+        "memory_gib": 1,
+        "gpu": None,
+        "torch": "x",
+        "torch_threads": 2,
+    }
+    ot_results = {
+        "dimension": 32,
+        "scipy_limit_s": 120,
+        "rows": [
+            {"m": 10_000, "clouds": "random", "pot_s": 40.0, "fixed_points": 0.0, "scipy_s": None}
+        ],
+        "mnist_ots": {
+            "checkpoint": "c",
+            "points": 10_000,
+            "ots": 0.5,
+            "tracks_s": 1.0,
+            "ots_s": 70.0,
+            "total_s": 71.0,
+            "goal_s": 60,
+        },
+    }
+    throughput = {
+        "batch_size": 128,
+        "models": {
+            "odenet": {
+                "steps": 1,
+                "ratio": 2.5,
+                "largest_possible_ratio": 3.0,
+                "images_per_s": {"ours": 250, "reference": 100, "compute floor": 300},
+            }
+        },
+    }
     for name, body in (("ot", ot_results), ("throughput", throughput)):
-        record = {"benchmark": name, "measured_at": "2026-01-01", "machine": machine, "results": body}
+        record = {
+            "benchmark": name,
+            "measured_at": "2026-01-01",
+            "machine": machine,
+            "results": body,
+        }
         (results / f"{name}.json").write_text(json.dumps(record))
     render(tmp_path, results)
     page = (tmp_path / "performance.md").read_text()

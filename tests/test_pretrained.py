@@ -22,7 +22,15 @@ def test_round_trip_is_exact_and_record_has_provenance(tmp_path):
     record = pretrained.load(other, "test-mlp-seed0", folder=tmp_path)
     for a, b in zip(model.state_dict().values(), other.state_dict().values()):
         assert torch.equal(a, b)
-    for key in ("seed", "test_acc", "package_version", "git_commit", "torch_version", "date", "weights_sha256"):
+    for key in (
+        "seed",
+        "test_acc",
+        "package_version",
+        "git_commit",
+        "torch_version",
+        "date",
+        "weights_sha256",
+    ):
         assert key in record
     assert record.pop("loaded_from") == str(tmp_path)
     assert json.loads((tmp_path / "test-mlp-seed0.json").read_text()) == record

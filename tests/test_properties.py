@@ -30,8 +30,14 @@ from torch import nn
 from dyndl_lite import attacks, geodesic, solvers, transport
 from dyndl_lite.adjoint import odeint_adjoint, solve_backward
 
-PROFILE = settings(max_examples=30, derandomize=True, deadline=None, database=None, print_blob=True,
-                   suppress_health_check=[HealthCheck.too_slow])
+PROFILE = settings(
+    max_examples=30,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
 finite = st.floats(-10.0, 10.0, allow_nan=False, allow_infinity=False, width=64)
 bad_value = st.sampled_from([float("nan"), float("inf"), float("-inf")])
@@ -40,7 +46,10 @@ bad_value = st.sampled_from([float("nan"), float("inf"), float("-inf")])
 def clouds(max_m: int = 7, max_d: int = 3):
     """Two point clouds (m, d) of equal shape with finite coordinates."""
     return st.tuples(st.integers(1, max_m), st.integers(1, max_d)).flatmap(
-        lambda shape: st.tuples(arrays(np.float64, shape, elements=finite), arrays(np.float64, shape, elements=finite)))
+        lambda shape: st.tuples(
+            arrays(np.float64, shape, elements=finite), arrays(np.float64, shape, elements=finite)
+        )
+    )
 
 
 def with_bad_entry(array: np.ndarray, data) -> np.ndarray:
@@ -60,8 +69,12 @@ def raises_naming(name: str, exceptions=(ValueError, TypeError)):
 
 
 @PROFILE
-@given(y0=arrays(np.float64, st.tuples(st.integers(1, 3), st.integers(1, 3)), elements=finite),
-       rate=st.floats(-2.0, 2.0), method=st.sampled_from(sorted(solvers.STEPS)), steps=st.integers(1, 20))
+@given(
+    y0=arrays(np.float64, st.tuples(st.integers(1, 3), st.integers(1, 3)), elements=finite),
+    rate=st.floats(-2.0, 2.0),
+    method=st.sampled_from(sorted(solvers.STEPS)),
+    steps=st.integers(1, 20),
+)
 def test_solver_trajectory_is_finite_and_starts_at_y0(y0, rate, method, steps):
     y0 = torch.from_numpy(y0)
     t = torch.linspace(0.0, 1.0, 4, dtype=torch.float64)
@@ -80,7 +93,9 @@ def test_solver_refuses_non_finite_y0_and_t(y0, data):
     with raises_naming("y0"):
         solvers.odeint(lambda t, y: -y, torch.from_numpy(with_bad_entry(y0, data)), t)
     with raises_naming("t"):
-        solvers.odeint(lambda t, y: -y, torch.from_numpy(y0), torch.from_numpy(with_bad_entry(t.numpy(), data)))
+        solvers.odeint(
+            lambda t, y: -y, torch.from_numpy(y0), torch.from_numpy(with_bad_entry(t.numpy(), data))
+        )
 
 
 @PROFILE
@@ -99,8 +114,10 @@ def test_solver_refuses_wrong_dtypes_and_empty_states(dtype, n):
 
 
 @PROFILE
-@given(a=arrays(np.float64, (2, 2), elements=st.floats(-1.0, 1.0)),
-       y0=arrays(np.float64, (3, 2), elements=st.floats(-2.0, 2.0)))
+@given(
+    a=arrays(np.float64, (2, 2), elements=st.floats(-1.0, 1.0)),
+    y0=arrays(np.float64, (3, 2), elements=st.floats(-2.0, 2.0)),
+)
 def test_adjoint_gradient_agrees_with_backpropagation(a, y0):
     field = nn.Linear(2, 2, bias=False).double()
     with torch.no_grad():
@@ -108,8 +125,10 @@ def test_adjoint_gradient_agrees_with_backpropagation(a, y0):
     func = lambda t, z: field(z)  # noqa: E731
     t = torch.tensor([0.0, 0.5, 1.0], dtype=torch.float64)
     grads = []
-    for solve in (lambda y: odeint_adjoint(func, y, t, "rk4", 0.05, params=tuple(field.parameters())),
-                  lambda y: solvers.odeint(func, y, t, "rk4", 0.05)):
+    for solve in (
+        lambda y: odeint_adjoint(func, y, t, "rk4", 0.05, params=tuple(field.parameters())),
+        lambda y: solvers.odeint(func, y, t, "rk4", 0.05),
+    ):
         y = torch.from_numpy(y0).requires_grad_(True)
         field.zero_grad()
         solve(y)[1:].square().sum().backward()
@@ -124,9 +143,16 @@ def test_adjoint_gradient_agrees_with_backpropagation(a, y0):
 def test_adjoint_refuses_non_finite_and_mismatched_input(z, data):
     z1 = torch.from_numpy(z)
     with raises_naming("y0"):
-        odeint_adjoint(lambda t, y: -y, torch.from_numpy(with_bad_entry(z, data)), torch.tensor([0.0, 1.0], dtype=torch.float64), params=())
+        odeint_adjoint(
+            lambda t, y: -y,
+            torch.from_numpy(with_bad_entry(z, data)),
+            torch.tensor([0.0, 1.0], dtype=torch.float64),
+            params=(),
+        )
     with raises_naming("a1"):
-        solve_backward(lambda t, y: -y, z1, torch.from_numpy(with_bad_entry(z, data)), 0.0, 1.0, params=())
+        solve_backward(
+            lambda t, y: -y, z1, torch.from_numpy(with_bad_entry(z, data)), 0.0, 1.0, params=()
+        )
     with raises_naming("a1"):
         solve_backward(lambda t, y: -y, z1, z1.float(), 0.0, 1.0, params=())
     with raises_naming("z1"):
@@ -141,20 +167,31 @@ def tiny_model(seed: int = 0) -> nn.Module:
     return nn.Sequential(nn.Flatten(), nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 3))
 
 
-images = arrays(np.float32, st.tuples(st.integers(1, 5), st.just(1), st.just(2), st.just(2)),
-                elements=st.floats(0.0, 1.0, width=32))
+images = arrays(
+    np.float32,
+    st.tuples(st.integers(1, 5), st.just(1), st.just(2), st.just(2)),
+    elements=st.floats(0.0, 1.0, width=32),
+)
 
 
 @PROFILE
-@given(x=images, eps=st.floats(0.0, 0.5), steps=st.integers(1, 4), random_start=st.booleans(), data=st.data())
+@given(
+    x=images,
+    eps=st.floats(0.0, 0.5),
+    steps=st.integers(1, 4),
+    random_start=st.booleans(),
+    data=st.data(),
+)
 def test_perturbations_stay_in_their_ball_and_the_box(x, eps, steps, random_start, data):
     x = torch.from_numpy(x)
     y = torch.tensor(data.draw(st.lists(st.integers(0, 2), min_size=len(x), max_size=len(x))))
     model = tiny_model()
     generator = torch.Generator().manual_seed(0)
-    for adv in (attacks.fgsm(model, x, y, eps),
-                attacks.pgd(model, x, y, eps, steps=steps, random_start=random_start, generator=generator),
-                *attacks.fgsm_sweep(model, x, y, [0.0, eps])):
+    for adv in (
+        attacks.fgsm(model, x, y, eps),
+        attacks.pgd(model, x, y, eps, steps=steps, random_start=random_start, generator=generator),
+        *attacks.fgsm_sweep(model, x, y, [0.0, eps]),
+    ):
         assert adv.shape == x.shape and torch.isfinite(adv).all()
         assert (adv - x).abs().max() <= eps + 1e-6
         assert adv.min() >= 0 and adv.max() <= 1
@@ -173,7 +210,9 @@ def test_attacks_refuse_bad_images_eps_and_labels(x, data):
     with raises_naming("images"):
         attacks.gaussian(torch.zeros(0, 1, 2, 2), 1.0)
     with raises_naming("eps"):
-        attacks.fgsm(model, torch.from_numpy(x), y, data.draw(bad_value | st.floats(max_value=-1e-9)))
+        attacks.fgsm(
+            model, torch.from_numpy(x), y, data.draw(bad_value | st.floats(max_value=-1e-9))
+        )
     with raises_naming("sigma"):
         attacks.gaussian(torch.from_numpy(x), data.draw(bad_value))
     with raises_naming("labels"):
@@ -212,7 +251,9 @@ def test_mccann_path_is_straight_with_kinetic_energy_w2_squared(pair, t):
     path = transport.mccann(x, y, np.linspace(0.0, 1.0, 5), perm=perm)
     assert np.allclose(path[0], x) and np.allclose(path[-1], y[perm])
     assert np.allclose(transport.mccann(x, y, t, perm=perm), (1 - t) * x + t * y[perm])
-    assert transport.kinetic_energy(path) == pytest.approx(transport.w2(x, y) ** 2, rel=1e-9, abs=1e-9)
+    assert transport.kinetic_energy(path) == pytest.approx(
+        transport.w2(x, y) ** 2, rel=1e-9, abs=1e-9
+    )
 
 
 @PROFILE
@@ -242,8 +283,9 @@ def test_transport_refuses_bad_points_times_and_perms(pair, data):
 
 
 def track_batches(max_layers: int = 5, max_m: int = 4, max_d: int = 3):
-    return st.tuples(st.integers(2, max_layers), st.integers(1, max_m), st.integers(1, max_d)).flatmap(
-        lambda shape: arrays(np.float64, shape, elements=finite))
+    return st.tuples(
+        st.integers(2, max_layers), st.integers(1, max_m), st.integers(1, max_d)
+    ).flatmap(lambda shape: arrays(np.float64, shape, elements=finite))
 
 
 @PROFILE
@@ -253,7 +295,9 @@ def test_lss_is_at_least_one(track):
     assume(np.all(steps > 1e-6))
     score = geodesic.lss(track)
     assert score.shape == (track.shape[1],)
-    assert np.all(score >= 1 - 1e-9)  # n / ||sum of n unit vectors|| >= 1 (inf if they cancel exactly)
+    assert np.all(
+        score >= 1 - 1e-9
+    )  # n / ||sum of n unit vectors|| >= 1 (inf if they cancel exactly)
     single = geodesic.lss(track[:, 0])
     assert single == pytest.approx(score[0])
 
@@ -265,14 +309,21 @@ def test_ots_is_a_fraction_and_one_for_the_optimal_map(pair, solver):
     score = geodesic.ots(x, y, solver=solver)
     assert 0.0 <= score <= 1.0
     cost = ((x[:, None, :] - y[None, :, :]) ** 2).sum(-1)
-    totals = sorted(cost[np.arange(len(x)), list(p)].sum() for p in itertools.permutations(range(len(x))))
-    if len(totals) == 1 or totals[1] - totals[0] > 1e-6 * max(1.0, totals[0]):  # a unique optimal map
+    totals = sorted(
+        cost[np.arange(len(x)), list(p)].sum() for p in itertools.permutations(range(len(x)))
+    )
+    if len(totals) == 1 or totals[1] - totals[0] > 1e-6 * max(
+        1.0, totals[0]
+    ):  # a unique optimal map
         assert geodesic.ots(x, y[transport.ot_map(x, y, solver=solver)], solver=solver) == 1.0
 
 
 @PROFILE
-@given(points=st.tuples(st.integers(1, 4), st.integers(1, 3)).flatmap(
-    lambda shape: st.tuples(*[arrays(np.float64, shape, elements=finite) for _ in range(4)])))
+@given(
+    points=st.tuples(st.integers(1, 4), st.integers(1, 3)).flatmap(
+        lambda shape: st.tuples(*[arrays(np.float64, shape, elements=finite) for _ in range(4)])
+    )
+)
 def test_track_lower_bound_is_finite_and_below_both_distances(points):
     x1, x2, fx1, fx2 = points
     bound = geodesic.track_lower_bound(x1, x2, fx1, fx2)

@@ -15,10 +15,10 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from dyndl_lite import atomic, experiments, plan, pretrained, runs
-from dyndl_lite.experiments import chen, gai, yan
+from dyndl_lite import atomic, experiments, plan, pretrained
 from dyndl_lite.__main__ import main
 from dyndl_lite.data import load_mnist
+from dyndl_lite.experiments import chen, gai, yan
 from dyndl_lite.state import StateStore
 from dyndl_lite.train import History, Recipe, TrainingDiverged, fit
 
@@ -43,8 +43,17 @@ class StopAfter(Exception):
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
 def test_resumed_fit_is_bitwise_identical_to_an_uninterrupted_one(tmp_path, optimizer):
     data = blobs()
-    recipe = Recipe("t", epochs=4, batch_size=32, optimizer=optimizer, lr=0.05, milestones=(2,), crop_padding=0,
-                    noise_prob=0.5, noise_sigmas=(50.0,))
+    recipe = Recipe(
+        "t",
+        epochs=4,
+        batch_size=32,
+        optimizer=optimizer,
+        lr=0.05,
+        milestones=(2,),
+        crop_padding=0,
+        noise_prob=0.5,
+        noise_sigmas=(50.0,),
+    )
     straight = small_net()
     fit(straight, data, recipe, seed=3, progress=False)
 
@@ -57,7 +66,9 @@ def test_resumed_fit_is_bitwise_identical_to_an_uninterrupted_one(tmp_path, opti
     with pytest.raises(StopAfter):
         fit(interrupted, data, recipe, seed=3, progress=False, state=store, callback=interrupt)
     assert store.read()["epoch"] == 1
-    resumed = small_net()  # a fresh process: same initialisation, everything else comes from the state
+    resumed = (
+        small_net()
+    )  # a fresh process: same initialisation, everything else comes from the state
     history = fit(resumed, data, recipe, seed=3, progress=False, state=store)
     assert history.epoch == [1, 2, 3, 4] and history.lr == pytest.approx([0.05, 0.05, 0.005, 0.005])
     for a, b in zip(straight.state_dict().values(), resumed.state_dict().values()):
@@ -66,24 +77,50 @@ def test_resumed_fit_is_bitwise_identical_to_an_uninterrupted_one(tmp_path, opti
 
 def test_a_state_of_another_run_is_not_resumed(tmp_path):
     store = StateStore(tmp_path / "state")
-    fit(small_net(), blobs(), Recipe("t", epochs=1, batch_size=32), seed=0, progress=False, state=store)
+    fit(
+        small_net(),
+        blobs(),
+        Recipe("t", epochs=1, batch_size=32),
+        seed=0,
+        progress=False,
+        state=store,
+    )
     with pytest.raises(ValueError, match="belongs to another run"):
-        fit(small_net(), blobs(), Recipe("t", epochs=2, batch_size=32), seed=0, progress=False, state=store)
+        fit(
+            small_net(),
+            blobs(),
+            Recipe("t", epochs=2, batch_size=32),
+            seed=0,
+            progress=False,
+            state=store,
+        )
 
 
 def test_divergence_stops_at_once_and_saves_nothing(tmp_path):
     store = StateStore(tmp_path / "state")
     with pytest.raises(TrainingDiverged, match=r"epoch 1, step \d+ \(learning rate 1e\+30\)"):
-        fit(small_net(), blobs(), Recipe("t", epochs=3, batch_size=32, lr=1e30), progress=False, state=store)
+        fit(
+            small_net(),
+            blobs(),
+            Recipe("t", epochs=3, batch_size=32, lr=1e30),
+            progress=False,
+            state=store,
+        )
     assert not store.exists() and not (tmp_path / "state").exists()
 
 
 def test_history_round_trips_through_strict_json():
-    history = History(epoch=[1], loss=[0.5], train_acc=[float("nan")], extra={"dynamics": {"lss": [1.2]}})
+    history = History(
+        epoch=[1], loss=[0.5], train_acc=[float("nan")], extra={"dynamics": {"lss": [1.2]}}
+    )
     text = pretrained.dump_record(history.as_dict())
     assert "NaN" not in text
     back = History.from_dict(json.loads(text))
-    assert back.epoch == [1] and back.extra == {"dynamics": {"lss": [1.2]}} and back.train_acc[0] != back.train_acc[0]
+    assert (
+        back.epoch == [1]
+        and back.extra == {"dynamics": {"lss": [1.2]}}
+        and back.train_acc[0] != back.train_acc[0]
+    )
 
 
 # --------------------------------------------------------------------------- checkpoints
@@ -100,7 +137,9 @@ def test_save_refuses_to_overwrite_and_records_are_strict_json(tmp_path):
 
 
 @pytest.mark.parametrize("old_pair", [False, True])
-def test_a_save_killed_between_the_two_files_leaves_the_old_pair_or_none(tmp_path, monkeypatch, old_pair):
+def test_a_save_killed_between_the_two_files_leaves_the_old_pair_or_none(
+    tmp_path, monkeypatch, old_pair
+):
     if old_pair:
         pretrained.save(small_net(), "test-net-seed0", {"value": "old"}, folder=tmp_path)
     real_commit, calls = atomic.commit, []
@@ -124,8 +163,12 @@ def test_a_save_killed_between_the_two_files_leaves_the_old_pair_or_none(tmp_pat
 
 
 def test_load_requires_the_sha_and_the_right_network(tmp_path):
-    pretrained.save(small_net(), "test-net-seed0", {"experiment": "toy", "model": "a"}, folder=tmp_path)
-    record = pretrained.load(small_net(), "test-net-seed0", tmp_path, expect={"experiment": "toy", "model": "a"})
+    pretrained.save(
+        small_net(), "test-net-seed0", {"experiment": "toy", "model": "a"}, folder=tmp_path
+    )
+    record = pretrained.load(
+        small_net(), "test-net-seed0", tmp_path, expect={"experiment": "toy", "model": "a"}
+    )
     assert record["loaded_from"] == str(tmp_path)
     with pytest.raises(pretrained.CheckpointError, match="model='a'"):
         pretrained.load(small_net(), "test-net-seed0", tmp_path, expect={"model": "b"})
@@ -143,12 +186,21 @@ def test_load_requires_the_sha_and_the_right_network(tmp_path):
 def test_the_user_folder_is_searched_before_the_shipped_one(tmp_path, monkeypatch):
     monkeypatch.setenv("DYNDL_CHECKPOINTS", str(tmp_path))
     assert pretrained.locate("chen-mlp-seed0") == pretrained.SHIPPED_DIR
-    pretrained.save(nn.Linear(784, 10), "chen-mlp-seed0", {"experiment": "chen", "model": "mlp"}, folder=tmp_path)
+    pretrained.save(
+        nn.Linear(784, 10),
+        "chen-mlp-seed0",
+        {"experiment": "chen", "model": "mlp"},
+        folder=tmp_path,
+    )
     assert pretrained.locate("chen-mlp-seed0") == tmp_path
 
 
 def finished_record(**changes) -> dict:
-    record = {"recipe": {"epochs": 2}, "epochs_run": 2, "data": {"train_images": 1000, "fallback": False}}
+    record = {
+        "recipe": {"epochs": 2},
+        "epochs_run": 2,
+        "data": {"train_images": 1000, "fallback": False},
+    }
     record.update(changes)
     return record
 
@@ -161,8 +213,13 @@ def test_ship_checks_the_record_and_never_replaces_a_longer_run(tmp_path, monkey
     pretrained.save(small_net(), "test-net-seed0", finished_record(epochs_run=1), folder=source)
     with pytest.raises(pretrained.CheckpointError, match="1 of 2 epochs"):
         pretrained.ship("test-net-seed0", source)
-    pretrained.save(small_net(), "test-net-seed0", finished_record(data={"train_images": 5, "fallback": True}),
-                    folder=source, overwrite=True)
+    pretrained.save(
+        small_net(),
+        "test-net-seed0",
+        finished_record(data={"train_images": 5, "fallback": True}),
+        folder=source,
+        overwrite=True,
+    )
     with pytest.raises(pretrained.CheckpointError, match="fallback"):
         pretrained.ship("test-net-seed0", source)
     pretrained.save(small_net(), "test-net-seed0", finished_record(), folder=source, overwrite=True)
@@ -190,14 +247,35 @@ def official_mnist():
 
 def test_train_writes_an_honest_record_and_refuses_to_overwrite(tmp_path, official_mnist):
     lines = []
-    path = chen.train("mlp", 0, epochs=2, train_subset=512, out=tmp_path, progress=False, report=lines.append)
-    assert [line.split(":")[0] for line in lines] == ["chen-mlp-seed0 epoch 1/2", "chen-mlp-seed0 epoch 2/2"]
+    path = chen.train(
+        "mlp", 0, epochs=2, train_subset=512, out=tmp_path, progress=False, report=lines.append
+    )
+    assert [line.split(":")[0] for line in lines] == [
+        "chen-mlp-seed0 epoch 1/2",
+        "chen-mlp-seed0 epoch 2/2",
+    ]
     record = pretrained.load_record("chen-mlp-seed0", tmp_path)
-    assert path == tmp_path / "chen-mlp-seed0.safetensors" and not (tmp_path / "chen-mlp-seed0.state").exists()
-    assert record["epochs_run"] == 2 and record["full_recipe_epochs"] == 160 and record["recipe"]["epochs"] == 2
-    assert record["data"] == {"train": "MNIST train (official, 60,000 images)", "train_images": 512, "fallback": False,
-                              "test": "MNIST test (official, 10,000 images)", "test_images": 10_000}
-    assert record["threads"] == torch.get_num_threads() and record["device"] == "cpu" and "mode" not in record
+    assert (
+        path == tmp_path / "chen-mlp-seed0.safetensors"
+        and not (tmp_path / "chen-mlp-seed0.state").exists()
+    )
+    assert (
+        record["epochs_run"] == 2
+        and record["full_recipe_epochs"] == 160
+        and record["recipe"]["epochs"] == 2
+    )
+    assert record["data"] == {
+        "train": "MNIST train (official, 60,000 images)",
+        "train_images": 512,
+        "fallback": False,
+        "test": "MNIST test (official, 10,000 images)",
+        "test_images": 10_000,
+    }
+    assert (
+        record["threads"] == torch.get_num_threads()
+        and record["device"] == "cpu"
+        and "mode" not in record
+    )
     assert "compressed: 2 of the paper's 160 epochs" in record["compression"]
     assert 0.0 < record["test_acc"] <= 1.0 and len(record["history"]["test_acc"]) == 2
     with pytest.raises(FileExistsError):
@@ -212,16 +290,19 @@ def test_train_refuses_the_fallback_unless_allowed(tmp_path, monkeypatch):
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("arguments, named", [
-    (["train", "chen", "--model", "mlp", "--epochs", "0"], "--epochs"),
-    (["train", "chen", "--model", "mlp", "--seed", "-3"], "--seed"),
-    (["train", "chen", "--model", "mlp", "--threads", "-1"], "--threads"),
-    (["train", "chen", "--model", "mlp", "--train-subset", "0"], "--train-subset"),
-    (["train", "chen", "--model", "mlp", "--device", "tpu"], "--device"),
-    (["train", "chen", "--model", "nope"], "no model 'nope'"),
-    (["train", "nope", "--model", "mlp"], "unknown experiment"),
-    (["reproduce", "--budget-minutes", "-5"], "budget"),
-])
+@pytest.mark.parametrize(
+    "arguments, named",
+    [
+        (["train", "chen", "--model", "mlp", "--epochs", "0"], "--epochs"),
+        (["train", "chen", "--model", "mlp", "--seed", "-3"], "--seed"),
+        (["train", "chen", "--model", "mlp", "--threads", "-1"], "--threads"),
+        (["train", "chen", "--model", "mlp", "--train-subset", "0"], "--train-subset"),
+        (["train", "chen", "--model", "mlp", "--device", "tpu"], "--device"),
+        (["train", "chen", "--model", "nope"], "no model 'nope'"),
+        (["train", "nope", "--model", "mlp"], "unknown experiment"),
+        (["reproduce", "--budget-minutes", "-5"], "budget"),
+    ],
+)
 def test_bad_arguments_are_usage_errors_that_name_the_argument(arguments, named, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(arguments)
@@ -230,7 +311,9 @@ def test_bad_arguments_are_usage_errors_that_name_the_argument(arguments, named,
     assert named in error and "Traceback" not in error
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without CUDA")
+@pytest.mark.skipif(
+    torch.cuda.is_available(), reason="checks the message on a machine without CUDA"
+)
 def test_cuda_without_cuda_is_a_usage_error(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["train", "chen", "--model", "mlp", "--device", "cuda"])
@@ -243,35 +326,66 @@ def command(*arguments: str) -> list[str]:
 
 @pytest.mark.slow  # trains or evaluates on MNIST: left out of make test-fast
 def test_sigint_after_the_first_epoch_then_resume_gives_the_same_weights(tmp_path, official_mnist):
-    arguments = ["train", "chen", "--model", "mlp", "--epochs", "4", "--train-subset", "20000", "--no-progress",
-                 "--threads", "1"]
+    arguments = [
+        "train",
+        "chen",
+        "--model",
+        "mlp",
+        "--epochs",
+        "4",
+        "--train-subset",
+        "20000",
+        "--no-progress",
+        "--threads",
+        "1",
+    ]
     environment = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    subprocess.run(command(*arguments, "--out", str(tmp_path / "straight")), check=True, env=environment,
-                   capture_output=True)
+    subprocess.run(
+        command(*arguments, "--out", str(tmp_path / "straight")),
+        check=True,
+        env=environment,
+        capture_output=True,
+    )
     interrupted = tmp_path / "interrupted"
     pointer = interrupted / "chen-mlp-seed0.state" / "state.json"
     # started as `nohup ... &` from a script starts it: with SIGINT ignored, which the command line must undo
-    process = subprocess.Popen(command(*arguments, "--out", str(interrupted)), env=environment,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    process = subprocess.Popen(
+        command(*arguments, "--out", str(interrupted)),
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
     deadline = time.monotonic() + 120
     while not pointer.exists() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
     process.send_signal(signal.SIGINT)
     _, error = process.communicate(timeout=60)
     assert process.returncode == 130, error.decode()
-    assert json.loads(pointer.read_text())["epoch"] < 4 and not pretrained.exists("chen-mlp-seed0", interrupted)
-    subprocess.run(command(*arguments, "--out", str(interrupted)), check=True, env=environment, capture_output=True)
+    assert json.loads(pointer.read_text())["epoch"] < 4 and not pretrained.exists(
+        "chen-mlp-seed0", interrupted
+    )
+    subprocess.run(
+        command(*arguments, "--out", str(interrupted)),
+        check=True,
+        env=environment,
+        capture_output=True,
+    )
     a = load_file(str(tmp_path / "straight" / "chen-mlp-seed0.safetensors"))
     b = load_file(str(interrupted / "chen-mlp-seed0.safetensors"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_a_plan_completes_over_several_calls_with_a_budget_shorter_than_a_run(tmp_path, official_mnist):
+def test_a_plan_completes_over_several_calls_with_a_budget_shorter_than_a_run(
+    tmp_path, official_mnist
+):
     plan_file = tmp_path / "plan.toml"
-    plan_file.write_text("".join(
-        f'[[run]]\nexperiment = "chen"\nmodel = "mlp"\nseed = {seed}\nepochs = 3\ntrain_subset = 256\n\n'
-        for seed in (0, 1)))
+    plan_file.write_text(
+        "".join(
+            f'[[run]]\nexperiment = "chen"\nmodel = "mlp"\nseed = {seed}\nepochs = 3\ntrain_subset = 256\n\n'
+            for seed in (0, 1)
+        )
+    )
     planned, out = plan.read(plan_file), tmp_path / "out"
     assert [r["status"] for r in plan.ledger(planned, out)] == ["new", "new"]
     calls, done = 0, []
@@ -283,7 +397,9 @@ def test_a_plan_completes_over_several_calls_with_a_budget_shorter_than_a_run(tm
             break
     assert all(r["status"] == "finished" for r in rows)
     assert done == sorted(done) and len(set(done)) == len(done)  # every call made progress
-    assert calls >= 3  # the budget stopped the walk before a single run could finish (one epoch per call here)
+    assert (
+        calls >= 3
+    )  # the budget stopped the walk before a single run could finish (one epoch per call here)
 
 
 @pytest.mark.slow  # trains or evaluates on MNIST: left out of make test-fast
@@ -296,8 +412,16 @@ def test_a_run_tells_the_network_its_length(tmp_path, official_mnist):
 def test_the_book_plan_is_valid_and_in_priority_order():
     planned = plan.read()
     names = [p.resolve().name for p in planned]
-    assert names[:8] == ["chen-mlp-seed0", "chen-resnet-seed0", "chen-rknet-seed0", "chen-odenet-seed0",
-                         "yan-cnn-seed0", "yan-odenet-seed0", "yan-cnn-gaussian-seed0", "yan-odenet-gaussian-seed0"]
+    assert names[:8] == [
+        "chen-mlp-seed0",
+        "chen-resnet-seed0",
+        "chen-rknet-seed0",
+        "chen-odenet-seed0",
+        "yan-cnn-seed0",
+        "yan-odenet-seed0",
+        "yan-cnn-gaussian-seed0",
+        "yan-odenet-gaussian-seed0",
+    ]
     assert {p.seed for p in planned if p.experiment.startswith("yan")} == {0, 1, 2}
     assert {p.model for p in planned if p.experiment == "gai"} == set(experiments.get("gai").models)
     tisode = [p for p in planned if p.model == "tisode"]
@@ -319,8 +443,14 @@ def test_written_files_have_the_usual_permissions(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     pretrained.save(small_net(), "test-net-seed0", {}, folder=tmp_path)
-    StateStore(tmp_path / "state").save(epoch=1, model=small_net(), optimizer=torch.optim.SGD(small_net().parameters(), lr=0.1),
-                                        generator=torch.Generator(), history={}, spec={})
+    StateStore(tmp_path / "state").save(
+        epoch=1,
+        model=small_net(),
+        optimizer=torch.optim.SGD(small_net().parameters(), lr=0.1),
+        generator=torch.Generator(),
+        history={},
+        spec={},
+    )
     for path in [*tmp_path.glob("*.*"), *(tmp_path / "state").iterdir()]:
         assert path.stat().st_mode & 0o777 == 0o666 & ~umask, path
 
@@ -331,11 +461,18 @@ def test_the_test_session_and_the_book_build_see_an_empty_user_folder():
     assert not any(pretrained.user_dir().glob("*.safetensors"))
 
 
-def test_a_gai_run_records_lss_through_training_and_snapshots_on_one_basis(tmp_path, official_mnist):
+def test_a_gai_run_records_lss_through_training_and_snapshots_on_one_basis(
+    tmp_path, official_mnist
+):
     gai.train("resnet-wd5e-4", 0, epochs=2, train_subset=256, out=tmp_path, progress=False)
     record = pretrained.load_record("gai-resnet-wd5e-4-seed0", tmp_path)
     assert record["dynamics"]["epoch"] == [1, 2] and len(record["dynamics"]["lss"]) == 2
     assert all(lss >= 1.0 for lss in record["dynamics"]["lss"])
-    assert set(record["snapshots"]["tracks_pca_2d"]) == {"1", "2"} and "one PCA basis" in record["snapshots"]["basis"]
+    assert (
+        set(record["snapshots"]["tracks_pca_2d"]) == {"1", "2"}
+        and "one PCA basis" in record["snapshots"]["basis"]
+    )
     assert record["architecture"]["residual"] is True
-    assert record["recipe"]["weight_decay"] == 5e-4 and record["recipe"]["milestones"] == [1]  # 96 of 160, scaled
+    assert record["recipe"]["weight_decay"] == 5e-4 and record["recipe"]["milestones"] == [
+        1
+    ]  # 96 of 160, scaled

@@ -28,7 +28,10 @@ def measured_order(method: str) -> float:
     t = torch.tensor([0.0, 2.0], dtype=torch.float64)
     exact = y0 * math.exp(-4.0)
     steps = np.array([16, 32, 64, 128, 256])
-    errors = [float((odeint(decay_with_forcing, y0, t, method, step_size=2.0 / n)[-1] - exact).norm()) for n in steps]
+    errors = [
+        float((odeint(decay_with_forcing, y0, t, method, step_size=2.0 / n)[-1] - exact).norm())
+        for n in steps
+    ]
     slope, _ = np.polyfit(np.log(2.0 / steps), np.log(errors), 1)
     return slope
 
@@ -69,7 +72,9 @@ def test_step_size_subdivides_each_interval():
 def test_gradients_flow_through_the_solver():
     y0 = torch.tensor([1.0], dtype=torch.float64, requires_grad=True)
     rate = torch.tensor(0.7, dtype=torch.float64, requires_grad=True)
-    y1 = midpoint(lambda t, y: -rate * y, y0, torch.tensor([0.0, 1.0], dtype=torch.float64), step_size=1e-3)[-1]
+    y1 = midpoint(
+        lambda t, y: -rate * y, y0, torch.tensor([0.0, 1.0], dtype=torch.float64), step_size=1e-3
+    )[-1]
     y1.sum().backward()
     assert math.isclose(y0.grad.item(), math.exp(-0.7), rel_tol=1e-5)
     assert math.isclose(rate.grad.item(), -math.exp(-0.7), rel_tol=1e-5)
@@ -77,7 +82,9 @@ def test_gradients_flow_through_the_solver():
 
 def test_integrate_runs_backwards_in_time():
     y1 = torch.tensor([math.exp(-1.0)], dtype=torch.float64)
-    back = integrate(lambda t, y: -y, y1, torch.tensor([1.0, 0.0], dtype=torch.float64), "rk4", 0.01)[-1]
+    back = integrate(
+        lambda t, y: -y, y1, torch.tensor([1.0, 0.0], dtype=torch.float64), "rk4", 0.01
+    )[-1]
     assert math.isclose(back.item(), 1.0, rel_tol=1e-9)
 
 
@@ -133,11 +140,15 @@ def test_runaway_step_count_is_refused_before_any_work():
         return -y
 
     y0, t = torch.ones(2, dtype=torch.float64), torch.tensor([0.0, 1.0], dtype=torch.float64)
-    with pytest.raises(ValueError, match=r"about 1,000,000,000 steps.*max_steps=1,000,000.*pass max_steps="):
+    with pytest.raises(
+        ValueError, match=r"about 1,000,000,000 steps.*max_steps=1,000,000.*pass max_steps="
+    ):
         odeint(field, y0, t, "euler", step_size=1e-9)
     assert calls == []  # refused up front, not after a billion steps
     with pytest.raises(ValueError, match=r"101 steps, more than max_steps=100"):
-        euler(field, y0, t, step_size=0.01 * (1 - 1e-4), max_steps=100)  # just under 0.01: 101 steps
+        euler(
+            field, y0, t, step_size=0.01 * (1 - 1e-4), max_steps=100
+        )  # just under 0.01: 101 steps
     out = euler(field, y0, t, step_size=0.001, max_steps=1000)  # exactly at the limit: allowed
     assert torch.allclose(out[-1], y0 * (1 - 0.001) ** 1000)
     with pytest.raises(ValueError, match="max_steps must be a positive integer"):
@@ -170,7 +181,9 @@ def test_a_float32_grid_takes_one_step_per_interval_of_the_step_size():
 
     t = torch.linspace(0, 1, 11)
     assert [_substeps(t[k], t[k + 1], 0.1) for k in range(10)] == [1] * 10
-    assert _substeps(torch.tensor(0.0), torch.tensor(1.0), 0.3) == 4  # a real remainder still adds a step
+    assert (
+        _substeps(torch.tensor(0.0), torch.tensor(1.0), 0.3) == 4
+    )  # a real remainder still adds a step
 
 
 def test_step_count_is_the_ceiling_of_span_over_step_up_to_the_relative_slack():

@@ -25,7 +25,9 @@ def test_path_ends_at_the_networks_state(kind):
     net = steady.ToyFlowNet(kind)
     x, _ = two_moons(20)
     with torch.no_grad():
-        assert torch.allclose(net.path(x, round(steady.T_END / steady.STEP))[-1], net.block(x), atol=1e-6)
+        assert torch.allclose(
+            net.path(x, round(steady.T_END / steady.STEP))[-1], net.block(x), atol=1e-6
+        )
 
 
 @pytest.mark.parametrize("kind", ["autonomous", "tisode"])
@@ -65,7 +67,11 @@ def test_drift_starts_at_one_and_is_seeded():
     net = steady.ToyFlowNet("odenet")
     x, _ = two_moons(40)
     t, d = steady.drift(net, x, eps=0.01, t_max=1.0, seed=4)
-    assert t[0] == 0 and t[-1] == pytest.approx(1.0) and torch.allclose(d[0], torch.ones(40), atol=1e-3)
+    assert (
+        t[0] == 0
+        and t[-1] == pytest.approx(1.0)
+        and torch.allclose(d[0], torch.ones(40), atol=1e-3)
+    )
     assert torch.equal(d, steady.drift(net, x, eps=0.01, t_max=1.0, seed=4)[1])
 
 
@@ -74,7 +80,9 @@ def test_extra_loss_is_the_weighted_penalty_for_the_tisode_only():
     torch.manual_seed(0)
     tis = steady.ToyFlowNet("tisode", w_steady=0.5, epoch_steady=2).train()
     tis(x)
-    assert tis.extra_loss(1).item() == 0.0 and tis.extra_loss(2).item() == pytest.approx(0.5 * tis.steady_term.item())
+    assert tis.extra_loss(1).item() == 0.0 and tis.extra_loss(2).item() == pytest.approx(
+        0.5 * tis.steady_term.item()
+    )
     assert tis.steady_term.item() > 0
     tis.eval()
     tis(x)
@@ -86,7 +94,9 @@ def test_extra_loss_is_the_weighted_penalty_for_the_tisode_only():
 
 def test_training_runs_and_noise_free_accuracy_is_plain_accuracy():
     net, history = steady.train("tisode", seed=0, n=100, epochs=2)
-    assert not net.training and len(history.loss) == 2 and all(math.isfinite(v) for v in history.loss)
+    assert (
+        not net.training and len(history.loss) == 2 and all(math.isfinite(v) for v in history.loss)
+    )
     x, y = two_moons(100, seed=5)
     with torch.no_grad():
         plain = (net(x).argmax(1) == y).float().mean().item()
@@ -118,8 +128,12 @@ def test_measure_collects_the_same_numbers_as_the_parts():
     x, y = two_moons(60, seed=7)
     got = steady.measure(net, x, y, eps=0.05, shift=0.5, sigmas=(0.3,), seed=2)
     t, d = steady.drift(net, x, eps=0.05, seed=2)
-    assert got["drift_T"] == pytest.approx(d[10].mean().item()) and got["drift_curve"].shape == (21,)
+    assert got["drift_T"] == pytest.approx(d[10].mean().item()) and got["drift_curve"].shape == (
+        21,
+    )
     assert got["gap"] == pytest.approx(steady.time_shift(net, x, 0.5)["gap"].mean().item())
-    assert got["noisy"][0.3] == pytest.approx(100 * steady.accuracy_under_noise(net, x, y, 0.3, seed=2))
+    assert got["noisy"][0.3] == pytest.approx(
+        100 * steady.accuracy_under_noise(net, x, y, 0.3, seed=2)
+    )
     assert got["L_ss"] > 0 and got["within_bound"]
     assert steady.measure(zero_field(net), x, y)["L_ss"] == 0.0

@@ -9,8 +9,19 @@ import torch
 
 from dyndl_lite.models.blocks import count_parameters
 from dyndl_lite.models.yan import (
-    AUTHORS_LOG_PARAMETERS, EPOCH_STEADY, PAPER_PARAMETERS, STEADY_SPAN, T_END, TISODE_STEP, W_STEADY, TisODE,
-    YanODEFunc, YanTimeInvariantFunc, build, steady_epoch, steady_state_penalty,
+    AUTHORS_LOG_PARAMETERS,
+    EPOCH_STEADY,
+    PAPER_PARAMETERS,
+    STEADY_SPAN,
+    T_END,
+    TISODE_STEP,
+    W_STEADY,
+    TisODE,
+    YanODEFunc,
+    YanTimeInvariantFunc,
+    build,
+    steady_epoch,
+    steady_state_penalty,
 )
 from dyndl_lite.train import Recipe, fit
 
@@ -31,7 +42,9 @@ def state() -> torch.Tensor:
 def test_tisode_field_ignores_time_and_the_check_can_fail(state):
     torch.manual_seed(1)
     assert not reads_time(YanTimeInvariantFunc(), state)
-    assert reads_time(YanODEFunc(), state)  # the ODENet's ConcatConv2d field reads t: the check detects it
+    assert reads_time(
+        YanODEFunc(), state
+    )  # the ODENet's ConcatConv2d field reads t: the check detects it
 
     class Mutant(YanTimeInvariantFunc):  # a TisODE field with a tiny dependence on t
         def forward(self, t, z):
@@ -66,12 +79,15 @@ def test_penalty_is_zero_at_a_steady_state_and_positive_elsewhere():
 def test_penalty_is_eulers_integral_of_the_absolute_field():
     """For dz/dt = -z from z = 1 (value negative: |f| matters), sum_k h |f(z_k)| = 1 - (1 - h)^n."""
     h, n = 0.1, 10
-    got = steady_state_penalty(lambda t, z: -z, torch.ones(3, 1, dtype=torch.float64), 1.0, n * h, h)
+    got = steady_state_penalty(
+        lambda t, z: -z, torch.ones(3, 1, dtype=torch.float64), 1.0, n * h, h
+    )
     assert got.item() == pytest.approx(1 - (1 - h) ** n, rel=1e-12)
     # a constant field c gives span * mean|c|
     c = torch.tensor([2.0, -4.0], dtype=torch.float64)
-    assert steady_state_penalty(lambda t, z: c.expand_as(z), torch.zeros(5, 2, dtype=torch.float64), 1.0, 1.0,
-                                0.1).item() == pytest.approx(3.0)
+    assert steady_state_penalty(
+        lambda t, z: c.expand_as(z), torch.zeros(5, 2, dtype=torch.float64), 1.0, 1.0, 0.1
+    ).item() == pytest.approx(3.0)
 
 
 def test_tisode_penalty_vanishes_for_a_zero_field_and_not_otherwise(state):
@@ -81,7 +97,9 @@ def test_tisode_penalty_vanishes_for_a_zero_field_and_not_otherwise(state):
     torch.nn.init.zeros_(net.field.norm2.bias)
     assert steady_state_penalty(net.field, state).item() == 0.0
     torch.nn.init.constant_(net.field.norm2.bias, 0.25)
-    assert steady_state_penalty(net.field, state).item() == pytest.approx(STEADY_SPAN * 0.25, rel=1e-6)
+    assert steady_state_penalty(net.field, state).item() == pytest.approx(
+        STEADY_SPAN * 0.25, rel=1e-6
+    )
 
 
 def test_penalty_has_gradients_for_the_field_and_the_state(state):
@@ -93,17 +111,27 @@ def test_penalty_has_gradients_for_the_field_and_the_state(state):
 
 def test_parameter_count_beside_the_authors_log():
     ours = count_parameters(build("tisode"))
-    print(f"TisODE parameters (MNIST): ours {ours:,}; the authors' training log {AUTHORS_LOG_PARAMETERS['tisode']:,}; "
-          "the paper's own count: not known to us")
+    print(
+        f"TisODE parameters (MNIST): ours {ours:,}; the authors' training log {AUTHORS_LOG_PARAMETERS['tisode']:,}; "
+        "the paper's own count: not known to us"
+    )
     assert ours == AUTHORS_LOG_PARAMETERS["tisode"] == PAPER_PARAMETERS["cnn"]
-    assert count_parameters(build("tisode", in_channels=3)) == count_parameters(build("cnn", in_channels=3))
+    assert count_parameters(build("tisode", in_channels=3)) == count_parameters(
+        build("cnn", in_channels=3)
+    )
 
 
 def test_constants_are_the_documented_ones():
     assert (T_END, TISODE_STEP, STEADY_SPAN, W_STEADY, EPOCH_STEADY) == (1.0, 0.1, 1.0, 0.01, 5)
     net = build("tisode")
-    assert (net.block.t1, net.block.step_size, net.block.method, net.span, net.w_steady, net.epoch_steady) == \
-        (1.0, 0.1, "euler", 1.0, 0.01, 5)
+    assert (
+        net.block.t1,
+        net.block.step_size,
+        net.block.method,
+        net.span,
+        net.w_steady,
+        net.epoch_steady,
+    ) == (1.0, 0.1, "euler", 1.0, 0.01, 5)
 
 
 def test_extra_loss_switches_on_at_epoch_steady_and_eval_skips_the_second_integration():
@@ -125,14 +153,21 @@ def test_extra_loss_switches_on_at_epoch_steady_and_eval_skips_the_second_integr
     calls.clear()
     net.eval()
     with torch.no_grad():
-        assert torch.allclose(net(x), logits, atol=1e-6)  # same prediction (GroupNorm has no running statistics)
+        assert torch.allclose(
+            net(x), logits, atol=1e-6
+        )  # same prediction (GroupNorm has no running statistics)
     assert len(calls) == 10 and net.steady_term is None
     with pytest.raises(RuntimeError, match="training"):
         net.extra_loss(EPOCH_STEADY)
 
 
 def test_epoch_steady_scales_with_a_compressed_schedule():
-    assert steady_epoch(100) == 5 and steady_epoch(10) == 1 and steady_epoch(40) == 2 and steady_epoch(1) == 1
+    assert (
+        steady_epoch(100) == 5
+        and steady_epoch(10) == 1
+        and steady_epoch(40) == 2
+        and steady_epoch(1) == 1
+    )
     assert build("tisode", epochs=10).epoch_steady == 1 and build("tisode").epoch_steady == 5
     assert TisODE().schedule(50).epoch_steady == 2  # round(2.5) == 2
 

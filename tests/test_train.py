@@ -41,11 +41,15 @@ def test_fit_learns_separable_data_and_history_has_one_entry_per_epoch():
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 2))
     before = evaluate(model, x, y)
-    history = fit(model, (x, y), Recipe("t", epochs=3, batch_size=32, lr=0.1), test=(x, y), progress=False)
+    history = fit(
+        model, (x, y), Recipe("t", epochs=3, batch_size=32, lr=0.1), test=(x, y), progress=False
+    )
     assert isinstance(history, History)
     for key, values in history.as_dict().items():
         if key != "extra":  # what callbacks keep; none here
-            assert len(values) == (3 * 13 if key.startswith("step_") else 3)  # 400 points, batches of 32: 13 steps
+            assert len(values) == (
+                3 * 13 if key.startswith("step_") else 3
+            )  # 400 points, batches of 32: 13 steps
     assert history.extra == {}
     assert before < 0.9 < 0.95 < history.test_acc[-1]
     assert history.loss[-1] < history.loss[0]
@@ -65,12 +69,19 @@ def test_fit_is_seeded():
 
 def test_learning_rate_schedule_and_compression():
     chen = RECIPES["chen-full"]
-    assert [chen.lr_at(e) for e in (0, 59, 60, 100, 140)] == pytest.approx([0.1, 0.1, 0.01, 1e-3, 1e-4])
+    assert [chen.lr_at(e) for e in (0, 59, 60, 100, 140)] == pytest.approx(
+        [0.1, 0.1, 0.01, 1e-3, 1e-4]
+    )
     short = chen.compressed(8)
     assert short.epochs == 8 and short.milestones == (3, 5, 7)
     assert chen.compressed(1).milestones == ()
     x, y = blobs(64)
-    history = fit(nn.Linear(2, 2), (x, y), Recipe("t", epochs=3, milestones=(1, 2), lr=1.0, gamma=0.5), progress=False)
+    history = fit(
+        nn.Linear(2, 2),
+        (x, y),
+        Recipe("t", epochs=3, milestones=(1, 2), lr=1.0, gamma=0.5),
+        progress=False,
+    )
     assert history.lr == pytest.approx([1.0, 0.5, 0.25])
 
 
@@ -81,7 +92,12 @@ def test_random_crop_is_a_shifted_window_of_the_zero_padded_image():
     assert crops.shape == images.shape
     padded = torch.nn.functional.pad(images, (2, 2, 2, 2))
     for b in range(len(images)):  # every crop equals the padded image at one of the 25 offsets
-        matches = [(i, j) for i in range(5) for j in range(5) if torch.equal(padded[b, :, i:i + 7, j:j + 5], crops[b])]
+        matches = [
+            (i, j)
+            for i in range(5)
+            for j in range(5)
+            if torch.equal(padded[b, :, i : i + 7, j : j + 5], crops[b])
+        ]
         assert matches
     offsets_used = {(torch.equal(crops[b], images[b])) for b in range(len(images))}
     assert offsets_used == {True, False}  # some images shifted, some not (1/25 chance each to stay)
@@ -120,7 +136,13 @@ def test_fit_accepts_image_data_with_crop_and_counts_ode_function_evaluations():
 
 def test_mse_regression_reports_nan_accuracy():
     x = torch.linspace(-1, 1, 64)[:, None]
-    history = fit(nn.Linear(1, 1), (x, 3 * x), Recipe("t", epochs=20, batch_size=16, lr=0.05), loss="mse", progress=False)
+    history = fit(
+        nn.Linear(1, 1),
+        (x, 3 * x),
+        Recipe("t", epochs=20, batch_size=16, lr=0.05),
+        loss="mse",
+        progress=False,
+    )
     assert history.loss[-1] < 0.01 and math.isnan(history.train_acc[-1])
 
 
@@ -141,7 +163,7 @@ def test_a_models_extra_loss_is_added_to_every_step():
 
         def extra_loss(self, epoch: int) -> torch.Tensor:
             self.calls.append(epoch)
-            return 100.0 * (self.weight ** 2).sum() if epoch >= 1 else torch.zeros(())
+            return 100.0 * (self.weight**2).sum() if epoch >= 1 else torch.zeros(())
 
     x, y = blobs()
     torch.manual_seed(0)

@@ -8,7 +8,6 @@ import pytest
 from dyndl_lite import verdicts as v
 from dyndl_lite.experiments import chen, gai, yan
 
-
 # --------------------------------------------------------------------------- Yan
 
 
@@ -39,7 +38,9 @@ def test_yan_rows_follow_the_odenet_minus_cnn_sign():
     rows = v.yan(columns, ode, cnn, paper)
     assert [r["verdict"] for r in rows] == [v.HOLDS, v.FAILS]
     assert rows[0]["mean"] == pytest.approx(5.0) and rows[1]["mean"] == pytest.approx(-10.5)
-    assert rows[0]["paper_difference"] == pytest.approx(0.6) and rows[1]["paper_difference"] == pytest.approx(18.1)
+    assert rows[0]["paper_difference"] == pytest.approx(0.6) and rows[1][
+        "paper_difference"
+    ] == pytest.approx(18.1)
     assert rows[0]["paper_verdict"] == v.HOLDS
     # swapping the networks flips every verdict
     swapped = v.yan(columns, cnn, ode)
@@ -66,8 +67,15 @@ def test_yan_bad_input():
 def _chen_rows(errors, params=None):
     params = params or {"mlp": 238_510, "resnet": 601_482, "rknet": 208_266, "odenet": 208_266}
     paper = {"mlp": 1.60, "resnet": 0.41, "rknet": 0.47, "odenet": 0.42}
-    return [{"model": m, "test_error_percent": e, "parameters": params[m], "paper_test_error_percent": paper[m]}
-            for m, e in errors.items()]
+    return [
+        {
+            "model": m,
+            "test_error_percent": e,
+            "parameters": params[m],
+            "paper_test_error_percent": paper[m],
+        }
+        for m, e in errors.items()
+    ]
 
 
 def test_chen_converged_models_reproduce_the_claim():
@@ -89,10 +97,17 @@ def test_chen_young_networks_are_unresolved_and_a_worse_odenet_fails():
     young = v.chen(_chen_rows({"mlp": 2.5, "resnet": 2.76, "rknet": 2.07, "odenet": 1.94}), 10_000)
     assert young["verdict"] == v.UNRESOLVED and young["accuracy_half"] and not young["converged"]
     worse = v.chen(_chen_rows({"mlp": 1.7, "resnet": 0.45, "rknet": 0.5, "odenet": 1.2}), 10_000)
-    assert worse["verdict"] == v.FAILS and not worse["accuracy_half"]  # 0.75 points >> 2 se (about 0.25)
+    assert (
+        worse["verdict"] == v.FAILS and not worse["accuracy_half"]
+    )  # 0.75 points >> 2 se (about 0.25)
     # equal parameters: the "third of the parameters" half fails even with equal errors
-    equal = v.chen(_chen_rows({"mlp": 1.7, "resnet": 0.45, "rknet": 0.5, "odenet": 0.45},
-                              {"mlp": 1, "resnet": 208_266, "rknet": 1, "odenet": 208_266}), 10_000)
+    equal = v.chen(
+        _chen_rows(
+            {"mlp": 1.7, "resnet": 0.45, "rknet": 0.5, "odenet": 0.45},
+            {"mlp": 1, "resnet": 208_266, "rknet": 1, "odenet": 208_266},
+        ),
+        10_000,
+    )
     assert equal["verdict"] == v.FAILS and not equal["parameter_half"]
 
 
@@ -123,7 +138,9 @@ def test_trend_direction():
 def test_rank_correlation():
     assert v.rank_correlation([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
     assert v.rank_correlation([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
-    assert v.rank_correlation([1, 2, 3], [1, 100, 2]) == pytest.approx(0.5)  # ranks only, not values
+    assert v.rank_correlation([1, 2, 3], [1, 100, 2]) == pytest.approx(
+        0.5
+    )  # ranks only, not values
     assert np.array_equal(v.ranks([3, 1, 3]), [2.5, 1.0, 2.5])
     assert math.isnan(v.rank_correlation([1, 2, 3], [5, 5, 5]))
 
@@ -131,7 +148,10 @@ def test_rank_correlation():
 def test_falls_as_rises_sign():
     assert v.falls_as_rises(lss=[1.5, 1.3, 1.1], accuracy=[0.90, 0.95, 0.99])["verdict"] == v.HOLDS
     assert v.falls_as_rises(lss=[1.1, 1.3, 1.5], accuracy=[0.90, 0.95, 0.99])["verdict"] == v.FAILS
-    assert v.falls_as_rises(lss=[1.2, 1.2, 1.2], accuracy=[0.90, 0.95, 0.99])["verdict"] == v.UNRESOLVED
+    assert (
+        v.falls_as_rises(lss=[1.2, 1.2, 1.2], accuracy=[0.90, 0.95, 0.99])["verdict"]
+        == v.UNRESOLVED
+    )
 
 
 def test_gai_per_weight_decay_and_trend():
@@ -153,18 +173,39 @@ def test_gai_per_weight_decay_and_trend():
 def test_gai_paper_cifar100_numbers_give_the_papers_conclusion():
     p = gai.PAPER["cifar100"]
 
-    rows = [{"network": net, "weight_decay": g, "lss": p[f"{key}_lss"][i], "ots": p[f"{key}_ots"][i],
-             "train_acc": p[f"{key}_test_acc_pct"][i] / 100}
-            for i, g in enumerate(p["weight_decay"]) for net, key in (("residual", "resnet"), ("plain", "plain"))]
+    rows = [
+        {
+            "network": net,
+            "weight_decay": g,
+            "lss": p[f"{key}_lss"][i],
+            "ots": p[f"{key}_ots"][i],
+            "train_acc": p[f"{key}_test_acc_pct"][i] / 100,
+        }
+        for i, g in enumerate(p["weight_decay"])
+        for net, key in (("residual", "resnet"), ("plain", "plain"))
+    ]
     result = v.gai(rows)
-    assert all(r["straighter"] == v.HOLDS and r["more_optimal"] == v.HOLDS for r in result["per_weight_decay"])
+    assert all(
+        r["straighter"] == v.HOLDS and r["more_optimal"] == v.HOLDS
+        for r in result["per_weight_decay"]
+    )
 
 
 def test_gai_bad_input():
     with pytest.raises(ValueError, match="network"):
         v.gai([{"network": "dense", "weight_decay": 0.0, "lss": 1.0, "ots": 1.0, "train_acc": 1.0}])
     with pytest.raises(ValueError, match="NaN"):
-        v.gai([{"network": "plain", "weight_decay": 0.0, "lss": float("nan"), "ots": 1.0, "train_acc": 1.0}])
+        v.gai(
+            [
+                {
+                    "network": "plain",
+                    "weight_decay": 0.0,
+                    "lss": float("nan"),
+                    "ots": 1.0,
+                    "train_acc": 1.0,
+                }
+            ]
+        )
 
 
 def test_markdown_table():
@@ -180,13 +221,19 @@ def test_markdown_table():
 def test_bound_check_passes_straight_monotone_tracks_and_its_control_fails():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(400, 4))
-    end = x @ np.diag([1.0, 2.0, 3.0, 4.0])  # gradient of a convex function: an optimal (monotone) map
+    end = x @ np.diag(
+        [1.0, 2.0, 3.0, 4.0]
+    )  # gradient of a convex function: an optimal (monotone) map
     tracks = np.stack([(1 - t) * x + t * end for t in np.linspace(0, 1, 9)])
     check = gai.bound_check(tracks[:, :200], tracks[:, 200:], seed=0)
     assert check["network"] == check["monotone"] == check["straight"] == 1.0
-    assert 0.3 < check["shuffled"] < 0.7  # a map that ignores its input breaks the bound for many pairs
+    assert (
+        0.3 < check["shuffled"] < 0.7
+    )  # a map that ignores its input breaks the bound for many pairs
     # a map that swaps two points (anti-monotone) makes straight tracks cross: the bound fails
-    crossing = np.stack([[[0.0, 0.0], [1.0, 0.0]], [[0.5, 0.0], [0.5, 0.0]], [[1.0, 0.0], [0.0, 0.0]]])
+    crossing = np.stack(
+        [[[0.0, 0.0], [1.0, 0.0]], [[0.5, 0.0], [0.5, 0.0]], [[1.0, 0.0], [0.0, 0.0]]]
+    )
     swapped = gai.bound_check(crossing[:, :1], crossing[:, 1:], seed=0)
     assert swapped["network"] == 0.0 and swapped["monotone"] == 0.0 and swapped["straight"] == 0.0
 
@@ -200,10 +247,19 @@ def test_align_2d_undoes_a_rotation_and_a_flip():
 
 
 def test_yan_markdown_marks_the_papers_numbers_and_our_verdicts():
-    result = {"columns": ["s=50", "FGSM-0.3"], "seeds": [0, 1],
-              "rows": {"cnn": {"seeds": [[90.0, 50.0], [91.0, 52.0]], "mean": [90.5, 51.0], "std": [0.7, 1.4]},
-                       "odenet": {"seeds": [[95.0, 40.0], [96.0, 41.0]], "mean": [95.5, 40.5], "std": [0.7, 0.7]}},
-              "paper": {"cnn": [(98.1, 0.7), (24.0, 8.9)], "odenet": [(98.7, 0.6), (42.1, 2.4)]}}
+    result = {
+        "columns": ["s=50", "FGSM-0.3"],
+        "seeds": [0, 1],
+        "rows": {
+            "cnn": {"seeds": [[90.0, 50.0], [91.0, 52.0]], "mean": [90.5, 51.0], "std": [0.7, 1.4]},
+            "odenet": {
+                "seeds": [[95.0, 40.0], [96.0, 41.0]],
+                "mean": [95.5, 40.5],
+                "std": [0.7, 0.7],
+            },
+        },
+        "paper": {"cnn": [(98.1, 0.7), (24.0, 8.9)], "odenet": [(98.7, 0.6), (42.1, 2.4)]},
+    }
     lines = yan.verdict_markdown(result).splitlines()
     assert "2 seeds" in lines[0]
     assert lines[2].endswith(f"| {v.HOLDS} |") and lines[3].endswith(f"| {v.FAILS} |")
@@ -221,7 +277,9 @@ def test_chen_markdown_reports_targets():
     table = chen.verdict_markdown(rows, 10_000)
     assert "missed by 0.30 points" in table and table.count(": met") == 3
     paragraph = chen.verdict_paragraph(rows, 10_000, "MNIST test")
-    assert "holds in our runs" in paragraph and "Targets met: 3 of 4" in paragraph  # the RK-Net's miss is not the claim's
+    assert (
+        "holds in our runs" in paragraph and "Targets met: 3 of 4" in paragraph
+    )  # the RK-Net's miss is not the claim's
     rows[3]["test_error_percent"] = 1.5  # an ODE-Net 1 point worse than the ResNet: the claim fails
     assert "does not hold in our runs" in chen.verdict_paragraph(rows, 10_000, "MNIST test")
 
@@ -235,21 +293,40 @@ def test_tolerance_sweep_error_falls_with_tolerance_and_settings_are_restored():
     torch.manual_seed(0)
     net = chen_model("odenet").eval()
     data = ImageData(torch.rand(8, 1, 28, 28), torch.randint(0, 10, (8,)), "random images")
-    rows = chen.tolerance_sweep(net, data, tolerances=(1e-1, 1e-5), reference_tol=1e-8, reference_images=4)
-    assert rows[1]["solver_error"] < rows[0]["solver_error"] and rows[1]["nfe_forward"] >= rows[0]["nfe_forward"]
+    rows = chen.tolerance_sweep(
+        net, data, tolerances=(1e-1, 1e-5), reference_tol=1e-8, reference_images=4
+    )
+    assert (
+        rows[1]["solver_error"] < rows[0]["solver_error"]
+        and rows[1]["nfe_forward"] >= rows[0]["nfe_forward"]
+    )
     assert (net.feature.rtol, net.feature.atol) == (1e-3, 1e-3)
     with pytest.raises(ValueError, match="reference_tol"):
         chen.tolerance_sweep(net, data, tolerances=(1e-3,), reference_tol=1e-2)
     adjoint = chen.adjoint_nfe_sweep(net, data.images, data.labels, tolerances=(1e-2,))
-    assert adjoint[0]["nfe_backward"] > 0 and adjoint[0]["ratio"] == adjoint[0]["nfe_backward"] / adjoint[0]["nfe_forward"]
+    assert (
+        adjoint[0]["nfe_backward"] > 0
+        and adjoint[0]["ratio"] == adjoint[0]["nfe_backward"] / adjoint[0]["nfe_forward"]
+    )
     assert net.feature.adjoint is False and all(p.grad is None for p in net.parameters())
 
 
 def test_yan_with_one_seed_uses_the_binomial_error_of_the_images():
     # PGD-0.3 in chapter 6: 0.0 % against 0.2 % on 1,000 images is two images, within the sampling error
-    rows = v.yan(["PGD-0.3", "FGSM-0.3", "FGSM-0.5"], [[0.2, 19.5, 2.8]], [[0.0, 13.7, 4.2]], images=[1000] * 3)
-    assert [r["verdict"] for r in rows] == [v.UNRESOLVED, v.HOLDS, v.UNRESOLVED]  # the margin is two s.e.
-    q = [(1000 * p + 1) / 1002 for p in (0.195, 0.137)]  # Agresti-Caffo: one success and one failure added
+    rows = v.yan(
+        ["PGD-0.3", "FGSM-0.3", "FGSM-0.5"],
+        [[0.2, 19.5, 2.8]],
+        [[0.0, 13.7, 4.2]],
+        images=[1000] * 3,
+    )
+    assert [r["verdict"] for r in rows] == [
+        v.UNRESOLVED,
+        v.HOLDS,
+        v.UNRESOLVED,
+    ]  # the margin is two s.e.
+    q = [
+        (1000 * p + 1) / 1002 for p in (0.195, 0.137)
+    ]  # Agresti-Caffo: one success and one failure added
     assert rows[1]["se"] == pytest.approx(100 * math.sqrt(sum(x * (1 - x) for x in q) / 1002))
     assert v.accuracy_difference_se(0.0, 0.0, 1000) > 0  # never a zero error at 0 %
     # without the counts a single seed falls back to the sign alone
@@ -259,11 +336,24 @@ def test_yan_with_one_seed_uses_the_binomial_error_of_the_images():
 
 
 def test_yan_markdown_adds_the_tisode_against_the_odenet_when_its_rows_exist():
-    result = {"columns": ["s=50", "FGSM-0.3"], "seeds": [0, 1],
-              "rows": {"cnn": {"seeds": [[90.0, 50.0], [91.0, 52.0]], "mean": [90.5, 51.0], "std": [0.7, 1.4]},
-                       "odenet": {"seeds": [[95.0, 40.0], [96.0, 41.0]], "mean": [95.5, 40.5], "std": [0.7, 0.7]},
-                       "tisode": {"seeds": [[97.0, 30.0], [98.0, 31.0]], "mean": [97.5, 30.5], "std": [0.7, 0.7]}},
-              "paper": {"cnn": [(98.1, 0.7), (24.0, 8.9)], "odenet": [(98.7, 0.6), (42.1, 2.4)]}}
+    result = {
+        "columns": ["s=50", "FGSM-0.3"],
+        "seeds": [0, 1],
+        "rows": {
+            "cnn": {"seeds": [[90.0, 50.0], [91.0, 52.0]], "mean": [90.5, 51.0], "std": [0.7, 1.4]},
+            "odenet": {
+                "seeds": [[95.0, 40.0], [96.0, 41.0]],
+                "mean": [95.5, 40.5],
+                "std": [0.7, 0.7],
+            },
+            "tisode": {
+                "seeds": [[97.0, 30.0], [98.0, 31.0]],
+                "mean": [97.5, 30.5],
+                "std": [0.7, 0.7],
+            },
+        },
+        "paper": {"cnn": [(98.1, 0.7), (24.0, 8.9)], "odenet": [(98.7, 0.6), (42.1, 2.4)]},
+    }
     lines = yan.verdict_markdown(result).splitlines()
     assert "TisODE more robust than ODENet? (ours)" in lines[0]
     # ODENet vs CNN first (holds, fails), then TisODE vs ODENet (holds: +2.0, fails: -10.0)

@@ -30,7 +30,10 @@ def test_tisode_has_the_cnns_count_and_its_shapes():
 def test_three_channel_variants_keep_the_design_and_the_gap():
     cnn, ode = yan_cnn(in_channels=3), yan_odenet(in_channels=3)
     assert count_parameters(cnn) == 142_282 and count_parameters(ode) == 143_562
-    assert count_parameters(ode) - count_parameters(cnn) == PAPER_PARAMETERS["odenet"] - PAPER_PARAMETERS["cnn"]
+    assert (
+        count_parameters(ode) - count_parameters(cnn)
+        == PAPER_PARAMETERS["odenet"] - PAPER_PARAMETERS["cnn"]
+    )
     x = torch.rand(2, 3, 32, 32)
     assert cnn(x).shape == (2, 10) and ode(x).shape == (2, 10)
     assert cnn.features(x).shape == (2, 64, 15, 15)
@@ -59,7 +62,9 @@ def test_ode_block_is_explicit_euler_written_out():
 def test_residual_block_is_identity_plus_branch():
     torch.manual_seed(0)
     cnn = yan_cnn().eval()
-    for p in cnn.block.parameters():  # zero branch weights: GN output is its bias (0), so the block is the identity
+    for p in (
+        cnn.block.parameters()
+    ):  # zero branch weights: GN output is its bias (0), so the block is the identity
         torch.nn.init.zeros_(p)
     z = torch.randn(2, 64, 13, 13)
     assert torch.allclose(cnn.block(z), z)
@@ -78,13 +83,26 @@ def test_protocol_tables_and_recipes_are_consistent():
     for key, columns in yan_experiment.COLUMNS.items():
         assert set(yan_experiment.PAPER[key]) == set(yan_experiment.MODELS)
         assert all(len(yan_experiment.PAPER[key][m]) == len(columns) for m in yan_experiment.MODELS)
-    assert yan_experiment.column_label("fgsm", 5 / 255, "svhn") == "FGSM-5/255" and yan_experiment.column_label("gaussian", 50) == "s=50"
+    assert (
+        yan_experiment.column_label("fgsm", 5 / 255, "svhn") == "FGSM-5/255"
+        and yan_experiment.column_label("gaussian", 50) == "s=50"
+    )
     assert yan_experiment.checkpoint_name("odenet", 2, "gaussian") == "yan-odenet-gaussian-seed2"
     full = yan_experiment.recipe("odenet", "gaussian")
-    assert (full.optimizer, full.lr, full.weight_decay, full.epochs, full.milestones, full.gamma) == \
-        ("adam", 1e-3, 5e-4, 100, (30, 60, 90), 0.2)
+    assert (
+        full.optimizer,
+        full.lr,
+        full.weight_decay,
+        full.epochs,
+        full.milestones,
+        full.gamma,
+    ) == ("adam", 1e-3, 5e-4, 100, (30, 60, 90), 0.2)
     assert full.noise_prob == 0.5 and full.noise_sigmas == (50.0, 75.0, 100.0)
     quick = yan_experiment.quick_recipe("clean")
-    assert quick.noise_prob == 0.0 and quick.epochs == 1 and quick.train_subset == yan_experiment.QUICK_TRAIN_IMAGES
+    assert (
+        quick.noise_prob == 0.0
+        and quick.epochs == 1
+        and quick.train_subset == yan_experiment.QUICK_TRAIN_IMAGES
+    )
     with pytest.raises(ValueError, match="regime"):
         yan_experiment.recipe("cnn", "adversarial")

@@ -17,10 +17,17 @@ import types
 
 PRE = re.compile(r"(<pre>)(.*?)(</pre>)", re.DOTALL)
 TAGS = re.compile(r"<[^>]+>")
-FROM_IMPORT = re.compile(r"^[ \t]*from[ \t]+(dyndl_lite(?:\.\w+)*)[ \t]+import[ \t]+(?:\(([\w\s,]*)\)|([\w \t,]+))", re.MULTILINE)
-IMPORT_AS = re.compile(r"^\s*import\s+(dyndl_lite(?:\.\w+)*)\s+as\s+(\w+)\s*$", re.MULTILINE)
+FROM_IMPORT = re.compile(
+    r"^[ \t]*from[ \t]+(dyndl_lite(?:\.\w+)*)[ \t]+import[ \t]+(?:\(([\w\s,]*)\)|([\w \t,]+))",
+    re.MULTILINE,
+)
+IMPORT_AS = re.compile(
+    r"^\s*import\s+(dyndl_lite(?:\.\w+)*)\s+as\s+(\w+)\s*$", re.MULTILINE
+)
 NAME = '<span class="n">{}</span>'
-ATTRIBUTE = re.compile(r'(<span class="n">(\w+)</span><span class="o">\.</span>)<span class="n">(\w+)</span>')
+ATTRIBUTE = re.compile(
+    r'(<span class="n">(\w+)</span><span class="o">\.</span>)<span class="n">(\w+)</span>'
+)
 PLAIN_NAME = re.compile(r'(?<!<span class="o">\.</span>)<span class="n">(\w+)</span>')
 
 
@@ -32,12 +39,19 @@ def resolve(module: str, attribute: str) -> tuple[str, str] | None:
     """
     try:
         parent = importlib.import_module(module)
-        value = getattr(parent, attribute) if hasattr(parent, attribute) else importlib.import_module(f"{module}.{attribute}")
+        value = (
+            getattr(parent, attribute)
+            if hasattr(parent, attribute)
+            else importlib.import_module(f"{module}.{attribute}")
+        )
     except ImportError:
         return None
     if isinstance(value, types.ModuleType):
         return "module", value.__name__
-    home, name = getattr(value, "__module__", None), getattr(value, "__qualname__", None)
+    home, name = (
+        getattr(value, "__module__", None),
+        getattr(value, "__qualname__", None),
+    )
     return ("object", f"{home}.{name}") if home and name else None
 
 
@@ -62,8 +76,12 @@ def link_api(app, pagename, templatename, context, doctree) -> None:
     api_page = app.config.dyndl_api_page
     if not body or pagename == api_page or "dyndl_lite" not in body:
         return
-    documented = app.env.get_domain("py").objects  # full name -> (docname, node_id, objtype, ...)
-    code = html.unescape(TAGS.sub("", "\n".join(m.group(2) for m in PRE.finditer(body))))
+    documented = app.env.get_domain(
+        "py"
+    ).objects  # full name -> (docname, node_id, objtype, ...)
+    code = html.unescape(
+        TAGS.sub("", "\n".join(m.group(2) for m in PRE.finditer(body)))
+    )
     objects, modules = imported_names(code)
     if not objects and not modules:
         return

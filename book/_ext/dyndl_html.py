@@ -32,10 +32,14 @@ MATHJAX_PATH = "mathjax/tex-chtml.js"  # relative to _static/
 def mathjax_source() -> Path:
     spec = find_spec("mathjax")
     if spec is None or spec.origin is None:
-        raise RuntimeError("MathJax is not installed: pip install django-static-mathjax (the book's [book] extra).")
+        raise RuntimeError(
+            "MathJax is not installed: pip install django-static-mathjax (the book's [book] extra)."
+        )
     source = Path(spec.origin).parent / "static" / "mathjax" / "es5"
     if not (source / "tex-chtml.js").exists():
-        raise RuntimeError(f"{source} does not hold MathJax's tex-chtml.js; reinstall django-static-mathjax.")
+        raise RuntimeError(
+            f"{source} does not hold MathJax's tex-chtml.js; reinstall django-static-mathjax."
+        )
     return source
 
 
@@ -55,11 +59,16 @@ def deduplicate_scripts(app, pagename, templatename, context, doctree) -> None:
     seen, unique = set(), []
     for script in context.get("script_files", []):
         # the same inline script is registered once with filename None and once with ""
-        key = (getattr(script, "filename", None) or "", tuple(sorted(getattr(script, "attributes", {}).items())))
+        key = (
+            getattr(script, "filename", None) or "",
+            tuple(sorted(getattr(script, "attributes", {}).items())),
+        )
         if key not in seen:
             seen.add(key)
             unique.append(script)
-    context["script_files"][:] = unique  # in place: later handlers add to this same list
+    context["script_files"][:] = (
+        unique  # in place: later handlers add to this same list
+    )
 
 
 def write_downloads(app, exception) -> None:
@@ -67,13 +76,16 @@ def write_downloads(app, exception) -> None:
         return
     build = Path(app.outdir).parent
     cache = Path(app.config.nb_execution_cache_path or build / ".jupyter_cache")
-    write_notebook_zips(Path(app.outdir), cache, build / "jupyter_execute")  # myst-nb's output folder
+    write_notebook_zips(
+        Path(app.outdir), cache, build / "jupyter_execute"
+    )  # myst-nb's output folder
 
 
 def setup(app):
     app.connect("config-inited", use_local_mathjax)
-    app.connect("html-page-context", deduplicate_scripts, priority=100)  # before handlers that return a template
+    app.connect(
+        "html-page-context", deduplicate_scripts, priority=100
+    )  # before handlers that return a template
     app.connect("build-finished", copy_mathjax)
     app.connect("build-finished", write_downloads)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
-

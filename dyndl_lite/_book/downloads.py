@@ -186,8 +186,12 @@ def chromium_driver() -> WebDriver:
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
     flags = [
-        "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-        "--disable-background-networking", "--window-size=1280,1600",
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--window-size=1280,1600",
         f"--user-data-dir={tempfile.mkdtemp(prefix='dyndl-pdf-')}",
     ]
     for flag in flags:
@@ -220,11 +224,17 @@ def write_pdf(html_dir: Path, driver: WebDriver | None = None) -> Path:
         state = driver.execute_async_script(WAIT_FOR_MATHJAX)
         if state not in ("rendered", "absent"):
             raise RuntimeError(f"MathJax failed on {page.name}: {state}")
-        result = driver.execute_cdp_cmd("Page.printToPDF", {
-            "printBackground": True, "preferCSSPageSize": False,
-            "paperWidth": 8.27, "paperHeight": 11.69,  # A4, inches
-            "generateDocumentOutline": True, "generateTaggedPDF": True,
-        })
+        result = driver.execute_cdp_cmd(
+            "Page.printToPDF",
+            {
+                "printBackground": True,
+                "preferCSSPageSize": False,
+                "paperWidth": 8.27,
+                "paperHeight": 11.69,  # A4, inches
+                "generateDocumentOutline": True,
+                "generateTaggedPDF": True,
+            },
+        )
     finally:
         httpd.shutdown()
         if own_driver:

@@ -53,7 +53,9 @@ def normalize(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
             cell.execution_count = None
             cell.metadata.pop("execution", None)
     notebook.metadata["kernelspec"] = {
-        "display_name": "Python 3", "language": "python", "name": "python3"
+        "display_name": "Python 3",
+        "language": "python",
+        "name": "python3",
     }
     notebook.metadata["language_info"] = {"name": "python"}
     notebook.metadata.pop("widgets", None)

@@ -62,18 +62,35 @@ def summarize_adjoint(results: dict) -> list[Row]:
     memory_ratio = backprop["peak_mib"][-1] / adjoint["peak_mib"][-1]
     time_ratio = adjoint["seconds"][-1] / backprop["seconds"][-1]
     rows = [
-        {"measure": f"peak memory, backprop / adjoint at N = {steps[-1]}",
-         "value": f"{memory_ratio:.0f}x", "goal": "", "met": None},
-        {"measure": f"adjoint peak memory growth, N = {steps[0]} to {steps[-1]}",
-         "value": f"{growth:+.0%}", "goal": "flat within 20% (goal stated for N = 10 to 1,000)",
-         "met": growth <= 0.2},
-        {"measure": f"time, adjoint / backprop at N = {steps[-1]}",
-         "value": f"{time_ratio:.2f}", "goal": "", "met": None},
+        {
+            "measure": f"peak memory, backprop / adjoint at N = {steps[-1]}",
+            "value": f"{memory_ratio:.0f}x",
+            "goal": "",
+            "met": None,
+        },
+        {
+            "measure": f"adjoint peak memory growth, N = {steps[0]} to {steps[-1]}",
+            "value": f"{growth:+.0%}",
+            "goal": "flat within 20% (goal stated for N = 10 to 1,000)",
+            "met": growth <= 0.2,
+        },
+        {
+            "measure": f"time, adjoint / backprop at N = {steps[-1]}",
+            "value": f"{time_ratio:.2f}",
+            "goal": "",
+            "met": None,
+        },
     ]
     if "torchdiffeq adjoint" in table:
         theirs = adjoint["seconds"][-1] / table["torchdiffeq adjoint"]["seconds"][-1]
-        rows.append({"measure": f"time, ours / torchdiffeq's adjoint at N = {steps[-1]}",
-                     "value": f"{theirs:.2f}", "goal": "", "met": None})
+        rows.append(
+            {
+                "measure": f"time, ours / torchdiffeq's adjoint at N = {steps[-1]}",
+                "value": f"{theirs:.2f}",
+                "goal": "",
+                "met": None,
+            }
+        )
     return rows
 
 
@@ -84,12 +101,14 @@ def summarize_throughput(results: dict) -> list[Row]:
         rate = m["images_per_s"]
         value = f"{m['ratio']:.2f}x ({rate['ours']:.0f} vs {rate['reference']:.0f} images/s)"
         if "largest_possible_ratio" in m:
-            value += (f"; largest possible {m['largest_possible_ratio']:.2f}x "
-                      f"(compute floor {rate['compute floor']:.0f} images/s)")
-        measure = (f"{name}: our training step / DataLoader pipeline "
-                   f"(batch {results['batch_size']})")
-        rows.append({"measure": measure, "value": value, "goal": "at least 2x",
-                     "met": m["ratio"] >= 2})
+            value += (
+                f"; largest possible {m['largest_possible_ratio']:.2f}x "
+                f"(compute floor {rate['compute floor']:.0f} images/s)"
+            )
+        measure = f"{name}: our training step / DataLoader pipeline (batch {results['batch_size']})"
+        rows.append(
+            {"measure": measure, "value": value, "goal": "at least 2x", "met": m["ratio"] >= 2}
+        )
     return rows
 
 
@@ -108,22 +127,35 @@ def summarize_ot(results: dict) -> list[Row]:
         if "scipy_over_pot" in row:
             value += f" (SciPy / POT = {row['scipy_over_pot']:.1f})"
             value += ", same permutation" if row["same_permutation"] else ", DIFFERENT permutations"
-        measure = (f"exact OT map, m = {row['m']:,}, {row['clouds']} clouds "
-                   f"in R^{results['dimension']}")
+        measure = (
+            f"exact OT map, m = {row['m']:,}, {row['clouds']} clouds in R^{results['dimension']}"
+        )
         rows.append({"measure": measure, "value": value, "goal": "", "met": None})
     mnist = results.get("mnist_ots")
     if mnist:
-        rows.append({
-            "measure": (f"exact OTS on the full {mnist['points']:,}-image MNIST test set "
-                        f"({mnist['checkpoint']})"),
-            "value": (f"{mnist['total_s']:.0f} s: tracks {mnist['tracks_s']:.1f} s + certified map "
-                      f"{mnist['ots_s']:.1f} s (OTS {mnist['ots']:.3f})"),
-            "goal": f"under {mnist['goal_s']} s",
-            "met": mnist["total_s"] < mnist["goal_s"],
-        })
+        rows.append(
+            {
+                "measure": (
+                    f"exact OTS on the full {mnist['points']:,}-image MNIST test set "
+                    f"({mnist['checkpoint']})"
+                ),
+                "value": (
+                    f"{mnist['total_s']:.0f} s: tracks {mnist['tracks_s']:.1f} s + certified map "
+                    f"{mnist['ots_s']:.1f} s (OTS {mnist['ots']:.3f})"
+                ),
+                "goal": f"under {mnist['goal_s']} s",
+                "met": mnist["total_s"] < mnist["goal_s"],
+            }
+        )
     else:
-        rows.append({"measure": "exact OTS on the full 10,000-image MNIST test set",
-                     "value": "not measured", "goal": "under 60 s", "met": False})
+        rows.append(
+            {
+                "measure": "exact OTS on the full 10,000-image MNIST test set",
+                "value": "not measured",
+                "goal": "under 60 s",
+                "met": False,
+            }
+        )
     return rows
 
 
@@ -137,8 +169,14 @@ def summarize_notebooks(results: dict) -> list[Row]:
             value += f"; slowest cell {slowest['seconds']:.0f} s: `{slowest['first_line'][:60]}`"
         rows.append({"measure": f"`{name}`", "value": value, "goal": "", "met": None})
     total, goal = results["total_seconds"], results["goal_seconds"]
-    rows.append({"measure": "whole book, quick mode", "value": f"{total:.0f} s",
-                 "goal": f"under {goal} s", "met": total < goal})
+    rows.append(
+        {
+            "measure": "whole book, quick mode",
+            "value": f"{total:.0f} s",
+            "goal": f"under {goal} s",
+            "met": total < goal,
+        }
+    )
     return rows
 
 
@@ -158,16 +196,22 @@ def summary_rows(name: str, results: dict) -> list[Row]:
 def machine_line(machine: dict) -> str:
     """One line naming the machine a benchmark ran on (as ``bench/common.py`` describes it)."""
     gpu = machine.get("gpu") or "no GPU"
-    return (f"{machine.get('cpu')}, {machine.get('cores')} cores, {machine.get('memory_gib')} GiB, "
-            f"{gpu}; torch {machine.get('torch')} with {machine.get('torch_threads')} threads")
+    return (
+        f"{machine.get('cpu')}, {machine.get('cores')} cores, {machine.get('memory_gib')} GiB, "
+        f"{gpu}; torch {machine.get('torch')} with {machine.get('torch_threads')} threads"
+    )
 
 
 def section(record: dict, results_dir: Path = RESULTS, figures_dir: Path = FIGURES) -> str:
     """The Markdown section of one benchmark record; its figures are copied to ``figures_dir``."""
     name = record["benchmark"]
     results = record["results"]
-    lines = [f"## {TITLES.get(name, name)}", "",
-             f"Measured {record['measured_at']} on: {machine_line(record['machine'])}.", ""]
+    lines = [
+        f"## {TITLES.get(name, name)}",
+        "",
+        f"Measured {record['measured_at']} on: {machine_line(record['machine'])}.",
+        "",
+    ]
     if results.get("explanation"):
         lines += [results["explanation"], ""]
     rows = summary_rows(name, results)
@@ -185,8 +229,12 @@ def section(record: dict, results_dir: Path = RESULTS, figures_dir: Path = FIGUR
     return "\n".join(lines)
 
 
-TABLES = {"chen": "Chen et al., Table 1", "yan-clean": "Yan et al., Table 1",
-          "yan-gaussian": "Yan et al., Table 2", "gai": "Gai & Zhang, chapter 10"}
+TABLES = {
+    "chen": "Chen et al., Table 1",
+    "yan-clean": "Yan et al., Table 1",
+    "yan-gaussian": "Yan et al., Table 2",
+    "gai": "Gai & Zhang, chapter 10",
+}
 CAMPAIGN_INTRO = (
     "The book's reproduction plan (`dyndl_lite/plans/book.toml`, walked by `make reproduce`) "
     "against the checkpoints shipped now. A run is done when a shipped checkpoint ran its planned "
@@ -215,11 +263,19 @@ def campaign_section() -> str:
         record = shipped.get(row["name"])
         newer = row["key"] not in rate or row["status"] == "finished"
         if record and record.get("seconds_per_epoch") and newer:
-            rate[row["key"]] = (record["seconds_per_epoch"], record.get("threads"),
-                                record.get("device"))
-    lines = ["## Reproduction campaign", "", CAMPAIGN_INTRO, "",
-             "| run | planned epochs | shipped now | s / epoch | measured with |",
-             "|---|---|---|---|---|"]
+            rate[row["key"]] = (
+                record["seconds_per_epoch"],
+                record.get("threads"),
+                record.get("device"),
+            )
+    lines = [
+        "## Reproduction campaign",
+        "",
+        CAMPAIGN_INTRO,
+        "",
+        "| run | planned epochs | shipped now | s / epoch | measured with |",
+        "|---|---|---|---|---|",
+    ]
     for row in rows:
         record = shipped.get(row["name"])
         if row["status"] == "finished":
@@ -233,22 +289,32 @@ def campaign_section() -> str:
         with_ = f"{device}, {threads_text}" if seconds else ""
         per_epoch = f"{seconds:.0f}" if seconds else "n/a"
         lines.append(f"| `{row['name']}` | {row['epochs']} | {now} | {per_epoch} | {with_} |")
-    lines += ["", "| table | runs | done | hours of training, all runs | hours left "
-                  "| core-hours, all runs |",
-              "|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "| table | runs | done | hours of training, all runs | hours left | core-hours, all runs |",
+        "|---|---|---|---|---|---|",
+    ]
     for experiment, title in TABLES.items():
         mine = [r for r in rows if r["key"][0] == experiment]
         timed = [r for r in mine if r["key"] in rate]
         hours = sum(r["epochs"] * rate[r["key"]][0] for r in timed) / 3600
-        left = sum((r["epochs"] - (r["epochs"] if r["status"] == "finished" else 0))
-                   * rate[r["key"]][0] for r in timed) / 3600
-        cores = sum(r["epochs"] * rate[r["key"]][0] * (rate[r["key"]][1] or 1)
-                    for r in timed) / 3600
+        left = (
+            sum(
+                (r["epochs"] - (r["epochs"] if r["status"] == "finished" else 0))
+                * rate[r["key"]][0]
+                for r in timed
+            )
+            / 3600
+        )
+        cores = (
+            sum(r["epochs"] * rate[r["key"]][0] * (rate[r["key"]][1] or 1) for r in timed) / 3600
+        )
         untimed = len(mine) - len(timed)
         note = f" ({plural(untimed, 'run')} not timed)" if untimed else ""
         done = sum(r["status"] == "finished" for r in mine)
-        lines.append(f"| {title} | {len(mine)} | {done} | {hours:.1f}{note} | {left:.1f} "
-                     f"| {cores:.1f} |")
+        lines.append(
+            f"| {title} | {len(mine)} | {done} | {hours:.1f}{note} | {left:.1f} | {cores:.1f} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -259,8 +325,9 @@ def read_results(results_dir: Path = RESULTS) -> dict[str, dict]:
     return {name: records[name] for name in order}
 
 
-def write_page(results_dir: Path = RESULTS, page: Path = PAGE,
-               figures_dir: Path = FIGURES) -> dict[str, dict]:
+def write_page(
+    results_dir: Path = RESULTS, page: Path = PAGE, figures_dir: Path = FIGURES
+) -> dict[str, dict]:
     """Write the Performance appendix to ``page`` from the records in ``results_dir``.
 
     Figures are copied to ``figures_dir``. Returns the records, by benchmark name, in page order.

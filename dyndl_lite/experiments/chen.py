@@ -23,8 +23,13 @@ from dyndl_lite.models.chen import MODELS, PAPER_PARAMETERS_M, PAPER_TEST_ERROR_
 from dyndl_lite.train import RECIPES, Recipe, evaluate, ode_blocks
 
 #: Chen et al.'s Table 1 as published: test error (%) and parameters (millions) per model.
-PAPER = {model: {"test_error_percent": PAPER_TEST_ERROR_PERCENT[model], "parameters_m": PAPER_PARAMETERS_M[model]}
-         for model in MODELS}
+PAPER = {
+    model: {
+        "test_error_percent": PAPER_TEST_ERROR_PERCENT[model],
+        "parameters_m": PAPER_PARAMETERS_M[model],
+    }
+    for model in MODELS
+}
 PAPER_SOURCE = "Chen, Rubanova, Bettencourt, Duvenaud, Neural Ordinary Differential Equations, NeurIPS 2018, Table 1"
 
 
@@ -40,7 +45,11 @@ def checkpoint_name(model: str, seed: int = 0) -> str:
 
 
 EXPERIMENT = runs.Experiment(
-    name="chen", models=MODELS, build=chen_model, recipe=recipe, checkpoint_name=checkpoint_name,
+    name="chen",
+    models=MODELS,
+    build=chen_model,
+    recipe=recipe,
+    checkpoint_name=checkpoint_name,
     description="Chen et al. (2018) Table 1: four MNIST models, checkpoints chen-<model>-seed<S>",
 )
 EXPERIMENTS = (EXPERIMENT,)
@@ -67,28 +76,50 @@ def table(seed: int = 0, test: ImageData | None = None, device=None) -> list[dic
         net, record = load(model, seed)
         start = time.perf_counter()
         accuracy = evaluate(net, test.images, test.labels, device=device)
-        rows.append({
-            "model": model, "parameters": count_parameters(net), "test_error_percent": 100 * (1 - accuracy),
-            "recorded_test_error_percent": 100 * (1 - record["test_acc"]), "epochs_run": record["epochs_run"],
-            "eval_seconds": time.perf_counter() - start, "data": test.name, "record": record,
-            "eval_images": len(test), "accuracy_label": test.accuracy_label,
-            "paper_parameters_m": PAPER[model]["parameters_m"],
-            "paper_test_error_percent": PAPER[model]["test_error_percent"],
-        })
+        rows.append(
+            {
+                "model": model,
+                "parameters": count_parameters(net),
+                "test_error_percent": 100 * (1 - accuracy),
+                "recorded_test_error_percent": 100 * (1 - record["test_acc"]),
+                "epochs_run": record["epochs_run"],
+                "eval_seconds": time.perf_counter() - start,
+                "data": test.name,
+                "record": record,
+                "eval_images": len(test),
+                "accuracy_label": test.accuracy_label,
+                "paper_parameters_m": PAPER[model]["parameters_m"],
+                "paper_test_error_percent": PAPER[model]["test_error_percent"],
+            }
+        )
     return rows
 
 
-def _ode_block_input(net: torch.nn.Module, images: torch.Tensor) -> tuple[torch.nn.Module, torch.Tensor]:
+def _ode_block_input(
+    net: torch.nn.Module, images: torch.Tensor
+) -> tuple[torch.nn.Module, torch.Tensor]:
     """(the ODE block of a Chen et al. ODE-Net, its input ``downsampling(images)``)."""
     blocks = ode_blocks(net)
-    if not blocks or not hasattr(net, "downsampling") or getattr(net, "feature", None) is not blocks[0]:
-        raise ValueError("needs Chen et al.'s ODE-Net (chen_model('odenet')): downsampling, one ODE block, head.")
+    if (
+        not blocks
+        or not hasattr(net, "downsampling")
+        or getattr(net, "feature", None) is not blocks[0]
+    ):
+        raise ValueError(
+            "needs Chen et al.'s ODE-Net (chen_model('odenet')): downsampling, one ODE block, head."
+        )
     with torch.inference_mode():
         return blocks[0], net.downsampling(images)
 
 
-def tolerance_sweep(net: torch.nn.Module, test, tolerances=(1e-1, 1e-2, 1e-3, 1e-4), batch_size: int = 1000,
-                    reference_tol: float = 1e-7, reference_images: int = 100) -> list[dict]:
+def tolerance_sweep(
+    net: torch.nn.Module,
+    test,
+    tolerances=(1e-1, 1e-2, 1e-3, 1e-4),
+    batch_size: int = 1000,
+    reference_tol: float = 1e-7,
+    reference_images: int = 100,
+) -> list[dict]:
     """An ODE-Net evaluated with ``rtol = atol = tol`` for each tolerance, as in Chen et al.'s Fig. 3a.
 
     Per tolerance: the solver's numerical error, the mean forward NFE, the test error on all of ``test`` and
@@ -105,14 +136,18 @@ def tolerance_sweep(net: torch.nn.Module, test, tolerances=(1e-1, 1e-2, 1e-3, 1e
     if not tolerances or not all(t > 0 for t in tolerances):
         raise ValueError(f"tolerances must be positive numbers, got {tolerances}.")
     if not 0 < reference_tol < min(tolerances):
-        raise ValueError(f"reference_tol must be positive and tighter than every tolerance ({min(tolerances):g}), "
-                         f"got {reference_tol:g}.")
+        raise ValueError(
+            f"reference_tol must be positive and tighter than every tolerance ({min(tolerances):g}), "
+            f"got {reference_tol:g}."
+        )
     if not isinstance(reference_images, int) or reference_images < 1:
         raise ValueError(f"reference_images must be a positive integer, got {reference_images!r}.")
     block, z0 = _ode_block_input(net, test.images[:reference_images])
     saved = (block.rtol, block.atol)
     nfe_seen: list[int] = []
-    hook = block.register_forward_hook(lambda module, args, out: nfe_seen.append(module.nfe_forward))
+    hook = block.register_forward_hook(
+        lambda module, args, out: nfe_seen.append(module.nfe_forward)
+    )
     rows = []
     try:
         with torch.inference_mode():
@@ -122,22 +157,38 @@ def tolerance_sweep(net: torch.nn.Module, test, tolerances=(1e-1, 1e-2, 1e-3, 1e
         for tol in tolerances:
             block.rtol = block.atol = tol
             with torch.inference_mode():
-                error = ((block(z0).flatten(1) - reference).norm(dim=1) / reference.norm(dim=1)).mean().item()
+                error = (
+                    ((block(z0).flatten(1) - reference).norm(dim=1) / reference.norm(dim=1))
+                    .mean()
+                    .item()
+                )
             nfe_seen.clear()
             start = time.perf_counter()
             accuracy = evaluate(net, test.images, test.labels, batch_size=batch_size)
-            rows.append({"tol": tol, "solver_error": error, "test_error_percent": 100 * (1 - accuracy),
-                         "nfe_forward": sum(nfe_seen) / len(nfe_seen), "seconds": time.perf_counter() - start,
-                         "reference_tol": reference_tol, "reference_nfe": reference_nfe,
-                         "reference_images": len(z0)})
+            rows.append(
+                {
+                    "tol": tol,
+                    "solver_error": error,
+                    "test_error_percent": 100 * (1 - accuracy),
+                    "nfe_forward": sum(nfe_seen) / len(nfe_seen),
+                    "seconds": time.perf_counter() - start,
+                    "reference_tol": reference_tol,
+                    "reference_nfe": reference_nfe,
+                    "reference_images": len(z0),
+                }
+            )
     finally:
         hook.remove()
         block.rtol, block.atol = saved
     return rows
 
 
-def adjoint_nfe_sweep(net: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor,
-                      tolerances=(1e-1, 1e-2, 1e-3, 1e-4)) -> list[dict]:
+def adjoint_nfe_sweep(
+    net: torch.nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    tolerances=(1e-1, 1e-2, 1e-3, 1e-4),
+) -> list[dict]:
     """Forward and backward (adjoint) NFE of one gradient evaluation of an ODE-Net per tolerance (Chen et al. Fig. 3c).
 
     For each ``tol`` the block is switched to the adjoint method with ``rtol = atol = tol``, the
@@ -146,10 +197,14 @@ def adjoint_nfe_sweep(net: torch.nn.Module, images: torch.Tensor, labels: torch.
     The weights are not changed (gradients are cleared); the block's settings are restored afterwards.
     """
     if len(images) != len(labels) or len(images) == 0:
-        raise ValueError(f"images and labels must be non-empty and of equal length, got {len(images)} and {len(labels)}.")
+        raise ValueError(
+            f"images and labels must be non-empty and of equal length, got {len(images)} and {len(labels)}."
+        )
     block = ode_blocks(net)[0] if ode_blocks(net) else None
     if block is None:
-        raise ValueError("adjoint_nfe_sweep needs a model with an ODE block (e.g. chen_model('odenet')).")
+        raise ValueError(
+            "adjoint_nfe_sweep needs a model with an ODE block (e.g. chen_model('odenet'))."
+        )
     saved = (block.rtol, block.atol, block.adjoint)
     rows = []
     # GroupNorm only: eval mode changes nothing but keeps the convention of evaluating in eval mode
@@ -163,8 +218,14 @@ def adjoint_nfe_sweep(net: torch.nn.Module, images: torch.Tensor, labels: torch.
                 forward = block.nfe_forward
                 loss.backward()
                 backward = block.nfe_backward
-                rows.append({"tol": float(tol), "nfe_forward": forward, "nfe_backward": backward,
-                             "ratio": backward / forward})
+                rows.append(
+                    {
+                        "tol": float(tol),
+                        "nfe_forward": forward,
+                        "nfe_backward": backward,
+                        "ratio": backward / forward,
+                    }
+                )
         finally:
             block.rtol, block.atol, block.adjoint = saved
             net.zero_grad(set_to_none=True)
@@ -180,12 +241,29 @@ def verdict_markdown(rows: list[dict], test_images: int) -> str:
     lines = []
     for m in result["models"]:
         record = by_model[m["model"]]["record"]
-        lines.append([m["model"], f"{m['paper_error']:.2f} %", f"{by_model[m['model']]['paper_parameters_m']:.2f} M",
-                      f"{m['error']:.2f} % ± {m['se']:.2f}", f"{m['parameters'] / 1e6:.2f} M",
-                      f"{record['epochs_run']} of {record.get('full_recipe_epochs', 160)}",
-                      f"≤ {m['target']:.1f} %: {'met' if m['target_met'] else 'missed by ' + format(m['error'] - m['target'], '.2f') + ' points'}"])
-    return verdicts.markdown_table(["model", "error, paper", "parameters, paper", "error, ours (± binomial s.e.)",
-                                    "parameters, ours", "epochs run (of the paper's)", "book's target"], lines)
+        lines.append(
+            [
+                m["model"],
+                f"{m['paper_error']:.2f} %",
+                f"{by_model[m['model']]['paper_parameters_m']:.2f} M",
+                f"{m['error']:.2f} % ± {m['se']:.2f}",
+                f"{m['parameters'] / 1e6:.2f} M",
+                f"{record['epochs_run']} of {record.get('full_recipe_epochs', 160)}",
+                f"≤ {m['target']:.1f} %: {'met' if m['target_met'] else 'missed by ' + format(m['error'] - m['target'], '.2f') + ' points'}",
+            ]
+        )
+    return verdicts.markdown_table(
+        [
+            "model",
+            "error, paper",
+            "parameters, paper",
+            "error, ours (± binomial s.e.)",
+            "parameters, ours",
+            "epochs run (of the paper's)",
+            "book's target",
+        ],
+        lines,
+    )
 
 
 def verdict_paragraph(rows: list[dict], test_images: int, data: str) -> str:
@@ -194,25 +272,40 @@ def verdict_paragraph(rows: list[dict], test_images: int, data: str) -> str:
     by_model = {m["model"]: m for m in v["models"]}
     ode, res = by_model["odenet"], by_model["resnet"]
     epochs = {r["model"]: r["record"]["epochs_run"] for r in rows}
-    word = {verdicts.HOLDS: "holds in our runs", verdicts.FAILS: "does not hold in our runs",
-            verdicts.UNRESOLVED: "is not reproduced yet"}[v["verdict"]]
-    text = (f"**Verdict.** Chen et al.'s claim that the ODE-Net matches the ResNet's error with about a third of "
-            f"its parameters {word}: ODE-Net {ode['error']:.2f} % against ResNet {res['error']:.2f} % on {data} "
-            f"(gap {v['gap']:+.2f} points, binomial standard error {v['gap_se']:.2f}; paper {v['paper_gap']:+.2f}), "
-            f"with {v['ratio']:.1f}x fewer parameters, after {epochs['odenet']} (ODE-Net) and {epochs['resnet']} (ResNet) "
-            "epochs of the paper's 160. ")
+    word = {
+        verdicts.HOLDS: "holds in our runs",
+        verdicts.FAILS: "does not hold in our runs",
+        verdicts.UNRESOLVED: "is not reproduced yet",
+    }[v["verdict"]]
+    text = (
+        f"**Verdict.** Chen et al.'s claim that the ODE-Net matches the ResNet's error with about a third of "
+        f"its parameters {word}: ODE-Net {ode['error']:.2f} % against ResNet {res['error']:.2f} % on {data} "
+        f"(gap {v['gap']:+.2f} points, binomial standard error {v['gap_se']:.2f}; paper {v['paper_gap']:+.2f}), "
+        f"with {v['ratio']:.1f}x fewer parameters, after {epochs['odenet']} (ODE-Net) and {epochs['resnet']} (ResNet) "
+        "epochs of the paper's 160. "
+    )
     if v["verdict"] == verdicts.FAILS:
-        text += ("The ODE-Net is worse than the ResNet by more than two standard errors"
-                 if not v["accuracy_half"] else "The parameter ratio is below the claim's") + " at this budget."
+        text += (
+            "The ODE-Net is worse than the ResNet by more than two standard errors"
+            if not v["accuracy_half"]
+            else "The parameter ratio is below the claim's"
+        ) + " at this budget."
     elif v["verdict"] == verdicts.UNRESOLVED:
         missed = [m["model"] for m in v["models"] if not m["target_met"]]
-        standing = ("better than the ResNet by more than two standard errors" if v["gap"] < -2 * v["gap_se"]
-                    else "within two standard errors of the ResNet")
-        text += (f"The ODE-Net is {standing}, but {', '.join(missed)} "
-                 f"{'misses its' if len(missed) == 1 else 'miss their'} target error: the comparison is between "
-                 "networks that have not converged, and the ranking of young networks need not survive training.")
+        standing = (
+            "better than the ResNet by more than two standard errors"
+            if v["gap"] < -2 * v["gap_se"]
+            else "within two standard errors of the ResNet"
+        )
+        text += (
+            f"The ODE-Net is {standing}, but {', '.join(missed)} "
+            f"{'misses its' if len(missed) == 1 else 'miss their'} target error: the comparison is between "
+            "networks that have not converged, and the ranking of young networks need not survive training."
+        )
     else:
-        text += "Both networks meet the book's target, so the comparison is between converged networks."
+        text += (
+            "Both networks meet the book's target, so the comparison is between converged networks."
+        )
     met = sum(m["target_met"] for m in v["models"])
     text += f" Targets met: {met} of {len(v['models'])} models."
     return text

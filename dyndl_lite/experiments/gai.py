@@ -28,28 +28,40 @@ from dyndl_lite.geodesic import _as_track, lss, ots, track_distance, track_lower
 from dyndl_lite.models.residual import MNIST_DEPTH, MNIST_HIDDEN, MNIST_WIDTH, mnist_tracknet
 from dyndl_lite.train import Recipe, evaluate
 
-PAPER_WEIGHT_DECAYS = (0.0, 5e-4, 1e-3, 5e-3, 1e-2)  # Gai & Zhang's sweep (CIFAR-100), all trainable here
+PAPER_WEIGHT_DECAYS = (
+    0.0,
+    5e-4,
+    1e-3,
+    5e-3,
+    1e-2,
+)  # Gai & Zhang's sweep (CIFAR-100), all trainable here
 WEIGHT_DECAYS = (0.0, 5e-4, 5e-3)  # the ones whose checkpoints the chapters evaluate
 SEEDS = (0,)
-FULL_EPOCHS = 160  # Gai & Zhang picture training up to epoch 160; the book's full recipe runs that long
+FULL_EPOCHS = (
+    160  # Gai & Zhang picture training up to epoch 160; the book's full recipe runs that long
+)
 TRACK_POINTS = 1000  # fixed test images (seed 0 subset) for LSS during training
 SNAPSHOT_POINTS = 200  # test images whose 2-D tracks are stored at SNAPSHOT_EPOCHS
-OTS_POINTS = 2000  # test images for the exact OTS of the table (one assignment problem of this size)
+OTS_POINTS = (
+    2000  # test images for the exact OTS of the table (one assignment problem of this size)
+)
 
-PAPER_SOURCE = ("Gai & Zhang, A Mathematical Principle of Deep Learning: Learn the Geodesic Curve in the "
-                "Wasserstein Space, arXiv:2102.09235 (2021)")
+PAPER_SOURCE = (
+    "Gai & Zhang, A Mathematical Principle of Deep Learning: Learn the Geodesic Curve in the "
+    "Wasserstein Space, arXiv:2102.09235 (2021)"
+)
 PAPER = {
     # MNIST ResNet with L2 regularisation, as printed.
     "mnist": {"lss": 1.12, "ots": 0.96},
     # CIFAR-100 weight-decay sweep, values read off their plots (about +-0.02).
     "cifar100": {
-    "weight_decay": [0.0, 5e-4, 1e-3, 5e-3, 1e-2],
-    "resnet_test_acc_pct": [74.5, 76.4, 77.1, 79.7, 78.1],
-    "plain_test_acc_pct": [57.4, 64.2, 69.6, 67.8, 44.2],
-    "resnet_ots": [1.0, 1.0, 0.99, 0.96, 0.86],
-    "plain_ots": [0.15, 0.0, 0.22, 0.06, 0.0],  # "~0" in the paper is written 0.0 here
-    "resnet_lss": [1.38, 1.28, 1.30, 1.55, 1.82],
-    "plain_lss": [4.6, 4.1, 4.0, 3.5, 3.9],
+        "weight_decay": [0.0, 5e-4, 1e-3, 5e-3, 1e-2],
+        "resnet_test_acc_pct": [74.5, 76.4, 77.1, 79.7, 78.1],
+        "plain_test_acc_pct": [57.4, 64.2, 69.6, 67.8, 44.2],
+        "resnet_ots": [1.0, 1.0, 0.99, 0.96, 0.86],
+        "plain_ots": [0.15, 0.0, 0.22, 0.06, 0.0],  # "~0" in the paper is written 0.0 here
+        "resnet_lss": [1.38, 1.28, 1.30, 1.55, 1.82],
+        "plain_lss": [4.6, 4.1, 4.0, 3.5, 3.9],
     },
 }
 
@@ -62,9 +74,17 @@ def recipe(model: str) -> Recipe:
     """
     weight_decay = parse_model(model)[1]
     epochs = FULL_EPOCHS
-    return Recipe(name=f"gai-mnist-wd{wd_tag(weight_decay)}-{epochs}ep", epochs=epochs, batch_size=128,
-                  optimizer="sgd", lr=0.01, momentum=0.9, weight_decay=weight_decay,
-                  milestones=(math.ceil(0.6 * epochs), math.ceil(0.8 * epochs)), gamma=0.1)
+    return Recipe(
+        name=f"gai-mnist-wd{wd_tag(weight_decay)}-{epochs}ep",
+        epochs=epochs,
+        batch_size=128,
+        optimizer="sgd",
+        lr=0.01,
+        momentum=0.9,
+        weight_decay=weight_decay,
+        milestones=(math.ceil(0.6 * epochs), math.ceil(0.8 * epochs)),
+        gamma=0.1,
+    )
 
 
 def wd_tag(weight_decay: float) -> str:
@@ -72,7 +92,11 @@ def wd_tag(weight_decay: float) -> str:
     if weight_decay == 0:
         return "0"
     mantissa, exponent = f"{weight_decay:.0e}".split("e")
-    return f"{mantissa}e-{int(exponent[1:])}" if exponent.startswith("-") else f"{mantissa}e{int(exponent)}"
+    return (
+        f"{mantissa}e-{int(exponent[1:])}"
+        if exponent.startswith("-")
+        else f"{mantissa}e{int(exponent)}"
+    )
 
 
 def checkpoint_name(model: str, seed: int = 0) -> str:
@@ -142,16 +166,24 @@ def training_callback(test, recipe_: Recipe):
         dynamics["train_acc"].append(history.train_acc[-1])
         if epoch in wanted:
             history.extra.setdefault("snapshot_tracks", {})[str(epoch)] = np.round(
-                tracks(model, pictured).numpy(), 4).tolist()
+                tracks(model, pictured).numpy(), 4
+            ).tolist()
 
     return record
 
 
-def pca_2d(tracks_: np.ndarray | torch.Tensor, fit_on: np.ndarray | torch.Tensor | None = None) -> np.ndarray:
+def pca_2d(
+    tracks_: np.ndarray | torch.Tensor, fit_on: np.ndarray | torch.Tensor | None = None
+) -> np.ndarray:
     """Tracks (..., d) projected to 2-D: ``P(x) = (x - mean) V_2``, with the mean and the two leading
     principal axes ``V_2`` of the points of ``fit_on`` (default: ``tracks_`` itself), all layers stacked."""
+
     def as_array(a) -> np.ndarray:
-        return a.detach().cpu().numpy().astype(np.float64) if isinstance(a, torch.Tensor) else np.asarray(a, np.float64)
+        return (
+            a.detach().cpu().numpy().astype(np.float64)
+            if isinstance(a, torch.Tensor)
+            else np.asarray(a, np.float64)
+        )
 
     points = as_array(tracks_ if fit_on is None else fit_on)
     points = points.reshape(-1, points.shape[-1])
@@ -173,21 +205,35 @@ def finish_record(model, history, test) -> dict:
     last = max(raw, key=int)
     pictured = test.subset(min(SNAPSHOT_POINTS, len(test)), seed=1)
     return {
-        "architecture": {"residual": bool(model.residual), "width": MNIST_WIDTH, "hidden": MNIST_HIDDEN,
-                         "depth": MNIST_DEPTH},
-        "dynamics": {**history.extra["dynamics"],
-                     "lss_points": f"{test.name}, fixed subset of {min(TRACK_POINTS, len(test)):,} (seed 0)"},
-        "snapshots": {"labels": pictured.labels.tolist(),
-                      "basis": f"one PCA basis, fitted to all layers of the epoch-{last} tracks, for every epoch",
-                      "tracks_pca_2d": {e: np.round(p, 4).tolist() for e, p in fixed_basis_pca(raw, last).items()}},
+        "architecture": {
+            "residual": bool(model.residual),
+            "width": MNIST_WIDTH,
+            "hidden": MNIST_HIDDEN,
+            "depth": MNIST_DEPTH,
+        },
+        "dynamics": {
+            **history.extra["dynamics"],
+            "lss_points": f"{test.name}, fixed subset of {min(TRACK_POINTS, len(test)):,} (seed 0)",
+        },
+        "snapshots": {
+            "labels": pictured.labels.tolist(),
+            "basis": f"one PCA basis, fitted to all layers of the epoch-{last} tracks, for every epoch",
+            "tracks_pca_2d": {
+                e: np.round(p, 4).tolist() for e, p in fixed_basis_pca(raw, last).items()
+            },
+        },
     }
 
 
 EXPERIMENT = runs.Experiment(
-    name="gai", models=MODELS, build=lambda model: mnist_tracknet(parse_model(model)[0]), recipe=recipe,
+    name="gai",
+    models=MODELS,
+    build=lambda model: mnist_tracknet(parse_model(model)[0]),
+    recipe=recipe,
     checkpoint_name=checkpoint_name,
     description="Gai & Zhang (2021): residual vs plain MNIST networks across weight decay (chapter 10)",
-    callback=training_callback, finish=finish_record,
+    callback=training_callback,
+    finish=finish_record,
 )
 EXPERIMENTS = (EXPERIMENT,)
 
@@ -213,19 +259,33 @@ def evaluate_row(model: torch.nn.Module, test, ots_points: int = OTS_POINTS) -> 
     sub = test.subset(used, seed=0).images
     track = tracks(model, sub)
     mean, left_out = lss_summary(track)
-    return {"test_acc": evaluate(model, test.images, test.labels), "lss": mean, "lss_left_out": left_out,
-            "ots": ots(track[0], track[-1]), "eval_images": len(test), "ots_points": used,
-            "accuracy_label": getattr(test, "accuracy_label", "accuracy")}
+    return {
+        "test_acc": evaluate(model, test.images, test.labels),
+        "lss": mean,
+        "lss_left_out": left_out,
+        "ots": ots(track[0], track[-1]),
+        "eval_images": len(test),
+        "ots_points": used,
+        "accuracy_label": getattr(test, "accuracy_label", "accuracy"),
+    }
 
 
-def table(test, weight_decays=WEIGHT_DECAYS, seed: int = 0, ots_points: int = OTS_POINTS) -> list[dict]:
+def table(
+    test, weight_decays=WEIGHT_DECAYS, seed: int = 0, ots_points: int = OTS_POINTS
+) -> list[dict]:
     """One row per (architecture, weight decay) from the shipped checkpoints, evaluated now."""
     rows = []
     for residual in (True, False):
         for gamma in weight_decays:
             model, record = load(model_name(residual, gamma), seed)
-            rows.append({"network": "residual" if residual else "plain", "weight_decay": gamma,
-                         **evaluate_row(model, test, ots_points), "train_acc": record["train_acc"]})
+            rows.append(
+                {
+                    "network": "residual" if residual else "plain",
+                    "weight_decay": gamma,
+                    **evaluate_row(model, test, ots_points),
+                    "train_acc": record["train_acc"],
+                }
+            )
     return rows
 
 
@@ -248,7 +308,9 @@ def align_2d(points: np.ndarray, reference: np.ndarray) -> np.ndarray:
     """
     a, b = np.asarray(points, dtype=float), np.asarray(reference, dtype=float)
     if a.shape != b.shape or a.shape[-1] != 2:
-        raise ValueError(f"points and reference must have the same shape (..., 2), got {a.shape} and {b.shape}.")
+        raise ValueError(
+            f"points and reference must have the same shape (..., 2), got {a.shape} and {b.shape}."
+        )
     fa, fb = a.reshape(-1, 2), b.reshape(-1, 2)
     u, _, vt = np.linalg.svd((fa - fa.mean(0)).T @ (fb - fb.mean(0)))
     return a @ (u @ vt)
@@ -270,9 +332,13 @@ def bound_check(track1: np.ndarray, track2: np.ndarray, seed: int = 0) -> dict:
     """
     t1, t2 = np.asarray(track1, dtype=float), np.asarray(track2, dtype=float)
     if t1.shape != t2.shape or t1.ndim != 3:
-        raise ValueError(f"track1 and track2 must both have shape (n+1, m, d), got {t1.shape} and {t2.shape}.")
+        raise ValueError(
+            f"track1 and track2 must both have shape (n+1, m, d), got {t1.shape} and {t2.shape}."
+        )
 
-    def straight(a: np.ndarray, b: np.ndarray) -> np.ndarray:  # min over t in [0, 1] of |a + t (b - a)|
+    def straight(
+        a: np.ndarray, b: np.ndarray
+    ) -> np.ndarray:  # min over t in [0, 1] of |a + t (b - a)|
         step = b - a
         t = np.clip(-(a * step).sum(-1) / np.maximum((step * step).sum(-1), 1e-300), 0, 1)
         return np.linalg.norm(a + t[:, None] * step, axis=-1)
@@ -284,10 +350,16 @@ def bound_check(track1: np.ndarray, track2: np.ndarray, seed: int = 0) -> dict:
     bound_shuffled = track_lower_bound(t1[0], t2[0], t1[-1][perm], t2[-1][perm])
     distance = track_distance(t1, t2)
     positive = bound > 0
-    return {"pairs": int(t1.shape[1]), "network": float(np.mean(distance >= bound)),
-            "monotone": float(np.mean((a * b).sum(-1) >= 0)), "straight": float(np.mean(straight(a, b) >= bound * (1 - 1e-9))),
-            "shuffled": float(np.mean(straight(a, b_shuffled) >= bound_shuffled * (1 - 1e-9))),
-            "median_ratio": float(np.median(distance[positive] / bound[positive])) if positive.any() else float("nan")}
+    return {
+        "pairs": int(t1.shape[1]),
+        "network": float(np.mean(distance >= bound)),
+        "monotone": float(np.mean((a * b).sum(-1) >= 0)),
+        "straight": float(np.mean(straight(a, b) >= bound * (1 - 1e-9))),
+        "shuffled": float(np.mean(straight(a, b_shuffled) >= bound_shuffled * (1 - 1e-9))),
+        "median_ratio": float(np.median(distance[positive] / bound[positive]))
+        if positive.any()
+        else float("nan"),
+    }
 
 
 def paper_cifar100_rows() -> list[dict]:
@@ -295,9 +367,17 @@ def paper_cifar100_rows() -> list[dict]:
     accuracy only, so it stands in the ``train_acc`` field; use these rows for the per-weight-decay
     comparisons, not for the training-accuracy trend."""
     p = PAPER["cifar100"]
-    return [{"network": net, "weight_decay": g, "lss": p[f"{key}_lss"][i], "ots": p[f"{key}_ots"][i],
-             "train_acc": p[f"{key}_test_acc_pct"][i] / 100}
-            for i, g in enumerate(p["weight_decay"]) for net, key in (("residual", "resnet"), ("plain", "plain"))]
+    return [
+        {
+            "network": net,
+            "weight_decay": g,
+            "lss": p[f"{key}_lss"][i],
+            "ots": p[f"{key}_ots"][i],
+            "train_acc": p[f"{key}_test_acc_pct"][i] / 100,
+        }
+        for i, g in enumerate(p["weight_decay"])
+        for net, key in (("residual", "resnet"), ("plain", "plain"))
+    ]
 
 
 def verdict_markdown(rows: list[dict]) -> str:
@@ -308,14 +388,33 @@ def verdict_markdown(rows: list[dict]) -> str:
     lines = []
     for r in ours:
         t = theirs.get(r["weight_decay"])
-        lines.append([f"{r['weight_decay']:g}",
-                      f"{r['lss_residual']:.2f} / {r['lss_plain']:.2f}", r["straighter"],
-                      f"{t['lss_residual']:.2f} / {t['lss_plain']:.2f}: {t['straighter']}" if t else "not in the paper",
-                      f"{r['ots_residual']:.3f} / {r['ots_plain']:.3f}", r["more_optimal"],
-                      f"{t['ots_residual']:.2f} / {t['ots_plain']:.2f}: {t['more_optimal']}" if t else "not in the paper"])
+        lines.append(
+            [
+                f"{r['weight_decay']:g}",
+                f"{r['lss_residual']:.2f} / {r['lss_plain']:.2f}",
+                r["straighter"],
+                f"{t['lss_residual']:.2f} / {t['lss_plain']:.2f}: {t['straighter']}"
+                if t
+                else "not in the paper",
+                f"{r['ots_residual']:.3f} / {r['ots_plain']:.3f}",
+                r["more_optimal"],
+                f"{t['ots_residual']:.2f} / {t['ots_plain']:.2f}: {t['more_optimal']}"
+                if t
+                else "not in the paper",
+            ]
+        )
     return verdicts.markdown_table(
-        ["γ", "LSS residual / plain (ours)", "straighter? (ours)", "paper, CIFAR-100 (theirs)",
-         "OTS residual / plain (ours)", "more optimal? (ours)", "paper, CIFAR-100 (theirs)"], lines)
+        [
+            "γ",
+            "LSS residual / plain (ours)",
+            "straighter? (ours)",
+            "paper, CIFAR-100 (theirs)",
+            "OTS residual / plain (ours)",
+            "more optimal? (ours)",
+            "paper, CIFAR-100 (theirs)",
+        ],
+        lines,
+    )
 
 
 def training_trends(records: dict[tuple[str, float], dict]) -> list[dict]:
@@ -325,8 +424,13 @@ def training_trends(records: dict[tuple[str, float], dict]) -> list[dict]:
     out = []
     for (network, gamma), record in records.items():
         dyn = record["dynamics"]
-        row = {"network": network, "weight_decay": gamma, "epochs": len(dyn["epoch"]),
-               "lss_first": dyn["lss"][0], "lss_last": dyn["lss"][-1]}
+        row = {
+            "network": network,
+            "weight_decay": gamma,
+            "epochs": len(dyn["epoch"]),
+            "lss_first": dyn["lss"][0],
+            "lss_last": dyn["lss"][-1],
+        }
         if len(dyn["epoch"]) >= 2:
             row.update(verdicts.falls_as_rises(dyn["lss"], dyn["train_acc"]))
         else:
@@ -350,21 +454,34 @@ def verdict_paragraph(rows: list[dict], trends: list[dict], epochs: list[int], d
     paper = verdicts.gai(paper_cifar100_rows())["per_weight_decay"]
     paper_both = sum(r["straighter"] == r["more_optimal"] == verdicts.HOLDS for r in paper)
     budget = "-".join(str(e) for e in sorted({min(epochs), max(epochs)}))
-    text = (f"**Verdict** (MNIST, {k} weight decays, one seed each, {budget} epochs of training; LSS and OTS on "
-            f"{data}). The residual network is straighter than the plain one at {straight} of {k} weight decays and "
-            f"more optimal at {optimal} of {k}; Gai & Zhang's CIFAR-100 residual network is both at {paper_both} of "
-            f"their {len(paper)}. "
-            f"Our residual LSS ranges over {min(res_lss):.2f}-{max(res_lss):.2f} and OTS over "
-            f"{min(res_ots):.3f}-{max(res_ots):.3f}, against the paper's MNIST ResNet {PAPER['mnist']['lss']} and "
-            f"{PAPER['mnist']['ots']}. ")
+    text = (
+        f"**Verdict** (MNIST, {k} weight decays, one seed each, {budget} epochs of training; LSS and OTS on "
+        f"{data}). The residual network is straighter than the plain one at {straight} of {k} weight decays and "
+        f"more optimal at {optimal} of {k}; Gai & Zhang's CIFAR-100 residual network is both at {paper_both} of "
+        f"their {len(paper)}. "
+        f"Our residual LSS ranges over {min(res_lss):.2f}-{max(res_lss):.2f} and OTS over "
+        f"{min(res_ots):.3f}-{max(res_ots):.3f}, against the paper's MNIST ResNet {PAPER['mnist']['lss']} and "
+        f"{PAPER['mnist']['ots']}. "
+    )
     if across is not None:
-        text += (f"Across weight decays the residual network's LSS {'falls' if across['verdict'] == verdicts.HOLDS else 'does not fall'} "
-                 f"as its training accuracy rises (Spearman's rho = {across['rho']:+.2f} over {across['points']} "
-                 f"points; for untied values rho = -1 happens by chance one time in {math.factorial(across['points'])}). ")
-    text += (f"During training, LSS falls as training accuracy rises in {during_holds} of {len(during)} residual runs "
-             f"(rank correlation over the epochs of each record). ")
-    claims = [straight == k, optimal == k, across is not None and across["verdict"] == verdicts.HOLDS]
-    text += ("All three of the paper's qualitative claims hold in our runs." if all(claims) else
-             f"{sum(claims)} of the three qualitative claims (straighter at every weight decay, more optimal at every "
-             "weight decay, LSS falling as accuracy rises across weight decays) hold in our runs.")
+        text += (
+            f"Across weight decays the residual network's LSS {'falls' if across['verdict'] == verdicts.HOLDS else 'does not fall'} "
+            f"as its training accuracy rises (Spearman's rho = {across['rho']:+.2f} over {across['points']} "
+            f"points; for untied values rho = -1 happens by chance one time in {math.factorial(across['points'])}). "
+        )
+    text += (
+        f"During training, LSS falls as training accuracy rises in {during_holds} of {len(during)} residual runs "
+        f"(rank correlation over the epochs of each record). "
+    )
+    claims = [
+        straight == k,
+        optimal == k,
+        across is not None and across["verdict"] == verdicts.HOLDS,
+    ]
+    text += (
+        "All three of the paper's qualitative claims hold in our runs."
+        if all(claims)
+        else f"{sum(claims)} of the three qualitative claims (straighter at every weight decay, more optimal at every "
+        "weight decay, LSS falling as accuracy rises across weight decays) hold in our runs."
+    )
     return text

@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 import torch
@@ -50,28 +50,73 @@ QUICK_TRAIN_IMAGES = 60_000
 
 # Columns: (kind, strength). Gaussian sigma on 0-255; FGSM / PGD eps on [0, 1].
 COLUMNS = {
-    ("mnist", 1): [("gaussian", 50), ("gaussian", 75), ("gaussian", 100), ("fgsm", 0.15), ("fgsm", 0.3), ("fgsm", 0.5)],
+    ("mnist", 1): [
+        ("gaussian", 50),
+        ("gaussian", 75),
+        ("gaussian", 100),
+        ("fgsm", 0.15),
+        ("fgsm", 0.3),
+        ("fgsm", 0.5),
+    ],
     ("mnist", 2): [("gaussian", 100), ("fgsm", 0.3), ("fgsm", 0.5), ("pgd", 0.2), ("pgd", 0.3)],
-    ("svhn", 1): [("gaussian", 15), ("gaussian", 25), ("gaussian", 35), ("fgsm", 3 / 255), ("fgsm", 5 / 255), ("fgsm", 8 / 255)],
-    ("svhn", 2): [("gaussian", 35), ("fgsm", 5 / 255), ("fgsm", 8 / 255), ("pgd", 3 / 255), ("pgd", 5 / 255)],
-    ("imgnet10", 1): [("gaussian", 10), ("gaussian", 15), ("gaussian", 25), ("fgsm", 5 / 255), ("fgsm", 8 / 255), ("fgsm", 16 / 255)],
-    ("imgnet10", 2): [("gaussian", 25), ("fgsm", 5 / 255), ("fgsm", 8 / 255), ("pgd", 3 / 255), ("pgd", 5 / 255)],
+    ("svhn", 1): [
+        ("gaussian", 15),
+        ("gaussian", 25),
+        ("gaussian", 35),
+        ("fgsm", 3 / 255),
+        ("fgsm", 5 / 255),
+        ("fgsm", 8 / 255),
+    ],
+    ("svhn", 2): [
+        ("gaussian", 35),
+        ("fgsm", 5 / 255),
+        ("fgsm", 8 / 255),
+        ("pgd", 3 / 255),
+        ("pgd", 5 / 255),
+    ],
+    ("imgnet10", 1): [
+        ("gaussian", 10),
+        ("gaussian", 15),
+        ("gaussian", 25),
+        ("fgsm", 5 / 255),
+        ("fgsm", 8 / 255),
+        ("fgsm", 16 / 255),
+    ],
+    ("imgnet10", 2): [
+        ("gaussian", 25),
+        ("fgsm", 5 / 255),
+        ("fgsm", 8 / 255),
+        ("pgd", 3 / 255),
+        ("pgd", 5 / 255),
+    ],
 }
 
 # Yan et al. (2020), Tables 1 and 2: accuracy in %, mean and std over runs, as published.
 PAPER = {
-    ("mnist", 1): {"cnn": [(98.1, 0.7), (85.8, 4.3), (56.4, 5.6), (63.4, 2.3), (24.0, 8.9), (8.3, 3.2)],
-                   "odenet": [(98.7, 0.6), (90.6, 5.4), (73.2, 8.6), (83.5, 0.9), (42.1, 2.4), (14.3, 2.1)]},
-    ("svhn", 1): {"cnn": [(90.0, 1.2), (76.3, 2.7), (60.9, 3.9), (29.2, 2.9), (13.7, 1.9), (5.4, 1.5)],
-                  "odenet": [(95.7, 0.7), (88.1, 1.5), (78.2, 2.1), (58.2, 2.3), (43.0, 1.3), (30.9, 1.4)]},
-    ("imgnet10", 1): {"cnn": [(80.1, 1.8), (63.3, 2.0), (40.8, 2.7), (28.5, 0.5), (18.1, 0.7), (9.4, 1.2)],
-                      "odenet": [(81.9, 2.0), (67.5, 2.0), (48.7, 2.6), (36.2, 1.0), (27.2, 1.1), (14.4, 1.7)]},
-    ("mnist", 2): {"cnn": [(98.7, 0.1), (54.2, 1.1), (15.8, 1.3), (32.9, 3.7), (0.0, 0.0)],
-                   "odenet": [(99.4, 0.1), (71.5, 1.1), (19.9, 1.2), (64.7, 1.8), (13.0, 0.2)]},
-    ("svhn", 2): {"cnn": [(90.6, 0.2), (25.3, 0.6), (12.3, 0.7), (32.4, 0.4), (14.0, 0.5)],
-                  "odenet": [(95.1, 0.1), (49.4, 1.0), (34.7, 0.5), (50.9, 1.3), (27.2, 1.4)]},
-    ("imgnet10", 2): {"cnn": [(92.6, 0.6), (40.9, 1.8), (26.7, 1.7), (28.6, 1.5), (11.2, 1.2)],
-                      "odenet": [(92.6, 0.5), (42.0, 0.4), (29.0, 1.0), (29.8, 0.4), (12.3, 0.6)]},
+    ("mnist", 1): {
+        "cnn": [(98.1, 0.7), (85.8, 4.3), (56.4, 5.6), (63.4, 2.3), (24.0, 8.9), (8.3, 3.2)],
+        "odenet": [(98.7, 0.6), (90.6, 5.4), (73.2, 8.6), (83.5, 0.9), (42.1, 2.4), (14.3, 2.1)],
+    },
+    ("svhn", 1): {
+        "cnn": [(90.0, 1.2), (76.3, 2.7), (60.9, 3.9), (29.2, 2.9), (13.7, 1.9), (5.4, 1.5)],
+        "odenet": [(95.7, 0.7), (88.1, 1.5), (78.2, 2.1), (58.2, 2.3), (43.0, 1.3), (30.9, 1.4)],
+    },
+    ("imgnet10", 1): {
+        "cnn": [(80.1, 1.8), (63.3, 2.0), (40.8, 2.7), (28.5, 0.5), (18.1, 0.7), (9.4, 1.2)],
+        "odenet": [(81.9, 2.0), (67.5, 2.0), (48.7, 2.6), (36.2, 1.0), (27.2, 1.1), (14.4, 1.7)],
+    },
+    ("mnist", 2): {
+        "cnn": [(98.7, 0.1), (54.2, 1.1), (15.8, 1.3), (32.9, 3.7), (0.0, 0.0)],
+        "odenet": [(99.4, 0.1), (71.5, 1.1), (19.9, 1.2), (64.7, 1.8), (13.0, 0.2)],
+    },
+    ("svhn", 2): {
+        "cnn": [(90.6, 0.2), (25.3, 0.6), (12.3, 0.7), (32.4, 0.4), (14.0, 0.5)],
+        "odenet": [(95.1, 0.1), (49.4, 1.0), (34.7, 0.5), (50.9, 1.3), (27.2, 1.4)],
+    },
+    ("imgnet10", 2): {
+        "cnn": [(92.6, 0.6), (40.9, 1.8), (26.7, 1.7), (28.6, 1.5), (11.2, 1.2)],
+        "odenet": [(92.6, 0.5), (42.0, 0.4), (29.0, 1.0), (29.8, 0.4), (12.3, 0.6)],
+    },
 }
 PAPER_SOURCE = "Yan, Du, Tan, Feng, On Robustness of Neural Ordinary Differential Equations, ICLR 2020, Tables 1-2"
 
@@ -85,7 +130,9 @@ NOISE_SEED = 0  # one fixed noise draw per sigma, shared by every model (paired 
 def checkpoint_name(model: str, seed: int = 0, regime: str = "clean") -> str:
     """``yan-cnn-seed0``, ``yan-odenet-gaussian-seed2``, ``yan-tisode-seed1``, ..."""
     if model not in TRAINABLE or regime not in REGIMES:
-        raise ValueError(f"model must be one of {TRAINABLE} and regime one of {REGIMES}, got {model!r}, {regime!r}.")
+        raise ValueError(
+            f"model must be one of {TRAINABLE} and regime one of {REGIMES}, got {model!r}, {regime!r}."
+        )
     return f"yan-{model}{'' if regime == 'clean' else '-' + regime}-seed{seed}"
 
 
@@ -102,8 +149,16 @@ def column_label(kind: str, strength: float, dataset: str = "mnist") -> str:
 
 
 #: Yan et al.'s recipe (Section 4 and the authors' code), the same for every model.
-PAPER_RECIPE = Recipe(name="yan-full", epochs=100, batch_size=128, optimizer="adam", lr=1e-3, weight_decay=5e-4,
-                      milestones=(30, 60, 90), gamma=0.2)
+PAPER_RECIPE = Recipe(
+    name="yan-full",
+    epochs=100,
+    batch_size=128,
+    optimizer="adam",
+    lr=1e-3,
+    weight_decay=5e-4,
+    milestones=(30, 60, 90),
+    gamma=0.2,
+)
 
 
 def _with_regime(base: Recipe, regime: str, sigmas: tuple[float, ...] = TRAIN_SIGMAS) -> Recipe:
@@ -112,7 +167,9 @@ def _with_regime(base: Recipe, regime: str, sigmas: tuple[float, ...] = TRAIN_SI
         raise ValueError(f"regime must be one of {REGIMES}, got {regime!r}.")
     if regime == "clean":
         return base
-    return dataclasses.replace(base, name=base.name + "-gaussian", noise_prob=NOISE_PROB, noise_sigmas=sigmas)
+    return dataclasses.replace(
+        base, name=base.name + "-gaussian", noise_prob=NOISE_PROB, noise_sigmas=sigmas
+    )
 
 
 def recipe(model: str = "cnn", regime: str = "clean") -> Recipe:
@@ -124,23 +181,34 @@ def recipe(model: str = "cnn", regime: str = "clean") -> Recipe:
 def quick_recipe(regime: str = "clean", sigmas: tuple[float, ...] = TRAIN_SIGMAS) -> Recipe:
     """Quick mode's budget for the networks a chapter trains itself: one epoch over at most
     :data:`QUICK_TRAIN_IMAGES` images, otherwise :func:`recipe`."""
-    base = dataclasses.replace(PAPER_RECIPE, name="yan-quick", epochs=1, milestones=(), train_subset=QUICK_TRAIN_IMAGES)
+    base = dataclasses.replace(
+        PAPER_RECIPE, name="yan-quick", epochs=1, milestones=(), train_subset=QUICK_TRAIN_IMAGES
+    )
     return _with_regime(base, regime, sigmas)
 
 
 def available_seeds(regime: str) -> list[int]:
     """Seeds for which both models of ``regime`` have a checkpoint (user folder or shipped)."""
-    return [s for s in range(10) if all(pretrained.exists(checkpoint_name(m, s, regime)) for m in MODELS)]
+    return [
+        s
+        for s in range(10)
+        if all(pretrained.exists(checkpoint_name(m, s, regime)) for m in MODELS)
+    ]
 
 
-EXPERIMENTS = tuple(runs.Experiment(
-    name=f"yan-{regime}", models=TRAINABLE, build=build,
-    recipe=lambda model, regime=regime: recipe(model, regime),
-    checkpoint_name=lambda model, seed, regime=regime: checkpoint_name(model, seed, regime),
-    description=f"Yan et al. (2020) Table {number}: MNIST CNN / ODENet / TisODE trained on "
-                f"{'clean' if regime == 'clean' else 'Gaussian-perturbed'} images, "
-                f"checkpoints yan-<model>{'' if regime == 'clean' else '-gaussian'}-seed<S>",
-) for regime, number in (("clean", 1), ("gaussian", 2)))
+EXPERIMENTS = tuple(
+    runs.Experiment(
+        name=f"yan-{regime}",
+        models=TRAINABLE,
+        build=build,
+        recipe=lambda model, regime=regime: recipe(model, regime),
+        checkpoint_name=lambda model, seed, regime=regime: checkpoint_name(model, seed, regime),
+        description=f"Yan et al. (2020) Table {number}: MNIST CNN / ODENet / TisODE trained on "
+        f"{'clean' if regime == 'clean' else 'Gaussian-perturbed'} images, "
+        f"checkpoints yan-<model>{'' if regime == 'clean' else '-gaussian'}-seed<S>",
+    )
+    for regime, number in (("clean", 1), ("gaussian", 2))
+)
 _BY_REGIME = {experiment.name.removeprefix("yan-"): experiment for experiment in EXPERIMENTS}
 
 
@@ -151,7 +219,9 @@ def train(model: str, seed: int = 0, regime: str = "clean", **options) -> Path:
     return runs.train(_BY_REGIME[regime], model, seed, **options)
 
 
-def load(model: str, seed: int = 0, regime: str = "clean", in_channels: int = 1) -> tuple[nn.Module, dict]:
+def load(
+    model: str, seed: int = 0, regime: str = "clean", in_channels: int = 1
+) -> tuple[nn.Module, dict]:
     """Checkpoint ``yan-<model>[-gaussian]-seed<S>`` (user folder first, then shipped) loaded, and its record."""
     if regime not in REGIMES:
         raise ValueError(f"regime must be one of {REGIMES}, got {regime!r}.")
@@ -165,8 +235,14 @@ def _chunks(n: int, size: int) -> Iterable[slice]:
     return (slice(i, min(i + size, n)) for i in range(0, n, size))
 
 
-def column_accuracies(model: nn.Module, x: torch.Tensor, y: torch.Tensor, columns: list[tuple[str, float]],
-                      pgd_images: int, chunk: int = 250) -> dict[tuple[str, float], float]:
+def column_accuracies(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    columns: list[tuple[str, float]],
+    pgd_images: int,
+    chunk: int = 250,
+) -> dict[tuple[str, float], float]:
     """Accuracy (in [0, 1]) under every column's perturbation.
 
     Gaussian: one fixed noise draw (seed :data:`NOISE_SEED`) per sigma. FGSM: one input
@@ -186,7 +262,9 @@ def column_accuracies(model: nn.Module, x: torch.Tensor, y: torch.Tensor, column
             for kind, strength in columns:
                 if kind == "gaussian":
                     g = torch.Generator().manual_seed(NOISE_SEED * 1_000_003 + part.start)
-                    counts[(kind, strength)] += correct(attacks.gaussian(xb, strength, generator=g), yb)
+                    counts[(kind, strength)] += correct(
+                        attacks.gaussian(xb, strength, generator=g), yb
+                    )
             if fgsm_eps:
                 for eps, adv in zip(fgsm_eps, attacks.fgsm_sweep(model, xb, yb, fgsm_eps)):
                     counts[("fgsm", eps)] += correct(adv, yb)
@@ -194,14 +272,26 @@ def column_accuracies(model: nn.Module, x: torch.Tensor, y: torch.Tensor, column
                 stop = min(part.stop, pgd_images) - part.start
                 for kind, strength in columns:
                     if kind == "pgd":
-                        adv = attacks.pgd(model, xb[:stop], yb[:stop], strength, step=strength / 5, steps=PGD_STEPS)
+                        adv = attacks.pgd(
+                            model,
+                            xb[:stop],
+                            yb[:stop],
+                            strength,
+                            step=strength / 5,
+                            steps=PGD_STEPS,
+                        )
                         counts[(kind, strength)] += correct(adv, yb[:stop])
     totals = {c: min(pgd_images, len(x)) if c[0] == "pgd" else len(x) for c in columns}
     return {c: counts[c] / totals[c] for c in columns}
 
 
-def _measure(networks: Iterable[tuple[str, int, nn.Module]], x: torch.Tensor, y: torch.Tensor,
-             columns: list[tuple[str, float]], pgd_images: int) -> dict[str, dict]:
+def _measure(
+    networks: Iterable[tuple[str, int, nn.Module]],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    columns: list[tuple[str, float]],
+    pgd_images: int,
+) -> dict[str, dict]:
     """Per model: accuracies (%) of each ``(model, seed, network)`` under every column, their mean and
     sample std over seeds (zeros for one seed), and the clean accuracy on the same images."""
     per_model: dict[str, dict[str, list]] = {}
@@ -213,24 +303,52 @@ def _measure(networks: Iterable[tuple[str, int, nn.Module]], x: torch.Tensor, y:
     rows = {}
     for model, found in per_model.items():
         values = np.array(found["seeds"])
-        rows[model] = {"seeds": values.tolist(), "mean": values.mean(0).tolist(),
-                       "std": (values.std(0, ddof=1) if len(values) > 1 else np.zeros(len(columns))).tolist(),
-                       "clean": found["clean"]}
+        rows[model] = {
+            "seeds": values.tolist(),
+            "mean": values.mean(0).tolist(),
+            "std": (values.std(0, ddof=1) if len(values) > 1 else np.zeros(len(columns))).tolist(),
+            "clean": found["clean"],
+        }
     return rows
 
 
-def _result(number: int, dataset: str, mode: str, seeds: list[int], rows: dict, images: int, pgd_images: int,
-            data: str, accuracy_label: str, **more) -> dict:
+def _result(
+    number: int,
+    dataset: str,
+    mode: str,
+    seeds: list[int],
+    rows: dict,
+    images: int,
+    pgd_images: int,
+    data: str,
+    accuracy_label: str,
+    **more,
+) -> dict:
     """A table as data: what :func:`table` and :func:`table_from_training` return."""
     columns = COLUMNS[(dataset, number)]
-    return {"table": number, "dataset": dataset, "regime": "clean" if number == 1 else "gaussian", "mode": mode,
-            "seeds": list(seeds), "columns": [column_label(k, s, dataset) for k, s in columns],
-            "column_specs": columns, "rows": rows, "paper": PAPER[(dataset, number)], "paper_source": PAPER_SOURCE,
-            "data": data, "images": images, "pgd_images": pgd_images, "accuracy_label": accuracy_label,
-            "attack": f"cross-entropy FGSM; PGD {PGD_STEPS} steps of eps/5 from the clean image", **more}
+    return {
+        "table": number,
+        "dataset": dataset,
+        "regime": "clean" if number == 1 else "gaussian",
+        "mode": mode,
+        "seeds": list(seeds),
+        "columns": [column_label(k, s, dataset) for k, s in columns],
+        "column_specs": columns,
+        "rows": rows,
+        "paper": PAPER[(dataset, number)],
+        "paper_source": PAPER_SOURCE,
+        "data": data,
+        "images": images,
+        "pgd_images": pgd_images,
+        "accuracy_label": accuracy_label,
+        "attack": f"cross-entropy FGSM; PGD {PGD_STEPS} steps of eps/5 from the clean image",
+        **more,
+    }
 
 
-def table(number: int, mode: str = "quick", seeds: Iterable[int] | None = None, dataset: str = "mnist") -> dict:
+def table(
+    number: int, mode: str = "quick", seeds: Iterable[int] | None = None, dataset: str = "mnist"
+) -> dict:
     """Yan et al.'s Table ``number`` (1: clean training, 2: Gaussian training) for MNIST, as data.
 
     Every checkpoint of the table's regime is evaluated on the first
@@ -242,15 +360,22 @@ def table(number: int, mode: str = "quick", seeds: Iterable[int] | None = None, 
     if number not in (1, 2):
         raise ValueError(f"Yan et al. have Tables 1 and 2, got {number!r}.")
     if dataset != "mnist":
-        raise ValueError("shipped checkpoints exist for MNIST only; SVHN / ImgNet10 tables need training (see the chapter).")
+        raise ValueError(
+            "shipped checkpoints exist for MNIST only; SVHN / ImgNet10 tables need training (see the chapter)."
+        )
     regime = "clean" if number == 1 else "gaussian"
     seeds = list(available_seeds(regime) if seeds is None else seeds)
     if not seeds:
-        raise FileNotFoundError(f"no shipped checkpoints yan-*{'' if regime == 'clean' else '-gaussian'}-seed*; "
-                                f"train them with `python -m dyndl_lite train yan-{regime} --model cnn --seed 0`.")
+        raise FileNotFoundError(
+            f"no shipped checkpoints yan-*{'' if regime == 'clean' else '-gaussian'}-seed*; "
+            f"train them with `python -m dyndl_lite train yan-{regime} --model cnn --seed 0`."
+        )
     test = load_mnist("test")
-    x, y = test.images[:ATTACK_IMAGES[mode]], test.labels[:ATTACK_IMAGES[mode]]
-    n, n_pgd = len(x), min(PGD_IMAGES[mode], len(x))  # the counts used: the offline fallback holds 1,000 images
+    x, y = test.images[: ATTACK_IMAGES[mode]], test.labels[: ATTACK_IMAGES[mode]]
+    n, n_pgd = (
+        len(x),
+        min(PGD_IMAGES[mode], len(x)),
+    )  # the counts used: the offline fallback holds 1,000 images
     tisode = all(pretrained.exists(checkpoint_name("tisode", seed, regime)) for seed in seeds)
     models = MODELS + (("tisode",) if tisode else ())
     records, start = {}, time.perf_counter()
@@ -262,12 +387,30 @@ def table(number: int, mode: str = "quick", seeds: Iterable[int] | None = None, 
                 yield model, seed, net
 
     rows = _measure(networks(), x, y, COLUMNS[(dataset, number)], n_pgd)
-    return _result(number, dataset, mode, seeds, rows, n, n_pgd, f"{test.name}: first {n:,} images (PGD: first {n_pgd:,})",
-                   test.accuracy_label, records=records, seconds=round(time.perf_counter() - start, 1))
+    return _result(
+        number,
+        dataset,
+        mode,
+        seeds,
+        rows,
+        n,
+        n_pgd,
+        f"{test.name}: first {n:,} images (PGD: first {n_pgd:,})",
+        test.accuracy_label,
+        records=records,
+        seconds=round(time.perf_counter() - start, 1),
+    )
 
 
-def table_from_training(dataset: str, number: int, train_data, test_data, mode: str = "quick",
-                        seeds: Iterable[int] = (0,), progress: bool = False) -> dict:
+def table_from_training(
+    dataset: str,
+    number: int,
+    train_data,
+    test_data,
+    mode: str = "quick",
+    seeds: Iterable[int] = (0,),
+    progress: bool = False,
+) -> dict:
     """SVHN / ImgNet10 (no shipped checkpoints): train the 3-channel CNN and ODENet on ``train_data`` and
     evaluate Table ``number``'s columns on the first :data:`ATTACK_IMAGES` ``[mode]`` images of ``test_data``.
 
@@ -276,12 +419,18 @@ def table_from_training(dataset: str, number: int, train_data, test_data, mode: 
     ImgNet10 {10, 15, 25}): Yan et al. give the MNIST sigmas only, so this is the book's choice.
     """
     if (dataset, number) not in COLUMNS or dataset == "mnist":
-        raise ValueError(f"dataset must be 'svhn' or 'imgnet10' and number 1 or 2, got {dataset!r}, {number!r}.")
+        raise ValueError(
+            f"dataset must be 'svhn' or 'imgnet10' and number 1 or 2, got {dataset!r}, {number!r}."
+        )
     regime = "clean" if number == 1 else "gaussian"
     sigmas = tuple(float(s) for k, s in COLUMNS[(dataset, 1)] if k == "gaussian")
-    rec = quick_recipe(regime, sigmas) if mode == "quick" else _with_regime(PAPER_RECIPE, regime, sigmas)
+    rec = (
+        quick_recipe(regime, sigmas)
+        if mode == "quick"
+        else _with_regime(PAPER_RECIPE, regime, sigmas)
+    )
     seeds = list(seeds)
-    x, y = test_data.images[:ATTACK_IMAGES[mode]], test_data.labels[:ATTACK_IMAGES[mode]]
+    x, y = test_data.images[: ATTACK_IMAGES[mode]], test_data.labels[: ATTACK_IMAGES[mode]]
     n, n_pgd = len(x), min(PGD_IMAGES[mode], len(x))
 
     def networks():
@@ -293,13 +442,21 @@ def table_from_training(dataset: str, number: int, train_data, test_data, mode: 
                 yield model, seed, net
 
     rows = _measure(networks(), x, y, COLUMNS[(dataset, number)], n_pgd)
-    return _result(number, dataset, mode, seeds, rows, n, n_pgd,
-                   f"{train_data.name} for training; {test_data.name}: first {n:,} images (PGD: first {n_pgd:,})",
-                   test_data.accuracy_label, recipe=dataclasses.asdict(rec))
+    return _result(
+        number,
+        dataset,
+        mode,
+        seeds,
+        rows,
+        n,
+        n_pgd,
+        f"{train_data.name} for training; {test_data.name}: first {n:,} images (PGD: first {n_pgd:,})",
+        test_data.accuracy_label,
+        recipe=dataclasses.asdict(rec),
+    )
 
 
 # --------------------------------------------------------------------------- verdicts (chapter 6)
-
 
 
 def _pm(mean: float, std: float | None) -> str:
@@ -310,7 +467,10 @@ def _column_images(result: dict) -> list[int] | None:
     """The count each column of a :func:`table` result was measured on (PGD columns use fewer images)."""
     if "images" not in result or "column_specs" not in result:
         return None
-    return [result["pgd_images"] if kind == "pgd" else result["images"] for kind, _ in result["column_specs"]]
+    return [
+        result["pgd_images"] if kind == "pgd" else result["images"]
+        for kind, _ in result["column_specs"]
+    ]
 
 
 def verdict_rows(result: dict, ours: str = "odenet", theirs: str = "cnn") -> list[dict]:
@@ -318,8 +478,13 @@ def verdict_rows(result: dict, ours: str = "odenet", theirs: str = "cnn") -> lis
     ``theirs`` under each perturbation (per-seed accuracies, seeds paired; with one seed, the binomial
     standard error on the images each column used)? The paper's numbers join only for ODENet vs CNN."""
     paper = result["paper"] if (ours, theirs) == ("odenet", "cnn") else None
-    return verdicts.yan(result["columns"], result["rows"][ours]["seeds"], result["rows"][theirs]["seeds"],
-                        paper, images=_column_images(result))
+    return verdicts.yan(
+        result["columns"],
+        result["rows"][ours]["seeds"],
+        result["rows"][theirs]["seeds"],
+        paper,
+        images=_column_images(result),
+    )
 
 
 def verdict_markdown(result: dict) -> str:
@@ -328,45 +493,90 @@ def verdict_markdown(result: dict) -> str:
     :func:`dyndl_lite.verdicts.yan` ("ODENet more robust than CNN")."""
     n = len(result["seeds"])
     spread = n > 1
-    header = ["perturbation", "CNN, paper", "ODENet, paper", "difference, paper",
-              f"CNN, ours ({n} seed{'s' if n > 1 else ''})", f"ODENet, ours ({n} seed{'s' if n > 1 else ''})",
-              "difference, ours", "ODENet more robust? (ours)"]
+    header = [
+        "perturbation",
+        "CNN, paper",
+        "ODENet, paper",
+        "difference, paper",
+        f"CNN, ours ({n} seed{'s' if n > 1 else ''})",
+        f"ODENet, ours ({n} seed{'s' if n > 1 else ''})",
+        "difference, ours",
+        "ODENet more robust? (ours)",
+    ]
     tisode = "tisode" in result["rows"]
-    if tisode:  # Yan et al.'s own proposal against the ODENet; the paper's TisODE numbers are not printed
-        header += [f"TisODE, ours ({n} seed{'s' if n > 1 else ''})", "TisODE − ODENet, ours",
-                   "TisODE more robust than ODENet? (ours)"]
+    if (
+        tisode
+    ):  # Yan et al.'s own proposal against the ODENet; the paper's TisODE numbers are not printed
+        header += [
+            f"TisODE, ours ({n} seed{'s' if n > 1 else ''})",
+            "TisODE − ODENet, ours",
+            "TisODE more robust than ODENet? (ours)",
+        ]
         against_odenet = verdict_rows(result, "tisode", "odenet")
 
     def difference(row: dict) -> str:
-        return f"{row['mean']:+.1f}" + (f" ± {row['std']:.1f}" if row["std"] is not None else
-                                        f" (s.e. {row['se']:.1f})" if row.get("se_kind") else "")
+        return f"{row['mean']:+.1f}" + (
+            f" ± {row['std']:.1f}"
+            if row["std"] is not None
+            else f" (s.e. {row['se']:.1f})"
+            if row.get("se_kind")
+            else ""
+        )
 
     lines = []
     for j, row in enumerate(verdict_rows(result)):
         cnn, ode = result["rows"]["cnn"], result["rows"]["odenet"]
-        line = [row["column"], _pm(*result["paper"]["cnn"][j]), _pm(*result["paper"]["odenet"][j]),
-                f"{row['paper_difference']:+.1f}",
-                _pm(cnn["mean"][j], cnn["std"][j] if spread else None),
-                _pm(ode["mean"][j], ode["std"][j] if spread else None), difference(row), row["verdict"]]
+        line = [
+            row["column"],
+            _pm(*result["paper"]["cnn"][j]),
+            _pm(*result["paper"]["odenet"][j]),
+            f"{row['paper_difference']:+.1f}",
+            _pm(cnn["mean"][j], cnn["std"][j] if spread else None),
+            _pm(ode["mean"][j], ode["std"][j] if spread else None),
+            difference(row),
+            row["verdict"],
+        ]
         if tisode:
             tis = result["rows"]["tisode"]
-            line += [_pm(tis["mean"][j], tis["std"][j] if spread else None), difference(against_odenet[j]),
-                     against_odenet[j]["verdict"]]
+            line += [
+                _pm(tis["mean"][j], tis["std"][j] if spread else None),
+                difference(against_odenet[j]),
+                against_odenet[j]["verdict"],
+            ]
         lines.append(line)
     return verdicts.markdown_table(header, lines)
 
 
-def paper_only_markdown(dataset: str, number: int, reason: str = "not run: data not available here") -> str:
+def paper_only_markdown(
+    dataset: str, number: int, reason: str = "not run: data not available here"
+) -> str:
     """The paper's Table ``number`` for ``dataset`` (SVHN, ImgNet10), marked as theirs, our cells ``reason``."""
     if (dataset, number) not in PAPER or dataset == "mnist":
-        raise ValueError(f"dataset must be 'svhn' or 'imgnet10' and number 1 or 2, got {dataset!r}, {number!r}.")
+        raise ValueError(
+            f"dataset must be 'svhn' or 'imgnet10' and number 1 or 2, got {dataset!r}, {number!r}."
+        )
     paper = PAPER[(dataset, number)]
     labels = [column_label(k, s, dataset) for k, s in COLUMNS[(dataset, number)]]
-    lines = [[label, _pm(*paper["cnn"][j]), _pm(*paper["odenet"][j]),
-              f"{paper['odenet'][j][0] - paper['cnn'][j][0]:+.1f}", reason]
-             for j, label in enumerate(labels)]
+    lines = [
+        [
+            label,
+            _pm(*paper["cnn"][j]),
+            _pm(*paper["odenet"][j]),
+            f"{paper['odenet'][j][0] - paper['cnn'][j][0]:+.1f}",
+            reason,
+        ]
+        for j, label in enumerate(labels)
+    ]
     return verdicts.markdown_table(
-        ["perturbation", "CNN, paper (theirs)", "ODENet, paper (theirs)", "difference, paper (theirs)", "ours"], lines)
+        [
+            "perturbation",
+            "CNN, paper (theirs)",
+            "ODENet, paper (theirs)",
+            "difference, paper (theirs)",
+            "ours",
+        ],
+        lines,
+    )
 
 
 def verdict_paragraph(results: list[dict]) -> str:
@@ -377,32 +587,51 @@ def verdict_paragraph(results: list[dict]) -> str:
         counts = verdicts.count(rows)
         n = len(result["seeds"])
         clean = {m: float(np.mean(result["rows"][m]["clean"])) for m in MODELS}
-        epochs = sorted({(r["epochs_run"], r.get("full_recipe_epochs", PAPER_RECIPE.epochs)) for r in result["records"].values()})
+        epochs = sorted(
+            {
+                (r["epochs_run"], r.get("full_recipe_epochs", PAPER_RECIPE.epochs))
+                for r in result["records"].values()
+            }
+        )
         held = [r["column"] for r in rows if r["verdict"] == verdicts.HOLDS]
         failed = [r["column"] for r in rows if r["verdict"] == verdicts.FAILS]
         open_ = [r["column"] for r in rows if r["verdict"] == verdicts.UNRESOLVED]
-        text = (f"**Table {result['table']} ({'clean' if result['regime'] == 'clean' else 'Gaussian'} training).** "
-                f"Yan et al.'s claim, that the ODENet is more accurate than the CNN under each perturbation, "
-                f"holds in our runs in {counts[verdicts.HOLDS]} of {len(rows)} columns"
-                + (f" ({', '.join(held)})" if held else "")
-                + f", does not hold in {counts[verdicts.FAILS]}" + (f" ({', '.join(failed)})" if failed else "")
-                + (" and is not resolved (the difference lies within the rule's margin of zero) in "
-                   f"{counts[verdicts.UNRESOLVED]} ({', '.join(open_)})"
-                   if open_ else "")
-                + f"; the paper has the ODENet ahead in {sum(r['paper_difference'] > 0 for r in rows)} of {len(rows)}. "
-                f"Our numbers: {n} seed{'s' if n > 1 else ''}"
-                + ("" if n > 1 else " (the standard error is the test images' sampling error alone: "
-                                    "a second seed could still change a verdict)")
-                + f", {' and '.join(f'{e} of {f} epochs' for e, f in epochs)} of the paper's recipe, "
-                f"clean accuracy CNN {clean['cnn']:.1f} %, ODENet {clean['odenet']:.1f} % on {result['data']} "
-                f"(paper: about 99 %).")
+        text = (
+            f"**Table {result['table']} ({'clean' if result['regime'] == 'clean' else 'Gaussian'} training).** "
+            f"Yan et al.'s claim, that the ODENet is more accurate than the CNN under each perturbation, "
+            f"holds in our runs in {counts[verdicts.HOLDS]} of {len(rows)} columns"
+            + (f" ({', '.join(held)})" if held else "")
+            + f", does not hold in {counts[verdicts.FAILS]}"
+            + (f" ({', '.join(failed)})" if failed else "")
+            + (
+                " and is not resolved (the difference lies within the rule's margin of zero) in "
+                f"{counts[verdicts.UNRESOLVED]} ({', '.join(open_)})"
+                if open_
+                else ""
+            )
+            + f"; the paper has the ODENet ahead in {sum(r['paper_difference'] > 0 for r in rows)} of {len(rows)}. "
+            f"Our numbers: {n} seed{'s' if n > 1 else ''}"
+            + (
+                ""
+                if n > 1
+                else " (the standard error is the test images' sampling error alone: "
+                "a second seed could still change a verdict)"
+            )
+            + f", {' and '.join(f'{e} of {f} epochs' for e, f in epochs)} of the paper's recipe, "
+            f"clean accuracy CNN {clean['cnn']:.1f} %, ODENet {clean['odenet']:.1f} % on {result['data']} "
+            f"(paper: about 99 %)."
+        )
         if "tisode" in result["rows"]:
             tis_counts = verdicts.count(verdict_rows(result, "tisode", "odenet"))
-            text += (f" Yan et al.'s TisODE is more accurate than the ODENet in {tis_counts[verdicts.HOLDS]} of "
-                     f"{len(rows)} columns and less accurate in {tis_counts[verdicts.FAILS]} (clean accuracy "
-                     f"{float(np.mean(result['rows']['tisode']['clean'])):.1f} %).")
+            text += (
+                f" Yan et al.'s TisODE is more accurate than the ODENet in {tis_counts[verdicts.HOLDS]} of "
+                f"{len(rows)} columns and less accurate in {tis_counts[verdicts.FAILS]} (clean accuracy "
+                f"{float(np.mean(result['rows']['tisode']['clean'])):.1f} %)."
+            )
         if min(clean.values()) < 99.0:
-            text += (" These networks are below the paper's clean accuracy, so the verdicts describe young "
-                     "networks and may change when the converged checkpoints are shipped.")
+            text += (
+                " These networks are below the paper's clean accuracy, so the verdicts describe young "
+                "networks and may change when the converged checkpoints are shipped."
+            )
         parts.append(text)
     return "\n\n".join(parts)

@@ -56,10 +56,19 @@ def evaluation_mode(model: nn.Module) -> Iterator[nn.Module]:
 class ConcatConv2d(nn.Module):
     """A 2-D convolution that also sees time: ``conv([t * 1, z])`` with one extra input channel."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1,
-                 padding: int = 1, bias: bool = True):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int = 3,
+        stride: int = 1,
+        padding: int = 1,
+        bias: bool = True,
+    ):
         super().__init__()
-        self.conv = nn.Conv2d(in_channels + 1, out_channels, kernel_size, stride, padding, bias=bias)
+        self.conv = nn.Conv2d(
+            in_channels + 1, out_channels, kernel_size, stride, padding, bias=bias
+        )
 
     def forward(self, t: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         time_channel = torch.ones_like(z[:, :1]) * t
@@ -104,11 +113,21 @@ class ODEBlock(nn.Module):
     then in the autograd graph instead).
     """
 
-    def __init__(self, func: nn.Module, t1: float = 1.0, method: str = "dopri5", rtol: float = 1e-3,
-                 atol: float = 1e-3, step_size: float | None = None, adjoint: bool = False):
+    def __init__(
+        self,
+        func: nn.Module,
+        t1: float = 1.0,
+        method: str = "dopri5",
+        rtol: float = 1e-3,
+        atol: float = 1e-3,
+        step_size: float | None = None,
+        adjoint: bool = False,
+    ):
         super().__init__()
         if not isinstance(func, nn.Module):
-            raise TypeError(f"func must be an nn.Module so that its parameters train, got {type(func).__name__}.")
+            raise TypeError(
+                f"func must be an nn.Module so that its parameters train, got {type(func).__name__}."
+            )
         if not t1 > 0:
             raise ValueError(f"t1 must be positive, got {t1}.")
         self.field = CountedField(func)
@@ -117,7 +136,11 @@ class ODEBlock(nn.Module):
         self.nfe_forward = 0
 
     def extra_repr(self) -> str:
-        tolerances = f"rtol={self.rtol}, atol={self.atol}" if self.method not in FIXED_STEP else f"step_size={self.step_size}"
+        tolerances = (
+            f"rtol={self.rtol}, atol={self.atol}"
+            if self.method not in FIXED_STEP
+            else f"step_size={self.step_size}"
+        )
         return f"t1={self.t1}, method={self.method!r}, {tolerances}, adjoint={self.adjoint}"
 
     def trajectory(self, z0: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -127,7 +150,9 @@ class ODEBlock(nn.Module):
             if self.adjoint:
                 from dyndl_lite.adjoint import odeint_adjoint
 
-                return odeint_adjoint(self.field, z0, t, method=self.method, step_size=self.step_size)
+                return odeint_adjoint(
+                    self.field, z0, t, method=self.method, step_size=self.step_size
+                )
             return solvers.odeint(self.field, z0, t, method=self.method, step_size=self.step_size)
         import torchdiffeq
 

@@ -45,7 +45,9 @@ class ResBlock(nn.Module):
         self.norm1, self.norm2 = group_norm(channels), group_norm(channels)
         self.conv1, self.conv2 = conv3x3(channels, channels, stride), conv3x3(channels, channels)
         self.relu = nn.ReLU(inplace=True)
-        self.downsample = nn.Conv2d(channels, channels, 1, stride, bias=False) if stride != 1 else None
+        self.downsample = (
+            nn.Conv2d(channels, channels, 1, stride, bias=False) if stride != 1 else None
+        )
 
     def forward(self, x):
         out = self.relu(self.norm1(x))
@@ -60,7 +62,11 @@ class ChenField(nn.Module):
 
     def __init__(self, channels: int = WIDTH):
         super().__init__()
-        self.norm1, self.norm2, self.norm3 = group_norm(channels), group_norm(channels), group_norm(channels)
+        self.norm1, self.norm2, self.norm3 = (
+            group_norm(channels),
+            group_norm(channels),
+            group_norm(channels),
+        )
         self.conv1, self.conv2 = ConcatConv2d(channels, channels), ConcatConv2d(channels, channels)
         self.relu = nn.ReLU(inplace=True)
 
@@ -73,17 +79,30 @@ class ChenField(nn.Module):
 def downsampling(kind: str) -> nn.Sequential:
     """28x28x1 -> 6x6x64, by strided convolutions (``"conv"``) or residual blocks (``"res"``)."""
     if kind == "conv":
-        return nn.Sequential(nn.Conv2d(1, WIDTH, 3, 1), group_norm(WIDTH), nn.ReLU(inplace=True),
-                             nn.Conv2d(WIDTH, WIDTH, 4, 2, 1), group_norm(WIDTH), nn.ReLU(inplace=True),
-                             nn.Conv2d(WIDTH, WIDTH, 4, 2, 1))
+        return nn.Sequential(
+            nn.Conv2d(1, WIDTH, 3, 1),
+            group_norm(WIDTH),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(WIDTH, WIDTH, 4, 2, 1),
+            group_norm(WIDTH),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(WIDTH, WIDTH, 4, 2, 1),
+        )
     if kind == "res":
-        return nn.Sequential(nn.Conv2d(1, WIDTH, 3, 1), ResBlock(WIDTH, stride=2), ResBlock(WIDTH, stride=2))
+        return nn.Sequential(
+            nn.Conv2d(1, WIDTH, 3, 1), ResBlock(WIDTH, stride=2), ResBlock(WIDTH, stride=2)
+        )
     raise ValueError(f"downsampling must be 'conv' or 'res', got {kind!r}.")
 
 
 def head() -> nn.Sequential:
-    return nn.Sequential(group_norm(WIDTH), nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                         nn.Linear(WIDTH, 10))
+    return nn.Sequential(
+        group_norm(WIDTH),
+        nn.ReLU(inplace=True),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(WIDTH, 10),
+    )
 
 
 class ChenNet(nn.Sequential):
@@ -98,7 +117,9 @@ class ChenNet(nn.Sequential):
 
 def mlp(hidden: int = 300) -> nn.Sequential:
     """The 1-layer MLP ``784 -> hidden -> 10`` (ReLU)."""
-    return nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, 10))
+    return nn.Sequential(
+        nn.Flatten(), nn.Linear(28 * 28, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, 10)
+    )
 
 
 def resnet(downsampling_kind: str = "res", blocks: int = 6) -> ChenNet:
@@ -106,19 +127,39 @@ def resnet(downsampling_kind: str = "res", blocks: int = 6) -> ChenNet:
     return ChenNet(nn.Sequential(*[ResBlock() for _ in range(blocks)]), downsampling_kind)
 
 
-def odenet(downsampling_kind: str = "conv", method: str = "dopri5", rtol: float = 1e-3, atol: float = 1e-3,
-           adjoint: bool = False, step_size: float | None = None) -> ChenNet:
+def odenet(
+    downsampling_kind: str = "conv",
+    method: str = "dopri5",
+    rtol: float = 1e-3,
+    atol: float = 1e-3,
+    adjoint: bool = False,
+    step_size: float | None = None,
+) -> ChenNet:
     """Chen et al.'s ODE-Net: one ODE block over ``[0, 1]`` (dopri5, rtol = atol = 1e-3); 208,266 parameters."""
-    return ChenNet(ODEBlock(ChenField(), t1=1.0, method=method, rtol=rtol, atol=atol, step_size=step_size,
-                            adjoint=adjoint), downsampling_kind)
+    return ChenNet(
+        ODEBlock(
+            ChenField(),
+            t1=1.0,
+            method=method,
+            rtol=rtol,
+            atol=atol,
+            step_size=step_size,
+            adjoint=adjoint,
+        ),
+        downsampling_kind,
+    )
 
 
-def rknet(downsampling_kind: str = "conv", method: str = RKNET_METHOD, step_size: float = RKNET_STEP) -> ChenNet:
+def rknet(
+    downsampling_kind: str = "conv", method: str = RKNET_METHOD, step_size: float = RKNET_STEP
+) -> ChenNet:
     """The RK-Net: the ODE-Net's field integrated by a fixed-step Runge-Kutta method, backpropagated through."""
     from dyndl_lite.models.blocks import FIXED_STEP
 
     if method not in FIXED_STEP:
-        raise ValueError(f"The RK-Net uses a fixed-step method, one of {FIXED_STEP}; got {method!r} (use odenet for adaptive).")
+        raise ValueError(
+            f"The RK-Net uses a fixed-step method, one of {FIXED_STEP}; got {method!r} (use odenet for adaptive)."
+        )
     return odenet(downsampling_kind, method=method, step_size=step_size)
 
 

@@ -64,7 +64,15 @@ class TrackNet(nn.Module):
     the skip connection, He initialisation (:func:`he_init`).
     """
 
-    def __init__(self, in_features: int, width: int, depth: int, hidden: int, num_classes: int, residual: bool = True):
+    def __init__(
+        self,
+        in_features: int,
+        width: int,
+        depth: int,
+        hidden: int,
+        num_classes: int,
+        residual: bool = True,
+    ):
         super().__init__()
         if depth < 1:
             raise ValueError(f"depth must be at least 1 block, got {depth}.")
@@ -108,7 +116,9 @@ def toy_resnet(depth: int = 10, hidden: int = 16, num_classes: int = 2) -> Track
 def weight_norm_sum(model: TrackNet) -> float:
     """``sum_k (||W_k1||_F^2 + ||W_k2||_F^2)`` over the blocks: the weight-decay penalty of the flow."""
     with torch.no_grad():
-        return float(sum((b.inner.weight ** 2).sum() + (b.outer.weight ** 2).sum() for b in model.blocks))
+        return float(
+            sum((b.inner.weight**2).sum() + (b.outer.weight**2).sum() for b in model.blocks)
+        )
 
 
 def block_bounds(model: TrackNet) -> dict[str, np.ndarray]:
@@ -128,6 +138,9 @@ def block_bounds(model: TrackNet) -> dict[str, np.ndarray]:
             w1, w2 = block.inner.weight.double(), block.outer.weight.double()
             s1, s2 = torch.linalg.matrix_norm(w1, 2).item(), torch.linalg.matrix_norm(w2, 2).item()
             rows["lip"].append(s1 * s2)
-            rows["frobenius"].append(0.5 * float((w1 ** 2).sum() + (w2 ** 2).sum()))
-            rows["bias"].append(s2 * block.inner.bias.double().norm().item() + block.outer.bias.double().norm().item())
+            rows["frobenius"].append(0.5 * float((w1**2).sum() + (w2**2).sum()))
+            rows["bias"].append(
+                s2 * block.inner.bias.double().norm().item()
+                + block.outer.bias.double().norm().item()
+            )
     return {key: np.array(value) for key, value in rows.items()}

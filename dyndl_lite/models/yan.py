@@ -112,8 +112,12 @@ def yan_features(in_channels: int = 1) -> nn.Sequential:
     """Shared downsampling: ``c x H x W -> 64 x (H-2)/2 x (W-2)/2`` (13x13 for MNIST, 15x15 for 32x32)."""
     _check_channels(in_channels)
     return nn.Sequential(
-        nn.Conv2d(in_channels, WIDTH, 3, 1), group_norm(WIDTH), nn.ReLU(inplace=True),
-        nn.Conv2d(WIDTH, WIDTH, 4, 2, 1), group_norm(WIDTH), nn.ReLU(inplace=True),
+        nn.Conv2d(in_channels, WIDTH, 3, 1),
+        group_norm(WIDTH),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(WIDTH, WIDTH, 4, 2, 1),
+        group_norm(WIDTH),
+        nn.ReLU(inplace=True),
     )
 
 
@@ -203,13 +207,23 @@ class YanTimeInvariantFunc(YanResidualBlock):
 
 
 def _positive(value: float, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value <= 0
+    ):
         raise ValueError(f"{name} must be a positive finite number, got {value!r}.")
     return float(value)
 
 
-def steady_state_penalty(func: VectorField, z: Tensor, t0: float = T_END,
-                         span: float = STEADY_SPAN, step_size: float = TISODE_STEP) -> Tensor:
+def steady_state_penalty(
+    func: VectorField,
+    z: Tensor,
+    t0: float = T_END,
+    span: float = STEADY_SPAN,
+    step_size: float = TISODE_STEP,
+) -> Tensor:
     """``L_ss = mean_i sum_k h |f(s_k, z_k)_i|``, Euler's value of ``mean_i int_{t0}^{t0+span} |f(z(s))_i| ds``.
 
     From ``z_0 = z`` (the state at ``t0``), ``z_{k+1} = z_k + h f(s_k, z_k)`` with
@@ -224,7 +238,9 @@ def steady_state_penalty(func: VectorField, z: Tensor, t0: float = T_END,
     if z.numel() == 0:
         raise ValueError("z is empty; the penalty needs at least one state.")
     if not torch.isfinite(z).all():
-        raise ValueError("z contains NaN or Inf; the steady-state penalty of a non-finite state is undefined.")
+        raise ValueError(
+            "z contains NaN or Inf; the steady-state penalty of a non-finite state is undefined."
+        )
     t0 = float(t0)
     if not math.isfinite(t0):
         raise ValueError(f"t0 must be finite, got {t0!r}.")
@@ -239,7 +255,9 @@ def steady_state_penalty(func: VectorField, z: Tensor, t0: float = T_END,
     return h * total.mean()
 
 
-def steady_epoch(epochs: int = PAPER_EPOCHS, full_epochs: int = PAPER_EPOCHS, epoch_steady: int = EPOCH_STEADY) -> int:
+def steady_epoch(
+    epochs: int = PAPER_EPOCHS, full_epochs: int = PAPER_EPOCHS, epoch_steady: int = EPOCH_STEADY
+) -> int:
     """The 0-based epoch from which a run of ``epochs`` epochs adds ``L_ss``.
 
     ``epoch_steady`` of the paper's ``full_epochs`` scaled like the learning-rate milestones:
@@ -265,23 +283,44 @@ class TisODE(YanNet):
     ``steady_term`` is ``None``. See the module docstring for every choice.
     """
 
-    def __init__(self, in_channels: int = 1, classes: int = 10, t1: float = T_END, step_size: float = TISODE_STEP,
-                 span: float = STEADY_SPAN, w_steady: float = W_STEADY, epoch_steady: int = EPOCH_STEADY):
-        step_size, span, t1 = _positive(step_size, "step_size"), _positive(span, "span"), _positive(t1, "t1")
-        if isinstance(w_steady, bool) or not isinstance(w_steady, (int, float)) or not math.isfinite(w_steady) \
-                or w_steady < 0:
+    def __init__(
+        self,
+        in_channels: int = 1,
+        classes: int = 10,
+        t1: float = T_END,
+        step_size: float = TISODE_STEP,
+        span: float = STEADY_SPAN,
+        w_steady: float = W_STEADY,
+        epoch_steady: int = EPOCH_STEADY,
+    ):
+        step_size, span, t1 = (
+            _positive(step_size, "step_size"),
+            _positive(span, "span"),
+            _positive(t1, "t1"),
+        )
+        if (
+            isinstance(w_steady, bool)
+            or not isinstance(w_steady, (int, float))
+            or not math.isfinite(w_steady)
+            or w_steady < 0
+        ):
             raise ValueError(f"w_steady must be a non-negative finite number, got {w_steady!r}.")
         steady_epoch(epoch_steady=epoch_steady)  # validates it
-        super().__init__(ODEBlock(YanTimeInvariantFunc(), t1=t1, method="euler", step_size=step_size),
-                         in_channels, classes)
+        super().__init__(
+            ODEBlock(YanTimeInvariantFunc(), t1=t1, method="euler", step_size=step_size),
+            in_channels,
+            classes,
+        )
         self.span, self.w_steady, self.epoch_steady = span, float(w_steady), epoch_steady
         self.steady_term: Tensor | None = None
 
     def extra_repr(self) -> str:
-        return (f"steady interval=[{self.block.t1:g}, {self.block.t1 + self.span:g}], w_steady={self.w_steady:g}, "
-                f"epoch_steady={self.epoch_steady}")
+        return (
+            f"steady interval=[{self.block.t1:g}, {self.block.t1 + self.span:g}], w_steady={self.w_steady:g}, "
+            f"epoch_steady={self.epoch_steady}"
+        )
 
-    def schedule(self, epochs: int, full_epochs: int = PAPER_EPOCHS) -> "TisODE":
+    def schedule(self, epochs: int, full_epochs: int = PAPER_EPOCHS) -> TisODE:
         """Set ``epoch_steady`` for a run of ``epochs`` epochs (:func:`steady_epoch`); returns ``self``."""
         self.epoch_steady = steady_epoch(epochs, full_epochs)
         return self
@@ -293,8 +332,11 @@ class TisODE(YanNet):
 
     def forward(self, x: Tensor) -> Tensor:
         z = self.final_state(x)
-        self.steady_term = (steady_state_penalty(self.field, z, self.block.t1, self.span, self.block.step_size)
-                            if self.training else None)
+        self.steady_term = (
+            steady_state_penalty(self.field, z, self.block.t1, self.span, self.block.step_size)
+            if self.training
+            else None
+        )
         return self.head(z)
 
     def extra_loss(self, epoch: int) -> Tensor:
@@ -304,8 +346,10 @@ class TisODE(YanNet):
         if epoch < self.epoch_steady:
             return torch.zeros((), device=self.head[-1].weight.device)
         if self.steady_term is None:
-            raise RuntimeError("extra_loss needs the steady-state term of a forward pass in training mode; "
-                               "call model.train() and model(x) first.")
+            raise RuntimeError(
+                "extra_loss needs the steady-state term of a forward pass in training mode; "
+                "call model.train() and model(x) first."
+            )
         return self.w_steady * self.steady_term
 
 
