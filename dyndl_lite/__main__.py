@@ -1,8 +1,11 @@
-"""Command line of dyndl_lite: train the book's networks, walk the reproduction plan, ship checkpoints.
+"""\
+Command line of dyndl_lite: train the book's networks, walk the reproduction plan, ship checkpoints.
 
     python -m dyndl_lite list
-    python -m dyndl_lite train EXPERIMENT --model M [--seed S] [--epochs N] [--train-subset K] [--out DIR]
-    python -m dyndl_lite reproduce [--plan FILE] [--budget-minutes M] [--out DIR] [--ship] [--status]
+    python -m dyndl_lite train EXPERIMENT --model M [--seed S] [--epochs N] [--train-subset K]
+        [--out DIR]
+    python -m dyndl_lite reproduce [--plan FILE] [--budget-minutes M] [--out DIR] [--ship]
+        [--status]
     python -m dyndl_lite ship NAME [--from DIR] [--replace]
 
 Training writes to the user folder ($DYNDL_CHECKPOINTS, default <data cache>/checkpoints)
@@ -113,7 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--allow-fallback",
         action="store_true",
-        help="train on the offline fallback's 5,000 images when official MNIST is missing (recorded)",
+        help=(
+            "train on the offline fallback's 5,000 images when official MNIST is missing (recorded)"
+        ),
     )
     _common(train)
 
@@ -154,10 +159,12 @@ def _interrupt(signum: int, frame) -> None:
 
 
 def stop_on_signals() -> None:
-    """SIGINT and SIGTERM stop training like Ctrl-C (the epoch in progress is lost, every completed one is kept).
+    """SIGINT and SIGTERM stop training like Ctrl-C (the epoch in progress is lost, every completed
+    one is kept).
 
     A process started in the background by a non-interactive shell (``nohup ... &``) inherits an
-    *ignored* SIGINT, and Python then keeps ignoring it: without this, ``kill -INT <pid>`` would do nothing.
+    *ignored* SIGINT, and Python then keeps ignoring it: without this, ``kill -INT <pid>`` would do
+    nothing.
     """
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
@@ -174,7 +181,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "list":
             for name, experiment in sorted(experiments.registry().items()):
                 print(
-                    f"{name:13s} {experiment.description}\n{'':13s} models: {', '.join(experiment.models)}"
+                    f"{name:13s} {experiment.description}\n"
+                    f"{'':13s} models: {', '.join(experiment.models)}"
                 )
         elif args.command == "train":
             try:

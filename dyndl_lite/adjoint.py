@@ -8,7 +8,8 @@ Then, with ``a(t1) = dL/dz(t1)``,
 
     \\frac{da}{dt} = -a(t)^\\top \\frac{\\partial f}{\\partial z}(t, z(t), \\theta),
 
-    \\frac{dL}{d\\theta} = \\int_{t_0}^{t_1} a(t)^\\top \\frac{\\partial f}{\\partial \\theta}(t, z(t), \\theta)\\, dt,
+    \\frac{dL}{d\\theta} = \\int_{t_0}^{t_1} a(t)^\\top
+    \\frac{\\partial f}{\\partial \\theta}(t, z(t), \\theta)\\, dt,
     \\qquad \\frac{dL}{dz(t_0)} = a(t_0).
 
 The three are solved together, backwards from ``t1`` to ``t0``, as one augmented system
@@ -17,16 +18,19 @@ for ``s = [z, a, g]`` with ``g(t1) = 0``:
 .. math::
 
     \\frac{d}{dt}\\begin{bmatrix} z \\\\ a \\\\ g \\end{bmatrix}
-    = \\begin{bmatrix} f(t, z, \\theta) \\\\ -a^\\top \\partial f/\\partial z \\\\ -a^\\top \\partial f/\\partial \\theta \\end{bmatrix},
+    = \\begin{bmatrix} f(t, z, \\theta) \\\\ -a^\\top \\partial f/\\partial z \\\\
+    -a^\\top \\partial f/\\partial \\theta \\end{bmatrix},
     \\qquad g(t_0) = \\frac{dL}{d\\theta}.
 
 ``z`` is recomputed backwards instead of stored, so memory does not grow with the number
 of steps. Both vector-Jacobian products ``a^T df/dz`` and ``a^T df/dtheta`` come from one
 reverse-mode call of autograd on ``f`` alone. Gradients with respect to the grid are
-``dL/dt_k = (dL/dz(t_k))^T f(t_k, z(t_k))`` for ``k >= 1`` and ``dL/dt_0 = -a(t_0)^T f(t_0, z(t_0))``.
+``dL/dt_k = (dL/dz(t_k))^T f(t_k, z(t_k))`` for ``k >= 1`` and
+``dL/dt_0 = -a(t_0)^T f(t_0, z(t_0))``.
 
 Public surface: :func:`odeint_adjoint` (torchdiffeq's call shape) and :func:`solve_backward`
-(one backward solve over an interval, exposed so the book can inspect ``z`` reconstructed at ``t0``).
+(one backward solve over an interval, exposed so the book can inspect ``z`` reconstructed at
+``t0``).
 """
 
 from __future__ import annotations
@@ -57,7 +61,8 @@ def _as_parameters(func: VectorField, params: Sequence[Tensor] | None) -> tuple[
         for i, p in enumerate(params):
             if not isinstance(p, Tensor):
                 raise TypeError(
-                    f"params[{i}] is a {type(p).__name__}, not a tensor; pass the tensors func reads."
+                    f"params[{i}] is a {type(p).__name__}, not a tensor; "
+                    "pass the tensors func reads."
                 )
         return params
     if isinstance(func, nn.Module):
@@ -81,7 +86,9 @@ def _augmented_field(
             dz = solvers.check_field_output(func(t, z), shape, "z")
             if dz.requires_grad:
                 vjps = torch.autograd.grad(dz, (z, *params), -a, allow_unused=True)
-            else:  # f reads neither z nor any parameter (e.g. f(t, z) = -0.1 exp(-0.1 t)): both products are 0
+            else:
+                # f reads neither z nor any parameter (e.g. f(t, z) = -0.1 exp(-0.1 t)):
+                # both products are 0
                 vjps = (None,) * (1 + len(params))
         vjps = [torch.zeros_like(x) if v is None else v for v, x in zip(vjps, (z, *params))]
         return torch.cat([dz.detach().reshape(-1)] + [v.reshape(-1) for v in vjps])
@@ -114,7 +121,8 @@ def solve_backward(
         if not isinstance(value, Tensor) or not value.is_floating_point():
             raise TypeError(
                 f"{name} must be a floating torch tensor, got "
-                f"{value.dtype if isinstance(value, Tensor) else type(value).__name__}; use .double() or .float()."
+                f"{value.dtype if isinstance(value, Tensor) else type(value).__name__}; "
+                "use .double() or .float()."
             )
     shape = z1.shape
     if a1.shape != shape:
@@ -126,7 +134,8 @@ def solve_backward(
     for value, name in ((a1, "a1"), *((p, f"params[{i}]") for i, p in enumerate(params))):
         if value.dtype != z1.dtype or value.device != z1.device:
             raise TypeError(
-                f"{name} has dtype {value.dtype} on {value.device} but z1 has {z1.dtype} on {z1.device}; "
+                f"{name} has dtype {value.dtype} on {value.device} "
+                f"but z1 has {z1.dtype} on {z1.device}; "
                 "convert them to one dtype and device (e.g. .double())."
             )
     times = []
@@ -138,7 +147,8 @@ def solve_backward(
         times.append(float(value))
     if not (torch.isfinite(z1).all() and torch.isfinite(a1).all()):
         raise ValueError(
-            "The adjoint backward solve starts from a NaN or Inf: z1 = z(t1) or a1 = dL/dz(t1) is not finite; "
+            "The adjoint backward solve starts from a NaN or Inf: "
+            "z1 = z(t1) or a1 = dL/dz(t1) is not finite; "
             "check the loss and the forward solution."
         )
     state = torch.cat(
@@ -153,9 +163,11 @@ def solve_backward(
         end = solvers.integrate(field, state, grid, method, step_size, max_steps)[-1]
     except FloatingPointError as error:
         raise FloatingPointError(
-            f"NaN or Inf in the adjoint backward solve from t={float(t1):g} to t={float(t0):g}: {error} "
+            f"NaN or Inf in the adjoint backward solve from t={float(t1):g} to t={float(t0):g}: "
+            f"{error} "
             "The backward dynamics of z can be unstable where the forward ones contract; "
-            "try a smaller step_size, or backpropagate through the solver (dyndl_lite.solvers.odeint)."
+            "try a smaller step_size, or backpropagate through the solver "
+            "(dyndl_lite.solvers.odeint)."
         ) from None
     n = shape.numel()
     grads, offset = [], 2 * n
@@ -166,7 +178,8 @@ def solve_backward(
 
 
 class _OdeintAdjoint(torch.autograd.Function):
-    """Forward: solve without recording a graph. Backward: the augmented system, interval by interval."""
+    """Forward: solve without recording a graph. Backward: the augmented system, interval by
+    interval."""
 
     @staticmethod
     def forward(ctx, func, method, step_size, max_steps, y0, t, *params):
@@ -248,7 +261,8 @@ def odeint_adjoint(
     for i, p in enumerate(params):
         if p.dtype != y0.dtype or p.device != y0.device:
             raise TypeError(
-                f"parameter {i} has dtype {p.dtype} on {p.device} but y0 has {y0.dtype} on {y0.device}; "
+                f"parameter {i} has dtype {p.dtype} on {p.device} "
+                f"but y0 has {y0.dtype} on {y0.device}; "
                 "move func and y0 to one dtype and device (e.g. func.double(), y0.double())."
             )
     step_size = solvers._check_step_size(step_size)

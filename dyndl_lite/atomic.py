@@ -1,4 +1,5 @@
-"""Atomic file writes: a file is either its old complete self or its new complete self, never half-written.
+"""Atomic file writes: a file is either its old complete self or its new complete self, never
+half-written.
 
 The recipe (POSIX): write to a temporary file in the *same* folder, flush it to
 disk (``fsync``), ``os.replace`` it over the target (an atomic rename), then
@@ -27,7 +28,8 @@ def flush(path: Path) -> None:
 
 
 def fsync_dir(folder: Path) -> None:
-    """Force ``folder``'s entries (renames, deletions) to disk; a no-op where folders cannot be opened."""
+    """Force ``folder``'s entries (renames, deletions) to disk; a no-op where folders cannot be
+    opened."""
     try:
         fd = os.open(folder, os.O_RDONLY)
     except OSError:
@@ -43,7 +45,8 @@ def fsync_dir(folder: Path) -> None:
 def commit(temporary: Path, target: Path) -> None:
     """Flush ``temporary`` and rename it over ``target`` (atomic), then flush the folder.
 
-    The file gets the usual permissions (``0o666`` less the umask), not ``mkstemp``'s private ``0o600``.
+    The file gets the usual permissions (``0o666`` less the umask), not ``mkstemp``'s private
+    ``0o600``.
     """
     umask = os.umask(0)
     os.umask(umask)

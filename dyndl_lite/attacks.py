@@ -2,17 +2,20 @@
 
 * Gaussian noise (Yan et al., 2020), ``sigma`` on the 0-255 pixel scale:
 
-  .. math::  x' = \\operatorname{clip}_{[0,1]}\\big(x + \\sigma \\varepsilon / 255\\big), \\quad \\varepsilon \\sim N(0, I).
+  .. math::  x' = \\operatorname{clip}_{[0,1]}\\big(x + \\sigma \\varepsilon / 255\\big),
+             \\quad \\varepsilon \\sim N(0, I).
 
 * FGSM (Goodfellow et al., 2015), one signed-gradient step of size ``eps``:
 
-  .. math::  x' = \\operatorname{clip}_{[0,1]}\\big(x + \\epsilon\\, \\operatorname{sign} \\nabla_x L(f(x), y)\\big).
+  .. math::  x' = \\operatorname{clip}_{[0,1]}\\big(x + \\epsilon\\,
+             \\operatorname{sign} \\nabla_x L(f(x), y)\\big).
 
 * PGD (Madry et al., 2018), ``steps`` signed-gradient steps of size ``step``, each
   followed by the projection onto the L-infinity ball of radius ``eps`` around
   ``x`` intersected with ``[0, 1]``:
 
-  .. math::  x^{k+1} = \\Pi_{B_\\infty(x, \\epsilon) \\cap [0,1]^n}\\big(x^k + \\alpha\\, \\operatorname{sign} \\nabla_x L(f(x^k), y)\\big),
+  .. math::  x^{k+1} = \\Pi_{B_\\infty(x, \\epsilon) \\cap [0,1]^n}\\big(x^k + \\alpha\\,
+             \\operatorname{sign} \\nabla_x L(f(x^k), y)\\big),
 
   started at ``x`` or, with ``random_start=True``, at a uniform point of the ball.
 
@@ -48,7 +51,8 @@ def _check_images(x: Tensor, batch: bool = True) -> None:
     if not isinstance(x, Tensor) or not x.is_floating_point():
         got = f"a tensor of dtype {x.dtype}" if isinstance(x, Tensor) else type(x).__name__
         raise TypeError(
-            f"images must be a floating torch tensor, got {got}; use x.float() / 255 for 0-255 images."
+            f"images must be a floating torch tensor, got {got}; "
+            "use x.float() / 255 for 0-255 images."
         )
     if x.numel() == 0 or batch and x.ndim < 2:
         raise ValueError(
@@ -58,13 +62,15 @@ def _check_images(x: Tensor, batch: bool = True) -> None:
         raise ValueError("images contain NaN or Inf; attack finite images in [0, 1].")
     if x.min() < 0 or x.max() > 1:
         raise ValueError(
-            f"images must lie in [0, 1], found values in [{x.min().item():.3g}, {x.max().item():.3g}]; "
+            f"images must lie in [0, 1], "
+            f"found values in [{x.min().item():.3g}, {x.max().item():.3g}]; "
             "divide 0-255 images by 255 and do not normalise before attacking."
         )
 
 
 def _check_eps(eps: float, name: str = "eps", scale: str = "the [0, 1] pixel scale") -> float:
-    """``eps`` as a float if it is a finite non-negative number (Python, NumPy or one-element tensor)."""
+    """``eps`` as a float if it is a finite non-negative number (Python, NumPy or one-element
+    tensor)."""
     if isinstance(eps, Tensor):
         if eps.numel() != 1:
             raise TypeError(f"{name} must be a number, got a tensor of shape {tuple(eps.shape)}.")
@@ -126,7 +132,8 @@ def input_gradient(model: nn.Module, x: Tensor, y: Tensor, loss: str = "cross_en
     (grad,) = torch.autograd.grad(value, x)
     if not torch.isfinite(grad).all():
         raise FloatingPointError(
-            f"the gradient of the {loss} loss with respect to the images is NaN or Inf (the model's logits "
+            f"the gradient of the {loss} loss with respect to the images is NaN or Inf "
+            "(the model's logits "
             "overflow or are NaN); an attack along it would return NaN images."
         )
     return grad
@@ -166,7 +173,8 @@ def pgd(
     loss: str = "cross_entropy",
     generator: torch.Generator | None = None,
 ) -> Tensor:
-    """Projected gradient descent in the L-infinity ball of radius ``eps`` (default step ``eps / 5``, Yan et al.'s).
+    """Projected gradient descent in the L-infinity ball of radius ``eps`` (default step
+    ``eps / 5``, Yan et al.'s).
 
     Each iteration: ``x' <- clip(clip(x' + step * sign(grad), x - eps, x + eps), 0, 1)``.
     ``random_start`` begins at ``x + U(-eps, eps)`` (projected), drawn from ``generator``.
@@ -195,7 +203,8 @@ def pgd(
 
 
 def accuracy(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 1000) -> float:
-    """Fraction of ``x`` classified as ``y``: :func:`dyndl_lite.train.evaluate` on ``x``'s device."""
+    """Fraction of ``x`` classified as ``y``: :func:`dyndl_lite.train.evaluate` on ``x``'s
+    device."""
     from dyndl_lite.train import evaluate
 
     return evaluate(model, x, y, batch_size, device=x.device)

@@ -66,7 +66,8 @@ def get_device(device: str | torch.device | None = None) -> torch.device:
         parsed = torch.device(device.strip() if isinstance(device, str) else device)
     except RuntimeError as error:
         raise ValueError(
-            f"Unknown device {device!r} from {source}; use one of {', '.join(DEVICES)} (e.g. 'cuda:0')."
+            f"Unknown device {device!r} from {source}; "
+            f"use one of {', '.join(DEVICES)} (e.g. 'cuda:0')."
         ) from error
     if parsed.type not in DEVICES:
         raise ValueError(
@@ -87,7 +88,8 @@ def get_device(device: str | torch.device | None = None) -> torch.device:
         hasattr(torch.backends, "mps") and torch.backends.mps.is_available()
     ):
         raise RuntimeError(
-            f"Device {parsed} was requested (from {source}) but Apple's MPS backend is not available here; "
+            f"Device {parsed} was requested (from {source}) "
+            "but Apple's MPS backend is not available here; "
             f"unset ${DEVICE_VARIABLE} or pass device='cpu'."
         )
     return parsed

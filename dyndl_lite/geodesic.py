@@ -46,7 +46,8 @@ def tracks(model: nn.Module, x: torch.Tensor, batch_size: int = 2000) -> torch.T
     if not hasattr(model, "track"):
         raise TypeError(
             f"{type(model).__name__} has no track(x) method; use a network from "
-            "dyndl_lite.models.residual (ResidualMLP / TrackNet), which exposes its layer-wise representations."
+            "dyndl_lite.models.residual (ResidualMLP / TrackNet), "
+            "which exposes its layer-wise representations."
         )
     device = next(model.parameters()).device
     parts = []
@@ -70,7 +71,8 @@ def _as_track(track: ArrayLike) -> tuple[np.ndarray, bool]:
         raise ValueError(f"a track needs at least two layers x(0), x(1); got {len(track)}.")
     if track.shape[1] == 0 or track.shape[2] == 0:
         raise ValueError(
-            f"track is empty (shape {track.shape}): need at least one sample in at least one dimension."
+            f"track is empty (shape {track.shape}): "
+            "need at least one sample in at least one dimension."
         )
     return check_finite(track, "track"), single
 
@@ -95,7 +97,8 @@ def lss(track: ArrayLike) -> float | np.ndarray:
     if np.any(lengths == 0):
         layer, sample = np.argwhere(lengths == 0)[0]
         raise ValueError(
-            f"zero-length step from layer {layer} to {layer + 1} (sample {sample}): the unit direction is "
+            f"zero-length step from layer {layer} to {layer + 1} (sample {sample}): "
+            "the unit direction is "
             "undefined, so LSS is too. Drop repeated layers from the track."
         )
     total = np.linalg.norm((steps / lengths[..., None]).sum(0), axis=-1)
@@ -105,7 +108,8 @@ def lss(track: ArrayLike) -> float | np.ndarray:
 
 
 def ots(x: ArrayLike, fx: ArrayLike, solver: str = "pot") -> float:
-    """Optimal Transport Score ``#{i : T(x_i) = f(x_i)} / m`` with T the exact OT map from {x_i} to {f(x_i)}.
+    """Optimal Transport Score ``#{i : T(x_i) = f(x_i)} / m`` with T the exact OT map from
+    {x_i} to {f(x_i)}.
 
     T is the optimal assignment for the squared Euclidean cost
     (:func:`dyndl_lite.transport.ot_map`); OTS = 1 means the network's
@@ -115,16 +119,19 @@ def ots(x: ArrayLike, fx: ArrayLike, solver: str = "pot") -> float:
     x, fx = as_numpy(x, "x"), as_numpy(fx, "fx")
     if x.shape != fx.shape or x.ndim != 2:
         raise ValueError(
-            f"x and fx must both have shape (m, d) (inputs and their images in the same space); got {x.shape} and {fx.shape}."
+            "x and fx must both have shape (m, d) (inputs and their images in the same space); "
+            f"got {x.shape} and {fx.shape}."
         )
     check_finite(x, "x"), check_finite(fx, "fx")
     perm = ot_map(x, fx, solver=solver)
-    # compare points, not indices: if some images coincide (a collapsed layer), any of them is "f(x_i)"
+    # compare points, not indices: if some images coincide (a collapsed layer), any of them is
+    # "f(x_i)"
     return float(np.mean(np.all(fx[perm] == fx, axis=1)))
 
 
 def track_distance(track1: ArrayLike, track2: ArrayLike) -> float | np.ndarray:
-    """``d(track1, track2) = min_l ||x1(l) - x2(l)||``: tracks (n+1, d) -> float, (n+1, m, d) -> (m,) array."""
+    """``d(track1, track2) = min_l ||x1(l) - x2(l)||``: tracks (n+1, d) -> float, (n+1, m, d)
+    -> (m,) array."""
     a, single = _as_track(track1)
     b, _ = _as_track(track2)
     if a.shape != b.shape:
@@ -139,7 +146,8 @@ def track_lower_bound(
     """Gai & Zhang's lower bound on the track distance of a network that follows the geodesic:
 
     .. math::  d(\\mathrm{track}(x_1), \\mathrm{track}(x_2)) \\ge
-               \\frac{\\|x_1 - x_2\\| \\, \\|f(x_1) - f(x_2)\\|}{\\sqrt{\\|x_1 - x_2\\|^2 + \\|f(x_1) - f(x_2)\\|^2}}.
+               \\frac{\\|x_1 - x_2\\| \\, \\|f(x_1) - f(x_2)\\|}{\\sqrt{\\|x_1 - x_2\\|^2 +
+               \\|f(x_1) - f(x_2)\\|^2}}.
 
     Points of shape (d,) give a float, batches (m, d) give m bounds. (It holds
     for straight tracks whenever ``<x1 - x2, f(x1) - f(x2)> >= 0``, which an
@@ -152,7 +160,8 @@ def track_lower_bound(
         )
     if arrays[0].ndim not in (1, 2) or arrays[0].size == 0:
         raise ValueError(
-            f"x1, x2, fx1, fx2 must be points (d,) or batches (m, d), non-empty; got {arrays[0].shape}."
+            "x1, x2, fx1, fx2 must be points (d,) or batches (m, d), non-empty; "
+            f"got {arrays[0].shape}."
         )
     for a, name in zip(arrays, ("x1", "x2", "fx1", "fx2")):
         check_finite(a, name)

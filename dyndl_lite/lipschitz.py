@@ -29,7 +29,8 @@ from torch import Tensor, nn
 
 
 def norm_product_bound(field: nn.Module) -> float:
-    """``prod_k ||W_k||_2`` over the linear layers of ``field.net`` (first layer: its ``z`` columns only).
+    """``prod_k ||W_k||_2`` over the linear layers of ``field.net`` (first layer: its ``z``
+    columns only).
 
     An upper bound on ``sup_t Lip_z f(t, .)`` when every activation between the
     linear layers is 1-Lipschitz (tanh, ReLU). ``field`` is a
@@ -39,7 +40,8 @@ def norm_product_bound(field: nn.Module) -> float:
     net = getattr(field, "net", None)
     if not isinstance(net, nn.Sequential):
         raise TypeError(
-            "field must have an nn.Sequential `net` of Linear layers (e.g. dyndl_lite.toy.VectorFieldMLP)."
+            "field must have an nn.Sequential `net` of Linear layers "
+            "(e.g. dyndl_lite.toy.VectorFieldMLP)."
         )
     linears = [m for m in net if isinstance(m, nn.Linear)]
     if not linears:
@@ -61,7 +63,8 @@ def pair_ratio_estimate(
     radius: float = 0.05,
     seed: int = 0,
 ) -> float:
-    """``max ||f(t, z + d) - f(t, z)|| / ||d||`` over random ``z`` from ``points``, ``t`` in ``times``, ``0 < ||d|| <= radius``.
+    """``max ||f(t, z + d) - f(t, z)|| / ||d||`` over random ``z`` from ``points``, ``t`` in
+    ``times``, ``0 < ||d|| <= radius``.
 
     Every ratio is a lower bound on ``Lip_z f``; their maximum is a lower estimate of it.
     """
@@ -87,7 +90,8 @@ def pair_ratio_estimate(
 
 
 def min_pairwise_distance(trajectories: Tensor) -> Tensor:
-    """``m(t_k) = min_{i < j} ||z_i(t_k) - z_j(t_k)||`` for trajectories of shape ``(K, n, dim)``."""
+    """``m(t_k) = min_{i < j} ||z_i(t_k) - z_j(t_k)||`` for trajectories of shape
+    ``(K, n, dim)``."""
     if trajectories.ndim != 3 or trajectories.shape[1] < 2:
         raise ValueError(
             f"trajectories must have shape (times, n >= 2, dim), got {tuple(trajectories.shape)}."
@@ -99,7 +103,8 @@ def min_pairwise_distance(trajectories: Tensor) -> Tensor:
 
 
 def separation_ratios(trajectories_1: Tensor, trajectories_2: Tensor) -> Tensor:
-    """``||z_1(t_k) - z_2(t_k)|| / ||z_1(t_0) - z_2(t_0)||`` per pair, shape ``(K, n)``: Theorem 2's left side over its scale."""
+    """``||z_1(t_k) - z_2(t_k)|| / ||z_1(t_0) - z_2(t_0)||`` per pair, shape ``(K, n)``:
+    Theorem 2's left side over its scale."""
     if trajectories_1.shape != trajectories_2.shape or trajectories_1.ndim != 3:
         raise ValueError("both trajectories must have the same shape (times, n, dim).")
     gaps = (trajectories_1 - trajectories_2).norm(dim=-1)
@@ -109,7 +114,8 @@ def separation_ratios(trajectories_1: Tensor, trajectories_2: Tensor) -> Tensor:
 
 
 def rowwise_jacobian(func, x: Tensor) -> Tensor:
-    """Jacobians ``d func(x)_i / d x_i`` of a row-wise map ``(n, dim) -> (n, dim)``, shape ``(n, dim, dim)``.
+    """Jacobians ``d func(x)_i / d x_i`` of a row-wise map ``(n, dim) -> (n, dim)``, shape
+    ``(n, dim, dim)``.
 
     Row ``k`` of every Jacobian is the gradient of ``sum_i func(x)_{i,k}``, since
     row ``i`` of the output depends only on row ``i`` of the input.
@@ -127,7 +133,8 @@ def rowwise_jacobian(func, x: Tensor) -> Tensor:
 
 
 def residual_step_jacobian_det(field: nn.Module, x: Tensor, h: float, t: float = 0.0) -> Tensor:
-    """``det(I + h df/dz(t, x))`` at every row of ``x`` (shape ``(n, dim)``): the Jacobian of one residual step.
+    """``det(I + h df/dz(t, x))`` at every row of ``x`` (shape ``(n, dim)``): the Jacobian of
+    one residual step.
 
     A negative value means the step ``x -> x + h f(t, x)`` reverses orientation
     near ``x``: it folds the plane, and nearby points swap sides. The flow map of
@@ -139,5 +146,6 @@ def residual_step_jacobian_det(field: nn.Module, x: Tensor, h: float, t: float =
 
 
 def flow_jacobian_det(flow_map, x: Tensor) -> Tensor:
-    """``det(d flow_map / dx)`` at every row of ``x``; ``flow_map`` maps ``(n, dim) -> (n, dim)`` row-wise."""
+    """``det(d flow_map / dx)`` at every row of ``x``; ``flow_map`` maps ``(n, dim) -> (n, dim)``
+    row-wise."""
     return torch.linalg.det(rowwise_jacobian(flow_map, x))

@@ -59,7 +59,8 @@ def _rss_kib(field: str) -> int:
 
 
 def _release_free_memory() -> None:
-    """Return freed heap memory to the system (glibc ``malloc_trim``), so the baseline is what is live."""
+    """Return freed heap memory to the system (glibc ``malloc_trim``), so the baseline is what
+    is live."""
     try:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):
@@ -72,17 +73,19 @@ def _reset_cpu_peak() -> None:
         _CLEAR_REFS.write_text("5")
     except OSError as error:
         raise RuntimeError(
-            f"Cannot reset the peak resident memory ({_CLEAR_REFS}: {error}); CPU peak memory needs Linux. "
+            f"Cannot reset the peak resident memory ({_CLEAR_REFS}: {error}); "
+            "CPU peak memory needs Linux. "
             "Measure on a Linux machine (Colab works) or on a CUDA device."
         ) from None
 
 
 class TensorBytes(TorchDispatchMode):
-    """Count the bytes of tensor storages created while the mode is active: ``live`` now, ``peak`` at most.
+    """Count the bytes of tensor storages created while the mode is active: ``live`` now,
+    ``peak`` at most.
 
-    A storage is counted once, when an operation first returns it (views and in-place results reuse
-    an input's storage and add nothing), and uncounted when it is freed. Storages that existed before
-    the mode was entered are the baseline and never counted.
+    A storage is counted once, when an operation first returns it (views and in-place results
+    reuse an input's storage and add nothing), and uncounted when it is freed. Storages that
+    existed before the mode was entered are the baseline and never counted.
     """
 
     def __init__(self) -> None:
@@ -144,7 +147,8 @@ def peak_memory(device: str | torch.device = "cpu", count: str = "tensors") -> I
     elif device.type == "cpu":
         if not _STATUS.exists():
             raise RuntimeError(
-                "Peak process memory is read from /proc/self/status, which this system lacks (not Linux); "
+                "Peak process memory is read from /proc/self/status, "
+                "which this system lacks (not Linux); "
                 "use count='tensors', or measure on Linux (Colab works) or on a CUDA device."
             )
         _reset_cpu_peak()

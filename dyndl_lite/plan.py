@@ -1,4 +1,5 @@
-"""A reproduction as a plan: an ordered list of runs that any number of interrupted sittings completes.
+"""A reproduction as a plan: an ordered list of runs that any number of interrupted sittings
+completes.
 
 A plan is a TOML file with one ``[[run]]`` table per training run::
 
@@ -48,7 +49,8 @@ class PlannedRun:
 
 
 def read(path: str | Path = BOOK_PLAN) -> list[PlannedRun]:
-    """The runs of the plan file ``path``, each checked against the registry (a ``ValueError`` names a bad one)."""
+    """The runs of the plan file ``path``, each checked against the registry (a ``ValueError`` names
+    a bad one)."""
     path = Path(path)
     try:
         tables = tomllib.loads(path.read_text()).get("run", [])
@@ -82,7 +84,8 @@ def read(path: str | Path = BOOK_PLAN) -> list[PlannedRun]:
 
 
 def ledger(planned: list[PlannedRun], out: str | Path) -> list[dict]:
-    """Where each run stands: name, status (finished / partial / new), epochs done of planned, seconds per epoch.
+    """Where each run stands: name, status (finished / partial / new), epochs done of planned,
+    seconds per epoch.
 
     A run without a measured epoch time is estimated from another run of the same
     experiment and model in the plan that has one, else from the shipped checkpoint of
@@ -143,7 +146,8 @@ def format_ledger(rows: list[dict]) -> str:
         )
         left = "?" if r["seconds_left"] is None else f"{r['seconds_left'] / 60:.0f} min"
         lines.append(
-            f"{r['name']:34s} {r['status']:9s} {r['epochs_done']:>4d}/{r['epochs']:<4d} {per:>9s} {left:>8s}"
+            f"{r['name']:34s} {r['status']:9s} {r['epochs_done']:>4d}/{r['epochs']:<4d} "
+            f"{per:>9s} {left:>8s}"
         )
     lines.append(summary(rows))
     lines.append("(~: estimated from another run of the same model)")
@@ -160,7 +164,8 @@ def walk(
     progress: bool = True,
     say: Callable[[str], None] = print,
 ) -> list[dict]:
-    """Work through ``planned`` in order until it is done or ``budget_s`` seconds have passed; return the ledger.
+    """Work through ``planned`` in order until it is done or ``budget_s`` seconds have passed;
+    return the ledger.
 
     Finished runs are skipped, a partial one resumed. Every call trains at least one epoch;
     after that no epoch is started that the last one's duration says would end past the
@@ -183,10 +188,13 @@ def walk(
             say(f"time budget reached before {run.name}")
             return ledger(planned, out)
         rows = ledger(planned, out)
+        if status["status"] == "partial":
+            start = "resuming after epoch " + str(status["epochs_done"])
+        else:
+            start = "starting"
         say(
             f"[run {index + 1}/{len(planned)}] {run.name}: "
-            f"{'resuming after epoch ' + str(status['epochs_done']) if status['status'] == 'partial' else 'starting'}"
-            f" of {run.recipe.epochs}; {summary(rows)}"
+            f"{start} of {run.recipe.epochs}; {summary(rows)}"
         )
         try:
             runs.train(

@@ -1,19 +1,23 @@
-"""Figure checks: every figure the book shows has labelled axes, a title and, where needed, a legend.
+"""Figure checks: every figure the book shows has labelled axes, a title and, where needed, a
+legend.
 
-:func:`figure_problems` inspects a matplotlib :class:`~matplotlib.figure.Figure` and lists what a reader would miss.
+:func:`figure_problems` inspects a matplotlib :class:`~matplotlib.figure.Figure` and lists what a
+reader would miss.
 An Axes *with data* (``ax.has_data()``, drawn axis lines, not a colorbar) must have
 
-* an x label and a y label: its own, one of an Axes it shares that axis with (a grid with ``sharex``/``sharey``
-  labels only the outer panels), or the figure's ``supxlabel``/``supylabel``;
+* an x label and a y label: its own, one of an Axes it shares that axis with (a grid with
+  ``sharex``/``sharey`` labels only the outer panels), or the figure's ``supxlabel``/``supylabel``;
 * a title: its own or the figure's ``suptitle``;
-* a legend when it holds more than one labelled series (artists whose label does not start with ``_``): its own,
-  or a legend elsewhere in the figure (another panel's, or ``fig.legend``) that lists every one of its labels, as
-  when one legend serves several panels showing the same series.
+* a legend when it holds more than one labelled series (artists whose label does not start with
+  ``_``): its own, or a legend elsewhere in the figure (another panel's, or ``fig.legend``) that
+  lists every one of its labels, as when one legend serves several panels showing the same series.
 
-:func:`check_figure` raises :class:`FigureCheckError` (a ``ValueError``) naming the figure and each problem.
-:func:`install_figure_check` makes an IPython kernel check every figure it shows: figures passed to ``plt.show()``
-and figures still open at the end of a cell (what the inline backend displays). ``import dyndl_lite`` calls it when
-the environment variable ``DYNDL_CHECK_FIGURES`` is ``1``; the test suite's book build sets it.
+:func:`check_figure` raises :class:`FigureCheckError` (a ``ValueError``) naming the figure and each
+problem.
+:func:`install_figure_check` makes an IPython kernel check every figure it shows: figures passed to
+``plt.show()`` and figures still open at the end of a cell (what the inline backend displays).
+``import dyndl_lite`` calls it when the environment variable ``DYNDL_CHECK_FIGURES`` is ``1``; the
+test suite's book build sets it.
 """
 
 from __future__ import annotations
@@ -52,7 +56,8 @@ def _labelled_series(ax: Axes) -> list[str]:
 
 
 def _has_axis_label(ax: Axes, which: str, fig: Figure) -> bool:
-    """Whether ``ax`` (or an Axes sharing its ``which`` axis, or the figure) labels the ``which`` axis."""
+    """Whether ``ax`` (or an Axes sharing its ``which`` axis, or the figure) labels the ``which``
+    axis."""
     figure_label = getattr(fig, f"_sup{which}label", None)
     if _text(figure_label):
         return True
@@ -62,7 +67,8 @@ def _has_axis_label(ax: Axes, which: str, fig: Figure) -> bool:
 
 
 def figure_problems(fig: Figure) -> list[str]:
-    """What a reader would miss in ``fig``: one line per Axes and missing element (empty when the figure is complete)."""
+    """What a reader would miss in ``fig``: one line per Axes and missing element (empty when the
+    figure is complete)."""
     if not isinstance(fig, Figure):
         raise TypeError(f"fig must be a matplotlib Figure, got {type(fig).__name__}.")
     suptitle = _text(getattr(fig, "_suptitle", None))
@@ -86,14 +92,16 @@ def figure_problems(fig: Figure) -> list[str]:
         if len(series) > 1 and ax.get_legend() is None and not set(series) <= legend_labels:
             missing = [label for label in series if label not in legend_labels]
             problems.append(
-                f"{name} has {len(series)} labelled series but no legend, and no legend of the figure "
+                f"{name} has {len(series)} labelled series but no legend, "
+                "and no legend of the figure "
                 f"lists {missing[:4]} (ax.legend)"
             )
     return problems
 
 
 def check_figure(fig: Figure, name: str | None = None) -> None:
-    """Raise :class:`FigureCheckError` listing every problem of :func:`figure_problems`; do nothing if there is none."""
+    """Raise :class:`FigureCheckError` listing every problem of :func:`figure_problems`; do nothing
+    if there is none."""
     problems = figure_problems(fig)
     if problems:
         label = name or (f"Figure {fig.number}" if hasattr(fig, "number") else "The figure")
@@ -101,7 +109,8 @@ def check_figure(fig: Figure, name: str | None = None) -> None:
 
 
 def check_open_figures(value: Any = None) -> Any:
-    """Check every open pyplot figure (those the inline backend shows at the end of a cell); return ``value``."""
+    """Check every open pyplot figure (those the inline backend shows at the end of a cell); return
+    ``value``."""
     import sys
 
     pyplot = sys.modules.get("matplotlib.pyplot")
@@ -114,8 +123,8 @@ def check_open_figures(value: Any = None) -> Any:
 class _CheckAtCellEnd(ast.NodeTransformer):
     """Rewrite a cell so that it checks the open figures as its last action.
 
-    A final expression ``x`` becomes ``_dyndl_check_open_figures(x)`` (its value is still displayed); otherwise the
-    call is appended as a statement.
+    A final expression ``x`` becomes ``_dyndl_check_open_figures(x)`` (its value is still
+    displayed); otherwise the call is appended as a statement.
     """
 
     def visit_Module(self, node: ast.Module) -> ast.Module:
@@ -131,9 +140,9 @@ class _CheckAtCellEnd(ast.NodeTransformer):
 def install_figure_check(shell: Any = None) -> bool:
     """Check every figure the running IPython kernel shows; return whether a kernel was found.
 
-    ``plt.show()`` checks the open figures before showing them, and every cell ends by checking the figures still
-    open, before the inline backend displays them. A figure that fails raises :class:`FigureCheckError` in the cell
-    that shows it. Installing twice does nothing more.
+    ``plt.show()`` checks the open figures before showing them, and every cell ends by checking
+    the figures still open, before the inline backend displays them. A figure that fails raises
+    :class:`FigureCheckError` in the cell that shows it. Installing twice does nothing more.
     """
     if shell is None:
         try:
@@ -162,7 +171,8 @@ def install_figure_check(shell: Any = None) -> bool:
 
 
 def figure_check_requested() -> bool:
-    """Whether ``$DYNDL_CHECK_FIGURES`` asks for the check (``1``); any value other than ``0``, ``1`` or unset is an error."""
+    """Whether ``$DYNDL_CHECK_FIGURES`` asks for the check (``1``); any value other than ``0``,
+    ``1`` or unset is an error."""
     value = os.environ.get(ENV_VAR, "0").strip()
     if value not in ("0", "1", ""):
         raise ValueError(f"{ENV_VAR} must be 0 or 1, got {value!r}.")

@@ -1,4 +1,5 @@
-"""Checkpoints: safetensors weights with a JSON record beside them, written atomically, found in two places.
+"""Checkpoints: safetensors weights with a JSON record beside them, written atomically, found in
+two places.
 
 A checkpoint ``<name>`` is two files in a folder: ``<name>.safetensors``
 (tensors only: loading never unpickles) and ``<name>.json`` (how the weights
@@ -50,7 +51,8 @@ NAME_PATTERN = re.compile(r"^[a-z0-9]+(-[a-z0-9.]+)+-seed\d+$")
 
 
 class CheckpointError(OSError):
-    """A checkpoint on disk is missing a part, malformed, corrupt, or not the architecture asked for."""
+    """A checkpoint on disk is missing a part, malformed, corrupt, or not the architecture asked
+    for."""
 
 
 def user_dir() -> Path:
@@ -62,12 +64,14 @@ def user_dir() -> Path:
 
 
 def search_path() -> list[Path]:
-    """Folders searched by :func:`load` when none is given: the user folder, then the shipped one."""
+    """Folders searched by :func:`load` when none is given: the user folder, then the shipped
+    one."""
     return [user_dir(), SHIPPED_DIR]
 
 
 def check_name(name: str) -> str:
-    """``name`` if it is a valid checkpoint name, else a ``ValueError`` saying what one looks like."""
+    """``name`` if it is a valid checkpoint name, else a ``ValueError`` saying what one looks
+    like."""
     if not isinstance(name, str) or not NAME_PATTERN.match(name):
         raise ValueError(
             f"Checkpoint name {name!r} must look like '<paper>-<model>[-<regime>]-seed<S>' "
@@ -100,7 +104,8 @@ def sha256(path: Path) -> str:
 
 
 def json_safe(value):
-    """``value`` with every non-finite float replaced by ``None``, so that ``json.dumps(allow_nan=False)`` works.
+    """``value`` with every non-finite float replaced by ``None``, so that
+    ``json.dumps(allow_nan=False)`` works.
 
     Records are strict JSON: a bare ``NaN`` is not JSON and other readers reject it.
     """
@@ -126,18 +131,21 @@ def paths(name: str, folder: str | Path) -> tuple[Path, Path]:
 
 
 def exists(name: str, folder: str | Path | None = None) -> bool:
-    """Whether both files of checkpoint ``name`` are in ``folder`` (default: in any folder of :func:`search_path`)."""
+    """Whether both files of checkpoint ``name`` are in ``folder`` (default: in any folder of
+    :func:`search_path`)."""
     folders = search_path() if folder is None else [Path(folder)]
     return any(all(p.is_file() for p in paths(name, f)) for f in folders)
 
 
 def locate(name: str) -> Path:
-    """The first folder of :func:`search_path` that holds checkpoint ``name``, or ``FileNotFoundError``."""
+    """The first folder of :func:`search_path` that holds checkpoint ``name``, or
+    ``FileNotFoundError``."""
     for folder in search_path():
         if exists(name, folder):
             return folder
     raise FileNotFoundError(
-        f"Checkpoint {name!r} is neither in the user folder {user_dir()} nor shipped in {SHIPPED_DIR}. "
+        f"Checkpoint {name!r} is neither in the user folder {user_dir()} "
+        f"nor shipped in {SHIPPED_DIR}. "
         "Train it with `python -m dyndl_lite train <experiment> --model <model> --seed <S>` "
         "(`python -m dyndl_lite list` shows the experiments)."
     )
@@ -150,7 +158,8 @@ def save(
     folder: str | Path | None = None,
     overwrite: bool = False,
 ) -> Path:
-    """Write ``model``'s weights and ``record`` (plus provenance) as checkpoint ``name``; return the weights path.
+    """Write ``model``'s weights and ``record`` (plus provenance) as checkpoint ``name``; return the
+    weights path.
 
     ``folder`` defaults to :func:`user_dir`. An existing checkpoint of that name is an
     error unless ``overwrite``. Added to the record: name, package version, git commit,
@@ -196,18 +205,21 @@ def save(
 
 
 def load_record(name: str, folder: str | Path | None = None) -> dict:
-    """The JSON record of checkpoint ``name`` (from ``folder``, default the first that has it), weights untouched."""
+    """The JSON record of checkpoint ``name`` (from ``folder``, default the first that has it),
+    weights untouched."""
     folder = locate(name) if folder is None else Path(folder)
     weights, record_path = paths(name, folder)
     if not record_path.is_file():
         raise FileNotFoundError(
             f"Checkpoint {name!r} has no record {record_path}. Train it with "
             "`python -m dyndl_lite train <experiment> --model <model> --seed <S>` "
-            f"(`python -m dyndl_lite list` shows the experiments), or list the shipped ones in {SHIPPED_DIR}."
+            "(`python -m dyndl_lite list` shows the experiments), "
+            f"or list the shipped ones in {SHIPPED_DIR}."
         )
     if not weights.is_file():
         raise CheckpointError(
-            f"Checkpoint {name!r}: the record {record_path} exists but its weights {weights} do not."
+            f"Checkpoint {name!r}: the record {record_path} exists "
+            f"but its weights {weights} do not."
         )
     try:
         record = json.loads(record_path.read_text())
@@ -235,7 +247,8 @@ def load(
     weights = paths(name, folder)[0]
     if record["weights_sha256"] != sha256(weights):
         raise CheckpointError(
-            f"{weights} does not match the SHA-256 in its record; the file is corrupt or was replaced."
+            f"{weights} does not match the SHA-256 in its record; "
+            "the file is corrupt or was replaced."
         )
     for key, value in (expect or {}).items():
         if record.get(key) != value:
@@ -257,7 +270,8 @@ def load(
 
 
 def provenance(record: dict) -> str:
-    """One line for a chapter: which checkpoint it uses, from which folder, trained how long, on what.
+    """One line for a chapter: which checkpoint it uses, from which folder, trained how long, on
+    what.
 
     ``record`` is what :func:`load` returned (it carries ``"loaded_from"``), e.g.
     ``"chen-resnet-seed0 (shipped with the package): 15 of the full recipe's 160 epochs on 60,000
@@ -287,14 +301,16 @@ def provenance(record: dict) -> str:
 
 
 def training_amount(record: dict) -> tuple[int, int]:
-    """``(epochs run, training images per epoch)`` of a record, the two quantities :func:`ship` compares."""
+    """``(epochs run, training images per epoch)`` of a record, the two quantities :func:`ship`
+    compares."""
     return int(record.get("epochs_run", 0)), int(record.get("data", {}).get("train_images", 0))
 
 
 def ship(
     name: str, source: str | Path | None = None, replace: bool = False, move: bool = False
 ) -> Path:
-    """Copy finished checkpoint ``name`` from ``source`` (default: the user folder) into :data:`SHIPPED_DIR`.
+    """Copy finished checkpoint ``name`` from ``source`` (default: the user folder) into
+    :data:`SHIPPED_DIR`.
 
     Refused: a record whose run is not finished (``epochs_run`` below the recipe's epochs),
     trained on the offline fallback, whose weights fail their SHA-256; and, unless ``replace``,
@@ -311,20 +327,24 @@ def ship(
     planned = int(record.get("recipe", {}).get("epochs", -1))
     if record.get("epochs_run") != planned:
         raise CheckpointError(
-            f"{name}: {record.get('epochs_run')} of {planned} epochs run; finish the run before shipping it."
+            f"{name}: {record.get('epochs_run')} of {planned} epochs run; "
+            "finish the run before shipping it."
         )
     if record.get("data", {}).get("fallback", True):
         raise CheckpointError(
             f"{name} was trained on the offline fallback data (or its record does not say "
-            "otherwise); the book ships checkpoints trained on the official MNIST training set only."
+            "otherwise); the book ships checkpoints trained on the official MNIST training set "
+            "only."
         )
     if exists(name, SHIPPED_DIR) and not replace:
         shipped = load_record(name, SHIPPED_DIR)
         old, new = training_amount(shipped), training_amount(record)
         if old[0] > new[0] or old[1] > new[1]:
             raise CheckpointError(
-                f"The shipped {name} was trained longer or on more data ({old[0]} epochs of {old[1]:,} images) "
-                f"than this one ({new[0]} epochs of {new[1]:,} images); pass replace=True (--replace) to ship it anyway."
+                f"The shipped {name} was trained longer or on more data "
+                f"({old[0]} epochs of {old[1]:,} images) "
+                f"than this one ({new[0]} epochs of {new[1]:,} images); "
+                "pass replace=True (--replace) to ship it anyway."
             )
     target_weights, target_record = paths(name, SHIPPED_DIR)
     temporary_weights = atomic.temporary_path(target_weights)

@@ -1,4 +1,5 @@
-"""Training runs that survive interruption: what an experiment is, and one resumable ``train`` for all of them.
+"""Training runs that survive interruption: what an experiment is, and one resumable ``train`` for
+all of them.
 
 An :class:`Experiment` says what to build and how the paper trained it:
 ``build(model) -> nn.Module``, ``recipe(model) -> Recipe`` (the paper's full
@@ -19,7 +20,9 @@ A finished checkpoint is never replaced unless ``overwrite=True``.
 Example::
 
     >>> from dyndl_lite import experiments, runs
-    >>> runs.train(experiments.get("chen"), "mlp", seed=0, epochs=10, out="my-checkpoints")  # doctest: +SKIP
+    >>> runs.train(
+    ...     experiments.get("chen"), "mlp", seed=0, epochs=10, out="my-checkpoints"
+    ... )  # doctest: +SKIP
     PosixPath('my-checkpoints/chen-mlp-seed0.safetensors')
 """
 
@@ -46,11 +49,13 @@ from dyndl_lite.train import History, Recipe, evaluate, fit
 
 @dataclass(frozen=True)
 class Experiment:
-    """One paper's trainable networks: how to build each, the paper's recipe, and the checkpoint names."""
+    """One paper's trainable networks: how to build each, the paper's recipe, and the checkpoint
+    names."""
 
     name: str
     models: tuple[str, ...]
-    #: ``build(model, **options)``: the network, untrained (options such as a solver tolerance or input channels)
+    #: ``build(model, **options)``: the network, untrained (options such as a solver tolerance or
+    #: input channels)
     build: Callable[..., nn.Module]
     recipe: Callable[[str], Recipe]
     checkpoint_name: Callable[[str, int], str]
@@ -64,7 +69,8 @@ class Experiment:
 def recipe_as_run(
     full: Recipe, epochs: int | None = None, train_subset: int | None = None
 ) -> Recipe:
-    """``full`` compressed to ``epochs`` (milestones scaled) and restricted to ``train_subset`` images, as named."""
+    """``full`` compressed to ``epochs`` (milestones scaled) and restricted to ``train_subset``
+    images, as named."""
     if epochs is not None and (not isinstance(epochs, int) or epochs < 1):
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}.")
     if train_subset is not None and (not isinstance(train_subset, int) or train_subset < 1):
@@ -87,7 +93,8 @@ def compression(full: Recipe, recipe: Recipe) -> str:
     if recipe.epochs == full.epochs and recipe.milestones == full.milestones:
         return f"the paper's full recipe ({full.epochs} epochs)"
     return (
-        f"compressed: {recipe.epochs} of the paper's {full.epochs} epochs (x{recipe.epochs / full.epochs:.3g}), "
+        f"compressed: {recipe.epochs} of the paper's {full.epochs} epochs "
+        f"(x{recipe.epochs / full.epochs:.3g}), "
         f"learning-rate milestones {list(full.milestones)} scaled to {list(recipe.milestones)}"
     )
 
@@ -155,7 +162,8 @@ def state_store(run: Run, out: str | Path) -> StateStore:
 
 
 def progress_of(run: Run, out: str | Path) -> dict:
-    """``{"status": "finished" | "partial" | "new", "epochs_done", "seconds_per_epoch", "where"}`` for ``run``.
+    """``{"status": "finished" | "partial" | "new", "epochs_done", "seconds_per_epoch", "where"}``
+    for ``run``.
 
     Finished means a checkpoint whose record ran this run's recipe to its end, in ``out``
     or among the shipped ones; partial means a saved state in ``out``.
@@ -202,7 +210,8 @@ def train(
     deadline: float | None = None,
     report: Callable[[str], None] | None = None,
 ) -> Path:
-    """Train (or resume) one run and write its checkpoint to ``out`` (default :func:`pretrained.user_dir`).
+    """Train (or resume) one run and write its checkpoint to ``out`` (default
+    :func:`pretrained.user_dir`).
 
     Returns the weights path. Raises ``FileExistsError`` if the finished checkpoint is
     already in ``out`` (unless ``overwrite``), :class:`~dyndl_lite.data.DatasetNotFoundError`
@@ -286,7 +295,8 @@ def train(
         "seconds_per_epoch": round(sum(history.seconds) / len(history.seconds), 1),
         "train_acc": history.train_acc[-1],
         "train_acc_note": "running accuracy on the (augmented) training batches of the last epoch",
-        # under the fallback the 'test' images are held-out official *training* images: not a test accuracy
+        # under the fallback the 'test' images are held-out official *training* images: not a test
+        # accuracy
         "test_acc": None if test.is_fallback else final_accuracy,
         "heldout_fallback_acc": final_accuracy if test.is_fallback else None,
         "history": history.as_dict(),
@@ -303,7 +313,8 @@ def train(
 def load(
     experiment: Experiment, model: str, seed: int = 0, folder: str | Path | None = None, **options
 ) -> tuple[nn.Module, dict]:
-    """The network ``model`` of ``experiment`` (built with ``options``) with its checkpoint loaded, and its record.
+    """The network ``model`` of ``experiment`` (built with ``options``) with its checkpoint loaded,
+    and its record.
 
     Searches the user folder first, then the shipped checkpoints (see :func:`pretrained.load`);
     the record's ``"loaded_from"`` says which, and its experiment and model must match.

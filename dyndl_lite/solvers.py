@@ -134,7 +134,8 @@ def _substeps(t0: Tensor, t1: Tensor, step_size: float | None) -> int:
 
 
 def _check_step_size(step_size) -> float | None:
-    """``step_size`` as a positive float (or None); a number of any kind (int, numpy, 0-d tensor) is accepted."""
+    """``step_size`` as a positive float (or None); a number of any kind (int, numpy, 0-d tensor)
+    is accepted."""
     if step_size is None:
         return None
     if isinstance(step_size, Tensor) and step_size.numel() == 1:
@@ -154,7 +155,8 @@ def _check_step_size(step_size) -> float | None:
 
 
 def count_steps(t: Tensor, step_size: float | None) -> int:
-    """Number of solver steps over the grid ``t``: ``sum_k max(1, ceil(|t_{k+1} - t_k| / step_size))``."""
+    """Number of solver steps over the grid ``t``:
+    ``sum_k max(1, ceil(|t_{k+1} - t_k| / step_size))``."""
     return (
         sum(_substeps(t[k], t[k + 1], step_size) for k in range(len(t) - 1))
         if step_size
@@ -163,7 +165,8 @@ def count_steps(t: Tensor, step_size: float | None) -> int:
 
 
 def check_work(t: Tensor, step_size: float | None, max_steps: int = MAX_STEPS) -> int:
-    """The step count of a solve over ``t``; a ``ValueError`` naming ``max_steps`` if it exceeds ``max_steps``."""
+    """The step count of a solve over ``t``; a ``ValueError`` naming ``max_steps`` if it exceeds
+    ``max_steps``."""
     if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
         raise ValueError(f"max_steps must be a positive integer, got {max_steps!r}.")
     if step_size is not None:  # bound the count in one division before summing interval by interval
@@ -171,14 +174,17 @@ def check_work(t: Tensor, step_size: float | None, max_steps: int = MAX_STEPS) -
         if span / step_size > 2 * max_steps + len(t):
             steps = math.ceil(span / step_size)
             raise ValueError(
-                f"this solve would take about {steps:,} steps (step_size={step_size:g} over a time span of {span:g}), "
-                f"more than max_steps={max_steps:,}; use a larger step_size, or pass max_steps={steps:,} "
+                f"this solve would take about {steps:,} steps "
+                f"(step_size={step_size:g} over a time span of {span:g}), "
+                f"more than max_steps={max_steps:,}; "
+                f"use a larger step_size, or pass max_steps={steps:,} "
                 "(or more) to allow it explicitly."
             )
     steps = count_steps(t, step_size)
     if steps > max_steps:
         raise ValueError(
-            f"this solve would take {steps:,} steps, more than max_steps={max_steps:,}; use a larger step_size "
+            f"this solve would take {steps:,} steps, more than max_steps={max_steps:,}; "
+            "use a larger step_size "
             f"or a coarser grid, or pass max_steps={steps:,} (or more) to allow it explicitly."
         )
     return steps

@@ -1,4 +1,5 @@
-"""The whole state of a training run after a completed epoch, saved atomically so that the run can resume.
+"""The whole state of a training run after a completed epoch, saved atomically so that the run can
+resume.
 
 A run's state folder holds
 
@@ -52,7 +53,8 @@ def _restore_rng(tensors: dict[str, torch.Tensor], generator: torch.Generator) -
 
 
 def _split_optimizer(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
-    """Optimizer state as ``(tensors, json)``: tensors under ``optimizer.<param>.<key>``, the rest as JSON."""
+    """Optimizer state as ``(tensors, json)``: tensors under ``optimizer.<param>.<key>``, the
+    rest as JSON."""
     state = optimizer.state_dict()
     tensors, plain = {}, {}
     for index, entries in state["state"].items():
@@ -119,7 +121,8 @@ class StateStore:
         spec: dict,
         extra: dict | None = None,
     ) -> None:
-        """Write the state after ``epoch`` completed epochs; the previous state stays valid until the last rename."""
+        """Write the state after ``epoch`` completed epochs; the previous state stays valid until
+        the last rename."""
         self.folder.mkdir(parents=True, exist_ok=True)
         optimizer_tensors, optimizer_json = _split_optimizer(optimizer)
         tensors = {
@@ -160,7 +163,8 @@ class StateStore:
         optimizer: torch.optim.Optimizer,
         generator: torch.Generator,
     ) -> dict:
-        """Restore model, optimizer and generators in place; return the JSON part (epoch, history, spec, extra)."""
+        """Restore model, optimizer and generators in place; return the JSON part (epoch, history,
+        spec, extra)."""
         saved = self.read()
         path = self.folder / saved["tensors"]
         if not path.is_file() or sha256(path) != saved["tensors_sha256"]:

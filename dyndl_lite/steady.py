@@ -1,4 +1,5 @@
-"""The TisODE mechanism in two dimensions: time invariance, a steady state, and how far nearby inputs drift.
+"""The TisODE mechanism in two dimensions: time invariance, a steady state, and how far nearby
+inputs drift.
 
 Three 2-D classifiers ``x -> W z(T) + b`` with ``dz/dt = f(t, z)``, ``z(0) = x``, ``T = 1``,
 fixed-step Euler with step 0.1 (the integrator of Yan et al.'s networks), ``f`` a tanh MLP
@@ -7,13 +8,15 @@ fixed-step Euler with step 0.1 (the integrator of Yan et al.'s networks), ``f`` 
 * ``"odenet"``: ``f(t, z)`` reads ``t`` (a plain ODE-Net);
 * ``"autonomous"``: ``f(z)`` ignores ``t``, no regulariser (time invariance alone);
 * ``"tisode"``: ``f(z)`` plus Yan et al.'s steady-state penalty
-  ``w_steady * mean_i int_T^{2T} |f(z(t))_i| dt`` (:func:`dyndl_lite.models.yan.steady_state_penalty`),
+  ``w_steady * mean_i int_T^{2T} |f(z(t))_i| dt``
+  (:func:`dyndl_lite.models.yan.steady_state_penalty`),
   switched on after 5 % of the epochs as in :mod:`dyndl_lite.models.yan`.
 
 Measurements (all on the Euler states ``z_k`` at ``t_k = k h`` that the networks compute,
 :meth:`ToyFlowNet.path`):
 
-* :func:`drift`: ``||z1(t) - z2(t)||`` over ``t`` for pairs ``x2 = x1 + delta``, ``||delta|| = eps``;
+* :func:`drift`: ``||z1(t) - z2(t)||`` over ``t`` for pairs ``x2 = x1 + delta``,
+  ``||delta|| = eps``;
 * :func:`time_shift`: the perturbation that moves an input along its own trajectory,
   ``x~ = z(s; x)``; for an autonomous field the output moves to ``z(T; x~) = z(T + s; x)``, so
   ``||z(T; x~) - z(T; x)|| <= int_T^{T+s} ||f(z(u))|| du`` (returned beside the gap), which the
@@ -42,7 +45,8 @@ TOY_EPOCHS = 40
 
 
 class ToyFlowNet(nn.Module):
-    """``x -> readout(z(T))``, ``dz/dt = f(t, z)`` in the plane, Euler with ``step_size`` on ``[0, T]``.
+    """``x -> readout(z(T))``, ``dz/dt = f(t, z)`` in the plane, Euler with ``step_size`` on
+    ``[0, T]``.
 
     ``kind``: ``"odenet"`` (``f`` reads ``t``), ``"autonomous"`` (it does not) or ``"tisode"``
     (it does not, and :meth:`extra_loss` adds ``w_steady * L_ss`` from ``epoch_steady`` on; ``L_ss``
@@ -70,9 +74,11 @@ class ToyFlowNet(nn.Module):
         self.steady_term: Tensor | None = None
 
     def path(self, x: Tensor, steps: int) -> Tensor:
-        """The Euler states ``z_0 = x, ..., z_steps`` at ``t_k = k h`` (``h`` = :data:`STEP`), shape ``(steps + 1, n, 2)``.
+        """The Euler states ``z_0 = x, ..., z_steps`` at ``t_k = k h`` (``h`` = :data:`STEP`), shape
+        ``(steps + 1, n, 2)``.
 
-        ``z_{k+1} = z_k + h f(t_k, z_k)``: for ``steps = T / h`` the last state is the network's ``z(T)``.
+        ``z_{k+1} = z_k + h f(t_k, z_k)``: for ``steps = T / h`` the last state is the network's
+        ``z(T)``.
         """
         if not isinstance(steps, int) or steps < 0:
             raise ValueError(f"steps must be a non-negative integer, got {steps!r}.")
@@ -131,7 +137,8 @@ def _check_points(x: Tensor, name: str = "x") -> None:
 def drift(
     net: ToyFlowNet, x: Tensor, eps: float = 0.05, t_max: float = 2 * T_END, seed: int = 0
 ) -> tuple[Tensor, Tensor]:
-    """``(t, d)``: ``d[k, i] = ||z(t_k; x_i + delta_i) - z(t_k; x_i)|| / eps`` on the Euler grid of ``[0, t_max]``.
+    """``(t, d)``: ``d[k, i] = ||z(t_k; x_i + delta_i) - z(t_k; x_i)|| / eps`` on the Euler grid of
+    ``[0, t_max]``.
 
     ``delta_i`` has a uniformly random direction (seeded) and length ``eps``. Beyond ``T`` the
     networks' own field keeps flowing (for the ODE-Net, at times it never saw in training).
@@ -202,7 +209,8 @@ def measure(
     """Every number of the chapter's comparison for one network, on the points ``(x, y)``.
 
     ``accuracy`` and ``noisy`` (``{sigma: accuracy}``) in %; ``L_ss``: the steady-state penalty
-    of ``z(T)`` over ``[T, 2T]`` (unweighted); ``drift_T``: mean of ``||z(T; x + delta) - z(T; x)|| / eps``
+    of ``z(T)`` over ``[T, 2T]`` (unweighted); ``drift_T``: mean of
+    ``||z(T; x + delta) - z(T; x)|| / eps``
     and ``drift_curve`` its mean over points at every Euler time up to ``2T`` (``t``);
     ``gap``, ``moved``: means of :func:`time_shift`'s gap and input move for ``s = shift``, and
     ``within_bound``: whether every gap is within the bound (which assumes an autonomous field).

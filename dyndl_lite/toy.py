@@ -84,7 +84,8 @@ def two_moons(n: int = 400, noise: float = 0.1, seed: int = 0) -> tuple[Tensor, 
 def concentric_circles(
     n: int = 400, inner: float = 0.5, ring: tuple[float, float] = (1.0, 1.5), seed: int = 0
 ) -> tuple[Tensor, Tensor]:
-    """An inner disc of radius ``inner`` (class 0) inside a ring ``ring[0] <= r <= ring[1]`` (class 1).
+    """An inner disc of radius ``inner`` (class 0) inside a ring ``ring[0] <= r <= ring[1]``
+    (class 1).
 
     Radii are drawn so that points are uniform in area: ``r = sqrt(U (b^2 - a^2) + a^2)``.
     """
@@ -185,7 +186,8 @@ class ToyODENet(nn.Module):
             raise ValueError(f"augment must be a non-negative integer, got {augment!r}.")
         if not linear_readout and out_dim > in_dim + augment:
             raise ValueError(
-                f"a projection readout needs out_dim <= in_dim + augment, got {out_dim} > {in_dim + augment}."
+                "a projection readout needs out_dim <= in_dim + augment, "
+                f"got {out_dim} > {in_dim + augment}."
             )
         self.in_dim, self.out_dim, self.augment = in_dim, out_dim, augment
         self.field = VectorFieldMLP(in_dim + augment, width, depth)
@@ -201,7 +203,8 @@ class ToyODENet(nn.Module):
         return torch.cat([x, x.new_zeros(*x.shape[:-1], self.augment)], dim=-1)
 
     def flow(self, x: Tensor, t: Tensor) -> Tensor:
-        """Trajectories ``z(t_k)`` of the lifted inputs, shape ``(len(t), *x.shape[:-1], in_dim + augment)``."""
+        """Trajectories ``z(t_k)`` of the lifted inputs, shape
+        ``(len(t), *x.shape[:-1], in_dim + augment)``."""
         return self.block.trajectory(self.lift(x), t)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -218,7 +221,8 @@ TOY_ODENET_RECIPE = Recipe(
 def toy_odenet(
     seed: int = 0, n: int = 400
 ) -> tuple[ToyODENet, tuple[Tensor, Tensor], tuple[Tensor, Tensor], History]:
-    """Train a plain (non-augmented) 2-D ODE-Net on concentric circles; return ``(net, train, test, history)``.
+    """Train a plain (non-augmented) 2-D ODE-Net on concentric circles; return
+    ``(net, train, test, history)``.
 
     ``dz/dt = f(t, z)`` with ``f`` a tanh MLP (2 hidden layers of 32) on ``[z, t]``,
     RK4 with step 0.1 on ``[0, 1]``, linear read-out; training data

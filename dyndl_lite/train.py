@@ -61,17 +61,20 @@ class Recipe:
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(
-                f"Recipe {self.name!r}: optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}."
+                f"Recipe {self.name!r}: optimizer must be one of {OPTIMIZERS}, "
+                f"got {self.optimizer!r}."
             )
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError(
-                f"Recipe {self.name!r}: epochs and batch_size must be >= 1, got {self.epochs}, {self.batch_size}."
+                f"Recipe {self.name!r}: epochs and batch_size must be >= 1, "
+                f"got {self.epochs}, {self.batch_size}."
             )
         if not self.lr > 0:
             raise ValueError(f"Recipe {self.name!r}: lr must be positive, got {self.lr}.")
         if list(self.milestones) != sorted(self.milestones):
             raise ValueError(
-                f"Recipe {self.name!r}: milestones must be increasing epochs, got {self.milestones}."
+                f"Recipe {self.name!r}: milestones must be increasing epochs, "
+                f"got {self.milestones}."
             )
         if self.crop_padding < 0:
             raise ValueError(
@@ -79,7 +82,8 @@ class Recipe:
             )
         if not 0.0 <= self.noise_prob <= 1.0 or (self.noise_prob > 0 and not self.noise_sigmas):
             raise ValueError(
-                f"Recipe {self.name!r}: noise_prob must lie in [0, 1] and needs noise_sigmas when positive, "
+                f"Recipe {self.name!r}: noise_prob must lie in [0, 1] "
+                "and needs noise_sigmas when positive, "
                 f"got noise_prob={self.noise_prob}, noise_sigmas={self.noise_sigmas}."
             )
         if self.train_subset is not None and self.train_subset < 1:
@@ -88,11 +92,13 @@ class Recipe:
             )
 
     def lr_at(self, epoch: int) -> float:
-        """Learning rate during ``epoch`` (0-based): ``lr * gamma^(number of milestones <= epoch)``."""
+        """Learning rate during ``epoch`` (0-based):
+        ``lr * gamma^(number of milestones <= epoch)``."""
         return self.lr * self.gamma ** sum(epoch >= m for m in self.milestones)
 
     def compressed(self, epochs: int, name: str | None = None) -> Recipe:
-        """The same schedule squeezed into ``epochs``: milestones scaled by ``epochs / self.epochs``.
+        """The same schedule squeezed into ``epochs``: milestones scaled by
+        ``epochs / self.epochs``.
 
         Each milestone becomes ``max(1, round(m * epochs / self.epochs))``; those at or
         beyond ``epochs`` are dropped, so the first epoch always runs at the initial rate.
@@ -114,7 +120,8 @@ RECIPES: dict[str, Recipe] = {
 
 
 def register_recipe(recipe: Recipe) -> Recipe:
-    """Add ``recipe`` to :data:`RECIPES` (other modules add theirs); a different recipe under a taken name is an error."""
+    """Add ``recipe`` to :data:`RECIPES` (other modules add theirs); a different recipe under a
+    taken name is an error."""
     existing = RECIPES.get(recipe.name)
     if existing is not None and existing != recipe:
         raise ValueError(
@@ -153,7 +160,8 @@ class History:
 
     @classmethod
     def from_dict(cls, saved: dict) -> History:
-        """The inverse of :meth:`as_dict` (``None`` entries, JSON's form of NaN, become NaN again)."""
+        """The inverse of :meth:`as_dict` (``None`` entries, JSON's form of NaN, become NaN
+        again)."""
         known = {f.name for f in dataclasses.fields(cls)}
         restored = {
             k: (v if k == "extra" else [math.nan if x is None else x for x in v])
@@ -167,7 +175,8 @@ Data = ImageData | tuple[torch.Tensor, torch.Tensor]
 
 
 def as_tensors(data: Data, what: str = "data") -> tuple[torch.Tensor, torch.Tensor]:
-    """``(inputs, targets)`` from an :class:`ImageData` or a pair of tensors, with a clear error otherwise."""
+    """``(inputs, targets)`` from an :class:`ImageData` or a pair of tensors, with a clear error
+    otherwise."""
     if isinstance(data, ImageData):
         return data.images, data.labels
     if (
@@ -188,7 +197,8 @@ def as_tensors(data: Data, what: str = "data") -> tuple[torch.Tensor, torch.Tens
 
 
 def random_crop(images: torch.Tensor, padding: int, generator: torch.Generator) -> torch.Tensor:
-    """Batched random crop: zero-pad by ``padding`` and cut an ``H x W`` window at a random offset per image."""
+    """Batched random crop: zero-pad by ``padding`` and cut an ``H x W`` window at a random offset
+    per image."""
     if padding == 0:
         return images
     b, c, h, w = images.shape
@@ -204,7 +214,8 @@ def random_crop(images: torch.Tensor, padding: int, generator: torch.Generator) 
 def gaussian_noise(
     images: torch.Tensor, prob: float, sigmas: tuple[float, ...], generator: torch.Generator
 ) -> torch.Tensor:
-    """With probability ``prob`` per image: ``clip(x + sigma/255 * eps, 0, 1)``, sigma uniform over ``sigmas``."""
+    """With probability ``prob`` per image: ``clip(x + sigma/255 * eps, 0, 1)``, sigma uniform over
+    ``sigmas``."""
     if prob == 0.0:
         return images
     b = images.shape[0]
@@ -219,7 +230,8 @@ def gaussian_noise(
 
 
 def ode_blocks(model: nn.Module) -> list[nn.Module]:
-    """The model's ODE blocks (anything with ``nfe_forward``), whose function evaluations we count."""
+    """The model's ODE blocks (anything with ``nfe_forward``), whose function evaluations we
+    count."""
     return [m for m in model.modules() if hasattr(m, "nfe_forward") and hasattr(m, "nfe_backward")]
 
 
@@ -303,7 +315,8 @@ def fit(
     if recipe.train_subset is not None:
         if recipe.train_subset > len(inputs):
             raise ValueError(
-                f"recipe {recipe.name!r}: train_subset={recipe.train_subset:,} but the training data "
+                f"recipe {recipe.name!r}: train_subset={recipe.train_subset:,} "
+                "but the training data "
                 f"have only {len(inputs):,} items; ask for at most that many."
             )
         keep = torch.randperm(len(inputs), generator=generator)[: recipe.train_subset].to(
@@ -313,14 +326,16 @@ def fit(
     inputs, targets = inputs.to(device), targets.to(device)
     if recipe.crop_padding and inputs.dim() != 4:
         raise ValueError(
-            f"crop_padding={recipe.crop_padding} needs images (N, C, H, W), got inputs of shape {tuple(inputs.shape)}."
+            f"crop_padding={recipe.crop_padding} needs images (N, C, H, W), "
+            f"got inputs of shape {tuple(inputs.shape)}."
         )
     model.to(device)
     optimizer = make_optimizer(model, recipe)
     criterion = nn.CrossEntropyLoss() if loss == "cross_entropy" else nn.MSELoss()
     blocks = ode_blocks(model)
     extra_loss = getattr(model, "extra_loss", None)  # e.g. TisODE's steady-state regulariser
-    # bf16 rounding (~4e-3) exceeds the adaptive solvers' tolerances and would inflate their step counts
+    # bf16 rounding (~4e-3) exceeds the adaptive solvers' tolerances and would inflate their step
+    # counts
     adaptive = any(getattr(b, "method", None) not in FIXED_STEP for b in blocks)
     mixed_precision = mixed_precision and not adaptive
     n, history, first_epoch = len(inputs), History(), 0

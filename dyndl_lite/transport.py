@@ -5,7 +5,8 @@ Euclidean distance ``c(x, y) = ||x - y||^2``. Between two such empirical
 measures the Kantorovich problem has an optimal plan that is a permutation
 (Birkhoff-von Neumann), so optimal transport is the *assignment problem*
 
-.. math::  \\sigma^\\star = \\arg\\min_{\\sigma \\in S_m} \\sum_{i=1}^m \\|x_i - y_{\\sigma(i)}\\|^2,
+.. math::  \\sigma^\\star = \\arg\\min_{\\sigma \\in S_m}
+           \\sum_{i=1}^m \\|x_i - y_{\\sigma(i)}\\|^2,
            \\qquad W_2(\\mu, \\nu)^2 = \\frac1m \\sum_i \\|x_i - y_{\\sigma^\\star(i)}\\|^2,
 
 solved exactly by POT's network simplex ``ot.emd`` (Flamary et al. 2021; the
@@ -26,7 +27,8 @@ a POT answer whose ``eps`` exceeds ``1e-9`` times the largest cost.
 Precision. Each cloud is centred before any cost is formed. With means ``a`` of
 x and ``b`` of y and centred points ``x~ = x - a``, ``y~ = y - b``,
 
-.. math::  \\sum_i \\|x_i - y_{\\pi(i)}\\|^2 = \\sum_i \\|\\tilde x_i - \\tilde y_{\\pi(i)}\\|^2 + m \\|a - b\\|^2
+.. math::  \\sum_i \\|x_i - y_{\\pi(i)}\\|^2
+           = \\sum_i \\|\\tilde x_i - \\tilde y_{\\pi(i)}\\|^2 + m \\|a - b\\|^2
 
 for every permutation ``pi`` (the cross terms sum to zero), so the optimal map
 is the one of the centred clouds, and its cost matrix, computed as
@@ -52,7 +54,8 @@ _BLOCK_ROWS = 1024  # rows of the cost matrix handled at once by dual_certificat
 
 
 def as_numpy(a: ArrayLike, name: str = "array") -> np.ndarray:
-    """``a`` as a float64 numpy array (torch tensors are detached and moved to the CPU); real numbers only."""
+    """``a`` as a float64 numpy array (torch tensors are detached and moved to the CPU); real
+    numbers only."""
     if isinstance(a, torch.Tensor):
         a = a.detach().cpu().numpy()
     if not isinstance(a, np.ndarray):
@@ -65,7 +68,8 @@ def as_numpy(a: ArrayLike, name: str = "array") -> np.ndarray:
 
 
 def check_finite(a: np.ndarray, name: str) -> np.ndarray:
-    """``a`` unchanged if every entry is finite; else a ``ValueError`` naming ``name`` and the first bad index."""
+    """``a`` unchanged if every entry is finite; else a ``ValueError`` naming ``name`` and the
+    first bad index."""
     if not np.isfinite(a).all():
         bad = tuple(int(i) for i in np.argwhere(~np.isfinite(a))[0])
         raise ValueError(
@@ -75,13 +79,15 @@ def check_finite(a: np.ndarray, name: str) -> np.ndarray:
 
 
 def _centred(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(x - mean x, y - mean y, mean x - mean y)``: the clouds centred separately, and the shift between them."""
+    """``(x - mean x, y - mean y, mean x - mean y)``: the clouds centred separately, and the shift
+    between them."""
     a, b = x.mean(0), y.mean(0)
     return x - a, y - b, a - b
 
 
 def _expanded_cost(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """``|x_i|^2 + |y_j|^2 - 2 x_i . y_j``, clipped at 0; accurate to a few ulps of the largest |x|^2, |y|^2."""
+    """``|x_i|^2 + |y_j|^2 - 2 x_i . y_j``, clipped at 0; accurate to a few ulps of the largest
+    |x|^2, |y|^2."""
     return np.maximum((x * x).sum(1)[:, None] + (y * y).sum(1)[None, :] - 2.0 * x @ y.T, 0.0)
 
 
@@ -95,8 +101,10 @@ def _check_clouds(x: ArrayLike, y: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"x and y must have shape (m, d); got {x.shape} and {y.shape}.")
     if x.shape != y.shape:
         raise ValueError(
-            f"x and y must be point clouds of the same size and dimension, got {x.shape} and {y.shape}; "
-            "this module transports uniform measures with equally many points (subsample the larger one)."
+            "x and y must be point clouds of the same size and dimension, "
+            f"got {x.shape} and {y.shape}; "
+            "this module transports uniform measures with equally many points "
+            "(subsample the larger one)."
         )
     if len(x) == 0:
         raise ValueError("x and y are empty: need at least one point.")
@@ -108,7 +116,8 @@ def _check_clouds(x: ArrayLike, y: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
 
 
 def cost_matrix(x: ArrayLike, y: ArrayLike) -> np.ndarray:
-    """``C[i, j] = ||x_i - y_j||^2`` for clouds of shape (m, d), computed without an (m, m, d) tensor.
+    """``C[i, j] = ||x_i - y_j||^2`` for clouds of shape (m, d), computed without an (m, m, d)
+    tensor.
 
     From the centred clouds: ``C = ||x~_i - y~_j||^2 + 2 (a - b).(x~_i - y~_j) + ||a - b||^2``
     (``a``, ``b`` the means), so a large common offset costs no precision.
@@ -124,7 +133,8 @@ def cost_matrix(x: ArrayLike, y: ArrayLike) -> np.ndarray:
 
 
 def dual_certificate(cost: np.ndarray, perm: np.ndarray, u: np.ndarray, v: np.ndarray) -> float:
-    """Largest violation ``eps`` of the optimality conditions of the assignment ``perm`` with potentials (u, v):
+    """Largest violation ``eps`` of the optimality conditions of the assignment ``perm`` with
+    potentials (u, v):
 
     .. math::  \\varepsilon = \\max\\Big(\\max_{i,j}\\,(u_i + v_j - C_{ij}),\\;
                \\max_i\\,|C_{i\\sigma(i)} - u_i - v_{\\sigma(i)}|\\Big).
@@ -157,11 +167,13 @@ def dual_certificate(cost: np.ndarray, perm: np.ndarray, u: np.ndarray, v: np.nd
 
 
 def check_permutation(perm: ArrayLike, m: int, name: str = "perm") -> np.ndarray:
-    """``perm`` as an int64 array if it is a permutation of ``0..m-1``; else a ``ValueError`` naming ``name``."""
+    """``perm`` as an int64 array if it is a permutation of ``0..m-1``; else a ``ValueError``
+    naming ``name``."""
     array = np.asarray(perm.detach().cpu() if isinstance(perm, torch.Tensor) else perm)
     if array.shape != (m,) or array.dtype.kind not in "iu":
         raise ValueError(
-            f"{name} must be an integer array of shape ({m},), got {array.dtype} of shape {array.shape}."
+            f"{name} must be an integer array of shape ({m},), "
+            f"got {array.dtype} of shape {array.shape}."
         )
     if not np.array_equal(np.sort(array), np.arange(m)):
         raise ValueError(
@@ -215,14 +227,16 @@ def ot_map(x: ArrayLike, y: ArrayLike, solver: str = "pot") -> np.ndarray:
         eps > CERTIFICATE_RTOL
     ):  # the cost is scaled to a largest entry of 1: the tolerance is relative
         raise RuntimeError(
-            f"POT's answer is not certified optimal: its dual potentials violate the optimality conditions by {eps:.3g} "
+            "POT's answer is not certified optimal: "
+            f"its dual potentials violate the optimality conditions by {eps:.3g} "
             f"of the largest cost; use solver='scipy'."
         )
     return perm
 
 
 def w2(x: ArrayLike, y: ArrayLike) -> float:
-    """2-Wasserstein distance ``W_2 = (min_sigma (1/m) sum_i ||x_i - y_sigma(i)||^2)^{1/2}`` (not its square)."""
+    """2-Wasserstein distance
+    ``W_2 = (min_sigma (1/m) sum_i ||x_i - y_sigma(i)||^2)^{1/2}`` (not its square)."""
     x, y = _check_clouds(x, y)
     perm = ot_map(x, y)
     return float(np.sqrt(((x - y[perm]) ** 2).sum(1).mean()))
@@ -248,7 +262,8 @@ def mccann(
 
 
 def mixture(x: ArrayLike, y: ArrayLike, t: float, seed: int = 0) -> np.ndarray:
-    """Mixture interpolation ``(1 - t) mu + t nu`` as a cloud of m points: a random ``round(t m)`` of them from y.
+    """Mixture interpolation ``(1 - t) mu + t nu`` as a cloud of m points: a random ``round(t m)``
+    of them from y.
 
     The *vertical* interpolation of measures, which moves mass by teleporting
     it rather than along paths; contrast with :func:`mccann`.

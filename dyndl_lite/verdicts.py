@@ -32,7 +32,8 @@ UNRESOLVED = "not resolved"
 
 #: The book's targets on the official MNIST test set (issue 13): test error in %, at most.
 CHEN_TARGETS = {"mlp": 1.8, "resnet": 0.6, "rknet": 0.6, "odenet": 0.6}
-#: "A third of the parameters": the claim needs the ResNet to have at least this many times the ODE-Net's.
+#: "A third of the parameters": the claim needs the ResNet to have at least this many times the
+#: ODE-Net's.
 CHEN_PARAMETER_RATIO = 2.0
 
 
@@ -53,15 +54,18 @@ def _finite(values: Iterable[float], name: str) -> np.ndarray:
 
 
 def difference(ours: Sequence[float], theirs: Sequence[float]) -> dict:
-    """Mean, sample std and standard error of the paired differences ``ours[s] - theirs[s]`` over seeds s.
+    """Mean, sample std and standard error of the paired differences ``ours[s] - theirs[s]`` over
+    seeds s.
 
-    ``mean = (1/n) sum_s d_s`` with ``d_s = ours[s] - theirs[s]``; ``std`` is the sample standard deviation
-    (``ddof = 1``) of the ``d_s`` and ``se = std / sqrt(n)``; both are ``None`` for a single seed.
+    ``mean = (1/n) sum_s d_s`` with ``d_s = ours[s] - theirs[s]``; ``std`` is the sample standard
+    deviation (``ddof = 1``) of the ``d_s`` and ``se = std / sqrt(n)``; both are ``None`` for a
+    single seed.
     """
     a, b = _finite(ours, "ours"), _finite(theirs, "theirs")
     if a.shape != b.shape or a.ndim != 1:
         raise ValueError(
-            f"ours and theirs must be 1-D with one value per seed, got shapes {a.shape} and {b.shape}."
+            "ours and theirs must be 1-D with one value per seed, "
+            f"got shapes {a.shape} and {b.shape}."
         )
     d = a - b
     n = len(d)
@@ -75,9 +79,10 @@ def difference(ours: Sequence[float], theirs: Sequence[float]) -> dict:
 
 
 def sign_verdict(mean: float, se: float | None) -> str:
-    """The claim "the difference is positive": :data:`HOLDS` when ``mean > 0`` and (one seed, ``se is None``,
-    or ``mean > se``); :data:`FAILS` when ``mean < 0`` and (one seed or ``-mean > se``); else :data:`UNRESOLVED`
-    (the difference is within one standard error of zero, or exactly zero)."""
+    """The claim "the difference is positive": :data:`HOLDS` when ``mean > 0`` and (one seed,
+    ``se is None``, or ``mean > se``); :data:`FAILS` when ``mean < 0`` and (one seed or
+    ``-mean > se``); else :data:`UNRESOLVED` (the difference is within one standard error of zero,
+    or exactly zero)."""
     mean = float(_finite([mean], "mean")[0])
     if se is not None and (not math.isfinite(se) or se < 0):
         raise ValueError(f"se must be a finite non-negative number or None, got {se!r}.")
@@ -90,10 +95,11 @@ def sign_verdict(mean: float, se: float | None) -> str:
 
 
 def accuracy_difference_se(a_percent: float, b_percent: float, n: int) -> float:
-    """Standard error, in percentage points, of the difference of two accuracies each measured on ``n`` images,
-    as independent binomial estimates with Agresti and Caffo's adjustment (one success and one failure added
-    to each, so that an accuracy of 0 or 100 % does not claim zero error):
-    ``100 sqrt(q_a (1 - q_a) / (n + 2) + q_b (1 - q_b) / (n + 2))`` with ``q = (n p + 1) / (n + 2)``."""
+    """Standard error, in percentage points, of the difference of two accuracies each measured on
+    ``n`` images, as independent binomial estimates with Agresti and Caffo's adjustment (one success
+    and one failure added to each, so that an accuracy of 0 or 100 % does not claim zero error):
+    ``100 sqrt(q_a (1 - q_a) / (n + 2) + q_b (1 - q_b) / (n + 2))`` with
+    ``q = (n p + 1) / (n + 2)``."""
     a, b = (float(x) for x in _finite([a_percent, b_percent], "accuracies"))
     if not (0 <= a <= 100 and 0 <= b <= 100):
         raise ValueError(f"accuracies must lie in [0, 100], got {a} and {b}.")
@@ -112,15 +118,16 @@ def yan(
 ) -> list[dict]:
     """One verdict row per column of Yan et al.'s table: is the ODENet more robust than the CNN?
 
-    Rule: with ``d_s = acc_ODENet(seed s) - acc_CNN(seed s)`` in percentage points (seeds paired, as the
-    two networks of one seed share the data order and the noise draw), the claim holds for the column when
-    ``mean(d) > 0`` and ``mean(d)`` exceeds its margin (:func:`sign_verdict`): with at least two seeds, one
-    standard error over seeds, ``std(d)/sqrt(n)``; with one seed and ``images[j]`` (the images column j was
-    measured on), two binomial standard errors of the difference (:func:`accuracy_difference_se`, about a
-    95 % test of the test images' sampling error alone), so that a difference of a few images out of a
-    thousand is not read as a verdict; with one seed and no counts, the sign alone. ``odenet_seeds[s][j]`` is seed s's
-    accuracy in column j. With ``paper`` (``{"cnn": [(mean, std), ...], "odenet": [...]}``) each row also
-    carries the paper's difference of means.
+    Rule: with ``d_s = acc_ODENet(seed s) - acc_CNN(seed s)`` in percentage points (seeds paired, as
+    the two networks of one seed share the data order and the noise draw), the claim holds for the
+    column when ``mean(d) > 0`` and ``mean(d)`` exceeds its margin (:func:`sign_verdict`): with at
+    least two seeds, one standard error over seeds, ``std(d)/sqrt(n)``; with one seed and
+    ``images[j]`` (the images column j was measured on), two binomial standard errors of the
+    difference (:func:`accuracy_difference_se`, about a 95 % test of the test images' sampling error
+    alone), so that a difference of a few images out of a thousand is not read as a verdict; with
+    one seed and no counts, the sign alone. ``odenet_seeds[s][j]`` is seed s's accuracy in column j.
+    With ``paper`` (``{"cnn": [(mean, std), ...], "odenet": [...]}``) each row also carries the
+    paper's difference of means.
     """
     ode, cnn = (
         _finite(np.asarray(odenet_seeds, dtype=float), "odenet_seeds"),
@@ -188,18 +195,19 @@ def binomial_se(error_percent: float, n: int) -> float:
 def chen(
     rows: Sequence[Mapping], test_images: int, targets: Mapping[str, float] = CHEN_TARGETS
 ) -> dict:
-    """Chen et al.'s Table 1 judged from our rows (``model``, ``test_error_percent``, ``parameters``,
-    ``paper_test_error_percent``; measured on ``test_images`` images).
+    """Chen et al.'s Table 1 judged from our rows (``model``, ``test_error_percent``,
+    ``parameters``, ``paper_test_error_percent``; measured on ``test_images`` images).
 
     Per model: ``target_met = error <= targets[model]`` and the gap to the paper, ``error - paper``.
 
     The claim "the ODE-Net matches the ResNet's error with a third of the parameters":
-    ``gap = err_ODE - err_ResNet`` (points) and ``ratio = params_ResNet / params_ODE``. The accuracy half holds
-    when ``gap <= 2 se`` with ``se = sqrt(se_ODE^2 + se_ResNet^2)`` the binomial standard error of the gap
-    (:func:`binomial_se`), i.e. the ODE-Net is not measurably worse; the parameter half when
-    ``ratio >= CHEN_PARAMETER_RATIO``. The claim is *reproduced* (:data:`HOLDS`) when both halves hold and
-    both models meet their targets (converged as in the paper); when the halves hold but a target is missed
-    the verdict is :data:`UNRESOLVED` (true of young networks only); otherwise :data:`FAILS`.
+    ``gap = err_ODE - err_ResNet`` (points) and ``ratio = params_ResNet / params_ODE``. The accuracy
+    half holds when ``gap <= 2 se`` with ``se = sqrt(se_ODE^2 + se_ResNet^2)`` the binomial standard
+    error of the gap (:func:`binomial_se`), i.e. the ODE-Net is not measurably worse; the parameter
+    half when ``ratio >= CHEN_PARAMETER_RATIO``. The claim is *reproduced* (:data:`HOLDS`) when both
+    halves hold and both models meet their targets (converged as in the paper); when the halves hold
+    but a target is missed the verdict is :data:`UNRESOLVED` (true of young networks only);
+    otherwise :data:`FAILS`.
     """
     by_model = {}
     for row in rows:
@@ -246,10 +254,10 @@ def chen(
 def trend(values: Sequence[float], window: int = 50, relative: float = 0.05) -> dict:
     """Which way a training curve goes (e.g. NFE per forward pass, Chen et al. Fig. 3d: it rises).
 
-    ``first`` and ``last`` are the means of the first and last ``window`` values (``window`` is cut to
-    half the length for short curves), ``lowest`` / ``highest`` the extreme window means and their start
-    index. ``direction`` is ``"rises"`` when ``last > (1 + relative) first``, ``"falls"`` when
-    ``last < (1 - relative) first``, else ``"flat"``.
+    ``first`` and ``last`` are the means of the first and last ``window`` values (``window`` is cut
+    to half the length for short curves), ``lowest`` / ``highest`` the extreme window means and
+    their start index. ``direction`` is ``"rises"`` when ``last > (1 + relative) first``,
+    ``"falls"`` when ``last < (1 - relative) first``, else ``"flat"``.
     """
     x = _finite(values, "values")
     if len(x) < 2:
@@ -294,7 +302,8 @@ def ranks(values: Sequence[float]) -> np.ndarray:
 
 
 def rank_correlation(x: Sequence[float], y: Sequence[float]) -> float:
-    """Spearman's rho: the Pearson correlation of the ranks of ``x`` and ``y``; NaN when either is constant."""
+    """Spearman's rho: the Pearson correlation of the ranks of ``x`` and ``y``; NaN when either is
+    constant."""
     rx, ry = ranks(x), ranks(y)
     if len(rx) != len(ry) or len(rx) < 2:
         raise ValueError(f"x and y need the same length, at least 2; got {len(rx)} and {len(ry)}.")
@@ -304,22 +313,24 @@ def rank_correlation(x: Sequence[float], y: Sequence[float]) -> float:
 
 
 def falls_as_rises(lss: Sequence[float], accuracy: Sequence[float]) -> dict:
-    """Does LSS fall as training accuracy rises? ``rho`` = Spearman correlation of (accuracy, LSS) over the
-    points given (weight decays, or epochs); :data:`HOLDS` when ``rho < 0``, :data:`FAILS` when ``rho > 0``,
-    :data:`UNRESOLVED` when ``rho = 0`` or undefined (a constant series). ``points`` says how many there are:
-    with three points a rank correlation of -1 happens by chance with probability 1/6."""
+    """Does LSS fall as training accuracy rises? ``rho`` = Spearman correlation of (accuracy, LSS)
+    over the points given (weight decays, or epochs); :data:`HOLDS` when ``rho < 0``, :data:`FAILS`
+    when ``rho > 0``, :data:`UNRESOLVED` when ``rho = 0`` or undefined (a constant series).
+    ``points`` says how many there are: with three points a rank correlation of -1 happens by chance
+    with probability 1/6."""
     rho = rank_correlation(accuracy, lss)
     verdict = UNRESOLVED if not math.isfinite(rho) or rho == 0 else (HOLDS if rho < 0 else FAILS)
     return {"rho": rho, "points": len(lss), "verdict": verdict}
 
 
 def gai(rows: Sequence[Mapping]) -> dict:
-    """Gai & Zhang's claims judged from rows with ``network`` ("residual" or "plain"), ``weight_decay``,
-    ``lss``, ``ots`` and ``train_acc``.
+    """Gai & Zhang's claims judged from rows with ``network`` ("residual" or "plain"),
+    ``weight_decay``, ``lss``, ``ots`` and ``train_acc``.
 
     Per weight decay present for both networks: ``straighter = LSS_res < LSS_plain`` and
-    ``more_optimal = OTS_res > OTS_plain`` (booleans; the verdict words :data:`HOLDS` / :data:`FAILS`).
-    Across weight decays, per network: :func:`falls_as_rises` of (LSS, train_acc) (at least two weight decays).
+    ``more_optimal = OTS_res > OTS_plain`` (booleans; the verdict words :data:`HOLDS` /
+    :data:`FAILS`). Across weight decays, per network: :func:`falls_as_rises` of (LSS, train_acc)
+    (at least two weight decays).
     """
     table: dict[str, dict[float, Mapping]] = {"residual": {}, "plain": {}}
     for row in rows:

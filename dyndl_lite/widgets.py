@@ -52,7 +52,8 @@ def draw_solution(
     method: str = "euler",
     component: int = 0,
 ) -> np.ndarray:
-    """Plot ``method`` with step ``h`` against the exact solution on ``ax``; return the ``y_k`` plotted.
+    """Plot ``method`` with step ``h`` against the exact solution on ``ax``; return the ``y_k``
+    plotted.
 
     If the state overflows, the panel says so instead of raising, because the
     blow-up is the lesson.
@@ -113,7 +114,8 @@ def step_size_demo(
     methods: Sequence[str] = ("euler", "midpoint", "rk4"),
     component: int = 0,
 ) -> StepSizeDemo:
-    """A slider for the step size ``h`` and a menu for the method, redrawing :func:`draw_solution`."""
+    """A slider for the step size ``h`` and a menu for the method, redrawing
+    :func:`draw_solution`."""
     return StepSizeDemo(func, y0, exact, t_span, h_range, h, methods, component)
 
 

@@ -51,7 +51,8 @@ def test_agrees_with_backprop_through_the_solver_and_with_torchdiffeq():
         torchdiffeq.odeint_adjoint, func, y0, weights, method="rk4", options={"step_size": 0.02}
     )
     scale = through_solver.abs().max()
-    # rk4 with h = 0.02: discretisation error ~ h^4 = 1.6e-7 times derivatives of f; rounding is ~1e-15
+    # rk4 with h = 0.02: discretisation error ~ h^4 = 1.6e-7 times derivatives of f;
+    # rounding is ~1e-15
     assert (ours - through_solver).abs().max() < 1e-8 * scale
     assert (ours - reference).abs().max() < 1e-8 * scale
     assert (ours - through_solver).abs().max() > 0  # not the same computation
@@ -76,7 +77,8 @@ def test_gradcheck():
     func = VectorFieldMLP(dim=2, width=4).double()
     y0 = torch.randn(3, 2, dtype=torch.float64, requires_grad=True)
     params = list(func.parameters())
-    # the finite differences of gradcheck see the discrete solver; step 0.02 keeps the O(h^4) gap below its tolerance
+    # the finite differences of gradcheck see the discrete solver; step 0.02 keeps the O(h^4) gap
+    # below its tolerance
     assert torch.autograd.gradcheck(
         lambda y, *p: odeint_adjoint(func, y, T, "rk4", 0.02), (y0, *params)
     )
@@ -153,7 +155,7 @@ def test_bad_input_is_explained():
         solve_backward(lambda t, z: z.sum(), y0, y0, 0.0, 1.0, params=())  # would broadcast
 
 
-# --------------------------------------------------------------------------- issue 15: no silent wrong answers
+# ---------------------------------------------------------------- issue 15: no silent wrong answers
 
 
 def test_field_that_does_not_read_the_state_has_zero_vjps():

@@ -20,7 +20,8 @@ def mnist_batch():
 
 @pytest.fixture(scope="module")
 def softmax_regression(mnist_batch):
-    """Multinomial logistic regression trained for 100 full-batch Adam steps on real MNIST digits."""
+    """Multinomial logistic regression trained for 100 full-batch Adam steps on real MNIST
+    digits."""
     torch.manual_seed(0)
     x, y = load_mnist("train").images[:2000], load_mnist("train").labels[:2000]
     model = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
@@ -119,11 +120,23 @@ def test_margin_loss_attack_lowers_accuracy(small_cnn, mnist_batch):
 
 def test_same_seed_same_result_and_different_seed_differs(small_cnn, mnist_batch):
     x, y = mnist_batch[0][:64], mnist_batch[1][:64]
-    run = lambda s: attacks.pgd(
-        small_cnn, x, y, 0.1, steps=2, random_start=True, generator=torch.Generator().manual_seed(s)
-    )
+
+    def run(s):
+        return attacks.pgd(
+            small_cnn,
+            x,
+            y,
+            0.1,
+            steps=2,
+            random_start=True,
+            generator=torch.Generator().manual_seed(s),
+        )
+
     assert torch.equal(run(3), run(3)) and not torch.equal(run(3), run(4))
-    noise = lambda s: attacks.gaussian(x, 50, generator=torch.Generator().manual_seed(s))
+
+    def noise(s):
+        return attacks.gaussian(x, 50, generator=torch.Generator().manual_seed(s))
+
     assert torch.equal(noise(3), noise(3)) and not torch.equal(noise(3), noise(4))
 
 
@@ -171,7 +184,7 @@ def test_fgsm_sweep_is_fgsm_at_every_radius(small_cnn, mnist_batch):
         assert torch.equal(adv, attacks.fgsm(small_cnn, x, y, eps))
 
 
-# --------------------------------------------------------------------------- issue 15: no silent wrong answers
+# ---------------------------------------------------------------- issue 15: no silent wrong answers
 
 
 @pytest.fixture

@@ -34,7 +34,8 @@ def test_notebook_executes_within_budget(built_book, path):
 
 
 def test_no_cell_shows_an_error(built_book):
-    """A figure that fails to render prints a traceback without stopping the notebook: catch it here."""
+    """A figure that fails to render prints a traceback without stopping the notebook: catch it
+    here."""
     problems = []
     for name, notebook in executed_notebooks().items():
         for index, cell in enumerate(notebook.cells):
@@ -52,7 +53,8 @@ def test_no_cell_shows_an_error(built_book):
 
 
 def test_chapters_link_the_functions_they_call_to_the_api_page(built_book):
-    """Names a chapter imports from dyndl_lite are links, in its code cells, to their entries on the API page."""
+    """Names a chapter imports from dyndl_lite are links, in its code cells, to their entries on the
+    API page."""
     from bs4 import BeautifulSoup
 
     api_page = built_book.html / "book" / "appendix" / "api.html"

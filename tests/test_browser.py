@@ -68,7 +68,10 @@ def server(built_book):
 @pytest.fixture(scope="module")
 def browser():
     if not (CHROMIUM and CHROMEDRIVER):
-        message = "chromium and chromedriver are needed (Debian: apt-get install chromium chromium-driver)"
+        message = (
+            "chromium and chromedriver are needed "
+            "(Debian: apt-get install chromium chromium-driver)"
+        )
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
@@ -90,6 +93,8 @@ def browser():
     shutil.rmtree(profile, ignore_errors=True)
 
 
+# In the scripts below, a backslash at the end of a line joins it to the next (Python drops
+# both): long JavaScript lines are split in the source, the browser gets them whole.
 WAIT_FOR_MATHJAX = """
 const done = arguments[arguments.length - 1];
 if (!window.MathJax || !MathJax.startup) { done("absent"); return; }
@@ -99,7 +104,8 @@ MathJax.startup.promise.then(() => done("rendered")).catch(e => done("error: " +
 VISIBLE_PROSE = """
 const article = document.querySelector("article.bd-article");
 const copy = article.cloneNode(true);
-copy.querySelectorAll("pre, code, script, style, mjx-container, .highlight, .cell_output, .output").forEach(e => e.remove());
+copy.querySelectorAll("pre, code, script, style, mjx-container, .highlight, .cell_output, .output")\
+.forEach(e => e.remove());
 return copy.innerText;
 """
 
@@ -115,8 +121,10 @@ Promise.all(images.map(img => fetch(img.currentSrc || img.src).then(
 RENDERED_TEXT = """
 const article = document.querySelector("article.bd-article");
 const copy = article.cloneNode(true);
-copy.querySelectorAll("pre, code, script, style, mjx-container, .highlight, .math").forEach(e => e.remove());
-const outputs = Array.from(article.querySelectorAll(".cell_output pre, .output pre")).map(e => e.textContent);
+copy.querySelectorAll("pre, code, script, style, mjx-container, .highlight, .math")\
+.forEach(e => e.remove());
+const outputs = Array.from(article.querySelectorAll(".cell_output pre, .output pre"))\
+.map(e => e.textContent);
 return {text: copy.innerText, outputs: outputs};
 """
 
@@ -130,24 +138,31 @@ article.querySelectorAll(".toggle-hidden").forEach(e => e.classList.remove("togg
 const box = article.getBoundingClientRect();
 const bad = [];
 const describe = (el, why) => {
-    const name = el.tagName.toLowerCase() + (el.className && typeof el.className === "string" ? "." + el.className.trim().split(/\\s+/).join(".") : "");
+    const name = el.tagName.toLowerCase() + (el.className && typeof el.className === "string" \
+? "." + el.className.trim().split(/\\s+/).join(".") : "");
     return `${name} (${why}): ${(el.textContent || "").trim().replace(/\\s+/g, " ").slice(0, 90)}`;
 };
 for (const el of article.querySelectorAll("*")) {
     if (bad.some(b => b.el.contains(el))) continue;  // report the outermost offender only
-    if (el.closest("mjx-assistive-mml")) continue;  // MathJax's copy for screen readers, clipped to nothing
+    if (el.closest("mjx-assistive-mml")) continue;  \
+// MathJax's copy for screen readers, clipped to nothing
     const style = getComputedStyle(el);
     const rect = el.getBoundingClientRect();
-    if (style.display === "none" || style.visibility === "hidden" || rect.width === 0 || rect.height === 0) continue;
+    if (style.display === "none" || style.visibility === "hidden" \
+|| rect.width === 0 || rect.height === 0) continue;
     if (["auto", "scroll"].includes(style.overflowX) && el.scrollWidth > el.clientWidth + 1) {
-        bad.push({el: el, text: describe(el, `scrolls: ${el.scrollWidth} px in ${el.clientWidth} px`)});
+        bad.push({el: el, \
+text: describe(el, `scrolls: ${el.scrollWidth} px in ${el.clientWidth} px`)});
     } else if (rect.right > box.right + 1 || rect.left < box.left - 1) {
-        bad.push({el: el, text: describe(el, `reaches ${Math.round(rect.left - box.left)}..${Math.round(rect.right - box.left)} px of a ${Math.round(box.width)} px column`)});
+        bad.push({el: el, \
+text: describe(el, `reaches ${Math.round(rect.left - box.left)}\
+..${Math.round(rect.right - box.left)} px of a ${Math.round(box.width)} px column`)});
     }
 }
 const page = document.documentElement;
 const result = bad.map(b => b.text);
-if (page.scrollWidth > page.clientWidth + 1) result.push(`the page scrolls sideways: ${page.scrollWidth} px in ${page.clientWidth} px`);
+if (page.scrollWidth > page.clientWidth + 1) \
+result.push(`the page scrolls sideways: ${page.scrollWidth} px in ${page.clientWidth} px`);
 return result;
 """
 
@@ -185,7 +200,8 @@ def test_raw_markdown_detector_knows_a_pipe_table():
 
 @pytest.mark.parametrize("page", toc_documents())
 def test_page_has_no_raw_markdown_and_no_sideways_scrolling(browser, server, page):
-    """At 1280 pixels nothing in the main column is wider than the column, and Markdown is rendered."""
+    """At 1280 pixels nothing in the main column is wider than the column, and Markdown is
+    rendered."""
     browser.get(f"{server}/{page}.html")
     assert browser.execute_async_script(WAIT_FOR_MATHJAX) in ("rendered", "absent")
     rendered = browser.execute_script(RENDERED_TEXT)
@@ -203,20 +219,23 @@ def test_page_has_no_raw_markdown_and_no_sideways_scrolling(browser, server, pag
 DOWNLOAD_PAGES = ["book/intro", "book/teaching"]
 DOWNLOAD_LINKS = """
 const done = arguments[arguments.length - 1];
-const links = Array.from(document.querySelectorAll("article.bd-article a.dyndl-download")).map(a => a.href);
+const links = Array.from(document.querySelectorAll("article.bd-article a.dyndl-download"))\
+.map(a => a.href);
 Promise.all(links.map(href => fetch(href).then(r => [href, r.status], () => [href, 0]))).then(done);
 """
 
 
 @pytest.fixture(scope="module")
 def book_pdf(built_book, browser):
-    """The whole book as one PDF, printed by this same headless Chromium (what ``make pdf`` does)."""
+    """The whole book as one PDF, printed by this same headless Chromium (what ``make pdf``
+    does)."""
     return downloads.write_pdf(built_book.html, driver=browser)
 
 
 @pytest.mark.parametrize("page", DOWNLOAD_PAGES)
 def test_downloads_are_linked_and_resolve(browser, server, book_pdf, page):
-    """The intro and the teaching page link the PDF and both notebook archives, and each link loads."""
+    """The intro and the teaching page link the PDF and both notebook archives, and each link
+    loads."""
     browser.get(f"{server}/{page}.html")
     links = dict(browser.execute_async_script(DOWNLOAD_LINKS))
     names = {href.rsplit("/", 1)[-1] for href in links}
@@ -255,7 +274,8 @@ def test_notebook_archives_hold_every_chapter(built_book):
 
 
 def test_pdf_has_one_top_level_bookmark_per_page(book_pdf):
-    """The whole book as one complete PDF, with one top-level bookmark (chapter) per page of _toc.yml."""
+    """The whole book as one complete PDF, with one top-level bookmark (chapter) per page of
+    _toc.yml."""
     titles = downloads.pdf_outline(book_pdf.read_bytes())
     pages = toc_documents()
     assert len(titles) == len(pages), (
@@ -276,13 +296,16 @@ def test_pdf_has_one_top_level_bookmark_per_page(book_pdf):
 
 
 SEARCH_BOXES = """
-return Array.from(document.querySelectorAll("button.search-button, button.search-button-field, input[type=search]"))
-    .filter(e => e.getBoundingClientRect().width > 0 && getComputedStyle(e).visibility !== "hidden").length;
+return Array.from(\
+document.querySelectorAll("button.search-button, button.search-button-field, input[type=search]"))
+    .filter(e => e.getBoundingClientRect().width > 0 \
+&& getComputedStyle(e).visibility !== "hidden").length;
 """
 
 
 def test_one_search_box_and_the_configured_default_mode(browser, server):
-    """One visible search entry (the header's button), and a first visit starts in _config.yml's default mode."""
+    """One visible search entry (the header's button), and a first visit starts in _config.yml's
+    default mode."""
     config = yaml.safe_load((ROOT / "_config.yml").read_text())
     mode = config["sphinx"]["config"]["html_context"]["default_mode"]
     browser.get(f"{server}/{toc_documents()[1]}.html")

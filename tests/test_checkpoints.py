@@ -1,5 +1,6 @@
-"""Shipped checkpoints: every record has the fields the chapters read, consistent with itself, and the
-Chen et al. weights are trained (far above chance on the official MNIST test set, measured now)."""
+"""Shipped checkpoints: every record has the fields the chapters read, consistent with itself, and
+the Chen et al. weights are trained (far above chance on the official MNIST test set, measured
+now)."""
 
 import json
 import math

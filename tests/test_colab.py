@@ -51,7 +51,8 @@ def pinned() -> str:
 
 
 def imported_names(notebook: Path) -> set[tuple[str, str]]:
-    """``(module, name)`` for every ``from dyndl_lite... import name`` in the notebook's code cells."""
+    """``(module, name)`` for every ``from dyndl_lite... import name`` in the notebook's code
+    cells."""
     names = set()
     for cell in nbformat.read(notebook, as_version=4).cells:
         if cell.cell_type != "code":
@@ -104,8 +105,9 @@ def test_the_pinned_commit_provides_every_name_the_chapter_imports(notebook, pin
         ):
             missing.append(f"{module}.{name}")
     assert not missing, (
-        f"Colab installs dyndl_lite at {pinned[:12]}, which lacks {missing}: move colab.install_ref "
-        "in _config.yml to a later commit and run scripts/normalize_notebooks.py"
+        f"Colab installs dyndl_lite at {pinned[:12]}, which lacks {missing}: "
+        "move colab.install_ref in _config.yml to a later commit "
+        "and run scripts/normalize_notebooks.py"
     )
 
 
@@ -124,5 +126,6 @@ def test_installing_the_package_keeps_colabs_versions():
         (version,) = [spec.version for spec in pin.specifier]
         wanted = dependencies.get(pin.name.lower())
         assert wanted is None or wanted.specifier.contains(version), (
-            f"pyproject.toml asks for {wanted}, so installing dyndl_lite in Colab would replace its {pin}"
+            f"pyproject.toml asks for {wanted}, "
+            f"so installing dyndl_lite in Colab would replace its {pin}"
         )

@@ -25,7 +25,8 @@ def test_student_version_removes_every_kind_of_solution():
     notebook = nbformat.v4.new_notebook()
     notebook.cells = [
         nbformat.v4.new_markdown_cell(
-            "# T\n\n:::{exercise}\n:label: e1\nProve it.\n:::\n\n:::{solution} e1\n:class: dropdown\nBecause.\n:::\nAfter."
+            "# T\n\n:::{exercise}\n:label: e1\nProve it.\n:::\n\n"
+            ":::{solution} e1\n:class: dropdown\nBecause.\n:::\nAfter."
         ),
         nbformat.v4.new_markdown_cell("::::{solution} e2\n:::{math}\nx\n:::\n::::"),
         nbformat.v4.new_markdown_cell("```{solution-start} e3\n```\nGated answer."),

@@ -189,7 +189,7 @@ def test_imgnet10_reads_an_imagenet_style_folder(tmp_path):
         data.load_imgnet10("train", root=tmp_path)
 
 
-# --------------------------------------------------------------------------- issue 15: no silent wrong answers
+# ---------------------------------------------------------------- issue 15: no silent wrong answers
 
 
 def small_data(n: int = 10) -> data.ImageData:

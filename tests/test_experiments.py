@@ -1,4 +1,5 @@
-"""The experiments package: one shape for every paper, and the command line's registry built from it."""
+"""The experiments package: one shape for every paper, and the command line's registry built from
+it."""
 
 from __future__ import annotations
 

@@ -68,7 +68,8 @@ def test_yan_table_divides_by_the_images_it_used(monkeypatch):
 
 @pytest.fixture
 def offline_book(tmp_path, monkeypatch):
-    """An empty data folder, downloads forbidden, connections refused: the fallback is all there is."""
+    """An empty data folder, downloads forbidden, connections refused: the fallback is all there
+    is."""
     empty = tmp_path / "no-data"
     empty.mkdir()
     monkeypatch.setenv(data.DATA_VARIABLE, str(empty))

@@ -1,4 +1,5 @@
-"""The figure check: a figure without axis labels, title or legend is reported, in a unit test and in a notebook."""
+"""The figure check: a figure without axis labels, title or legend is reported, in a unit test and
+in a notebook."""
 
 from __future__ import annotations
 
@@ -131,7 +132,8 @@ def test_environment_variable_must_be_0_or_1(monkeypatch):
 
 
 def run_cells(sources, monkeypatch, check="1"):
-    """Execute the cells in a fresh kernel with the check switched on by the environment, as the book build does."""
+    """Execute the cells in a fresh kernel with the check switched on by the environment, as the
+    book build does."""
     monkeypatch.setenv("DYNDL_CHECK_FIGURES", check)
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
     NotebookClient(notebook, timeout=120, kernel_name="python3").execute()
@@ -144,7 +146,8 @@ GOOD = "fig, ax = plt.subplots()\nax.plot([0, 1])\nax.set(xlabel='x', ylabel='y'
 
 @pytest.mark.parametrize("show", ["plt.show()", "fig", ""])
 def test_a_notebook_cell_showing_an_unlabelled_figure_fails(monkeypatch, show):
-    """Shown by plt.show(), as the cell's value, or by the inline backend at the end of the cell: all are checked."""
+    """Shown by plt.show(), as the cell's value, or by the inline backend at the end of the cell:
+    all are checked."""
     with pytest.raises(CellExecutionError, match="no y-axis label"):
         run_cells(
             [

@@ -1,4 +1,5 @@
-"""Known answers for dyndl_lite.geodesic: LSS, OTS, track distance and its lower bound, tracks of the Part II nets."""
+"""Known answers for dyndl_lite.geodesic: LSS, OTS, track distance and its lower bound, tracks of
+the Part II nets."""
 
 import numpy as np
 import pytest
@@ -16,7 +17,8 @@ def test_straight_track_has_lss_one():
 
 
 def test_zigzag_lss_by_hand():
-    # steps (1,1), (1,-1), (1,1), (1,-1): unit steps sum to (4/sqrt2, 0) -> LSS = 4 / (2 sqrt2) = sqrt2
+    # steps (1,1), (1,-1), (1,1), (1,-1): unit steps sum to (4/sqrt2, 0)
+    # -> LSS = 4 / (2 sqrt2) = sqrt2
     track = np.array([[0, 0], [1, 1], [2, 0], [3, 1], [4, 0]], dtype=float)
     assert lss(track) == pytest.approx(np.sqrt(2))
     # a right angle: steps (1,0), (0,1) -> |sum| = sqrt2, LSS = 2 / sqrt2
@@ -107,7 +109,7 @@ def test_lss_summary_and_checkpoint_names():
         checkpoint_name("plain-wd7")
 
 
-# --------------------------------------------------------------------------- issue 15: no silent wrong answers
+# ---------------------------------------------------------------- issue 15: no silent wrong answers
 
 
 def test_non_finite_tracks_are_errors_not_scores():

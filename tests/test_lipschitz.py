@@ -1,4 +1,5 @@
-"""Lipschitz estimates and orientation checks against linear fields, where everything is known in closed form."""
+"""Lipschitz estimates and orientation checks against linear fields, where everything is known in
+closed form."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from dyndl_lite.toy import VectorFieldMLP
 
 
 def linear_field(matrix: torch.Tensor) -> VectorFieldMLP:
-    """``f(t, z) = A z`` written as a VectorFieldMLP whose hidden layers are the identity (no activation)."""
+    """``f(t, z) = A z`` written as a VectorFieldMLP whose hidden layers are the identity (no
+    activation)."""
     field = VectorFieldMLP(dim=2, width=2, depth=1, activation=nn.Identity)
     with torch.no_grad():
         field.net[0].weight.copy_(torch.cat([matrix, torch.zeros(2, 1)], dim=1))

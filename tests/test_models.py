@@ -1,4 +1,5 @@
-"""Chen et al.'s four models: the parameter counts of the paper, the architectures they claim to be."""
+"""Chen et al.'s four models: the parameter counts of the paper, the architectures they claim to
+be."""
 
 import pytest
 import torch

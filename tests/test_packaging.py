@@ -86,8 +86,8 @@ def test_requires_python_covers_the_standard_library_the_code_imports():
 
 
 def test_api_page_documents_every_public_module():
-    """Every module of dyndl_lite (but the command line), and every subpackage that defines functions of its
-    own, has its automodule on the API appendix."""
+    """Every module of dyndl_lite (but the command line), and every subpackage that defines
+    functions of its own, has its automodule on the API appendix."""
     page = (ROOT / "book" / "appendix" / "api.md").read_text()
     documented = set(
         re.findall(r"^\.\. automodule:: (dyndl_lite[\w.]*)$", page, flags=re.MULTILINE)

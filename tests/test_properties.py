@@ -1,4 +1,5 @@
-"""Property-based tests (Hypothesis) of the public functions of solvers, adjoint, attacks, transport, geodesic.
+"""Property-based tests (Hypothesis) of the public functions of solvers, adjoint, attacks,
+transport, geodesic.
 
 Two kinds of property, for each function:
 
@@ -239,7 +240,8 @@ def test_ot_map_is_a_permutation_no_swap_improves(pair, solver, offset):
     w = transport.w2(x + offset, y + offset)
     assert np.isfinite(w) and w >= 0
     assert w == pytest.approx(np.sqrt(cost[np.arange(m), perm].mean()), rel=1e-6, abs=1e-6)
-    # W2(x, x) = 0 up to rounding: squared costs carry ~1e-16 relative error, so W2 ~1e-8 of the scale
+    # W2(x, x) = 0 up to rounding: squared costs carry ~1e-16 relative error,
+    # so W2 ~1e-8 of the scale
     assert transport.w2(x, x) <= 1e-7 * max(1.0, np.abs(x).max())
 
 

@@ -1,4 +1,5 @@
-"""Training survives interruption: resumable runs, atomic checkpoints, fail-fast divergence, the command line, plans."""
+"""Training survives interruption: resumable runs, atomic checkpoints, fail-fast divergence, the
+command line, plans."""
 
 from __future__ import annotations
 
@@ -155,7 +156,8 @@ def test_a_save_killed_between_the_two_files_leaves_the_old_pair_or_none(
     with pytest.raises(KeyboardInterrupt):
         pretrained.save(other, "test-net-seed0", {"value": "new"}, folder=tmp_path, overwrite=True)
     monkeypatch.setattr(atomic, "commit", real_commit)
-    # the old record was removed before the weights were replaced: no pair at all, never a mismatched one
+    # the old record was removed before the weights were replaced: no pair at all,
+    # never a mismatched one
     assert not pretrained.exists("test-net-seed0", tmp_path)
     with pytest.raises(FileNotFoundError):
         pretrained.load(small_net(), "test-net-seed0", tmp_path)
@@ -234,7 +236,7 @@ def test_ship_checks_the_record_and_never_replaces_a_longer_run(tmp_path, monkey
     assert not pretrained.exists("test-net-seed0", source)
 
 
-# --------------------------------------------------------------------------- runs, the command line and plans
+# ----------------------------------------------------------------- runs, the command line and plans
 
 
 @pytest.fixture(scope="module")
@@ -348,7 +350,8 @@ def test_sigint_after_the_first_epoch_then_resume_gives_the_same_weights(tmp_pat
     )
     interrupted = tmp_path / "interrupted"
     pointer = interrupted / "chen-mlp-seed0.state" / "state.json"
-    # started as `nohup ... &` from a script starts it: with SIGINT ignored, which the command line must undo
+    # started as `nohup ... &` from a script starts it: with SIGINT ignored,
+    # which the command line must undo
     process = subprocess.Popen(
         command(*arguments, "--out", str(interrupted)),
         env=environment,
@@ -382,7 +385,8 @@ def test_a_plan_completes_over_several_calls_with_a_budget_shorter_than_a_run(
     plan_file = tmp_path / "plan.toml"
     plan_file.write_text(
         "".join(
-            f'[[run]]\nexperiment = "chen"\nmodel = "mlp"\nseed = {seed}\nepochs = 3\ntrain_subset = 256\n\n'
+            f'[[run]]\nexperiment = "chen"\nmodel = "mlp"\n'
+            f"seed = {seed}\nepochs = 3\ntrain_subset = 256\n\n"
             for seed in (0, 1)
         )
     )

@@ -129,7 +129,7 @@ def test_bad_method_step_size_and_shape():
         odeint(lambda t, y: y.sum(), y0, t)
 
 
-# --------------------------------------------------------------------------- issue 15: no silent wrong answers
+# ---------------------------------------------------------------- issue 15: no silent wrong answers
 
 
 def test_runaway_step_count_is_refused_before_any_work():
@@ -176,7 +176,8 @@ def test_step_size_accepts_any_positive_number_and_names_bad_ones():
 
 
 def test_a_float32_grid_takes_one_step_per_interval_of_the_step_size():
-    # linspace(0, 1, 11) in float32 has intervals 0.1 +- 3e-8; each is one Euler step of 0.1, not two
+    # linspace(0, 1, 11) in float32 has intervals 0.1 +- 3e-8;
+    # each is one Euler step of 0.1, not two
     from dyndl_lite.solvers import _substeps
 
     t = torch.linspace(0, 1, 11)

@@ -1,4 +1,5 @@
-"""The 2-D TisODE mechanism (dyndl_lite.steady): data, Euler paths, drift, the time-shift bound, the regulariser hook."""
+"""The 2-D TisODE mechanism (dyndl_lite.steady): data, Euler paths, drift, the time-shift bound, the
+regulariser hook."""
 
 from __future__ import annotations
 

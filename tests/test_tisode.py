@@ -1,4 +1,5 @@
-"""Yan et al.'s TisODE: a field that ignores time, the steady-state penalty, its switch-on, and a tiny fit."""
+"""Yan et al.'s TisODE: a field that ignores time, the steady-state penalty, its switch-on, and a
+tiny fit."""
 
 from __future__ import annotations
 
@@ -27,7 +28,8 @@ from dyndl_lite.train import Recipe, fit
 
 
 def reads_time(func, z: torch.Tensor, times=(0.0, 0.37, 1.0, 5.0)) -> bool:
-    """Whether ``func(t, z)`` changes with ``t`` (bitwise comparison: a field that ignores t gives equal tensors)."""
+    """Whether ``func(t, z)`` changes with ``t`` (bitwise comparison: a field that ignores t gives
+    equal tensors)."""
     with torch.no_grad():
         reference = func(torch.tensor(times[0]), z)
         return any(not torch.equal(func(torch.tensor(t), z), reference) for t in times[1:])
@@ -54,7 +56,8 @@ def test_tisode_field_ignores_time_and_the_check_can_fail(state):
 
 
 def test_time_invariance_gives_the_semigroup_property(state):
-    """Flowing 0.5 from t = 0, then 0.5 from t = 0 again, equals flowing 1 from t = 0: only for an autonomous field."""
+    """Flowing 0.5 from t = 0, then 0.5 from t = 0 again, equals flowing 1 from t = 0: only for an
+    autonomous field."""
     torch.manual_seed(2)
     grid_half, grid_one = torch.tensor([0.0, 0.5]), torch.tensor([0.0, 1.0])
 
@@ -91,7 +94,8 @@ def test_penalty_is_eulers_integral_of_the_absolute_field():
 
 
 def test_tisode_penalty_vanishes_for_a_zero_field_and_not_otherwise(state):
-    """conv2 = 0 and the last GroupNorm's bias b: f = ReLU(b), so every state is steady iff b <= 0."""
+    """conv2 = 0 and the last GroupNorm's bias b: f = ReLU(b), so every state is steady
+    iff b <= 0."""
     net = build("tisode")
     torch.nn.init.zeros_(net.field.conv2.weight)
     torch.nn.init.zeros_(net.field.norm2.bias)
@@ -112,7 +116,8 @@ def test_penalty_has_gradients_for_the_field_and_the_state(state):
 def test_parameter_count_beside_the_authors_log():
     ours = count_parameters(build("tisode"))
     print(
-        f"TisODE parameters (MNIST): ours {ours:,}; the authors' training log {AUTHORS_LOG_PARAMETERS['tisode']:,}; "
+        f"TisODE parameters (MNIST): ours {ours:,}; "
+        f"the authors' training log {AUTHORS_LOG_PARAMETERS['tisode']:,}; "
         "the paper's own count: not known to us"
     )
     assert ours == AUTHORS_LOG_PARAMETERS["tisode"] == PAPER_PARAMETERS["cnn"]
@@ -194,8 +199,8 @@ def test_bad_arguments_raise_naming_them():
 
 
 def test_a_tiny_fit_adds_the_regulariser_to_the_loss():
-    """Two fits on the same 64 random images and batches, w_steady = 0 and 1, epoch_steady = 1: the step losses
-    agree in epoch 0 and differ by the recorded steady-state term in epoch 1."""
+    """Two fits on the same 64 random images and batches, w_steady = 0 and 1, epoch_steady = 1: the
+    step losses agree in epoch 0 and differ by the recorded steady-state term in epoch 1."""
     g = torch.Generator().manual_seed(0)
     data = (torch.rand(64, 1, 28, 28, generator=g), torch.randint(0, 10, (64,), generator=g))
     recipe = Recipe("tisode-tiny", epochs=2, batch_size=32, optimizer="adam", lr=1e-12)

@@ -1,4 +1,5 @@
-"""The training loop: it learns, it is seeded, its augmentation is what it claims, recipes are validated."""
+"""The training loop: it learns, it is seeded, its augmentation is what it claims, recipes are
+validated."""
 
 import math
 

@@ -1,4 +1,5 @@
-"""Known answers for dyndl_lite.transport: optimal maps, W2, McCann interpolation, kinetic energy."""
+"""Known answers for dyndl_lite.transport: optimal maps, W2, McCann interpolation, kinetic
+energy."""
 
 import itertools
 
@@ -63,7 +64,8 @@ def test_w2_between_gaussian_samples_approaches_closed_form():
     x = rng.normal(0.0, 1.0, size=(m, d))
     y = rng.normal(3.0, 2.0, size=(m, d))
     exact = np.sqrt(d * 3.0**2 + d * (2.0 - 1.0) ** 2)
-    # sample W2 converges at rate ~ m^(-1/2) up to logs in d = 2; 3% is a stated, comfortable tolerance at m = 2000
+    # sample W2 converges at rate ~ m^(-1/2) up to logs in d = 2; 3% is a stated, comfortable
+    # tolerance at m = 2000
     assert w2(x, y) == pytest.approx(exact, rel=0.03)
 
 
@@ -119,7 +121,7 @@ def test_certificate_bounds_the_gap_to_the_optimum():
     m = 40
     cost = cost_matrix(rng.normal(size=(m, 3)), rng.normal(size=(m, 3)))
     optimum = cost[np.arange(m), linear_sum_assignment(cost)[1]].sum()
-    for trial in range(20):
+    for _trial in range(20):
         sigma = rng.permutation(m)
         u, v = rng.normal(size=m), rng.normal(size=m)
         eps = dual_certificate(cost, sigma, u, v)
@@ -138,11 +140,12 @@ def test_dual_certificate_rejects_bad_shapes():
         dual_certificate(np.zeros((3, 3)), np.arange(2), np.zeros(3), np.zeros(3))
 
 
-# --------------------------------------------------------------------------- issue 15: no silent wrong answers
+# ---------------------------------------------------------------- issue 15: no silent wrong answers
 
 
 def test_far_from_origin_clouds_keep_their_optimal_map_and_w2():
-    # unit spread, common offset 1e7: the raw expansion |x|^2 + |y|^2 - 2 x.y rounds each cost by ~1e-2
+    # unit spread, common offset 1e7: the raw expansion |x|^2 + |y|^2 - 2 x.y
+    # rounds each cost by ~1e-2
     rng = np.random.default_rng(0)
     x = rng.normal(size=(200, 2))
     y = rng.normal(size=(200, 2))
@@ -155,8 +158,8 @@ def test_far_from_origin_clouds_keep_their_optimal_map_and_w2():
         -1
     )  # differences first: no cancellation
     np.testing.assert_allclose(cost_matrix(far_x, far_y), exact, rtol=0, atol=1e-6)
-    # only the clouds' relative position matters: a shift of y alone moves W2^2 by |shift|^2 + cross terms,
-    # but never the map
+    # only the clouds' relative position matters: a shift of y alone moves W2^2 by |shift|^2 + cross
+    # terms, but never the map
     np.testing.assert_array_equal(ot_map(x, y + np.array([1e7, -3e6])), perm)
 
 

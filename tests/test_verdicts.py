@@ -1,4 +1,5 @@
-"""The verdict rules of dyndl_lite.verdicts: each test would fail under a sign flip or a wrong threshold."""
+"""The verdict rules of dyndl_lite.verdicts: each test would fail under a sign flip or a wrong
+threshold."""
 
 import math
 
@@ -215,7 +216,7 @@ def test_markdown_table():
         v.markdown_table(["a", "b"], [[1]])
 
 
-# --------------------------------------------------------------------------- the chapters' helpers around the rules
+# ----------------------------------------------------------- the chapters' helpers around the rules
 
 
 def test_bound_check_passes_straight_monotone_tracks_and_its_control_fails():
@@ -312,7 +313,8 @@ def test_tolerance_sweep_error_falls_with_tolerance_and_settings_are_restored():
 
 
 def test_yan_with_one_seed_uses_the_binomial_error_of_the_images():
-    # PGD-0.3 in chapter 6: 0.0 % against 0.2 % on 1,000 images is two images, within the sampling error
+    # PGD-0.3 in chapter 6: 0.0 % against 0.2 % on 1,000 images is two images,
+    # within the sampling error
     rows = v.yan(
         ["PGD-0.3", "FGSM-0.3", "FGSM-0.5"],
         [[0.2, 19.5, 2.8]],

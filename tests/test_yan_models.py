@@ -1,4 +1,5 @@
-"""Yan et al.'s CNN, ODENet and TisODE: parameter counts, shapes, and the Euler scheme of the ODE block.
+"""Yan et al.'s CNN, ODENet and TisODE: parameter counts, shapes, and the Euler scheme of the ODE
+block.
 
 The TisODE's own properties (time invariance, the steady-state penalty) are in test_tisode.py.
 """
@@ -19,7 +20,8 @@ def test_mnist_parameter_counts_are_the_papers(name):
 
 
 def test_tisode_has_the_cnns_count_and_its_shapes():
-    """The TisODE field is the residual branch as a vector field: the same parameters as the CNN (141,130)."""
+    """The TisODE field is the residual branch as a vector field: the same parameters as the CNN
+    (141,130)."""
     tis = build("tisode")
     assert count_parameters(tis) == count_parameters(build("cnn")) == 141_130
     x = torch.rand(3, 1, 28, 28)

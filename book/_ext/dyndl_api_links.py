@@ -1,4 +1,5 @@
-"""Link the ``dyndl_lite`` functions that the chapters' code cells call to the API appendix.
+"""Link the ``dyndl_lite`` functions that the chapters' code cells call to the
+API appendix.
 
 A code cell that runs ``from dyndl_lite.solvers import odeint`` and later
 ``odeint(f, y0, t)``, or ``from dyndl_lite import attacks`` and later
@@ -18,7 +19,8 @@ import types
 PRE = re.compile(r"(<pre>)(.*?)(</pre>)", re.DOTALL)
 TAGS = re.compile(r"<[^>]+>")
 FROM_IMPORT = re.compile(
-    r"^[ \t]*from[ \t]+(dyndl_lite(?:\.\w+)*)[ \t]+import[ \t]+(?:\(([\w\s,]*)\)|([\w \t,]+))",
+    r"^[ \t]*from[ \t]+(dyndl_lite(?:\.\w+)*)[ \t]+import[ \t]+"
+    r"(?:\(([\w\s,]*)\)|([\w \t,]+))",
     re.MULTILINE,
 )
 IMPORT_AS = re.compile(
@@ -26,13 +28,15 @@ IMPORT_AS = re.compile(
 )
 NAME = '<span class="n">{}</span>'
 ATTRIBUTE = re.compile(
-    r'(<span class="n">(\w+)</span><span class="o">\.</span>)<span class="n">(\w+)</span>'
+    r'(<span class="n">(\w+)</span><span class="o">\.</span>)'
+    r'<span class="n">(\w+)</span>'
 )
 PLAIN_NAME = re.compile(r'(?<!<span class="o">\.</span>)<span class="n">(\w+)</span>')
 
 
 def resolve(module: str, attribute: str) -> tuple[str, str] | None:
-    """``("module", name)`` or ``("object", module.qualname)`` for ``from module import attribute``.
+    """``("module", name)`` or ``("object", module.qualname)`` for
+    ``from module import attribute``.
 
     An object is followed to the module that defines it, so that a name
     re-exported by ``dyndl_lite.models`` links to ``dyndl_lite.models.chen``.
@@ -56,7 +60,8 @@ def resolve(module: str, attribute: str) -> tuple[str, str] | None:
 
 
 def imported_names(code: str) -> tuple[dict[str, str], dict[str, str]]:
-    """Local names bound by the ``dyndl_lite`` imports in ``code``: (functions and classes, modules)."""
+    """Local names bound by the ``dyndl_lite`` imports in ``code``: (functions and
+    classes, modules)."""
     objects, modules = {}, {}
     for module, parenthesized, names in FROM_IMPORT.findall(code):
         for item in (parenthesized or names).split(","):
@@ -76,9 +81,8 @@ def link_api(app, pagename, templatename, context, doctree) -> None:
     api_page = app.config.dyndl_api_page
     if not body or pagename == api_page or "dyndl_lite" not in body:
         return
-    documented = app.env.get_domain(
-        "py"
-    ).objects  # full name -> (docname, node_id, objtype, ...)
+    # full name -> (docname, node_id, objtype, ...)
+    documented = app.env.get_domain("py").objects
     code = html.unescape(
         TAGS.sub("", "\n".join(m.group(2) for m in PRE.finditer(body)))
     )
@@ -93,7 +97,10 @@ def link_api(app, pagename, templatename, context, doctree) -> None:
         return f"{app.builder.get_relative_uri(pagename, api_page)}#{entry.node_id}"
 
     def anchor(url: str, inner: str, full: str) -> str:
-        return f'<a class="reference internal dyndl-api" href="{url}" title="{full}">{inner}</a>'
+        return (
+            f'<a class="reference internal dyndl-api" href="{url}" title="{full}">'
+            f"{inner}</a>"
+        )
 
     def attribute(match: re.Match) -> str:
         prefix, owner, name = match.groups()

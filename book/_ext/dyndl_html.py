@@ -1,9 +1,10 @@
 """Small fixes to the HTML of the book, so that a reader's browser shows no errors.
 
-1. MathJax 3 is served from the book itself instead of a CDN. The HTML then renders its mathematics offline and in the browser tests, and
-the published book does not depend on a third-party site. MathJax's files come
-from the PyPI package ``django-static-mathjax`` (MathJax 3.2.2, no
-dependencies) and are copied to ``_static/mathjax/`` at the end of the build.
+1. MathJax 3 is served from the book itself instead of a CDN. The HTML then
+   renders its mathematics offline and in the browser tests, and the published
+   book does not depend on a third-party site. MathJax's files come from the PyPI
+   package ``django-static-mathjax`` (MathJax 3.2.2, no dependencies) and are
+   copied to ``_static/mathjax/`` at the end of the build.
 2. Each inline script is included once: with Jupyter Book 1.0.4, sphinx-thebe
    adds its configuration script twice, and the second ``const THEBE_JS_URL``
    is a JavaScript error in every page.
@@ -33,12 +34,14 @@ def mathjax_source() -> Path:
     spec = find_spec("mathjax")
     if spec is None or spec.origin is None:
         raise RuntimeError(
-            "MathJax is not installed: pip install django-static-mathjax (the book's [book] extra)."
+            "MathJax is not installed: pip install django-static-mathjax "
+            "(the book's [book] extra)."
         )
     source = Path(spec.origin).parent / "static" / "mathjax" / "es5"
     if not (source / "tex-chtml.js").exists():
         raise RuntimeError(
-            f"{source} does not hold MathJax's tex-chtml.js; reinstall django-static-mathjax."
+            f"{source} does not hold MathJax's tex-chtml.js; "
+            "reinstall django-static-mathjax."
         )
     return source
 
@@ -66,9 +69,8 @@ def deduplicate_scripts(app, pagename, templatename, context, doctree) -> None:
         if key not in seen:
             seen.add(key)
             unique.append(script)
-    context["script_files"][:] = (
-        unique  # in place: later handlers add to this same list
-    )
+    # in place: later handlers add to this same list
+    context["script_files"][:] = unique
 
 
 def write_downloads(app, exception) -> None:
@@ -76,16 +78,14 @@ def write_downloads(app, exception) -> None:
         return
     build = Path(app.outdir).parent
     cache = Path(app.config.nb_execution_cache_path or build / ".jupyter_cache")
-    write_notebook_zips(
-        Path(app.outdir), cache, build / "jupyter_execute"
-    )  # myst-nb's output folder
+    executed = build / "jupyter_execute"  # myst-nb's output folder
+    write_notebook_zips(Path(app.outdir), cache, executed)
 
 
 def setup(app):
     app.connect("config-inited", use_local_mathjax)
-    app.connect(
-        "html-page-context", deduplicate_scripts, priority=100
-    )  # before handlers that return a template
+    # before handlers that return a template
+    app.connect("html-page-context", deduplicate_scripts, priority=100)
     app.connect("build-finished", copy_mathjax)
     app.connect("build-finished", write_downloads)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -24,8 +24,8 @@ def colab_setup_source(url: str | None = None, ref: str | None = None) -> str:
     """
     url, ref = url or repository_url(), ref or colab_install_ref()
     return (
-        "# Colab setup: in Google Colab, install the version of this book's package pinned in "
-        "_config.yml.\n"
+        "# Colab setup: in Google Colab, install the version of this book's package\n"
+        "# pinned in _config.yml.\n"
         "import sys\n"
         "\n"
         'if "google.colab" in sys.modules:\n'

@@ -1,8 +1,11 @@
 """The papers' experiments: one module per paper, every module of one shape.
 
-* :mod:`~dyndl_lite.experiments.chen`: Chen et al. (2018), Table 1 (MNIST MLP, ResNet, RK-Net, ODE-Net);
-* :mod:`~dyndl_lite.experiments.yan`: Yan et al. (2020), Tables 1 and 2 (robustness of CNN, ODENet, TisODE);
-* :mod:`~dyndl_lite.experiments.gai`: Gai & Zhang (2021), residual vs plain networks across weight decay.
+* :mod:`~dyndl_lite.experiments.chen`: Chen et al. (2018), Table 1 (MNIST MLP, ResNet, RK-Net,
+  ODE-Net);
+* :mod:`~dyndl_lite.experiments.yan`: Yan et al. (2020), Tables 1 and 2 (robustness of CNN,
+  ODENet, TisODE);
+* :mod:`~dyndl_lite.experiments.gai`: Gai & Zhang (2021), residual vs plain networks across weight
+  decay.
 
 Each module exposes the same names, so that one read predicts the others:
 
@@ -12,8 +15,10 @@ Each module exposes the same names, so that one read predicts the others:
 ``PAPER``, ``PAPER_SOURCE``        the paper's numbers as published, and where they are printed
 ``recipe(model, ...)``             the paper's training recipe (a :class:`~dyndl_lite.train.Recipe`)
 ``checkpoint_name(model, seed)``   the checkpoint's name
-``train(model, seed, ...)``        train (or resume) one network: :func:`dyndl_lite.runs.train`, returns a path
-``load(model, seed, ...)``         ``(network, record)`` from the checkpoint (user folder, then shipped)
+``train(model, seed, ...)``        train (or resume) one network: :func:`dyndl_lite.runs.train`,
+                                   returns a path
+``load(model, seed, ...)``         ``(network, record)`` from the checkpoint (user folder, then
+                                   shipped)
 ``table(...)``                     the paper's table measured on the checkpoints, as data
 ``verdict_markdown(...)``          that table beside the paper's, with a computed verdict per claim
 ``verdict_paragraph(...)``         the verdict in plain words, with the numbers

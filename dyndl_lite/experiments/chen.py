@@ -1,4 +1,5 @@
-"""Chen et al. (2018), Table 1: four MNIST models, their training run, and the table evaluated from checkpoints.
+"""Chen et al. (2018), Table 1: four MNIST models, their training run, and the table evaluated from
+checkpoints.
 
 The models are :mod:`dyndl_lite.models.chen`'s MLP, ResNet, RK-Net and ODE-Net; the
 paper's recipe is :func:`recipe` (torchdiffeq's ``examples/odenet_mnist.py``);
@@ -30,7 +31,10 @@ PAPER = {
     }
     for model in MODELS
 }
-PAPER_SOURCE = "Chen, Rubanova, Bettencourt, Duvenaud, Neural Ordinary Differential Equations, NeurIPS 2018, Table 1"
+PAPER_SOURCE = (
+    "Chen, Rubanova, Bettencourt, Duvenaud, Neural Ordinary Differential Equations, NeurIPS 2018, "
+    "Table 1"
+)
 
 
 def recipe(model: str = "odenet") -> Recipe:
@@ -56,18 +60,21 @@ EXPERIMENTS = (EXPERIMENT,)
 
 
 def train(model: str, seed: int = 0, **options) -> Path:
-    """Train (or resume) Chen et al.'s ``model``; ``options`` as :func:`dyndl_lite.runs.train`. Returns the weights path."""
+    """Train (or resume) Chen et al.'s ``model``; ``options`` as :func:`dyndl_lite.runs.train`.
+    Returns the weights path."""
     return runs.train(EXPERIMENT, model, seed, **options)
 
 
 def load(model: str, seed: int = 0, **options) -> tuple[torch.nn.Module, dict]:
-    """Chen et al.'s ``model`` (built with ``options``) with checkpoint ``chen-<model>-seed<S>`` loaded, and its record."""
+    """Chen et al.'s ``model`` (built with ``options``) with checkpoint ``chen-<model>-seed<S>``
+    loaded, and its record."""
     return runs.load(EXPERIMENT, model, seed, **options)
 
 
 def table(seed: int = 0, test: ImageData | None = None, device=None) -> list[dict]:
-    """One row per model with a checkpoint: parameters, test error measured now on ``test`` (default: MNIST
-    test), the error recorded at training time, epochs run, and the paper's numbers."""
+    """One row per model with a checkpoint: parameters, test error measured now on ``test``
+    (default: MNIST test), the error recorded at training time, epochs run, and the paper's
+    numbers."""
     test = test if test is not None else load_mnist("test")
     rows = []
     for model in MODELS:
@@ -120,24 +127,28 @@ def tolerance_sweep(
     reference_tol: float = 1e-7,
     reference_images: int = 100,
 ) -> list[dict]:
-    """An ODE-Net evaluated with ``rtol = atol = tol`` for each tolerance, as in Chen et al.'s Fig. 3a.
+    """An ODE-Net evaluated with ``rtol = atol = tol`` for each tolerance, as in Chen et al.'s
+    Fig. 3a.
 
-    Per tolerance: the solver's numerical error, the mean forward NFE, the test error on all of ``test`` and
-    the seconds taken. The numerical error is measured on the first ``reference_images`` images against a
-    solve at ``reference_tol``:
+    Per tolerance: the solver's numerical error, the mean forward NFE, the test error on all of
+    ``test`` and the seconds taken. The numerical error is measured on the first
+    ``reference_images`` images against a solve at ``reference_tol``:
 
-    .. math::  e(\\mathrm{tol}) = \\frac{1}{m}\\sum_{i=1}^m \\frac{\\|h_{\\mathrm{tol}}(1)_i - h_{\\mathrm{ref}}(1)_i\\|_2}
+    .. math::  e(\\mathrm{tol}) = \\frac{1}{m}\\sum_{i=1}^m
+               \\frac{\\|h_{\\mathrm{tol}}(1)_i - h_{\\mathrm{ref}}(1)_i\\|_2}
                {\\|h_{\\mathrm{ref}}(1)_i\\|_2},
 
-    with ``h(1)`` the ODE block's output (the 64 feature maps). Only the evaluation tolerance changes; the
-    weights stay those trained at 1e-3, and the block's tolerances are restored afterwards.
+    with ``h(1)`` the ODE block's output (the 64 feature maps). Only the evaluation tolerance
+    changes; the weights stay those trained at 1e-3, and the block's tolerances are restored
+    afterwards.
     """
     tolerances = [float(t) for t in tolerances]
     if not tolerances or not all(t > 0 for t in tolerances):
         raise ValueError(f"tolerances must be positive numbers, got {tolerances}.")
     if not 0 < reference_tol < min(tolerances):
         raise ValueError(
-            f"reference_tol must be positive and tighter than every tolerance ({min(tolerances):g}), "
+            "reference_tol must be positive and tighter than every tolerance "
+            f"({min(tolerances):g}), "
             f"got {reference_tol:g}."
         )
     if not isinstance(reference_images, int) or reference_images < 1:
@@ -189,16 +200,19 @@ def adjoint_nfe_sweep(
     labels: torch.Tensor,
     tolerances=(1e-1, 1e-2, 1e-3, 1e-4),
 ) -> list[dict]:
-    """Forward and backward (adjoint) NFE of one gradient evaluation of an ODE-Net per tolerance (Chen et al. Fig. 3c).
+    """Forward and backward (adjoint) NFE of one gradient evaluation of an ODE-Net per tolerance
+    (Chen et al. Fig. 3c).
 
     For each ``tol`` the block is switched to the adjoint method with ``rtol = atol = tol``, the
-    cross-entropy of ``(images, labels)`` is differentiated once, and the evaluations of the forward solve
-    and of the backward solve of the adjoint system are counted; ``ratio = nfe_backward / nfe_forward``.
-    The weights are not changed (gradients are cleared); the block's settings are restored afterwards.
+    cross-entropy of ``(images, labels)`` is differentiated once, and the evaluations of the forward
+    solve and of the backward solve of the adjoint system are counted;
+    ``ratio = nfe_backward / nfe_forward``. The weights are not changed (gradients are cleared); the
+    block's settings are restored afterwards.
     """
     if len(images) != len(labels) or len(images) == 0:
         raise ValueError(
-            f"images and labels must be non-empty and of equal length, got {len(images)} and {len(labels)}."
+            "images and labels must be non-empty and of equal length, "
+            f"got {len(images)} and {len(labels)}."
         )
     block = ode_blocks(net)[0] if ode_blocks(net) else None
     if block is None:
@@ -233,14 +247,18 @@ def adjoint_nfe_sweep(
 
 
 def verdict_markdown(rows: list[dict], test_images: int) -> str:
-    """Per model of :func:`table`'s ``rows`` (measured on ``test_images`` images): the paper's error and
-    parameters, ours, the epochs run of the paper's, and whether the book's target error
+    """Per model of :func:`table`'s ``rows`` (measured on ``test_images`` images): the paper's error
+    and parameters, ours, the epochs run of the paper's, and whether the book's target error
     (:data:`dyndl_lite.verdicts.CHEN_TARGETS`) is met."""
     result = verdicts.chen(rows, test_images)
     by_model = {r["model"]: r for r in rows}
     lines = []
     for m in result["models"]:
         record = by_model[m["model"]]["record"]
+        if m["target_met"]:
+            outcome = "met"
+        else:
+            outcome = "missed by " + format(m["error"] - m["target"], ".2f") + " points"
         lines.append(
             [
                 m["model"],
@@ -249,7 +267,7 @@ def verdict_markdown(rows: list[dict], test_images: int) -> str:
                 f"{m['error']:.2f} % ± {m['se']:.2f}",
                 f"{m['parameters'] / 1e6:.2f} M",
                 f"{record['epochs_run']} of {record.get('full_recipe_epochs', 160)}",
-                f"≤ {m['target']:.1f} %: {'met' if m['target_met'] else 'missed by ' + format(m['error'] - m['target'], '.2f') + ' points'}",
+                f"≤ {m['target']:.1f} %: {outcome}",
             ]
         )
     return verdicts.markdown_table(
@@ -267,7 +285,8 @@ def verdict_markdown(rows: list[dict], test_images: int) -> str:
 
 
 def verdict_paragraph(rows: list[dict], test_images: int, data: str) -> str:
-    """The verdict on "same performance with fewer parameters" in plain words, from :func:`dyndl_lite.verdicts.chen`."""
+    """The verdict on "same performance with fewer parameters" in plain words, from
+    :func:`dyndl_lite.verdicts.chen`."""
     v = verdicts.chen(rows, test_images)
     by_model = {m["model"]: m for m in v["models"]}
     ode, res = by_model["odenet"], by_model["resnet"]
@@ -278,10 +297,13 @@ def verdict_paragraph(rows: list[dict], test_images: int, data: str) -> str:
         verdicts.UNRESOLVED: "is not reproduced yet",
     }[v["verdict"]]
     text = (
-        f"**Verdict.** Chen et al.'s claim that the ODE-Net matches the ResNet's error with about a third of "
-        f"its parameters {word}: ODE-Net {ode['error']:.2f} % against ResNet {res['error']:.2f} % on {data} "
-        f"(gap {v['gap']:+.2f} points, binomial standard error {v['gap_se']:.2f}; paper {v['paper_gap']:+.2f}), "
-        f"with {v['ratio']:.1f}x fewer parameters, after {epochs['odenet']} (ODE-Net) and {epochs['resnet']} (ResNet) "
+        "**Verdict.** Chen et al.'s claim that the ODE-Net matches the ResNet's error with about a "
+        f"third of its parameters {word}: ODE-Net {ode['error']:.2f} % against ResNet "
+        f"{res['error']:.2f} % on {data} "
+        f"(gap {v['gap']:+.2f} points, binomial standard error {v['gap_se']:.2f}; "
+        f"paper {v['paper_gap']:+.2f}), "
+        f"with {v['ratio']:.1f}x fewer parameters, after {epochs['odenet']} (ODE-Net) and "
+        f"{epochs['resnet']} (ResNet) "
         "epochs of the paper's 160. "
     )
     if v["verdict"] == verdicts.FAILS:
@@ -299,8 +321,9 @@ def verdict_paragraph(rows: list[dict], test_images: int, data: str) -> str:
         )
         text += (
             f"The ODE-Net is {standing}, but {', '.join(missed)} "
-            f"{'misses its' if len(missed) == 1 else 'miss their'} target error: the comparison is between "
-            "networks that have not converged, and the ranking of young networks need not survive training."
+            f"{'misses its' if len(missed) == 1 else 'miss their'} target error: "
+            "the comparison is between networks that have not converged, and the ranking of young "
+            "networks need not survive training."
         )
     else:
         text += (

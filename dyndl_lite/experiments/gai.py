@@ -1,4 +1,5 @@
-"""Chapter 10's experiment: residual vs plain MNIST networks across a weight-decay sweep (Gai & Zhang 2021).
+"""Chapter 10's experiment: residual vs plain MNIST networks across a weight-decay sweep
+(Gai & Zhang 2021).
 
 Networks: :func:`dyndl_lite.models.residual.mnist_tracknet` (tracks in R^32,
 8 blocks; how tracks are formed is defined there, once). The experiment ``gai``
@@ -67,8 +68,9 @@ PAPER = {
 
 
 def recipe(model: str) -> Recipe:
-    """The full recipe of ``model`` (a name of :data:`MODELS`): SGD, momentum 0.9, lr 0.01, batch 128,
-    :data:`FULL_EPOCHS` epochs, learning rate x0.1 at 60 % and 80 % of training, weight decay as named.
+    """The full recipe of ``model`` (a name of :data:`MODELS`): SGD, momentum 0.9, lr 0.01, batch
+    128, :data:`FULL_EPOCHS` epochs, learning rate x0.1 at 60 % and 80 % of training, weight decay
+    as named.
 
     Gai & Zhang give no MNIST schedule; this one is the book's choice.
     """
@@ -88,7 +90,8 @@ def recipe(model: str) -> Recipe:
 
 
 def wd_tag(weight_decay: float) -> str:
-    """``0`` -> ``"0"``, ``5e-4`` -> ``"5e-4"``, ``1e-2`` -> ``"1e-2"`` (used in checkpoint names)."""
+    """``0`` -> ``"0"``, ``5e-4`` -> ``"5e-4"``, ``1e-2`` -> ``"1e-2"`` (used in checkpoint
+    names)."""
     if weight_decay == 0:
         return "0"
     mantissa, exponent = f"{weight_decay:.0e}".split("e")
@@ -106,12 +109,14 @@ def checkpoint_name(model: str, seed: int = 0) -> str:
 
 
 def snapshot_epochs(epochs: int) -> tuple[int, ...]:
-    """Epochs at which 2-D track pictures are stored: 1, then about a quarter, half and all of training."""
+    """Epochs at which 2-D track pictures are stored: 1, then about a quarter, half and all of
+    training."""
     return tuple(sorted({1, max(1, epochs // 4), max(1, epochs // 2), epochs}))
 
 
 def mean_lss(model: torch.nn.Module, images: torch.Tensor) -> float:
-    """Mean over images of the per-sample LSS of their tracks (tracks with a zero-length step left out)."""
+    """Mean over images of the per-sample LSS of their tracks (tracks with a zero-length step left
+    out)."""
     return lss_summary(tracks(model, images))[0]
 
 
@@ -149,7 +154,8 @@ def parse_model(model: str) -> tuple[bool, float]:
 
 
 def training_callback(test, recipe_: Recipe):
-    """The per-epoch measurements of a chapter-10 run, kept in ``history.extra`` (saved with the training state).
+    """The per-epoch measurements of a chapter-10 run, kept in ``history.extra`` (saved with the
+    training state).
 
     ``dynamics``: the epoch, the mean LSS on :data:`TRACK_POINTS` fixed test images and the
     training accuracy. ``snapshot_tracks``: at :func:`snapshot_epochs`, the tracks of
@@ -175,8 +181,9 @@ def training_callback(test, recipe_: Recipe):
 def pca_2d(
     tracks_: np.ndarray | torch.Tensor, fit_on: np.ndarray | torch.Tensor | None = None
 ) -> np.ndarray:
-    """Tracks (..., d) projected to 2-D: ``P(x) = (x - mean) V_2``, with the mean and the two leading
-    principal axes ``V_2`` of the points of ``fit_on`` (default: ``tracks_`` itself), all layers stacked."""
+    """Tracks (..., d) projected to 2-D: ``P(x) = (x - mean) V_2``, with the mean and the two
+    leading principal axes ``V_2`` of the points of ``fit_on`` (default: ``tracks_`` itself), all
+    layers stacked."""
 
     def as_array(a) -> np.ndarray:
         return (
@@ -193,14 +200,15 @@ def pca_2d(
 
 
 def fixed_basis_pca(snapshots: dict[str, np.ndarray], reference: str) -> dict[str, np.ndarray]:
-    """Every snapshot's tracks (n+1, m, d) projected to 2-D on ONE basis, :func:`pca_2d` fitted to the
-    ``reference`` snapshot. A common basis keeps epochs comparable, where refitting at each epoch can
-    flip or rotate the picture."""
+    """Every snapshot's tracks (n+1, m, d) projected to 2-D on ONE basis, :func:`pca_2d` fitted to
+    the ``reference`` snapshot. A common basis keeps epochs comparable, where refitting at each
+    epoch can flip or rotate the picture."""
     return {epoch: pca_2d(track, fit_on=snapshots[reference]) for epoch, track in snapshots.items()}
 
 
 def finish_record(model, history, test) -> dict:
-    """The chapter-10 fields of a record: architecture, LSS through training, and 2-D track snapshots."""
+    """The chapter-10 fields of a record: architecture, LSS through training, and 2-D track
+    snapshots."""
     raw = history.extra["snapshot_tracks"]
     last = max(raw, key=int)
     pictured = test.subset(min(SNAPSHOT_POINTS, len(test)), seed=1)
@@ -217,7 +225,9 @@ def finish_record(model, history, test) -> dict:
         },
         "snapshots": {
             "labels": pictured.labels.tolist(),
-            "basis": f"one PCA basis, fitted to all layers of the epoch-{last} tracks, for every epoch",
+            "basis": (
+                f"one PCA basis, fitted to all layers of the epoch-{last} tracks, for every epoch"
+            ),
             "tracks_pca_2d": {
                 e: np.round(p, 4).tolist() for e, p in fixed_basis_pca(raw, last).items()
             },
@@ -231,7 +241,9 @@ EXPERIMENT = runs.Experiment(
     build=lambda model: mnist_tracknet(parse_model(model)[0]),
     recipe=recipe,
     checkpoint_name=checkpoint_name,
-    description="Gai & Zhang (2021): residual vs plain MNIST networks across weight decay (chapter 10)",
+    description=(
+        "Gai & Zhang (2021): residual vs plain MNIST networks across weight decay (chapter 10)"
+    ),
     callback=training_callback,
     finish=finish_record,
 )
@@ -239,17 +251,20 @@ EXPERIMENTS = (EXPERIMENT,)
 
 
 def train(model: str, seed: int = 0, **options) -> Path:
-    """Train (or resume) ``model`` (e.g. ``"resnet-wd5e-4"``); ``options`` as :func:`dyndl_lite.runs.train`."""
+    """Train (or resume) ``model`` (e.g. ``"resnet-wd5e-4"``); ``options`` as
+    :func:`dyndl_lite.runs.train`."""
     return runs.train(EXPERIMENT, model, seed, **options)
 
 
 def load(model: str, seed: int = 0) -> tuple[torch.nn.Module, dict]:
-    """Checkpoint ``gai-<model>-seed<S>`` (user folder first, then shipped) loaded, and its record."""
+    """Checkpoint ``gai-<model>-seed<S>`` (user folder first, then shipped) loaded, and its
+    record."""
     return runs.load(EXPERIMENT, model, seed)
 
 
 def evaluate_row(model: torch.nn.Module, test, ots_points: int = OTS_POINTS) -> dict:
-    """Accuracy on all of ``test``, mean LSS and exact OTS between x(0) and x(n) on at most ``ots_points`` of its images.
+    """Accuracy on all of ``test``, mean LSS and exact OTS between x(0) and x(n) on at most
+    ``ots_points`` of its images.
 
     The counts used are returned beside the numbers: ``eval_images`` (all of ``test``) and
     ``ots_points`` (``min(ots_points, len(test))``: the offline fallback holds only 1,000 images).
@@ -289,22 +304,24 @@ def table(
     return rows
 
 
-# --------------------------------------------------------------------------- verdicts and controls (chapter 10)
+# --------------------------------------------------------------- verdicts and controls (chapter 10)
 
 OLD_BASIS = "PCA refitted at each epoch (older record)"
 
 
 def snapshot_basis(record: dict) -> str:
-    """How a record's 2-D track pictures were projected (its ``snapshots["basis"]``; older records lack it)."""
+    """How a record's 2-D track pictures were projected (its ``snapshots["basis"]``; older records
+    lack it)."""
     return record.get("snapshots", {}).get("basis", OLD_BASIS)
 
 
 def align_2d(points: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """``points @ R`` with ``R`` the 2x2 orthogonal map closest to ``reference`` (orthogonal Procrustes:
-    ``R = U V^T`` from the SVD ``U S V^T`` of ``points^T reference``, both centred).
+    """``points @ R`` with ``R`` the 2x2 orthogonal map closest to ``reference`` (orthogonal
+    Procrustes: ``R = U V^T`` from the SVD ``U S V^T`` of ``points^T reference``, both centred).
 
-    Used for 2-D pictures whose PCA axes were refitted at each epoch: it removes the sign flips and rotations
-    of the axes, not the change of the plane itself. ``points`` and ``reference`` have shape (..., 2).
+    Used for 2-D pictures whose PCA axes were refitted at each epoch: it removes the sign flips and
+    rotations of the axes, not the change of the plane itself. ``points`` and ``reference`` have
+    shape (..., 2).
     """
     a, b = np.asarray(points, dtype=float), np.asarray(reference, dtype=float)
     if a.shape != b.shape or a.shape[-1] != 2:
@@ -317,18 +334,21 @@ def align_2d(points: np.ndarray, reference: np.ndarray) -> np.ndarray:
 
 
 def bound_check(track1: np.ndarray, track2: np.ndarray, seed: int = 0) -> dict:
-    """Gai & Zhang's track-distance bound on m pairs of tracks (n+1, m, d), with two controls that can fail.
+    """Gai & Zhang's track-distance bound on m pairs of tracks (n+1, m, d), with two controls that
+    can fail.
 
     With ``a = x1(0) - x2(0)``, ``b = x1(n) - x2(n)`` and ``B = |a||b| / sqrt(|a|^2 + |b|^2)``
     (:func:`dyndl_lite.geodesic.track_lower_bound`):
 
-    * ``network``: fraction of pairs with ``min_l |x1(l) - x2(l)| >= B``. Weak on its own: the layers 0 and n
-      already give a distance ``<= min(|a|, |b|)``, and ``B >= min(|a|, |b|) / sqrt 2``;
+    * ``network``: fraction of pairs with ``min_l |x1(l) - x2(l)| >= B``. Weak on its own: the
+      layers 0 and n already give a distance ``<= min(|a|, |b|)``, and
+      ``B >= min(|a|, |b|) / sqrt 2``;
     * ``monotone``: fraction with ``<a, b> >= 0``, the theorem's premise (true for an optimal map);
     * ``straight``: the geodesic model, straight segments between the network's own end points,
       ``min_t |(1 - t) a + t b| >= B`` (holds exactly when the premise does);
-    * ``shuffled`` (control): the same with the end points of a random permutation of the inputs, a map that
-      ignores its input; the bound must fail for a sizeable fraction, showing the check can fail.
+    * ``shuffled`` (control): the same with the end points of a random permutation of the inputs, a
+      map that ignores its input; the bound must fail for a sizeable fraction, showing the check can
+      fail.
     """
     t1, t2 = np.asarray(track1, dtype=float), np.asarray(track2, dtype=float)
     if t1.shape != t2.shape or t1.ndim != 3:
@@ -363,9 +383,9 @@ def bound_check(track1: np.ndarray, track2: np.ndarray, seed: int = 0) -> dict:
 
 
 def paper_cifar100_rows() -> list[dict]:
-    """Gai & Zhang's CIFAR-100 values as table rows for :func:`dyndl_lite.verdicts.gai`. The paper plots test
-    accuracy only, so it stands in the ``train_acc`` field; use these rows for the per-weight-decay
-    comparisons, not for the training-accuracy trend."""
+    """Gai & Zhang's CIFAR-100 values as table rows for :func:`dyndl_lite.verdicts.gai`. The paper
+    plots test accuracy only, so it stands in the ``train_acc`` field; use these rows for the
+    per-weight-decay comparisons, not for the training-accuracy trend."""
     p = PAPER["cifar100"]
     return [
         {
@@ -381,8 +401,9 @@ def paper_cifar100_rows() -> list[dict]:
 
 
 def verdict_markdown(rows: list[dict]) -> str:
-    """Per weight decay: our LSS and OTS, residual vs plain, with :func:`dyndl_lite.verdicts.gai`'s verdicts,
-    beside the paper's CIFAR-100 values at the same weight decay (judged by the same rule), where it has one."""
+    """Per weight decay: our LSS and OTS, residual vs plain, with :func:`dyndl_lite.verdicts.gai`'s
+    verdicts, beside the paper's CIFAR-100 values at the same weight decay (judged by the same
+    rule), where it has one."""
     ours = verdicts.gai(rows)["per_weight_decay"]
     theirs = {r["weight_decay"]: r for r in verdicts.gai(paper_cifar100_rows())["per_weight_decay"]}
     lines = []
@@ -418,9 +439,9 @@ def verdict_markdown(rows: list[dict]) -> str:
 
 
 def training_trends(records: dict[tuple[str, float], dict]) -> list[dict]:
-    """Per run, whether LSS falls as training accuracy rises over the epochs of its record's ``dynamics``
-    (:func:`dyndl_lite.verdicts.falls_as_rises`, Spearman's rho over epochs); ``records`` maps
-    ``(network, weight_decay)`` to a checkpoint record."""
+    """Per run, whether LSS falls as training accuracy rises over the epochs of its record's
+    ``dynamics`` (:func:`dyndl_lite.verdicts.falls_as_rises`, Spearman's rho over epochs);
+    ``records`` maps ``(network, weight_decay)`` to a checkpoint record."""
     out = []
     for (network, gamma), record in records.items():
         dyn = record["dynamics"]
@@ -455,23 +476,28 @@ def verdict_paragraph(rows: list[dict], trends: list[dict], epochs: list[int], d
     paper_both = sum(r["straighter"] == r["more_optimal"] == verdicts.HOLDS for r in paper)
     budget = "-".join(str(e) for e in sorted({min(epochs), max(epochs)}))
     text = (
-        f"**Verdict** (MNIST, {k} weight decays, one seed each, {budget} epochs of training; LSS and OTS on "
-        f"{data}). The residual network is straighter than the plain one at {straight} of {k} weight decays and "
-        f"more optimal at {optimal} of {k}; Gai & Zhang's CIFAR-100 residual network is both at {paper_both} of "
-        f"their {len(paper)}. "
+        f"**Verdict** (MNIST, {k} weight decays, one seed each, {budget} epochs of training; "
+        f"LSS and OTS on {data}). "
+        f"The residual network is straighter than the plain one at {straight} of {k} weight decays "
+        f"and more optimal at {optimal} of {k}; "
+        f"Gai & Zhang's CIFAR-100 residual network is both at {paper_both} of their {len(paper)}. "
         f"Our residual LSS ranges over {min(res_lss):.2f}-{max(res_lss):.2f} and OTS over "
-        f"{min(res_ots):.3f}-{max(res_ots):.3f}, against the paper's MNIST ResNet {PAPER['mnist']['lss']} and "
-        f"{PAPER['mnist']['ots']}. "
+        f"{min(res_ots):.3f}-{max(res_ots):.3f}, "
+        f"against the paper's MNIST ResNet {PAPER['mnist']['lss']} and {PAPER['mnist']['ots']}. "
     )
     if across is not None:
+        falls = "falls" if across["verdict"] == verdicts.HOLDS else "does not fall"
         text += (
-            f"Across weight decays the residual network's LSS {'falls' if across['verdict'] == verdicts.HOLDS else 'does not fall'} "
-            f"as its training accuracy rises (Spearman's rho = {across['rho']:+.2f} over {across['points']} "
-            f"points; for untied values rho = -1 happens by chance one time in {math.factorial(across['points'])}). "
+            f"Across weight decays the residual network's LSS {falls} "
+            f"as its training accuracy rises (Spearman's rho = {across['rho']:+.2f} "
+            f"over {across['points']} points; "
+            "for untied values rho = -1 happens by chance one time in "
+            f"{math.factorial(across['points'])}). "
         )
     text += (
-        f"During training, LSS falls as training accuracy rises in {during_holds} of {len(during)} residual runs "
-        f"(rank correlation over the epochs of each record). "
+        "During training, LSS falls as training accuracy rises in "
+        f"{during_holds} of {len(during)} residual runs "
+        "(rank correlation over the epochs of each record). "
     )
     claims = [
         straight == k,
@@ -481,7 +507,8 @@ def verdict_paragraph(rows: list[dict], trends: list[dict], epochs: list[int], d
     text += (
         "All three of the paper's qualitative claims hold in our runs."
         if all(claims)
-        else f"{sum(claims)} of the three qualitative claims (straighter at every weight decay, more optimal at every "
+        else f"{sum(claims)} of the three qualitative claims "
+        "(straighter at every weight decay, more optimal at every "
         "weight decay, LSS falling as accuracy rises across weight decays) hold in our runs."
     )
     return text

@@ -1,4 +1,5 @@
-"""Yan et al.'s robustness tables (ICLR 2020) as data: train the checkpoints, evaluate them, compare with the paper.
+"""Yan et al.'s robustness tables (ICLR 2020) as data: train the checkpoints, evaluate them, compare
+with the paper.
 
 Protocol (Yan, Du, Tan, Feng 2020, Section 4; public code HanshuYAN/TisODE):
 
@@ -118,7 +119,10 @@ PAPER = {
         "odenet": [(92.6, 0.5), (42.0, 0.4), (29.0, 1.0), (29.8, 0.4), (12.3, 0.6)],
     },
 }
-PAPER_SOURCE = "Yan, Du, Tan, Feng, On Robustness of Neural Ordinary Differential Equations, ICLR 2020, Tables 1-2"
+PAPER_SOURCE = (
+    "Yan, Du, Tan, Feng, On Robustness of Neural Ordinary Differential Equations, ICLR 2020, "
+    "Tables 1-2"
+)
 
 # Test images attacked: the first N of the official test set (fixed, stated, not random).
 ATTACK_IMAGES = {"quick": 1000, "full": 10_000}
@@ -131,7 +135,8 @@ def checkpoint_name(model: str, seed: int = 0, regime: str = "clean") -> str:
     """``yan-cnn-seed0``, ``yan-odenet-gaussian-seed2``, ``yan-tisode-seed1``, ..."""
     if model not in TRAINABLE or regime not in REGIMES:
         raise ValueError(
-            f"model must be one of {TRAINABLE} and regime one of {REGIMES}, got {model!r}, {regime!r}."
+            f"model must be one of {TRAINABLE} and regime one of {REGIMES}, "
+            f"got {model!r}, {regime!r}."
         )
     return f"yan-{model}{'' if regime == 'clean' else '-' + regime}-seed{seed}"
 
@@ -162,7 +167,8 @@ PAPER_RECIPE = Recipe(
 
 
 def _with_regime(base: Recipe, regime: str, sigmas: tuple[float, ...] = TRAIN_SIGMAS) -> Recipe:
-    """``base`` with the regime's training noise: none (clean), or Table 2's Gaussian noise (``sigmas``)."""
+    """``base`` with the regime's training noise: none (clean), or Table 2's Gaussian noise
+    (``sigmas``)."""
     if regime not in REGIMES:
         raise ValueError(f"regime must be one of {REGIMES}, got {regime!r}.")
     if regime == "clean":
@@ -174,7 +180,8 @@ def _with_regime(base: Recipe, regime: str, sigmas: tuple[float, ...] = TRAIN_SI
 
 def recipe(model: str = "cnn", regime: str = "clean") -> Recipe:
     """Yan et al.'s recipe for ``regime`` (the same for every model): :data:`PAPER_RECIPE`, and for
-    ``"gaussian"`` each training image noised with probability 1/2 by a sigma drawn from :data:`TRAIN_SIGMAS`."""
+    ``"gaussian"`` each training image noised with probability 1/2 by a sigma drawn from
+    :data:`TRAIN_SIGMAS`."""
     return _with_regime(PAPER_RECIPE, regime)
 
 
@@ -213,7 +220,8 @@ _BY_REGIME = {experiment.name.removeprefix("yan-"): experiment for experiment in
 
 
 def train(model: str, seed: int = 0, regime: str = "clean", **options) -> Path:
-    """Train (or resume) ``model`` in ``regime``; ``options`` as :func:`dyndl_lite.runs.train`. Returns the weights path."""
+    """Train (or resume) ``model`` in ``regime``; ``options`` as :func:`dyndl_lite.runs.train`.
+    Returns the weights path."""
     if regime not in REGIMES:
         raise ValueError(f"regime must be one of {REGIMES}, got {regime!r}.")
     return runs.train(_BY_REGIME[regime], model, seed, **options)
@@ -222,7 +230,8 @@ def train(model: str, seed: int = 0, regime: str = "clean", **options) -> Path:
 def load(
     model: str, seed: int = 0, regime: str = "clean", in_channels: int = 1
 ) -> tuple[nn.Module, dict]:
-    """Checkpoint ``yan-<model>[-gaussian]-seed<S>`` (user folder first, then shipped) loaded, and its record."""
+    """Checkpoint ``yan-<model>[-gaussian]-seed<S>`` (user folder first, then shipped) loaded, and
+    its record."""
     if regime not in REGIMES:
         raise ValueError(f"regime must be one of {REGIMES}, got {regime!r}.")
     return runs.load(_BY_REGIME[regime], model, seed, in_channels=in_channels)
@@ -292,8 +301,8 @@ def _measure(
     columns: list[tuple[str, float]],
     pgd_images: int,
 ) -> dict[str, dict]:
-    """Per model: accuracies (%) of each ``(model, seed, network)`` under every column, their mean and
-    sample std over seeds (zeros for one seed), and the clean accuracy on the same images."""
+    """Per model: accuracies (%) of each ``(model, seed, network)`` under every column, their mean
+    and sample std over seeds (zeros for one seed), and the clean accuracy on the same images."""
     per_model: dict[str, dict[str, list]] = {}
     for model, _, net in networks:
         acc = column_accuracies(net, x, y, columns, pgd_images)
@@ -361,7 +370,8 @@ def table(
         raise ValueError(f"Yan et al. have Tables 1 and 2, got {number!r}.")
     if dataset != "mnist":
         raise ValueError(
-            "shipped checkpoints exist for MNIST only; SVHN / ImgNet10 tables need training (see the chapter)."
+            "shipped checkpoints exist for MNIST only; "
+            "SVHN / ImgNet10 tables need training (see the chapter)."
         )
     regime = "clean" if number == 1 else "gaussian"
     seeds = list(available_seeds(regime) if seeds is None else seeds)
@@ -411,12 +421,14 @@ def table_from_training(
     seeds: Iterable[int] = (0,),
     progress: bool = False,
 ) -> dict:
-    """SVHN / ImgNet10 (no shipped checkpoints): train the 3-channel CNN and ODENet on ``train_data`` and
-    evaluate Table ``number``'s columns on the first :data:`ATTACK_IMAGES` ``[mode]`` images of ``test_data``.
+    """SVHN / ImgNet10 (no shipped checkpoints): train the 3-channel CNN and ODENet on
+    ``train_data`` and evaluate Table ``number``'s columns on the first :data:`ATTACK_IMAGES`
+    ``[mode]`` images of ``test_data``.
 
-    Quick mode trains with :func:`quick_recipe`, full mode with the paper's. The Gaussian training noise of
-    Table 2 uses each data set's largest Table-2 sigma and the two below it in Table 1 (SVHN {15, 25, 35},
-    ImgNet10 {10, 15, 25}): Yan et al. give the MNIST sigmas only, so this is the book's choice.
+    Quick mode trains with :func:`quick_recipe`, full mode with the paper's. The Gaussian training
+    noise of Table 2 uses each data set's largest Table-2 sigma and the two below it in Table 1
+    (SVHN {15, 25, 35}, ImgNet10 {10, 15, 25}): Yan et al. give the MNIST sigmas only, so this is
+    the book's choice.
     """
     if (dataset, number) not in COLUMNS or dataset == "mnist":
         raise ValueError(
@@ -450,7 +462,8 @@ def table_from_training(
         rows,
         n,
         n_pgd,
-        f"{train_data.name} for training; {test_data.name}: first {n:,} images (PGD: first {n_pgd:,})",
+        f"{train_data.name} for training; "
+        f"{test_data.name}: first {n:,} images (PGD: first {n_pgd:,})",
         test_data.accuracy_label,
         recipe=dataclasses.asdict(rec),
     )
@@ -464,7 +477,8 @@ def _pm(mean: float, std: float | None) -> str:
 
 
 def _column_images(result: dict) -> list[int] | None:
-    """The count each column of a :func:`table` result was measured on (PGD columns use fewer images)."""
+    """The count each column of a :func:`table` result was measured on (PGD columns use fewer
+    images)."""
     if "images" not in result or "column_specs" not in result:
         return None
     return [
@@ -474,9 +488,10 @@ def _column_images(result: dict) -> list[int] | None:
 
 
 def verdict_rows(result: dict, ours: str = "odenet", theirs: str = "cnn") -> list[dict]:
-    """:func:`dyndl_lite.verdicts.yan` applied to a :func:`table` result: is ``ours`` more accurate than
-    ``theirs`` under each perturbation (per-seed accuracies, seeds paired; with one seed, the binomial
-    standard error on the images each column used)? The paper's numbers join only for ODENet vs CNN."""
+    """:func:`dyndl_lite.verdicts.yan` applied to a :func:`table` result: is ``ours`` more accurate
+    than ``theirs`` under each perturbation (per-seed accuracies, seeds paired; with one seed, the
+    binomial standard error on the images each column used)? The paper's numbers join only for
+    ODENet vs CNN."""
     paper = result["paper"] if (ours, theirs) == ("odenet", "cnn") else None
     return verdicts.yan(
         result["columns"],
@@ -488,9 +503,9 @@ def verdict_rows(result: dict, ours: str = "odenet", theirs: str = "cnn") -> lis
 
 
 def verdict_markdown(result: dict) -> str:
-    """Table ``result`` transposed, one line per perturbation: the paper's CNN, ODENet and difference, ours
-    (mean ± sample std over the seeds, paired difference ± its std) and the computed verdict of
-    :func:`dyndl_lite.verdicts.yan` ("ODENet more robust than CNN")."""
+    """Table ``result`` transposed, one line per perturbation: the paper's CNN, ODENet and
+    difference, ours (mean ± sample std over the seeds, paired difference ± its std) and the
+    computed verdict of :func:`dyndl_lite.verdicts.yan` ("ODENet more robust than CNN")."""
     n = len(result["seeds"])
     spread = n > 1
     header = [
@@ -550,7 +565,8 @@ def verdict_markdown(result: dict) -> str:
 def paper_only_markdown(
     dataset: str, number: int, reason: str = "not run: data not available here"
 ) -> str:
-    """The paper's Table ``number`` for ``dataset`` (SVHN, ImgNet10), marked as theirs, our cells ``reason``."""
+    """The paper's Table ``number`` for ``dataset`` (SVHN, ImgNet10), marked as theirs, our cells
+    ``reason``."""
     if (dataset, number) not in PAPER or dataset == "mnist":
         raise ValueError(
             f"dataset must be 'svhn' or 'imgnet10' and number 1 or 2, got {dataset!r}, {number!r}."
@@ -580,7 +596,8 @@ def paper_only_markdown(
 
 
 def verdict_paragraph(results: list[dict]) -> str:
-    """Plain-words summary of the verdicts of Tables 1 and 2 (the :func:`table` results given), with the numbers."""
+    """Plain-words summary of the verdicts of Tables 1 and 2 (the :func:`table` results given), with
+    the numbers."""
     parts = []
     for result in results:
         rows = verdict_rows(result)
@@ -597,9 +614,10 @@ def verdict_paragraph(results: list[dict]) -> str:
         failed = [r["column"] for r in rows if r["verdict"] == verdicts.FAILS]
         open_ = [r["column"] for r in rows if r["verdict"] == verdicts.UNRESOLVED]
         text = (
-            f"**Table {result['table']} ({'clean' if result['regime'] == 'clean' else 'Gaussian'} training).** "
-            f"Yan et al.'s claim, that the ODENet is more accurate than the CNN under each perturbation, "
-            f"holds in our runs in {counts[verdicts.HOLDS]} of {len(rows)} columns"
+            f"**Table {result['table']} "
+            f"({'clean' if result['regime'] == 'clean' else 'Gaussian'} training).** "
+            "Yan et al.'s claim, that the ODENet is more accurate than the CNN under each "
+            f"perturbation, holds in our runs in {counts[verdicts.HOLDS]} of {len(rows)} columns"
             + (f" ({', '.join(held)})" if held else "")
             + f", does not hold in {counts[verdicts.FAILS]}"
             + (f" ({', '.join(failed)})" if failed else "")
@@ -609,7 +627,8 @@ def verdict_paragraph(results: list[dict]) -> str:
                 if open_
                 else ""
             )
-            + f"; the paper has the ODENet ahead in {sum(r['paper_difference'] > 0 for r in rows)} of {len(rows)}. "
+            + "; the paper has the ODENet ahead in "
+            f"{sum(r['paper_difference'] > 0 for r in rows)} of {len(rows)}. "
             f"Our numbers: {n} seed{'s' if n > 1 else ''}"
             + (
                 ""
@@ -618,20 +637,22 @@ def verdict_paragraph(results: list[dict]) -> str:
                 "a second seed could still change a verdict)"
             )
             + f", {' and '.join(f'{e} of {f} epochs' for e, f in epochs)} of the paper's recipe, "
-            f"clean accuracy CNN {clean['cnn']:.1f} %, ODENet {clean['odenet']:.1f} % on {result['data']} "
+            f"clean accuracy CNN {clean['cnn']:.1f} %, ODENet {clean['odenet']:.1f} % "
+            f"on {result['data']} "
             f"(paper: about 99 %)."
         )
         if "tisode" in result["rows"]:
             tis_counts = verdicts.count(verdict_rows(result, "tisode", "odenet"))
             text += (
-                f" Yan et al.'s TisODE is more accurate than the ODENet in {tis_counts[verdicts.HOLDS]} of "
-                f"{len(rows)} columns and less accurate in {tis_counts[verdicts.FAILS]} (clean accuracy "
+                " Yan et al.'s TisODE is more accurate than the ODENet in "
+                f"{tis_counts[verdicts.HOLDS]} of {len(rows)} columns and less accurate in "
+                f"{tis_counts[verdicts.FAILS]} (clean accuracy "
                 f"{float(np.mean(result['rows']['tisode']['clean'])):.1f} %)."
             )
         if min(clean.values()) < 99.0:
             text += (
-                " These networks are below the paper's clean accuracy, so the verdicts describe young "
-                "networks and may change when the converged checkpoints are shipped."
+                " These networks are below the paper's clean accuracy, so the verdicts describe "
+                "young networks and may change when the converged checkpoints are shipped."
             )
         parts.append(text)
     return "\n\n".join(parts)

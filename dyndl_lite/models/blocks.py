@@ -76,7 +76,8 @@ class ConcatConv2d(nn.Module):
 
 
 class CountedField(nn.Module):
-    """Wraps a vector field ``f(t, z)`` (a module or any callable) and counts its evaluations in ``nfe``.
+    """Wraps a vector field ``f(t, z)`` (a module or any callable) and counts its evaluations in
+    ``nfe``.
 
     The count is the cost measure of an ODE solver: each evaluation of ``f`` is one
     forward pass of the network in a neural ODE.
@@ -126,7 +127,8 @@ class ODEBlock(nn.Module):
         super().__init__()
         if not isinstance(func, nn.Module):
             raise TypeError(
-                f"func must be an nn.Module so that its parameters train, got {type(func).__name__}."
+                "func must be an nn.Module so that its parameters train, "
+                f"got {type(func).__name__}."
             )
         if not t1 > 0:
             raise ValueError(f"t1 must be positive, got {t1}.")

@@ -4,7 +4,8 @@ All but the MLP share one layout, from torchdiffeq's ``examples/odenet_mnist.py`
 
     downsampling (28x28 -> 6x6, 64 channels) -> feature block -> head
 
-* downsampling ``"conv"``: ``Conv(1,64,3)``, GN, ReLU, ``Conv(64,64,4,2,1)``, GN, ReLU, ``Conv(64,64,4,2,1)``;
+* downsampling ``"conv"``: ``Conv(1,64,3)``, GN, ReLU, ``Conv(64,64,4,2,1)``, GN, ReLU,
+  ``Conv(64,64,4,2,1)``;
   ``"res"``: ``Conv(1,64,3)`` and two residual blocks of stride 2 with 1x1-conv shortcuts;
 * feature block: ResNet: six residual blocks ``x + conv(relu(GN(conv(relu(GN(x))))))``;
   ODE-Net: ``z(1) = z(0) + int_0^1 f(t, z) dt`` with
@@ -24,7 +25,8 @@ from torch import nn
 from dyndl_lite.models.blocks import ConcatConv2d, ODEBlock, count_parameters, group_norm
 
 MODELS = ("mlp", "resnet", "rknet", "odenet")
-#: Chen et al. (2018), Table 1: parameters (millions) and MNIST test error (%), as printed in the paper.
+#: Chen et al. (2018), Table 1: parameters (millions) and MNIST test error (%), as printed in the
+#: paper.
 PAPER_PARAMETERS_M = {"mlp": 0.24, "resnet": 0.60, "rknet": 0.22, "odenet": 0.22}
 PAPER_TEST_ERROR_PERCENT = {"mlp": 1.60, "resnet": 0.41, "rknet": 0.47, "odenet": 0.42}
 #: Our choice for the RK-Net (the paper does not state its step): classical RK4 with step 1/2,
@@ -58,7 +60,8 @@ class ResBlock(nn.Module):
 
 
 class ChenField(nn.Module):
-    """The ODE-Net's vector field ``f(t, z) = GN(ConcatConv(t, relu(GN(ConcatConv(t, relu(GN(z)))))))``."""
+    """The ODE-Net's vector field
+    ``f(t, z) = GN(ConcatConv(t, relu(GN(ConcatConv(t, relu(GN(z)))))))``."""
 
     def __init__(self, channels: int = WIDTH):
         super().__init__()
@@ -106,7 +109,8 @@ def head() -> nn.Sequential:
 
 
 class ChenNet(nn.Sequential):
-    """``head(feature(downsampling(x)))``; ``self.feature`` is the residual stack or the ODE block."""
+    """``head(feature(downsampling(x)))``; ``self.feature`` is the residual stack or the ODE
+    block."""
 
     def __init__(self, feature: nn.Module, downsampling_kind: str):
         super().__init__()
@@ -123,7 +127,8 @@ def mlp(hidden: int = 300) -> nn.Sequential:
 
 
 def resnet(downsampling_kind: str = "res", blocks: int = 6) -> ChenNet:
-    """Chen et al.'s ResNet: six residual blocks; residual downsampling gives 601,482 parameters (0.60 M)."""
+    """Chen et al.'s ResNet: six residual blocks; residual downsampling gives 601,482 parameters
+    (0.60 M)."""
     return ChenNet(nn.Sequential(*[ResBlock() for _ in range(blocks)]), downsampling_kind)
 
 
@@ -135,7 +140,8 @@ def odenet(
     adjoint: bool = False,
     step_size: float | None = None,
 ) -> ChenNet:
-    """Chen et al.'s ODE-Net: one ODE block over ``[0, 1]`` (dopri5, rtol = atol = 1e-3); 208,266 parameters."""
+    """Chen et al.'s ODE-Net: one ODE block over ``[0, 1]`` (dopri5, rtol = atol = 1e-3);
+    208,266 parameters."""
     return ChenNet(
         ODEBlock(
             ChenField(),
@@ -153,12 +159,14 @@ def odenet(
 def rknet(
     downsampling_kind: str = "conv", method: str = RKNET_METHOD, step_size: float = RKNET_STEP
 ) -> ChenNet:
-    """The RK-Net: the ODE-Net's field integrated by a fixed-step Runge-Kutta method, backpropagated through."""
+    """The RK-Net: the ODE-Net's field integrated by a fixed-step Runge-Kutta method,
+    backpropagated through."""
     from dyndl_lite.models.blocks import FIXED_STEP
 
     if method not in FIXED_STEP:
         raise ValueError(
-            f"The RK-Net uses a fixed-step method, one of {FIXED_STEP}; got {method!r} (use odenet for adaptive)."
+            f"The RK-Net uses a fixed-step method, one of {FIXED_STEP}; "
+            f"got {method!r} (use odenet for adaptive)."
         )
     return odenet(downsampling_kind, method=method, step_size=step_size)
 

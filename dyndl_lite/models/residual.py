@@ -43,11 +43,13 @@ class Block(nn.Module):
 
 
 def he_init(model: nn.Module) -> None:
-    """He (Kaiming-normal, relu gain) weights and zero biases for every linear layer, as He et al. use for plain nets.
+    """He (Kaiming-normal, relu gain) weights and zero biases for every linear layer, as He et al.
+    use for plain nets.
 
-    The plain network needs it: with PyTorch's default initialisation the signal shrinks through its 18 linear
-    layers and SGD does not get it off the ground. The residual network keeps PyTorch's default, under which
-    its identity path already carries the signal (He init in both branch layers would triple the variance per block).
+    The plain network needs it: with PyTorch's default initialisation the signal shrinks through
+    its 18 linear layers and SGD does not get it off the ground. The residual network keeps
+    PyTorch's default, under which its identity path already carries the signal (He init in both
+    branch layers would triple the variance per block).
     """
     for module in model.modules():
         if isinstance(module, nn.Linear):
@@ -56,7 +58,8 @@ def he_init(model: nn.Module) -> None:
 
 
 class TrackNet(nn.Module):
-    """A fixed-width MLP ``x(0) = embed(x)``, n blocks in R^d, linear head; ``residual`` picks the block rule.
+    """A fixed-width MLP ``x(0) = embed(x)``, n blocks in R^d, linear head; ``residual`` picks the
+    block rule.
 
     ``residual=True``: ``x(k+1) = x(k) + g_k(x(k))`` (a forward-Euler step of
     ``dx/dt = v(x, t)`` with step 1), PyTorch's default initialisation;
@@ -114,7 +117,8 @@ def toy_resnet(depth: int = 10, hidden: int = 16, num_classes: int = 2) -> Track
 
 
 def weight_norm_sum(model: TrackNet) -> float:
-    """``sum_k (||W_k1||_F^2 + ||W_k2||_F^2)`` over the blocks: the weight-decay penalty of the flow."""
+    """``sum_k (||W_k1||_F^2 + ||W_k2||_F^2)`` over the blocks: the weight-decay penalty of the
+    flow."""
     with torch.no_grad():
         return float(
             sum((b.inner.weight**2).sum() + (b.outer.weight**2).sum() for b in model.blocks)
@@ -128,8 +132,8 @@ def block_bounds(model: TrackNet) -> dict[str, np.ndarray]:
     ``||g_k(z) - g_k(w)|| <= lip_k ||z - w||`` and ``||g_k(z)|| <= lip_k ||z|| + bias_k`` with
 
     * ``lip``: ``||W_k2||_2 ||W_k1||_2`` (spectral norms);
-    * ``frobenius``: ``(||W_k1||_F^2 + ||W_k2||_F^2) / 2 >= lip_k`` (``ab <= (a^2 + b^2)/2``, ``||W||_2 <= ||W||_F``),
-      half the block's weight-decay penalty;
+    * ``frobenius``: ``(||W_k1||_F^2 + ||W_k2||_F^2) / 2 >= lip_k`` (``ab <= (a^2 + b^2)/2``,
+      ``||W||_2 <= ||W||_F``), half the block's weight-decay penalty;
     * ``bias``: ``||W_k2||_2 ||b_k1|| + ||b_k2||``.
     """
     rows = {"lip": [], "frobenius": [], "bias": []}

@@ -64,8 +64,8 @@ training log ``checkpoints/MNIST_tisode_gaus_1/train_result.txt``):
   authors' regulariser is on from 5 % of training, before the first learning-rate drop (epoch 30),
   so it trains at the full rate for 25 epochs; kept at 5 in a 10-epoch run (milestones 3, 6, 9)
   it would start after two drops, at 1/25 of the rate, and could hardly shape the flow. At least
-  one epoch of warm-up stays, as in theirs (so a one-epoch run never switches it on). Build with ``epochs=`` (or call
-  :meth:`TisODE.schedule`) to apply it; the default is the paper's 100 epochs;
+  one epoch of warm-up stays, as in theirs (so a one-epoch run never switches it on). Build with
+  ``epochs=`` (or call :meth:`TisODE.schedule`) to apply it; the default is the paper's 100 epochs;
 * in eval mode the second integration is skipped (the authors compute it and discard it): the
   prediction is the same, at half the cost;
 * optimiser, schedule and the Gaussian-trained variant's noise are the ODENet's (the recipe does
@@ -109,7 +109,8 @@ def _check_channels(in_channels: int) -> None:
 
 
 def yan_features(in_channels: int = 1) -> nn.Sequential:
-    """Shared downsampling: ``c x H x W -> 64 x (H-2)/2 x (W-2)/2`` (13x13 for MNIST, 15x15 for 32x32)."""
+    """Shared downsampling: ``c x H x W -> 64 x (H-2)/2 x (W-2)/2`` (13x13 for MNIST, 15x15 for
+    32x32)."""
     _check_channels(in_channels)
     return nn.Sequential(
         nn.Conv2d(in_channels, WIDTH, 3, 1),
@@ -172,7 +173,8 @@ class YanNet(nn.Module):
         """The feature block's output (for an ODE block ``z(T)``), shape ``(N, 64, h, w)``."""
         if x.ndim != 4 or x.shape[1] != self.features[0].in_channels:
             raise ValueError(
-                f"expected images of shape (N, {self.features[0].in_channels}, H, W), got {tuple(x.shape)}."
+                f"expected images of shape (N, {self.features[0].in_channels}, H, W), "
+                f"got {tuple(x.shape)}."
             )
         return self.block(self.features(x))
 
@@ -224,7 +226,8 @@ def steady_state_penalty(
     span: float = STEADY_SPAN,
     step_size: float = TISODE_STEP,
 ) -> Tensor:
-    """``L_ss = mean_i sum_k h |f(s_k, z_k)_i|``, Euler's value of ``mean_i int_{t0}^{t0+span} |f(z(s))_i| ds``.
+    """``L_ss = mean_i sum_k h |f(s_k, z_k)_i|``, Euler's value of
+    ``mean_i int_{t0}^{t0+span} |f(z(s))_i| ds``.
 
     From ``z_0 = z`` (the state at ``t0``), ``z_{k+1} = z_k + h f(s_k, z_k)`` with
     ``s_k = t0 + k h`` and ``n = ceil(span / step_size)`` equal steps ``h = span / n`` (up to a
@@ -274,7 +277,8 @@ def steady_epoch(
 
 
 class TisODE(YanNet):
-    """Yan et al.'s TisODE: features, ``z(T)`` of the time-invariant field by Euler, head; ``L_ss`` in training.
+    """Yan et al.'s TisODE: features, ``z(T)`` of the time-invariant field by Euler, head;
+    ``L_ss`` in training.
 
     In training mode the forward pass also computes :func:`steady_state_penalty` from ``z(T)``
     over ``[T, T + span]`` and keeps it in ``steady_term``; :meth:`extra_loss` (called by
@@ -316,12 +320,14 @@ class TisODE(YanNet):
 
     def extra_repr(self) -> str:
         return (
-            f"steady interval=[{self.block.t1:g}, {self.block.t1 + self.span:g}], w_steady={self.w_steady:g}, "
+            f"steady interval=[{self.block.t1:g}, {self.block.t1 + self.span:g}], "
+            f"w_steady={self.w_steady:g}, "
             f"epoch_steady={self.epoch_steady}"
         )
 
     def schedule(self, epochs: int, full_epochs: int = PAPER_EPOCHS) -> TisODE:
-        """Set ``epoch_steady`` for a run of ``epochs`` epochs (:func:`steady_epoch`); returns ``self``."""
+        """Set ``epoch_steady`` for a run of ``epochs`` epochs (:func:`steady_epoch`); returns
+        ``self``."""
         self.epoch_steady = steady_epoch(epochs, full_epochs)
         return self
 
@@ -340,7 +346,8 @@ class TisODE(YanNet):
         return self.head(z)
 
     def extra_loss(self, epoch: int) -> Tensor:
-        """``w_steady * L_ss`` of the last training forward pass when ``epoch >= epoch_steady``, else ``0``."""
+        """``w_steady * L_ss`` of the last training forward pass when ``epoch >= epoch_steady``,
+        else ``0``."""
         if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
             raise ValueError(f"epoch must be a non-negative integer (0-based), got {epoch!r}.")
         if epoch < self.epoch_steady:
@@ -354,7 +361,8 @@ class TisODE(YanNet):
 
 
 def yan_tisode(in_channels: int = 1, classes: int = 10, epochs: int | None = None) -> TisODE:
-    """Yan et al.'s TisODE (141,130 parameters on MNIST); ``epochs``: the run's length, for :func:`steady_epoch`."""
+    """Yan et al.'s TisODE (141,130 parameters on MNIST); ``epochs``: the run's length, for
+    :func:`steady_epoch`."""
     net = TisODE(in_channels, classes)
     return net.schedule(epochs) if epochs is not None else net
 
