@@ -2,7 +2,7 @@
 
 The book runs in two modes:
 
-* ``quick``: small subsets, few epochs, few seeds; a 2-core CPU runs the whole
+* ``quick``: small subsets, few epochs, few seeds; a laptop-class CPU runs the
   book in minutes. Default where no CUDA device is present.
 * ``full``: the papers' recipes (epochs, seeds, full test sets). Default where
   CUDA is present.
