@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.dyndl-installed
 RUN    := PATH="$(CURDIR)/$(BIN):$$PATH"
 
-.PHONY: book test test-fast pdf lock clean student run-times bench reproduce reproduce-status
+.PHONY: book book-full test test-fast pdf lock clean student run-times bench reproduce reproduce-status
 
 $(STAMP): requirements/lock.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,13 @@ book: $(STAMP)
 test: $(STAMP)
 	$(RUN) bash scripts/ensure_browser.sh
 	$(RUN) python -m pytest
+
+# Every chapter executed in full mode (the papers' protocols on the shipped checkpoints) on this
+# machine, its time per chapter in _build/full/execution_times.json for `make run-times`. Not part
+# of `make test`; expect a long run on a CPU.
+book-full: $(STAMP)
+	DYNDL_MODE=full $(RUN) python scripts/run_notebook.py --all --out _build/full \
+		--times _build/full/execution_times.json
 
 # Contributors' quick check (under a minute): the unit tests, without the
 # book build, the notebooks' execution or the browser.

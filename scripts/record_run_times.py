@@ -1,51 +1,43 @@
-"""Write each notebook's measured running time into the notebook itself.
+"""Write each notebook's measured running times into the notebook itself.
 
-Reads ``_build/execution_times.json`` (written by the last ``make test`` run,
-which executes every notebook once in quick mode) and rewrites, in every
-notebook of the book, the Markdown cell tagged ``run-time`` (inserted after the
-title cell when missing). The full-mode sentence comes from the notebook's
-metadata ``dyndl.full_mode`` (what full mode needs, and its time where it was
-measured). Run it after a test run and commit the notebooks:
+Reads ``_build/execution_times.json`` (written by the last ``make test`` run, which executes
+every notebook once in quick mode) and, when present, ``_build/full/execution_times.json``
+(written by ``make book-full``, every notebook in full mode), and rewrites, in every notebook of
+the book, the Markdown cell tagged ``run-time`` (inserted after the title cell when missing).
+What full mode does comes from the notebook's metadata ``dyndl.full_mode``; its time is the
+measured one, or "not yet timed". Run it after a test run and commit the notebooks:
 ``python scripts/record_run_times.py``.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import sys
 
 import nbformat
 
 from dyndl_lite._book.layout import ROOT, toc_notebooks
+from dyndl_lite._book.runtimes import measured, run_time_text
 
 TAG = "run-time"
 TIMES = ROOT / "_build" / "execution_times.json"
-
-
-def run_time_text(quick_seconds: float, measured_on: str, full_mode: str) -> str:
-    """The Markdown of the "Running time" cell."""
-    return (
-        f"**Running time.** Quick mode: {quick_seconds:.0f} s on a 2-core CPU without a GPU "
-        f"(measured by the test suite on {measured_on}). Full mode: {full_mode}"
-    )
+FULL_TIMES = ROOT / "_build" / "full" / "execution_times.json"
 
 
 def main() -> int:
     """Rewrite the "Running time" cell of every notebook that executed in the last test run."""
-    if not TIMES.exists():
+    quick = measured(TIMES)
+    if quick is None:
         print(f"{TIMES} is missing: run `make test` first", file=sys.stderr)
         return 1
-    report = json.loads(TIMES.read_text())
-    measured_on = dt.date.fromtimestamp(TIMES.stat().st_mtime).isoformat()
+    full = measured(FULL_TIMES)
     for path in toc_notebooks():
         name = str(path.relative_to(ROOT))
-        if name not in report["notebooks"]:
+        if name not in quick[0]["notebooks"]:
             print(f"no time for {name}: it did not execute in the last run", file=sys.stderr)
             continue
         notebook = nbformat.read(path, as_version=4)
-        full_mode = notebook.metadata.get("dyndl", {}).get("full_mode", "not yet measured.")
-        text = run_time_text(report["notebooks"][name], measured_on, full_mode)
+        full_mode = notebook.metadata.get("dyndl", {}).get("full_mode", "the papers' protocols.")
+        text = run_time_text(name, quick, full, full_mode)
         cell = next((c for c in notebook.cells if TAG in c.metadata.get("tags", [])), None)
         if cell is None:
             cell = nbformat.v4.new_markdown_cell(text)

@@ -1,37 +1,69 @@
 """Execute notebooks in place of a reader, without touching the sources.
 
-Usage: ``python scripts/run_notebook.py book/part1/01_ode_solvers.ipynb [...]``.
-Each notebook runs in a fresh ``python3`` kernel with the repository root's
-settings (``DYNDL_MODE`` and ``DYNDL_DATA`` from the environment); the executed
-copy is written to ``_build/executed/`` and the wall time is printed.
+Usage::
+
+    python scripts/run_notebook.py book/part1/01_ode_solvers.ipynb [...]
+    python scripts/run_notebook.py --all --out _build/full --times _build/full/execution_times.json
+
+Each notebook runs in a fresh ``python3`` kernel with the repository root's settings
+(``DYNDL_MODE`` and ``DYNDL_DATA`` from the environment); the executed copy is written to
+``--out`` (default ``_build/executed/``) and the wall time is printed. ``--all`` runs every
+chapter of ``_toc.yml`` in order; ``--times`` writes the seconds of each, with the mode and
+the machine (CPU count, GPU), as JSON (``make book-full`` uses it for the full-mode times that
+``scripts/record_run_times.py`` writes into the chapters).
 """
 
 from __future__ import annotations
 
-import sys
+import argparse
+import json
 import time
 from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
 
-ROOT = Path(__file__).resolve().parents[1]
+from dyndl_lite._book.layout import ROOT, toc_notebooks
+from dyndl_lite._book.runtimes import machine_report
+from dyndl_lite.config import get_mode
 
 
-def run(path: Path, timeout: int = 1800) -> float:
-    """Execute the notebook at ``path`` in a fresh kernel; write the executed copy; its seconds."""
+def run(path: Path, out: Path, timeout: int = 7200) -> float:
+    """Execute the notebook at ``path`` in a fresh kernel; write the executed copy into ``out``;
+    return its seconds."""
     notebook = nbformat.read(path, as_version=4)
     start = time.perf_counter()
     resources = {"metadata": {"path": str(path.parent)}}
     NotebookClient(notebook, timeout=timeout, kernel_name="python3", resources=resources).execute()
     elapsed = time.perf_counter() - start
-    out = ROOT / "_build" / "executed" / path.name
-    out.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(notebook, out)
+    out.mkdir(parents=True, exist_ok=True)
+    nbformat.write(notebook, out / path.name)
     return elapsed
 
 
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("notebooks", nargs="*", help="notebook files (or --all)")
+    parser.add_argument("--all", action="store_true", help="every chapter of _toc.yml, in order")
+    parser.add_argument("--out", default=str(ROOT / "_build" / "executed"), help="executed copies")
+    parser.add_argument("--times", default=None, help="write the seconds of each notebook here")
+    args = parser.parse_args()
+    paths = toc_notebooks() if args.all else [Path(name).resolve() for name in args.notebooks]
+    if not paths:
+        parser.error("name notebooks to run, or pass --all")
+    times = {}
+    for path in paths:
+        seconds = run(path, Path(args.out))
+        name = str(path.relative_to(ROOT))
+        times[name] = seconds
+        print(f"{name}: {seconds:.1f} s (executed copy in {args.out})", flush=True)
+    if args.times:
+        report = {"mode": get_mode(), **machine_report(), "notebooks": times}
+        Path(args.times).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.times).write_text(json.dumps(report, indent=2))
+        print(f"{sum(times.values()):.1f} s in all; times in {args.times}")
+    return 0
+
+
 if __name__ == "__main__":
-    for name in sys.argv[1:]:
-        seconds = run(Path(name).resolve())
-        print(f"{name}: {seconds:.1f} s (executed copy in _build/executed/)")
+    raise SystemExit(main())

@@ -15,6 +15,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from dyndl_lite._book.runtimes import machine_report
+
 ROOT = Path(__file__).resolve().parents[1]
 BUILD = ROOT / "_build"
 TIMES_FILE = BUILD / "execution_times.json"
@@ -94,7 +96,12 @@ def built_book() -> BookBuild:
     BUILD.mkdir(exist_ok=True)
     (BUILD / "build.log").write_text(log)
     times = execution_times()
-    report = {"mode": env["DYNDL_MODE"], "build_seconds": seconds, "notebooks": times}
+    report = {
+        "mode": env["DYNDL_MODE"],
+        **machine_report(),
+        "build_seconds": seconds,
+        "notebooks": times,
+    }
     TIMES_FILE.write_text(json.dumps(report, indent=2))
     return BookBuild(process.returncode, log, seconds, times)
 

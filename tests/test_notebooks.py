@@ -9,6 +9,7 @@ import yaml
 from conftest import ROOT
 from dyndl_lite._book.layout import repository_url, toc_notebooks
 from dyndl_lite._book.normalize import SETUP_TAG, colab_setup_source
+from dyndl_lite._book.runtimes import machine, run_time_text
 
 NOTEBOOKS = toc_notebooks()
 IDS = [str(p.relative_to(ROOT)) for p in NOTEBOOKS]
@@ -99,3 +100,19 @@ def test_running_time_is_stated_by_the_script(path):
     assert notebook.metadata["dyndl"].get("full_mode"), (
         "say in metadata dyndl.full_mode what full mode needs"
     )
+
+
+def test_running_time_text_states_both_modes_and_the_machine_measured():
+    quick = ({"notebooks": {"a.ipynb": 41.6}, "cpu_count": 2, "gpu": None}, "2026-11-30")
+    full = ({"notebooks": {"a.ipynb": 1234.4}, "cpu_count": 16, "gpu": "NVIDIA H200"}, "2026-12-01")
+    text = run_time_text("a.ipynb", quick, None, "more images.")
+    assert text == (
+        "**Running time.** Quick mode: 42 s on a CPU with 2 cores, no GPU (measured by the test "
+        "suite on 2026-11-30). Full mode: more images. Not yet timed."
+    )
+    text = run_time_text("a.ipynb", quick, full, "more images.")
+    assert text.endswith(
+        "Full mode: more images. Measured: 1234 s on a CPU with 16 cores and a GPU (NVIDIA H200) "
+        "(`make book-full`, 2026-12-01)."
+    )
+    assert machine({"cpu_count": None, "gpu": None}) == "a CPU, no GPU"

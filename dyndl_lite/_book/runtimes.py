@@ -1,0 +1,54 @@
+"""The chapters' "Running time" cells: what a timed run of the book measured, in one sentence.
+
+A times report is JSON written by a run of the book: ``{"mode", "notebooks": {path: seconds},
+"cpu_count", "gpu"}`` (``make test`` writes the quick-mode one, ``make book-full`` the full-mode
+one); :func:`run_time_text` turns the two into a chapter's cell.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from pathlib import Path
+
+import torch
+
+
+def machine_report() -> dict:
+    """Where a run is being timed, measured now: CPU count and GPU name (None without CUDA)."""
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return {"cpu_count": os.cpu_count(), "gpu": gpu}
+
+
+def machine(report: dict) -> str:
+    """``"a CPU with 2 cores, no GPU"``: what a times report says about where it was measured."""
+    cores = report.get("cpu_count")
+    cpu = f"a CPU with {cores} cores" if cores else "a CPU"
+    return f"{cpu} and a GPU ({report['gpu']})" if report.get("gpu") else f"{cpu}, no GPU"
+
+
+def measured(path: Path) -> tuple[dict, str] | None:
+    """(the times report at ``path``, the date it was written), or None when there is none."""
+    if not path.exists():
+        return None
+    return json.loads(path.read_text()), dt.date.fromtimestamp(path.stat().st_mtime).isoformat()
+
+
+def run_time_text(
+    name: str, quick: tuple[dict, str], full: tuple[dict, str] | None, full_mode: str
+) -> str:
+    """The Markdown of notebook ``name``'s "Running time" cell, from the quick-mode report and
+    date, the full-mode ones (or None) and what full mode does (``full_mode``)."""
+    report, day = quick
+    text = (
+        f"**Running time.** Quick mode: {report['notebooks'][name]:.0f} s on {machine(report)} "
+        f"(measured by the test suite on {day}). Full mode: {full_mode}"
+    )
+    if full is not None and name in full[0]["notebooks"]:
+        report, day = full
+        return (
+            f"{text} Measured: {report['notebooks'][name]:.0f} s on {machine(report)} "
+            f"(`make book-full`, {day})."
+        )
+    return f"{text} Not yet timed."
