@@ -172,19 +172,8 @@ def test_gai_per_weight_decay_and_trend():
 
 
 def test_gai_paper_cifar100_numbers_give_the_papers_conclusion():
-    p = gai.PAPER["cifar100"]
-
-    rows = [
-        {
-            "network": net,
-            "weight_decay": g,
-            "lss": p[f"{key}_lss"][i],
-            "ots": p[f"{key}_ots"][i],
-            "train_acc": p[f"{key}_test_acc_pct"][i] / 100,
-        }
-        for i, g in enumerate(p["weight_decay"])
-        for net, key in (("residual", "resnet"), ("plain", "plain"))
-    ]
+    rows = gai.paper_cifar100_rows()
+    assert len(rows) == 2 * len(gai.PAPER["cifar100"]["weight_decay"])
     result = v.gai(rows)
     assert all(
         r["straighter"] == v.HOLDS and r["more_optimal"] == v.HOLDS
@@ -247,8 +236,10 @@ def test_align_2d_undoes_a_rotation_and_a_flip():
         gai.align_2d(points, points[:, :, :1])
 
 
-def test_yan_markdown_marks_the_papers_numbers_and_our_verdicts():
-    result = {
+def yan_result(**extra_rows: dict) -> dict:
+    """A two-column, two-seed Yan table result: the ODENet ahead of the CNN in the first column and
+    behind in the second, with ``extra_rows`` (e.g. a TisODE) beside them."""
+    return {
         "columns": ["s=50", "FGSM-0.3"],
         "seeds": [0, 1],
         "rows": {
@@ -258,9 +249,14 @@ def test_yan_markdown_marks_the_papers_numbers_and_our_verdicts():
                 "mean": [95.5, 40.5],
                 "std": [0.7, 0.7],
             },
+            **extra_rows,
         },
         "paper": {"cnn": [(98.1, 0.7), (24.0, 8.9)], "odenet": [(98.7, 0.6), (42.1, 2.4)]},
     }
+
+
+def test_yan_markdown_marks_the_papers_numbers_and_our_verdicts():
+    result = yan_result()
     lines = yan.verdict_markdown(result).splitlines()
     assert "2 seeds" in lines[0]
     assert lines[2].endswith(f"| {v.HOLDS} |") and lines[3].endswith(f"| {v.FAILS} |")
@@ -338,24 +334,8 @@ def test_yan_with_one_seed_uses_the_binomial_error_of_the_images():
 
 
 def test_yan_markdown_adds_the_tisode_against_the_odenet_when_its_rows_exist():
-    result = {
-        "columns": ["s=50", "FGSM-0.3"],
-        "seeds": [0, 1],
-        "rows": {
-            "cnn": {"seeds": [[90.0, 50.0], [91.0, 52.0]], "mean": [90.5, 51.0], "std": [0.7, 1.4]},
-            "odenet": {
-                "seeds": [[95.0, 40.0], [96.0, 41.0]],
-                "mean": [95.5, 40.5],
-                "std": [0.7, 0.7],
-            },
-            "tisode": {
-                "seeds": [[97.0, 30.0], [98.0, 31.0]],
-                "mean": [97.5, 30.5],
-                "std": [0.7, 0.7],
-            },
-        },
-        "paper": {"cnn": [(98.1, 0.7), (24.0, 8.9)], "odenet": [(98.7, 0.6), (42.1, 2.4)]},
-    }
+    tisode = {"seeds": [[97.0, 30.0], [98.0, 31.0]], "mean": [97.5, 30.5], "std": [0.7, 0.7]}
+    result = yan_result(tisode=tisode)
     lines = yan.verdict_markdown(result).splitlines()
     assert "TisODE more robust than ODENet? (ours)" in lines[0]
     # ODENet vs CNN first (holds, fails), then TisODE vs ODENet (holds: +2.0, fails: -10.0)
