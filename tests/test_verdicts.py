@@ -343,3 +343,23 @@ def test_yan_markdown_adds_the_tisode_against_the_odenet_when_its_rows_exist():
     assert lines[3].endswith(f"| {v.FAILS} | 30.5 ± 0.7 | -10.0 ± 0.0 | {v.FAILS} |")
     del result["rows"]["tisode"]
     assert "TisODE" not in yan.verdict_markdown(result)
+
+
+def test_yan_paragraph_states_the_counts_and_flags_unequal_budgets():
+    result = yan_result()
+    result["rows"]["cnn"]["clean"] = [99.1, 99.2]
+    result["rows"]["odenet"]["clean"] = [99.3, 99.0]
+    result.update(table=1, regime="clean", data="MNIST test: first 1,000 images")
+    result["records"] = {
+        f"yan-{model}-seed{seed}": {"model": model, "epochs_run": 10, "full_recipe_epochs": 100}
+        for model in ("cnn", "odenet")
+        for seed in (0, 1)
+    }
+    paragraph = yan.verdict_paragraph([result])
+    assert "holds in our runs in 1 of 2 columns (s=50), does not hold in 1 (FGSM-0.3)" in paragraph
+    assert "2 seeds, 10 of 100 epochs of the paper's recipe" in paragraph
+    assert "not like with like" not in paragraph and "young networks" not in paragraph
+    result["records"]["yan-odenet-seed1"]["epochs_run"] = 1  # one ODENet trained less
+    assert "(CNN 10 epochs, ODENet 1/10): this comparison is not like with like" in (
+        yan.verdict_paragraph([result])
+    )

@@ -649,6 +649,19 @@ def verdict_paragraph(results: list[dict]) -> str:
                 f"{tis_counts[verdicts.FAILS]} (clean accuracy "
                 f"{float(np.mean(result['rows']['tisode']['clean'])):.1f} %)."
             )
+        records = result["records"].values()
+        budgets = {
+            model: sorted({r["epochs_run"] for r in records if r["model"] == model})
+            for model in MODELS
+        }
+        if budgets["cnn"] != budgets["odenet"]:
+            text += (
+                " The two networks were trained for different budgets (CNN "
+                f"{'/'.join(map(str, budgets['cnn']))} epochs, ODENet "
+                f"{'/'.join(map(str, budgets['odenet']))}): this comparison is not like with like, "
+                "and a verdict against the shorter-trained network may say more about its budget "
+                "than about its architecture."
+            )
         if min(clean.values()) < 99.0:
             text += (
                 " These networks are below the paper's clean accuracy, so the verdicts describe "
