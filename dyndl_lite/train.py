@@ -111,26 +111,6 @@ class Recipe:
         )
 
 
-#: Every recipe of the book. Chen et al.: torchdiffeq's examples/odenet_mnist.py
-#: (SGD 0.1, momentum 0.9, batch 128, 160 epochs, lr x0.1 at 60/100/140, RandomCrop(28, padding=4)).
-RECIPES: dict[str, Recipe] = {
-    "chen-full": Recipe("chen-full", epochs=160, lr=0.1, milestones=(60, 100, 140), crop_padding=4),
-    "chen-quick": Recipe("chen-quick", epochs=1, lr=0.1, crop_padding=4, train_subset=2_000),
-}
-
-
-def register_recipe(recipe: Recipe) -> Recipe:
-    """Add ``recipe`` to :data:`RECIPES` (other modules add theirs); a different recipe under a
-    taken name is an error."""
-    existing = RECIPES.get(recipe.name)
-    if existing is not None and existing != recipe:
-        raise ValueError(
-            f"A different recipe named {recipe.name!r} is already registered; choose another name."
-        )
-    RECIPES[recipe.name] = recipe
-    return recipe
-
-
 @dataclass
 class History:
     """Per-epoch training record: one entry per epoch in every list."""
@@ -306,7 +286,8 @@ def fit(
         raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}.")
     if not isinstance(recipe, Recipe):
         raise TypeError(
-            f"recipe must be a dyndl_lite.train.Recipe (see RECIPES), got {type(recipe).__name__}."
+            "recipe must be a dyndl_lite.train.Recipe (each experiment's recipe()), "
+            f"got {type(recipe).__name__}."
         )
     device = get_device(device)
     inputs, targets = as_tensors(train, "train")

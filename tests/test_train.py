@@ -8,9 +8,9 @@ import torch
 from torch import nn
 
 from dyndl_lite.data import ImageData
+from dyndl_lite.experiments import chen as chen_experiment
 from dyndl_lite.models.blocks import ODEBlock
 from dyndl_lite.train import (
-    RECIPES,
     History,
     Recipe,
     count_correct,
@@ -69,7 +69,7 @@ def test_fit_is_seeded():
 
 
 def test_learning_rate_schedule_and_compression():
-    chen = RECIPES["chen-full"]
+    chen = chen_experiment.PAPER_RECIPE
     assert [chen.lr_at(e) for e in (0, 59, 60, 100, 140)] == pytest.approx(
         [0.1, 0.1, 0.01, 1e-3, 1e-4]
     )

@@ -21,7 +21,7 @@ from dyndl_lite import pretrained, runs, verdicts
 from dyndl_lite.data import ImageData, load_mnist
 from dyndl_lite.models.blocks import count_parameters, evaluation_mode
 from dyndl_lite.models.chen import MODELS, PAPER_PARAMETERS_M, PAPER_TEST_ERROR_PERCENT, chen_model
-from dyndl_lite.train import RECIPES, Recipe, evaluate, ode_blocks
+from dyndl_lite.train import Recipe, evaluate, ode_blocks
 
 #: Chen et al.'s Table 1 as published: test error (%) and parameters (millions) per model.
 PAPER = {
@@ -37,10 +37,14 @@ PAPER_SOURCE = (
 )
 
 
+#: Chen et al.'s recipe, from torchdiffeq's ``examples/odenet_mnist.py``: SGD 0.1, momentum 0.9,
+#: batch 128, 160 epochs, learning rate x0.1 at epochs 60, 100 and 140, RandomCrop(28, padding=4).
+PAPER_RECIPE = Recipe("chen-full", epochs=160, lr=0.1, milestones=(60, 100, 140), crop_padding=4)
+
+
 def recipe(model: str = "odenet") -> Recipe:
-    """The paper's recipe, the same for every model: SGD 0.1, momentum 0.9, batch 128, 160 epochs,
-    learning rate x0.1 at epochs 60, 100 and 140, random crops with padding 4."""
-    return RECIPES["chen-full"]
+    """The paper's recipe, the same for every model: :data:`PAPER_RECIPE`."""
+    return PAPER_RECIPE
 
 
 def checkpoint_name(model: str, seed: int = 0) -> str:
