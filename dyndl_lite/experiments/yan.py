@@ -166,12 +166,17 @@ PAPER_RECIPE = Recipe(
 )
 
 
+def _checked(regime: str) -> str:
+    """``regime`` if it is one of :data:`REGIMES`, else a ``ValueError`` naming them."""
+    if regime not in REGIMES:
+        raise ValueError(f"regime must be one of {REGIMES}, got {regime!r}.")
+    return regime
+
+
 def _with_regime(base: Recipe, regime: str, sigmas: tuple[float, ...] = TRAIN_SIGMAS) -> Recipe:
     """``base`` with the regime's training noise: none (clean), or Table 2's Gaussian noise
     (``sigmas``)."""
-    if regime not in REGIMES:
-        raise ValueError(f"regime must be one of {REGIMES}, got {regime!r}.")
-    if regime == "clean":
+    if _checked(regime) == "clean":
         return base
     return dataclasses.replace(
         base, name=base.name + "-gaussian", noise_prob=NOISE_PROB, noise_sigmas=sigmas
@@ -222,9 +227,7 @@ _BY_REGIME = {experiment.name.removeprefix("yan-"): experiment for experiment in
 def train(model: str, seed: int = 0, regime: str = "clean", **options) -> Path:
     """Train (or resume) ``model`` in ``regime``; ``options`` as :func:`dyndl_lite.runs.train`.
     Returns the weights path."""
-    if regime not in REGIMES:
-        raise ValueError(f"regime must be one of {REGIMES}, got {regime!r}.")
-    return runs.train(_BY_REGIME[regime], model, seed, **options)
+    return runs.train(_BY_REGIME[_checked(regime)], model, seed, **options)
 
 
 def load(
@@ -232,9 +235,7 @@ def load(
 ) -> tuple[nn.Module, dict]:
     """Checkpoint ``yan-<model>[-gaussian]-seed<S>`` (user folder first, then shipped) loaded, and
     its record."""
-    if regime not in REGIMES:
-        raise ValueError(f"regime must be one of {REGIMES}, got {regime!r}.")
-    return runs.load(_BY_REGIME[regime], model, seed, in_channels=in_channels)
+    return runs.load(_BY_REGIME[_checked(regime)], model, seed, in_channels=in_channels)
 
 
 # --------------------------------------------------------------------------- evaluation
