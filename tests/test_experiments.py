@@ -85,3 +85,53 @@ def test_pca_2d_fits_one_basis_and_projects_other_tracks_on_it():
     assert np.allclose(gai.pca_2d(torch.tensor(reference)), projected)
     snapshots = gai.fixed_basis_pca({"1": reference + shift, "2": reference}, "2")
     assert np.allclose(snapshots["2"], projected) and np.allclose(snapshots["1"], projected + moved)
+
+
+@pytest.mark.parametrize("images,pgd,seeds", [(1000, 1000, 3), (10, 4, 3), (7, 7, 1), (9, 0, 2)])
+def test_shared_seed_images_cover_each_image_once_with_pgd_images_first(images, pgd, seeds):
+    shares = yan.seed_images(images, pgd, seeds, shared=True)
+    assert len(shares) == seeds
+    used = torch.cat([index for index, _ in shares])
+    assert sorted(used.tolist()) == list(range(images))  # every image, none twice
+    assert sum(k for _, k in shares) == pgd
+    for index, k in shares:
+        assert (index[:k] < pgd).all() and (index[k:] >= pgd).all()  # PGD attacks the first k
+    sizes = [len(index) for index, _ in shares]
+    assert max(sizes) - min(sizes) <= 2  # near-equal parts of the attacked and of the rest
+
+
+def test_unshared_seed_images_give_every_seed_all_images():
+    shares = yan.seed_images(10, 4, 3, shared=False)
+    assert all(index.tolist() == list(range(10)) and k == 4 for index, k in shares)
+
+
+@pytest.mark.parametrize(
+    "images,pgd,seeds,shared", [(5, 6, 1, False), (5, 2, 0, True), (2, 2, 3, True), (9, 2, 3, True)]
+)
+def test_seed_images_refuses_impossible_splits(images, pgd, seeds, shared):
+    with pytest.raises(ValueError, match="pgd_images"):
+        yan.seed_images(images, pgd, seeds, shared)
+
+
+class _Recorder(torch.nn.Module):
+    """Predicts class 0 and remembers the first pixel of every image it was shown."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen: list[float] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.seen += x[:, 0, 0, 0].tolist()
+        return torch.nn.functional.one_hot(torch.zeros(len(x), dtype=torch.long), 10).float()
+
+
+def test_measure_evaluates_each_seeds_networks_on_that_seeds_share_only():
+    x = torch.arange(6.0).view(6, 1, 1, 1) / 10  # image i has first pixel i / 10
+    y = torch.tensor([0, 0, 0, 1, 1, 1])
+    shares = dict(zip((3, 7), yan.seed_images(6, 6, 2, shared=True), strict=True))
+    nets = {(m, s): _Recorder() for m in ("cnn", "odenet") for s in (3, 7)}
+    rows = yan._measure(((m, s, n) for (m, s), n in nets.items()), x, y, [], shares)
+    for (_, seed), net in nets.items():
+        assert sorted(round(10 * v) for v in net.seen) == shares[seed][0].tolist()
+    # seed 3 sees images 0-2 (all class 0), seed 7 images 3-5 (all class 1)
+    assert rows["cnn"]["clean"] == [100.0, 0.0] and rows["odenet"]["clean"] == [100.0, 0.0]

@@ -127,6 +127,10 @@ PAPER_SOURCE = (
 # Test images attacked: the first N of the official test set (fixed, stated, not random).
 ATTACK_IMAGES = {"quick": 1000, "full": 10_000}
 PGD_IMAGES = {"quick": 1000, "full": 1000}  # the authors attacked 1,000 test images
+# Quick mode shares its images out among the seeds (seed i of S gets its own 1/S of them), so that
+# the chapter's running time does not grow with the number of seeds shipped; full mode attacks
+# every seed on all of them, as the paper does.
+SHARED_IMAGES = {"quick": True, "full": False}
 PGD_STEPS = 10  # step eps / 5, as in the authors' code
 NOISE_SEED = 0  # one fixed noise draw per sigma, shared by every model (paired comparison)
 
@@ -295,21 +299,64 @@ def column_accuracies(
     return {c: counts[c] / totals[c] for c in columns}
 
 
+def seed_images(
+    images: int, pgd_images: int, seeds: int, shared: bool
+) -> list[tuple[torch.Tensor, int]]:
+    """Which of the first ``images`` test images each of ``seeds`` seeds is evaluated on.
+
+    Returns, per seed, the indices (those PGD attacks first) and how many of them PGD attacks.
+    Not ``shared``: every seed gets images ``0 .. images-1``, PGD the first ``pgd_images``.
+    ``shared``: the images are cut into ``seeds`` contiguous near-equal parts, seed ``i`` taking
+    part ``i`` of ``0 .. pgd_images-1`` (attacked by PGD) and part ``i`` of the rest, so that no
+    image is used twice and the total work does not grow with the number of seeds.
+
+    >>> [(idx.tolist(), p) for idx, p in seed_images(5, 3, 2, shared=True)]
+    [([0, 1, 3], 2), ([2, 4], 1)]
+    """
+    if (
+        not 0 <= pgd_images <= images
+        or not 1 <= seeds <= images
+        or (shared and 0 < pgd_images < seeds)
+    ):
+        raise ValueError(
+            "need 0 <= pgd_images <= images, 1 <= seeds <= images, and, when shared, at least one "
+            f"PGD image per seed; got images={images}, "
+            f"pgd_images={pgd_images}, seeds={seeds}."
+        )
+    everything = torch.arange(images)
+    if not shared:
+        return [(everything, pgd_images)] * seeds
+    attacked = torch.tensor_split(everything[:pgd_images], seeds)
+    rest = torch.tensor_split(everything[pgd_images:], seeds)
+    return [(torch.cat([a, r]), len(a)) for a, r in zip(attacked, rest, strict=True)]
+
+
+def _span(counts: Iterable[int]) -> str:
+    """``"500"`` or ``"333-334"``: the range of ``counts``."""
+    counts = list(counts)
+    low, high = min(counts), max(counts)
+    return f"{low:,}" if low == high else f"{low:,}-{high:,}"
+
+
 def _measure(
     networks: Iterable[tuple[str, int, nn.Module]],
     x: torch.Tensor,
     y: torch.Tensor,
     columns: list[tuple[str, float]],
-    pgd_images: int,
+    shares: dict[int, tuple[torch.Tensor, int]],
 ) -> dict[str, dict]:
     """Per model: accuracies (%) of each ``(model, seed, network)`` under every column, their mean
-    and sample std over seeds (zeros for one seed), and the clean accuracy on the same images."""
+    and sample std over seeds (zeros for one seed), and the clean accuracy on the same images.
+    Seed ``s`` is evaluated on ``x[shares[s][0]]``, PGD on the first ``shares[s][1]`` of those
+    (:func:`seed_images`); the networks of one seed share their images, so they stay paired."""
     per_model: dict[str, dict[str, list]] = {}
-    for model, _, net in networks:
-        acc = column_accuracies(net, x, y, columns, pgd_images)
+    for model, seed, net in networks:
+        index, pgd_images = shares[seed]
+        xs, ys = x[index], y[index]
+        acc = column_accuracies(net, xs, ys, columns, pgd_images)
         found = per_model.setdefault(model, {"seeds": [], "clean": []})
         found["seeds"].append([100 * acc[c] for c in columns])
-        found["clean"].append(100 * count_correct(net, x, y, device=x.device) / len(x))
+        found["clean"].append(100 * count_correct(net, xs, ys, device=xs.device) / len(xs))
     rows = {}
     for model, found in per_model.items():
         values = np.array(found["seeds"])
@@ -362,7 +409,9 @@ def table(
     """Yan et al.'s Table ``number`` (1: clean training, 2: Gaussian training) for MNIST, as data.
 
     Every checkpoint of the table's regime is evaluated on the first
-    :data:`ATTACK_IMAGES` ``[mode]`` test images (PGD on the first :data:`PGD_IMAGES` ``[mode]``).
+    :data:`ATTACK_IMAGES` ``[mode]`` test images (PGD on the first :data:`PGD_IMAGES` ``[mode]``);
+    where :data:`SHARED_IMAGES` ``[mode]`` (quick mode) those images are shared out among the seeds
+    (:func:`seed_images`), so that each seed's networks see their own part of them.
     Returns columns, per-model per-seed accuracies (%), their mean and sample std,
     clean accuracy on the same images, the paper's numbers, and what was measured.
     The TisODE joins the rows once its checkpoints exist for every seed.
@@ -383,10 +432,10 @@ def table(
         )
     test = load_mnist("test")
     x, y = test.images[: ATTACK_IMAGES[mode]], test.labels[: ATTACK_IMAGES[mode]]
-    n, n_pgd = (
-        len(x),
-        min(PGD_IMAGES[mode], len(x)),
-    )  # the counts used: the offline fallback holds 1,000 images
+    # the counts used: the offline fallback holds 1,000 images
+    n, n_pgd = len(x), min(PGD_IMAGES[mode], len(x))
+    shared = SHARED_IMAGES[mode] and len(seeds) > 1
+    shares = dict(zip(seeds, seed_images(n, n_pgd, len(seeds), shared), strict=True))
     tisode = all(pretrained.exists(checkpoint_name("tisode", seed, regime)) for seed in seeds)
     models = MODELS + (("tisode",) if tisode else ())
     records, start = {}, time.perf_counter()
@@ -397,7 +446,14 @@ def table(
                 net, records[checkpoint_name(model, seed, regime)] = load(model, seed, regime)
                 yield model, seed, net
 
-    rows = _measure(networks(), x, y, COLUMNS[(dataset, number)], n_pgd)
+    rows = _measure(networks(), x, y, COLUMNS[(dataset, number)], shares)
+    data = f"{test.name}: first {n:,} images (PGD: first {n_pgd:,})"
+    if shared:
+        data += (
+            f", shared out among the {len(seeds)} seeds: each seed's networks on their own "
+            f"{_span(len(index) for index, _ in shares.values())} "
+            f"(PGD: {_span(k for _, k in shares.values())})"
+        )
     return _result(
         number,
         dataset,
@@ -406,9 +462,11 @@ def table(
         rows,
         n,
         n_pgd,
-        f"{test.name}: first {n:,} images (PGD: first {n_pgd:,})",
+        data,
         test.accuracy_label,
         records=records,
+        images_per_seed={s: len(index) for s, (index, _) in shares.items()},
+        pgd_images_per_seed={s: k for s, (_, k) in shares.items()},
         seconds=round(time.perf_counter() - start, 1),
     )
 
@@ -454,7 +512,8 @@ def table_from_training(
                 fit(net, train_data, rec, seed=seed, progress=progress)
                 yield model, seed, net
 
-    rows = _measure(networks(), x, y, COLUMNS[(dataset, number)], n_pgd)
+    shares = dict(zip(seeds, seed_images(n, n_pgd, len(seeds), shared=False), strict=True))
+    rows = _measure(networks(), x, y, COLUMNS[(dataset, number)], shares)
     return _result(
         number,
         dataset,
