@@ -363,3 +363,30 @@ def test_yan_paragraph_states_the_counts_and_flags_unequal_budgets():
     assert "(CNN 10 epochs, ODENet 1/10): this comparison is not like with like" in (
         yan.verdict_paragraph([result])
     )
+
+
+def test_authors_log_summarises_the_three_runs_and_matches_the_paper():
+    rows = {r["column"]: r for r in yan.authors_log()}
+    assert list(rows) == ["FGSM-0.3", "FGSM-0.5"]
+    mean, std = rows["FGSM-0.5"]["tisode"]
+    assert mean == pytest.approx((37.5 + 35.9 + 27.8) / 3)
+    assert std == pytest.approx(np.std([37.5, 35.9, 27.8], ddof=1))
+    assert rows["FGSM-0.3"]["tisode_minus_odenet"] == pytest.approx(77.2 - (72.3 + 70.8 + 70.3) / 3)
+    # the log is the paper's experiment: its CNN and ODENet means are Table 2's within half a point
+    assert all(r["paper_gap"] < 0.5 for r in rows.values())
+    table = yan.authors_log_markdown().splitlines()
+    assert "authors' log" in table[0] and table[2].startswith(
+        "| FGSM-0.3 | 54.2 ± 1.1 | 71.5 ± 1.1"
+    )
+
+
+def test_authors_log_paragraph_sets_our_tisode_beside_the_log_only_when_it_exists():
+    assert "no Gaussian-trained TisODE is shipped" in yan.authors_log_paragraph(None)
+    table2 = yan_result()
+    table2["columns"] = ["FGSM-0.3", "FGSM-0.5"]
+    assert "no Gaussian-trained TisODE" in yan.authors_log_paragraph(table2)
+    table2["rows"]["tisode"] = {"seeds": [[97.0, 45.0], [98.0, 44.0]]}  # +2 and +4 over ODENet
+    text = yan.authors_log_paragraph(table2)
+    assert (
+        f"Ours (Table 2 above): +2.0 at FGSM-0.3 ({v.HOLDS}), +4.0 at FGSM-0.5 ({v.HOLDS})." in text
+    )
