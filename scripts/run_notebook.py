@@ -9,14 +9,14 @@ Each notebook runs in a fresh ``python3`` kernel with the repository root's sett
 (``DYNDL_MODE`` and ``DYNDL_DATA`` from the environment); the executed copy is written to
 ``--out`` (default ``_build/executed/``) and the wall time is printed. ``--all`` runs every
 chapter of ``_toc.yml`` in order; ``--times`` writes the seconds of each, with the mode and
-the machine (CPU count, GPU), as JSON (``make book-full`` uses it for the full-mode times that
-``scripts/record_run_times.py`` writes into the chapters).
+the machine (CPU count, GPU), as JSON, rewritten after every notebook so that an interrupted run
+keeps the times of the notebooks it finished (``make book-full`` uses it for the full-mode times
+that ``scripts/record_run_times.py`` writes into the chapters).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -24,7 +24,7 @@ import nbformat
 from nbclient import NotebookClient
 
 from dyndl_lite._book.layout import ROOT, toc_notebooks
-from dyndl_lite._book.runtimes import machine_report
+from dyndl_lite._book.runtimes import write_report
 from dyndl_lite.config import get_mode
 
 
@@ -57,10 +57,9 @@ def main() -> int:
         name = str(path.relative_to(ROOT))
         times[name] = seconds
         print(f"{name}: {seconds:.1f} s (executed copy in {args.out})", flush=True)
+        if args.times:  # after every notebook, so that an interrupted long run keeps its times
+            write_report(Path(args.times), get_mode(), times)
     if args.times:
-        report = {"mode": get_mode(), **machine_report(), "notebooks": times}
-        Path(args.times).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.times).write_text(json.dumps(report, indent=2))
         print(f"{sum(times.values()):.1f} s in all; times in {args.times}")
     return 0
 

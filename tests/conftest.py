@@ -15,7 +15,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from dyndl_lite._book.runtimes import machine_report
+from dyndl_lite._book.runtimes import write_report
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILD = ROOT / "_build"
@@ -96,13 +96,7 @@ def built_book() -> BookBuild:
     BUILD.mkdir(exist_ok=True)
     (BUILD / "build.log").write_text(log)
     times = execution_times()
-    report = {
-        "mode": env["DYNDL_MODE"],
-        **machine_report(),
-        "build_seconds": seconds,
-        "notebooks": times,
-    }
-    TIMES_FILE.write_text(json.dumps(report, indent=2))
+    write_report(TIMES_FILE, env["DYNDL_MODE"], times, build_seconds=seconds)
     return BookBuild(process.returncode, log, seconds, times)
 
 

@@ -9,7 +9,7 @@ import yaml
 from conftest import ROOT
 from dyndl_lite._book.layout import repository_url, toc_notebooks
 from dyndl_lite._book.normalize import SETUP_TAG, colab_setup_source
-from dyndl_lite._book.runtimes import machine, run_time_text
+from dyndl_lite._book.runtimes import machine, measured, run_time_text, write_report
 
 NOTEBOOKS = toc_notebooks()
 IDS = [str(p.relative_to(ROOT)) for p in NOTEBOOKS]
@@ -116,3 +116,15 @@ def test_running_time_text_states_both_modes_and_the_machine_measured():
         "(`make book-full`, 2026-12-01)."
     )
     assert machine({"cpu_count": None, "gpu": None}) == "a CPU, no GPU"
+
+
+def test_times_report_is_written_whole_and_read_back(tmp_path):
+    path = tmp_path / "full" / "execution_times.json"
+    write_report(path, "full", {"a.ipynb": 12.5})
+    write_report(path, "full", {"a.ipynb": 12.5, "b.ipynb": 3.0})  # rewritten after each notebook
+    report, _ = measured(path)
+    assert report["mode"] == "full" and report["notebooks"] == {"a.ipynb": 12.5, "b.ipynb": 3.0}
+    assert {"cpu_count", "gpu"} <= set(report)
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no half-written file left
+    text = run_time_text("b.ipynb", (report, "2026-11-30"), (report, "2026-11-30"), "more.")
+    assert "Measured: 3 s" in text

@@ -21,6 +21,16 @@ def machine_report() -> dict:
     return {"cpu_count": os.cpu_count(), "gpu": gpu}
 
 
+def write_report(path: Path, mode: str, notebooks: dict[str, float], **more: float) -> None:
+    """The times report ``{"mode", "cpu_count", "gpu", **more, "notebooks"}`` as JSON at ``path``,
+    written beside it and renamed into place, so that a reader never finds half a file."""
+    report = {"mode": mode, **machine_report(), **more, "notebooks": notebooks}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(report, indent=2))
+    os.replace(partial, path)
+
+
 def machine(report: dict) -> str:
     """``"a CPU with 2 cores, no GPU"``: what a times report says about where it was measured."""
     cores = report.get("cpu_count")
