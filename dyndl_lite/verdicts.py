@@ -78,15 +78,14 @@ def difference(ours: Sequence[float], theirs: Sequence[float]) -> dict:
     }
 
 
-def sign_verdict(mean: float, se: float | None) -> str:
-    """The claim "the difference is positive": :data:`HOLDS` when ``mean > 0`` and (one seed,
-    ``se is None``, or ``mean > se``); :data:`FAILS` when ``mean < 0`` and (one seed or
-    ``-mean > se``); else :data:`UNRESOLVED` (the difference is within one standard error of zero,
-    or exactly zero)."""
+def sign_verdict(mean: float, margin: float | None) -> str:
+    """The claim "the difference is positive": :data:`HOLDS` when ``mean > margin``, :data:`FAILS`
+    when ``mean < -margin``, else :data:`UNRESOLVED` (the difference lies within the margin of zero,
+    or is exactly zero). ``margin=None`` is a margin of zero: the sign alone decides."""
     mean = float(_finite([mean], "mean")[0])
-    if se is not None and (not math.isfinite(se) or se < 0):
-        raise ValueError(f"se must be a finite non-negative number or None, got {se!r}.")
-    margin = 0.0 if se is None else se
+    if margin is not None and (not math.isfinite(margin) or margin < 0):
+        raise ValueError(f"margin must be a finite non-negative number or None, got {margin!r}.")
+    margin = 0.0 if margin is None else margin
     if mean > margin:
         return HOLDS
     if mean < -margin:
@@ -118,14 +117,17 @@ def yan(
 ) -> list[dict]:
     """One verdict row per column of Yan et al.'s table: is the ODENet more robust than the CNN?
 
-    Rule: with ``d_s = acc_ODENet(seed s) - acc_CNN(seed s)`` in percentage points (seeds paired, as
-    the two networks of one seed share the data order and the noise draw), the claim holds for the
-    column when ``mean(d) > 0`` and ``mean(d)`` exceeds its margin (:func:`sign_verdict`): with at
-    least two seeds, one standard error over seeds, ``std(d)/sqrt(n)``; with one seed and
-    ``images[j]`` (the images column j was measured on), two binomial standard errors of the
-    difference (:func:`accuracy_difference_se`, about a 95 % test of the test images' sampling error
-    alone), so that a difference of a few images out of a thousand is not read as a verdict; with
-    one seed and no counts, the sign alone. ``odenet_seeds[s][j]`` is seed s's accuracy in column j.
+    Rule: with ``d_s = acc_ODENet(seed s) - acc_CNN(seed s)`` in percentage points (seeds paired,
+    as the two networks of one seed share the data order, the noise draw and the test images), the
+    claim holds for the column when ``mean(d)`` exceeds its margin, and fails when it is below
+    minus the margin (:func:`sign_verdict`). The margin is two standard errors, as in
+    :func:`chen`: with at least two seeds, ``2 std(d)/sqrt(n)`` over seeds (for many seeds about a
+    95 % test; for two or three seeds a weaker one, where Student's t would ask for 12.7 or 4.3
+    standard errors); with one seed and ``images[j]`` (the images column j was measured on), two
+    binomial standard errors of the difference (:func:`accuracy_difference_se`, the test images'
+    sampling error alone), so that a difference of a few images out of a thousand is not read as a
+    verdict; with one seed and no counts, the sign alone. ``odenet_seeds[s][j]`` is seed s's
+    accuracy in column j.
     With ``paper`` (``{"cnn": [(mean, std), ...], "odenet": [...]}``) each row also carries the
     paper's difference of means.
     """
@@ -145,13 +147,10 @@ def yan(
     rows = []
     for j, column in enumerate(columns):
         diff = difference(ode[:, j], cnn[:, j])
-        margin = diff["se"]
-        if (
-            diff["se"] is None and images is not None
-        ):  # one seed: the sampling error of the test images
+        if diff["se"] is None and images is not None:  # one seed: the test images' sampling error
             diff["se"] = accuracy_difference_se(float(ode[0, j]), float(cnn[0, j]), int(images[j]))
             diff["se_kind"] = f"binomial, {int(images[j]):,} images"
-            margin = 2 * diff["se"]
+        margin = None if diff["se"] is None else 2 * diff["se"]
         row = {
             "column": column,
             "odenet": float(ode[:, j].mean()),

@@ -27,8 +27,10 @@ def test_sign_verdict_direction_and_standard_error():
     assert v.sign_verdict(-0.5, None) == v.FAILS
     assert v.sign_verdict(0.0, None) == v.UNRESOLVED
     assert v.sign_verdict(3.0, 1.0) == v.HOLDS
-    assert v.sign_verdict(0.5, 1.0) == v.UNRESOLVED  # positive but within one standard error
+    assert v.sign_verdict(0.5, 1.0) == v.UNRESOLVED  # positive but within the margin
     assert v.sign_verdict(-3.0, 1.0) == v.FAILS
+    with pytest.raises(ValueError, match="margin"):
+        v.sign_verdict(1.0, -1.0)
 
 
 def test_yan_rows_follow_the_odenet_minus_cnn_sign():
@@ -53,6 +55,14 @@ def test_yan_noisy_seeds_are_unresolved():
     # mean difference +1 with differences +6, -4: the standard error 5 exceeds the mean
     rows = v.yan(["c"], [[96.0], [86.0]], [[90.0], [90.0]])
     assert rows[0]["mean"] == pytest.approx(1.0) and rows[0]["verdict"] == v.UNRESOLVED
+
+
+def test_yan_margin_over_seeds_is_two_standard_errors():
+    # differences +4, +1: mean 2.5, standard error 1.5; one SE would say "holds", two do not
+    rows = v.yan(["c"], [[94.0], [91.0]], [[90.0], [90.0]])
+    assert rows[0]["se"] == pytest.approx(1.5) and rows[0]["verdict"] == v.UNRESOLVED
+    # differences +5, +4: mean 4.5 > 2 x 0.5
+    assert v.yan(["c"], [[95.0], [94.0]], [[90.0], [90.0]])[0]["verdict"] == v.HOLDS
 
 
 def test_yan_bad_input():
