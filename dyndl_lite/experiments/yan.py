@@ -460,8 +460,7 @@ def table(
     data = f"{test.name}: first {n:,} images (PGD: first {n_pgd:,})"
     if shared:
         data += (
-            f", shared out among the {len(seeds)} seeds: each seed's networks on their own "
-            f"{_span(len(index) for index, _ in shares.values())} "
+            f", shared out: {_span(len(index) for index, _ in shares.values())} per seed "
             f"(PGD: {_span(k for _, k in shares.values())})"
         )
     return _result(
