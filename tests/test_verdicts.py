@@ -343,16 +343,18 @@ def test_yan_with_one_seed_uses_the_binomial_error_of_the_images():
         v.yan(["a", "b"], [[1.0, 2.0]], [[1.0, 2.0]], images=[1000])
 
 
-def test_yan_markdown_adds_the_tisode_against_the_odenet_when_its_rows_exist():
+def test_yan_tisode_table_sets_it_against_the_odenet_when_its_rows_exist():
     tisode = {"seeds": [[97.0, 30.0], [98.0, 31.0]], "mean": [97.5, 30.5], "std": [0.7, 0.7]}
     result = yan_result(tisode=tisode)
-    lines = yan.verdict_markdown(result).splitlines()
-    assert "TisODE more robust than ODENet? (ours)" in lines[0]
-    # ODENet vs CNN first (holds, fails), then TisODE vs ODENet (holds: +2.0, fails: -10.0)
-    assert lines[2].endswith(f"| {v.HOLDS} | 97.5 ± 0.7 | +2.0 ± 0.0 | {v.HOLDS} |")
-    assert lines[3].endswith(f"| {v.FAILS} | 30.5 ± 0.7 | -10.0 ± 0.0 | {v.FAILS} |")
+    assert "TisODE" not in yan.verdict_markdown(result)  # its own table, not more columns
+    lines = yan.tisode_markdown(result).splitlines()
+    assert lines[0].endswith("| TisODE more robust than ODENet? (ours) |")
+    # TisODE vs ODENet: +2.0 (holds) and -10.0 (fails)
+    assert lines[2] == f"| s=50 | 95.5 ± 0.7 | 97.5 ± 0.7 | +2.0 ± 0.0 | {v.HOLDS} |"
+    assert lines[3] == f"| FGSM-0.3 | 40.5 ± 0.7 | 30.5 ± 0.7 | -10.0 ± 0.0 | {v.FAILS} |"
     del result["rows"]["tisode"]
-    assert "TisODE" not in yan.verdict_markdown(result)
+    with pytest.raises(ValueError, match="no TisODE"):
+        yan.tisode_markdown(result)
 
 
 def test_yan_paragraph_states_the_counts_and_flags_unequal_budgets():
