@@ -1,6 +1,8 @@
 """Known answers for dyndl_lite.geodesic: LSS, OTS, track distance and its lower bound, tracks of
 the Part II nets."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -102,7 +104,7 @@ def test_ots_counts_coinciding_images_as_matched():
 def test_lss_summary_and_checkpoint_names():
     track = np.zeros((3, 2, 2))
     track[1:, 0, 0] = [1.0, 2.0]  # sample 0 straight, sample 1 never moves
-    assert lss_summary(track) == (1.0, 1)
+    assert lss_summary(track) == (1.0, None, 1)  # one kept track: no standard error
     assert [wd_tag(g) for g in (0.0, 5e-4, 1e-2)] == ["0", "5e-4", "1e-2"]
     assert checkpoint_name("plain-wd5e-3", 2) == "gai-plain-wd5e-3-seed2"
     with pytest.raises(ValueError, match="unknown chapter-10 model"):
@@ -138,8 +140,21 @@ def test_non_finite_tracks_are_errors_not_scores():
 def test_lss_summary_leaves_out_only_zero_length_steps():
     straight = np.linspace(0, 1, 5)[:, None, None] * np.ones((1, 3, 2))
     straight[2:, 2] = straight[2, 2]  # sample 2 stops moving: zero-length steps
-    mean, left_out = lss_summary(straight)
-    assert left_out == 1 and mean == pytest.approx(1.0)
+    mean, se, left_out = lss_summary(straight)
+    assert left_out == 1 and mean == pytest.approx(1.0) and se == pytest.approx(0.0, abs=1e-12)
+
+
+def test_lss_summary_standard_error_is_the_sample_std_over_root_k():
+    # two kept tracks with LSS 1 (straight) and 2/sqrt(2) (a right-angle turn), one left out
+    track = np.zeros((3, 3, 2))
+    track[1:, 0, 0] = [1.0, 2.0]
+    track[1, 1] = [1.0, 0.0]
+    track[2, 1] = [1.0, 1.0]
+    scores = np.array([1.0, math.sqrt(2)])
+    summary = lss_summary(track)
+    assert summary.left_out == 1
+    assert summary.mean == pytest.approx(scores.mean())
+    assert summary.se == pytest.approx(scores.std(ddof=1) / math.sqrt(2))
 
 
 def test_tracks_of_empty_or_nan_input_is_a_clear_error():
@@ -148,3 +163,22 @@ def test_tracks_of_empty_or_nan_input_is_a_clear_error():
         tracks(model, torch.zeros(0, 2))
     with pytest.raises(ValueError, match="x contains NaN"):
         tracks(model, torch.full((3, 2), float("nan")))
+
+
+def test_chapters_evaluate_the_weight_decays_with_both_networks(monkeypatch):
+    from dyndl_lite.experiments import gai
+
+    have = {
+        "gai-resnet-wd0-seed0",
+        "gai-plain-wd0-seed0",
+        "gai-resnet-wd1e-3-seed0",  # its plain twin is missing: not evaluated
+        "gai-resnet-wd1e-2-seed0",
+        "gai-plain-wd1e-2-seed0",
+        "gai-plain-wd5e-4-seed1",  # another seed
+        "gai-resnet-wd5e-4-seed1",
+    }
+    monkeypatch.setattr(gai.pretrained, "exists", lambda name, folder=None: name in have)
+    assert gai.available_weight_decays() == [0.0, 1e-2]
+    assert gai.available_weight_decays(seed=1) == [5e-4]
+    with pytest.raises(FileNotFoundError, match="no weight decay has both"):
+        gai.table(None, seed=2)

@@ -181,6 +181,45 @@ def test_gai_per_weight_decay_and_trend():
     assert trend["plain"]["verdict"] == v.FAILS  # LSS falls while accuracy falls too
 
 
+def _gai_pair(lss_res, lss_plain, ots_res, ots_plain, se=None, points=None):
+    extra = {} if se is None else {"lss_se": se}
+    extra |= {} if points is None else {"ots_points": points}
+    return [
+        {"network": "residual", "weight_decay": 0.0, "lss": lss_res, "ots": ots_res,
+         "train_acc": 0.99, **extra},
+        {"network": "plain", "weight_decay": 0.0, "lss": lss_plain, "ots": ots_plain,
+         "train_acc": 0.98, **extra},
+    ]  # fmt: skip
+
+
+def test_gai_differences_within_two_standard_errors_are_not_resolved():
+    # LSS gap 0.05 against a margin 2 sqrt(2) 0.02 = 0.057; OTS gap 0.01 on 500 points
+    # against 2 x 0.0116 = 0.023 (binomial, Agresti-Caffo)
+    row = v.gai(_gai_pair(1.20, 1.25, 0.95, 0.94, se=0.02, points=500))["per_weight_decay"][0]
+    assert row["lss_margin"] == pytest.approx(2 * math.sqrt(2) * 0.02)
+    assert row["ots_margin"] == pytest.approx(2 * v.accuracy_difference_se(95.0, 94.0, 500) / 100)
+    assert (row["straighter"], row["more_optimal"]) == (v.UNRESOLVED, v.UNRESOLVED)
+    # the same gaps with ten times smaller errors are verdicts, in both directions
+    row = v.gai(_gai_pair(1.20, 1.25, 0.95, 0.94, se=0.002, points=50_000))["per_weight_decay"][0]
+    assert (row["straighter"], row["more_optimal"]) == (v.HOLDS, v.HOLDS)
+    row = v.gai(_gai_pair(1.25, 1.20, 0.94, 0.95, se=0.002, points=50_000))["per_weight_decay"][0]
+    assert (row["straighter"], row["more_optimal"]) == (v.FAILS, v.FAILS)
+    # without errors (a paper's printed values) the sign decides
+    row = v.gai(_gai_pair(1.20, 1.25, 0.95, 0.94))["per_weight_decay"][0]
+    assert row["lss_margin"] is None and row["ots_margin"] is None
+    assert (row["straighter"], row["more_optimal"]) == (v.HOLDS, v.HOLDS)
+
+
+def test_gai_margins_refuse_unequal_point_counts_and_nan_errors():
+    rows = _gai_pair(1.2, 1.5, 0.9, 0.5, se=0.01, points=500)
+    rows[1]["ots_points"] = 400
+    with pytest.raises(ValueError, match="ots_points differ"):
+        v.gai(rows)
+    rows = _gai_pair(1.2, 1.5, 0.9, 0.5, se=float("nan"), points=500)
+    with pytest.raises(ValueError, match="lss_se contains NaN"):
+        v.gai(rows)
+
+
 def test_gai_paper_cifar100_numbers_give_the_papers_conclusion():
     rows = gai.paper_cifar100_rows()
     assert len(rows) == 2 * len(gai.PAPER["cifar100"]["weight_decay"])
@@ -402,3 +441,19 @@ def test_authors_log_paragraph_sets_our_tisode_beside_the_log_only_when_it_exist
     assert (
         f"Ours (Table 2 above): +2.0 at FGSM-0.3 ({v.HOLDS}), +4.0 at FGSM-0.5 ({v.HOLDS})." in text
     )
+
+
+def test_gai_paragraph_counts_unresolved_weight_decays_and_names_mixed_budgets():
+    rows = _gai_pair(1.20, 1.25, 0.95, 0.50, se=0.02, points=2000)  # LSS gap inside its margin
+    rows += [
+        {**r, "weight_decay": 5e-4, "lss": r["lss"] + 0.5 * (r["network"] == "plain")} for r in rows
+    ]
+    trends = [{"network": "residual", "weight_decay": g, "verdict": v.HOLDS} for g in (0.0, 5e-4)]
+    text = gai.verdict_paragraph(rows, trends, [5, 20, 5, 20], "2,000 images")
+    assert "straighter than the plain one at 1 of 2 weight decays" in text
+    assert "more optimal at 2 of 2 (at 1 of 2 a difference lies within its margin" in text
+    assert "different numbers of epochs (5-20)" in text
+    same = gai.verdict_paragraph(rows, trends, [20, 20, 20, 20], "2,000 images")
+    assert "different numbers of epochs" not in same and "20 epochs of training" in same
+    table = gai.verdict_markdown(rows)
+    assert "not resolved (margin 0.06)" in table and "holds (margin 0.0" in table

@@ -19,12 +19,14 @@ the book prints them beside ours.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
 
-from dyndl_lite import runs, verdicts
+from dyndl_lite import pretrained, runs, verdicts
 from dyndl_lite.geodesic import _as_track, lss, ots, track_distance, track_lower_bound, tracks
 from dyndl_lite.models.residual import MNIST_DEPTH, MNIST_HIDDEN, MNIST_WIDTH, mnist_tracknet
 from dyndl_lite.train import Recipe, evaluate
@@ -36,7 +38,6 @@ PAPER_WEIGHT_DECAYS = (
     5e-3,
     1e-2,
 )  # Gai & Zhang's sweep (CIFAR-100), all trainable here
-WEIGHT_DECAYS = (0.0, 5e-4, 5e-3)  # the ones whose checkpoints the chapters evaluate
 SEEDS = (0,)
 FULL_EPOCHS = (
     160  # Gai & Zhang picture training up to epoch 160; the book's full recipe runs that long
@@ -117,12 +118,23 @@ def snapshot_epochs(epochs: int) -> tuple[int, ...]:
 def mean_lss(model: torch.nn.Module, images: torch.Tensor) -> float:
     """Mean over images of the per-sample LSS of their tracks (tracks with a zero-length step left
     out)."""
-    return lss_summary(tracks(model, images))[0]
+    return lss_summary(tracks(model, images)).mean
 
 
-def lss_summary(track: torch.Tensor | np.ndarray) -> tuple[float, int]:
-    """(mean per-sample LSS, number of tracks left out) for tracks (n+1, m, d).
+class LSSSummary(NamedTuple):
+    """What :func:`lss_summary` returns."""
 
+    mean: float  # mean per-sample LSS of the kept tracks (NaN when none is kept)
+    se: float | None  # its standard error, std(ddof=1) / sqrt(kept); None below two kept tracks
+    left_out: int  # tracks with a zero-length step, which have no LSS
+
+
+def lss_summary(track: torch.Tensor | np.ndarray) -> LSSSummary:
+    """Mean per-sample LSS, its standard error and the number of tracks left out, for tracks
+    (n+1, m, d).
+
+    With ``s_i`` the LSS of kept track i (k of them): ``mean = (1/k) sum_i s_i`` and
+    ``se = std(s, ddof=1) / sqrt(k)``, the sampling error of the mean over the images drawn.
     A track with a zero-length step (a plain network whose relu layer maps it to
     the same point twice, e.g. a collapsed all-zero layer) has no defined LSS and
     is left out; the count is reported beside the mean. NaN if every track is left out.
@@ -132,8 +144,10 @@ def lss_summary(track: torch.Tensor | np.ndarray) -> tuple[float, int]:
     if track.shape[1] == 0:
         raise ValueError("track holds no samples (shape (n+1, 0, d)); pass at least one track.")
     regular = np.all(np.linalg.norm(np.diff(track, axis=0), axis=-1) > 0, axis=0)
-    mean = float(np.mean(lss(track[:, regular]))) if regular.any() else float("nan")
-    return mean, int((~regular).sum())
+    scores = np.atleast_1d(lss(track[:, regular])) if regular.any() else np.zeros(0)
+    mean = float(np.mean(scores)) if len(scores) else float("nan")
+    se = float(np.std(scores, ddof=1) / math.sqrt(len(scores))) if len(scores) >= 2 else None
+    return LSSSummary(mean, se, int((~regular).sum()))
 
 
 def model_name(residual: bool, weight_decay: float) -> str:
@@ -263,8 +277,8 @@ def load(model: str, seed: int = 0) -> tuple[torch.nn.Module, dict]:
 
 
 def evaluate_row(model: torch.nn.Module, test, ots_points: int = OTS_POINTS) -> dict:
-    """Accuracy on all of ``test``, mean LSS and exact OTS between x(0) and x(n) on at most
-    ``ots_points`` of its images.
+    """Accuracy on all of ``test``, mean LSS (with its standard error over images, ``lss_se``)
+    and exact OTS between x(0) and x(n) on at most ``ots_points`` of its images.
 
     The counts used are returned beside the numbers: ``eval_images`` (all of ``test``) and
     ``ots_points`` (``min(ots_points, len(test))``: the offline fallback holds only 1,000 images).
@@ -273,11 +287,12 @@ def evaluate_row(model: torch.nn.Module, test, ots_points: int = OTS_POINTS) -> 
     used = min(ots_points, len(test))
     sub = test.subset(used, seed=0).images
     track = tracks(model, sub)
-    mean, left_out = lss_summary(track)
+    summary = lss_summary(track)
     return {
         "test_acc": evaluate(model, test.images, test.labels),
-        "lss": mean,
-        "lss_left_out": left_out,
+        "lss": summary.mean,
+        "lss_se": summary.se,
+        "lss_left_out": summary.left_out,
         "ots": ots(track[0], track[-1]),
         "eval_images": len(test),
         "ots_points": used,
@@ -285,10 +300,35 @@ def evaluate_row(model: torch.nn.Module, test, ots_points: int = OTS_POINTS) -> 
     }
 
 
+def available_weight_decays(seed: int = 0) -> list[float]:
+    """Weight decays of :data:`PAPER_WEIGHT_DECAYS` for which both the residual and the plain
+    network have a checkpoint of ``seed`` (user folder or shipped): the ones the chapters
+    evaluate."""
+    return [
+        g
+        for g in PAPER_WEIGHT_DECAYS
+        if all(
+            pretrained.exists(checkpoint_name(model_name(residual, g), seed))
+            for residual in (True, False)
+        )
+    ]
+
+
 def table(
-    test, weight_decays=WEIGHT_DECAYS, seed: int = 0, ots_points: int = OTS_POINTS
+    test,
+    weight_decays: Sequence[float] | None = None,
+    seed: int = 0,
+    ots_points: int = OTS_POINTS,
 ) -> list[dict]:
-    """One row per (architecture, weight decay) from the shipped checkpoints, evaluated now."""
+    """One row per (architecture, weight decay) from the checkpoints, evaluated now;
+    ``weight_decays`` defaults to :func:`available_weight_decays`."""
+    if weight_decays is None:
+        weight_decays = available_weight_decays(seed)
+    if not weight_decays:
+        raise FileNotFoundError(
+            f"no weight decay has both chapter-10 checkpoints of seed {seed}; "
+            "train them with `python -m dyndl_lite reproduce` or pass weight_decays."
+        )
     rows = []
     for residual in (True, False):
         for gamma in weight_decays:
@@ -299,6 +339,7 @@ def table(
                     "weight_decay": gamma,
                     **evaluate_row(model, test, ots_points),
                     "train_acc": record["train_acc"],
+                    "epochs_run": record["epochs_run"],
                 }
             )
     return rows
@@ -400,10 +441,15 @@ def paper_cifar100_rows() -> list[dict]:
     ]
 
 
+def _with_margin(verdict: str, margin: float | None, digits: int) -> str:
+    """``holds (margin 0.03)``: a verdict and the margin its difference was judged against."""
+    return verdict if margin is None else f"{verdict} (margin {margin:.{digits}f})"
+
+
 def verdict_markdown(rows: list[dict]) -> str:
     """Per weight decay: our LSS and OTS, residual vs plain, with :func:`dyndl_lite.verdicts.gai`'s
-    verdicts, beside the paper's CIFAR-100 values at the same weight decay (judged by the same
-    rule), where it has one."""
+    verdicts and the margin each difference had to clear, beside the paper's CIFAR-100 values at
+    the same weight decay (judged by the sign, as the paper prints no error), where it has one."""
     ours = verdicts.gai(rows)["per_weight_decay"]
     theirs = {r["weight_decay"]: r for r in verdicts.gai(paper_cifar100_rows())["per_weight_decay"]}
     lines = []
@@ -413,12 +459,12 @@ def verdict_markdown(rows: list[dict]) -> str:
             [
                 f"{r['weight_decay']:g}",
                 f"{r['lss_residual']:.2f} / {r['lss_plain']:.2f}",
-                r["straighter"],
+                _with_margin(r["straighter"], r["lss_margin"], 2),
                 f"{t['lss_residual']:.2f} / {t['lss_plain']:.2f}: {t['straighter']}"
                 if t
                 else "not in the paper",
                 f"{r['ots_residual']:.3f} / {r['ots_plain']:.3f}",
-                r["more_optimal"],
+                _with_margin(r["more_optimal"], r["ots_margin"], 3),
                 f"{t['ots_residual']:.2f} / {t['ots_plain']:.2f}: {t['more_optimal']}"
                 if t
                 else "not in the paper",
@@ -474,12 +520,19 @@ def verdict_paragraph(rows: list[dict], trends: list[dict], epochs: list[int], d
     res_ots = [r["ots_residual"] for r in per]
     paper = verdicts.gai(paper_cifar100_rows())["per_weight_decay"]
     paper_both = sum(r["straighter"] == r["more_optimal"] == verdicts.HOLDS for r in paper)
+    unresolved = sum(verdicts.UNRESOLVED in (r["straighter"], r["more_optimal"]) for r in per)
     budget = "-".join(str(e) for e in sorted({min(epochs), max(epochs)}))
+    unresolved_note = (
+        f" (at {unresolved} of {k} a difference lies within its margin: not resolved)"
+        if unresolved
+        else ""
+    )
     text = (
         f"**Verdict** (MNIST, {k} weight decays, one seed each, {budget} epochs of training; "
-        f"LSS and OTS on {data}). "
+        f"LSS and OTS on {data}). A difference counts when it exceeds two standard errors of "
+        "the images' sampling. "
         f"The residual network is straighter than the plain one at {straight} of {k} weight decays "
-        f"and more optimal at {optimal} of {k}; "
+        f"and more optimal at {optimal} of {k}{unresolved_note}; "
         f"Gai & Zhang's CIFAR-100 residual network is both at {paper_both} of their {len(paper)}. "
         f"Our residual LSS ranges over {min(res_lss):.2f}-{max(res_lss):.2f} and OTS over "
         f"{min(res_ots):.3f}-{max(res_ots):.3f}, "
@@ -487,6 +540,11 @@ def verdict_paragraph(rows: list[dict], trends: list[dict], epochs: list[int], d
     )
     if across is not None:
         falls = "falls" if across["verdict"] == verdicts.HOLDS else "does not fall"
+        if min(epochs) != max(epochs):
+            text += (
+                f"The runs were trained for different numbers of epochs ({budget}), so the "
+                "comparison across weight decays mixes training length with weight decay. "
+            )
         text += (
             f"Across weight decays the residual network's LSS {falls} "
             f"as its training accuracy rises (Spearman's rho = {across['rho']:+.2f} "
