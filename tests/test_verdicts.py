@@ -457,3 +457,10 @@ def test_gai_paragraph_counts_unresolved_weight_decays_and_names_mixed_budgets()
     assert "different numbers of epochs" not in same and "20 epochs of training" in same
     table = gai.verdict_markdown(rows)
     assert "not resolved (margin 0.06)" in table and "holds (margin 0.0" in table
+    assert "trained" not in table and "mixes architecture" not in text
+    for r, epochs in zip(rows, (20, 5, 20, 20)):
+        r["epochs_run"] = epochs
+    assert gai.unequal_budgets(rows) == {0.0: (20, 5)}
+    text = gai.verdict_paragraph(rows, trends, [20, 5, 20, 20], "2,000 images")
+    assert "At γ = 0 the residual and plain networks were trained for different numbers" in text
+    assert "| 0 (residual / plain trained 20 / 5 epochs) |" in gai.verdict_markdown(rows)

@@ -446,18 +446,40 @@ def _with_margin(verdict: str, margin: float | None, digits: int) -> str:
     return verdict if margin is None else f"{verdict} (margin {margin:.{digits}f})"
 
 
+def unequal_budgets(rows: list[dict]) -> dict[float, tuple[int, int]]:
+    """``{weight_decay: (residual epochs, plain epochs)}`` for the weight decays whose two
+    networks were trained for different numbers of epochs (rows with ``epochs_run``): there the
+    comparison mixes architecture with training length."""
+    epochs: dict[float, dict[str, int]] = {}
+    for r in rows:
+        if "epochs_run" in r:
+            epochs.setdefault(float(r["weight_decay"]), {})[r["network"]] = int(r["epochs_run"])
+    return {
+        g: (e["residual"], e["plain"])
+        for g, e in sorted(epochs.items())
+        if len(e) == 2 and e["residual"] != e["plain"]
+    }
+
+
 def verdict_markdown(rows: list[dict]) -> str:
     """Per weight decay: our LSS and OTS, residual vs plain, with :func:`dyndl_lite.verdicts.gai`'s
     verdicts and the margin each difference had to clear, beside the paper's CIFAR-100 values at
-    the same weight decay (judged by the sign, as the paper prints no error), where it has one."""
+    the same weight decay (judged by the sign, as the paper prints no error), where it has one.
+    A weight decay whose two networks had different training lengths says so in its first cell."""
     ours = verdicts.gai(rows)["per_weight_decay"]
+    unequal = unequal_budgets(rows)
     theirs = {r["weight_decay"]: r for r in verdicts.gai(paper_cifar100_rows())["per_weight_decay"]}
     lines = []
     for r in ours:
         t = theirs.get(r["weight_decay"])
         lines.append(
             [
-                f"{r['weight_decay']:g}",
+                f"{r['weight_decay']:g}"
+                + (
+                    " (residual / plain trained {} / {} epochs)".format(*unequal[r["weight_decay"]])
+                    if r["weight_decay"] in unequal
+                    else ""
+                ),
                 f"{r['lss_residual']:.2f} / {r['lss_plain']:.2f}",
                 _with_margin(r["straighter"], r["lss_margin"], 2),
                 f"{t['lss_residual']:.2f} / {t['lss_plain']:.2f}: {t['straighter']}"
@@ -538,6 +560,14 @@ def verdict_paragraph(rows: list[dict], trends: list[dict], epochs: list[int], d
         f"{min(res_ots):.3f}-{max(res_ots):.3f}, "
         f"against the paper's MNIST ResNet {PAPER['mnist']['lss']} and {PAPER['mnist']['ots']}. "
     )
+    unequal = unequal_budgets(rows)
+    if unequal:
+        text += (
+            f"At γ = {', '.join(f'{g:g}' for g in unequal)} the residual and plain networks were "
+            "trained for different numbers of epochs ("
+            + "; ".join(f"{a} and {b}" for a, b in unequal.values())
+            + "), so that comparison mixes architecture with training length. "
+        )
     if across is not None:
         falls = "falls" if across["verdict"] == verdicts.HOLDS else "does not fall"
         if min(epochs) != max(epochs):
