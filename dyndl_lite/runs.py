@@ -248,7 +248,10 @@ def train(
 
     def callback(epoch: int, model: nn.Module, history: History) -> None:
         if measure is not None:
+            started = time.perf_counter()
             measure(epoch, model, history)
+            # the epoch's measurements are part of what the epoch costs
+            history.seconds[-1] += time.perf_counter() - started
         if report is not None:
             report(
                 f"{run.name} epoch {epoch}/{run.recipe.epochs}: loss {history.loss[-1]:.4f}, "

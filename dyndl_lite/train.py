@@ -126,7 +126,7 @@ class History:
     nfe_backward: list[float] = field(default_factory=list)  # mean per backward pass (adjoint only)
     seconds: list[float] = field(
         default_factory=list
-    )  # wall time of the epoch (training and test evaluation)
+    )  # wall time of the epoch (training, test evaluation and a run's per-epoch measurements)
     # one entry per optimisation step, for curves finer than an epoch
     step_loss: list[float] = field(default_factory=list)
     step_nfe_forward: list[int] = field(default_factory=list)

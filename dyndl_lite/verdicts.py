@@ -11,8 +11,9 @@ rule is in the docstring of its function, so the book's prose can point here.
   third of the parameters" from the error gap and the parameter ratio.
 * :func:`gai` (Gai & Zhang 2021): per weight decay, whether the residual
   network is straighter (lower LSS) and more optimal (higher OTS) than the plain
-  one, by more than two standard errors of the images' sampling; :func:`falls_as_rises`: whether LSS falls as training accuracy rises
-  (sign of a rank correlation).
+  one, by more than two standard errors of the images' sampling;
+  :func:`falls_as_rises`: whether LSS falls as training accuracy rises (sign of
+  a rank correlation).
 
 Verdict words are the constants :data:`HOLDS`, :data:`FAILS` and
 :data:`UNRESOLVED`; NaN or infinite inputs raise ``ValueError`` (a verdict from

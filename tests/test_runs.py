@@ -3,6 +3,7 @@ command line, plans."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -16,7 +17,7 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from dyndl_lite import atomic, experiments, plan, pretrained
+from dyndl_lite import atomic, experiments, plan, pretrained, runs
 from dyndl_lite.__main__ import main
 from dyndl_lite.data import load_mnist
 from dyndl_lite.experiments import chen, gai, yan
@@ -480,3 +481,24 @@ def test_a_gai_run_records_lss_through_training_and_snapshots_on_one_basis(
     assert record["recipe"]["weight_decay"] == 5e-4 and record["recipe"]["milestones"] == [
         1
     ]  # 96 of 160, scaled
+
+
+def test_an_epochs_seconds_include_the_runs_per_epoch_measurements(
+    tmp_path, official_mnist, monkeypatch
+):
+    def slow_measurements(test, recipe):
+        def measure(epoch, model, history):
+            time.sleep(0.5)
+
+        return measure
+
+    slow = dataclasses.replace(gai.EXPERIMENT, callback=slow_measurements, finish=None)
+    lines = []
+    runs.train(
+        slow, "resnet-wd0", 0, epochs=2, train_subset=128, out=tmp_path, progress=False,
+        report=lines.append,
+    )  # fmt: skip
+    record = pretrained.load_record("gai-resnet-wd0-seed0", tmp_path)
+    assert all(seconds >= 0.5 for seconds in record["history"]["seconds"])
+    assert record["wall_time_s"] >= 1.0 and record["seconds_per_epoch"] >= 0.5
+    assert all(line.endswith(" s") for line in lines)
