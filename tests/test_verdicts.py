@@ -453,6 +453,7 @@ def test_gai_paragraph_counts_unresolved_weight_decays_and_names_mixed_budgets()
     assert "straighter than the plain one at 1 of 2 weight decays" in text
     assert "more optimal at 2 of 2 (at 1 of 2 a difference lies within its margin" in text
     assert "different numbers of epochs (5-20)" in text
+    assert "from γ = 0 to γ = 0.0005 its LSS goes from 1.20 to 1.20 and its training" in text
     same = gai.verdict_paragraph(rows, trends, [20, 20, 20, 20], "2,000 images")
     assert "different numbers of epochs" not in same and "20 epochs of training" in same
     table = gai.verdict_markdown(rows)

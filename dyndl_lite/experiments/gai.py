@@ -528,6 +528,20 @@ def training_trends(records: dict[tuple[str, float], dict]) -> list[dict]:
     return out
 
 
+def _ends_of_sweep(rows: list[dict]) -> str:
+    """``"from γ = 0 to γ = 0.01 its LSS goes from 1.87 to 1.27 and its training accuracy from
+    1.000 to 0.965. "``: the two ends of one network's weight-decay sweep."""
+    low, high = (
+        min(rows, key=lambda r: r["weight_decay"]),
+        max(rows, key=lambda r: r["weight_decay"]),
+    )
+    return (
+        f"from γ = {low['weight_decay']:g} to γ = {high['weight_decay']:g} its LSS goes from "
+        f"{low['lss']:.2f} to {high['lss']:.2f} and its training accuracy from "
+        f"{low['train_acc']:.3f} to {high['train_acc']:.3f}. "
+    )
+
+
 def verdict_paragraph(rows: list[dict], trends: list[dict], epochs: list[int], data: str) -> str:
     """Plain words, with the numbers, for :func:`verdict_markdown` and :func:`training_trends`."""
     v = verdicts.gai(rows)
@@ -580,7 +594,8 @@ def verdict_paragraph(rows: list[dict], trends: list[dict], epochs: list[int], d
             f"as its training accuracy rises (Spearman's rho = {across['rho']:+.2f} "
             f"over {across['points']} points; "
             "for untied values rho = -1 happens by chance one time in "
-            f"{math.factorial(across['points'])}). "
+            f"{math.factorial(across['points'])}): "
+            + _ends_of_sweep([r for r in rows if r["network"] == "residual"])
         )
     text += (
         "During training, LSS falls as training accuracy rises in "
