@@ -48,7 +48,8 @@ NO_GPU = """## Full recipes on a GPU
 Not measured yet: the sessions that built this book were lent no GPU, so there
 is no epoch time of a full recipe and no time to reproduce every MNIST table on
 one H200 (the goal is under 15 minutes). Every shipped checkpoint was trained on
-a 2-core CPU with a short budget, which its JSON record states. On a GPU, retrain
+a 2-core CPU, most with a compressed budget (Gai & Zhang's networks, cheap enough,
+with the full recipe); each JSON record states its budget. On a GPU, retrain
 with `python -m dyndl_lite train <experiment> --model <model> --seed <seed>`
 (`python -m dyndl_lite list` names them); the chapters pick the new checkpoints up.
 """
