@@ -391,9 +391,38 @@ def test_yan_tisode_table_sets_it_against_the_odenet_when_its_rows_exist():
     # TisODE vs ODENet: +2.0 (holds) and -10.0 (fails)
     assert lines[2] == f"| s=50 | 95.5 ± 0.7 | 97.5 ± 0.7 | +2.0 ± 0.0 | {v.HOLDS} |"
     assert lines[3] == f"| FGSM-0.3 | 40.5 ± 0.7 | 30.5 ± 0.7 | -10.0 ± 0.0 | {v.FAILS} |"
+    assert "ODENet, ours (seeds 0, 1)" in lines[0]
     del result["rows"]["tisode"]
     with pytest.raises(ValueError, match="no TisODE"):
         yan.tisode_markdown(result)
+
+
+def test_yan_tisode_of_one_seed_is_paired_with_the_odenet_of_that_seed_only():
+    # the plan trains the TisODE seed by seed: seed 1 only, set against ODENet seed 1 (96.0, 41.0)
+    tisode = {"seeds": [[99.0, 40.0]], "seed_ids": [1], "clean": [99.0]}
+    result = yan_result(tisode=tisode)
+    result.update(
+        column_specs=[("gaussian", 50.0), ("fgsm", 0.3)],
+        images=1000,
+        pgd_images=100,
+        images_per_seed={0: 500, 1: 500},
+        pgd_images_per_seed={0: 50, 1: 50},
+    )
+    seeds, tis, ode = yan.paired_seeds(result, "tisode", "odenet")
+    assert seeds == [1] and ode.tolist() == [[96.0, 41.0]]
+    rows = yan.verdict_rows(result, "tisode", "odenet")
+    assert [r["mean"] for r in rows] == pytest.approx([3.0, -1.0])
+    # one paired seed: binomial errors on seed 1's 500 images, not on the table's 1,000
+    assert rows[0]["se_kind"] == "binomial, 500 images"
+    assert rows[0]["verdict"] == v.HOLDS and rows[1]["verdict"] == v.UNRESOLVED
+    lines = yan.tisode_markdown(result).splitlines()
+    assert "ODENet, ours (seed 1)" in lines[0]
+    assert lines[2] == f"| s=50 | 96.0 | 99.0 | +3.0 (s.e. {rows[0]['se']:.1f}) | {v.HOLDS} |"
+    # the CNN-ODENet verdicts still use both seeds
+    assert yan.verdict_rows(result)[0]["std"] is not None
+    result["rows"]["tisode"]["seed_ids"] = [2]
+    with pytest.raises(ValueError, match="share no seed"):
+        yan.verdict_rows(result, "tisode", "odenet")
 
 
 def test_yan_paragraph_states_the_counts_and_flags_unequal_budgets():
@@ -410,6 +439,14 @@ def test_yan_paragraph_states_the_counts_and_flags_unequal_budgets():
     assert "holds in our runs in 1 of 2 columns (s=50), does not hold in 1 (FGSM-0.3)" in paragraph
     assert "2 seeds, 10 of 100 epochs of the paper's recipe" in paragraph
     assert "not like with like" not in paragraph and "young networks" not in paragraph
+    assert "TisODE" not in paragraph
+    # no image counts here, so the sign decides: +3.0 holds, -1.0 does not
+    result["rows"]["tisode"] = {"seeds": [[99.0, 40.0]], "seed_ids": [1], "clean": [99.2]}
+    assert (
+        "TisODE (seed 1) is more accurate than the ODENet of the same seed in 1 of 2 columns "
+        "and less accurate in 1 (clean accuracy 99.2 %)"
+    ) in yan.verdict_paragraph([result])
+    del result["rows"]["tisode"]
     result["records"]["yan-odenet-seed1"]["epochs_run"] = 1  # one ODENet trained less
     assert "(CNN 10 epochs, ODENet 1/10): this comparison is not like with like" in (
         yan.verdict_paragraph([result])
@@ -449,19 +486,24 @@ def test_gai_paragraph_counts_unresolved_weight_decays_and_names_mixed_budgets()
         {**r, "weight_decay": 5e-4, "lss": r["lss"] + 0.5 * (r["network"] == "plain")} for r in rows
     ]
     trends = [{"network": "residual", "weight_decay": g, "verdict": v.HOLDS} for g in (0.0, 5e-4)]
-    text = gai.verdict_paragraph(rows, trends, [5, 20, 5, 20], "2,000 images")
+    with pytest.raises(ValueError, match="epochs_run"):
+        gai.verdict_paragraph(rows, trends, "2,000 images")
+
+    def trained(*epochs: int) -> list[dict]:
+        return [{**r, "epochs_run": e} for r, e in zip(rows, epochs, strict=True)]
+
+    text = gai.verdict_paragraph(trained(5, 5, 20, 20), trends, "2,000 images")
     assert "straighter than the plain one at 1 of 2 weight decays" in text
     assert "more optimal at 2 of 2 (at 1 of 2 a difference lies within its margin" in text
     assert "different numbers of epochs (5-20)" in text
     assert "from γ = 0 to γ = 0.0005 its LSS goes from 1.20 to 1.20 and its training" in text
-    same = gai.verdict_paragraph(rows, trends, [20, 20, 20, 20], "2,000 images")
+    same = gai.verdict_paragraph(trained(20, 20, 20, 20), trends, "2,000 images")
     assert "different numbers of epochs" not in same and "20 epochs of training" in same
     table = gai.verdict_markdown(rows)
     assert "not resolved (margin 0.06)" in table and "holds (margin 0.0" in table
     assert "trained" not in table and "mixes architecture" not in text
-    for r, epochs in zip(rows, (20, 5, 20, 20)):
-        r["epochs_run"] = epochs
+    rows = trained(20, 5, 20, 20)
     assert gai.unequal_budgets(rows) == {0.0: (20, 5)}
-    text = gai.verdict_paragraph(rows, trends, [20, 5, 20, 20], "2,000 images")
+    text = gai.verdict_paragraph(rows, trends, "2,000 images")
     assert "At γ = 0 the residual and plain networks were trained for different numbers" in text
     assert "| 0 (residual / plain trained 20 / 5 epochs) |" in gai.verdict_markdown(rows)

@@ -321,7 +321,9 @@ def table(
     ots_points: int = OTS_POINTS,
 ) -> list[dict]:
     """One row per (architecture, weight decay) from the checkpoints, evaluated now;
-    ``weight_decays`` defaults to :func:`available_weight_decays`."""
+    ``weight_decays`` defaults to :func:`available_weight_decays`. Each row also carries the
+    checkpoint's ``record`` (provenance, per-epoch dynamics, track snapshots), so that a chapter
+    opens every checkpoint once."""
     if weight_decays is None:
         weight_decays = available_weight_decays(seed)
     if not weight_decays:
@@ -340,6 +342,7 @@ def table(
                     **evaluate_row(model, test, ots_points),
                     "train_acc": record["train_acc"],
                     "epochs_run": record["epochs_run"],
+                    "record": record,
                 }
             )
     return rows
@@ -542,8 +545,12 @@ def _ends_of_sweep(rows: list[dict]) -> str:
     )
 
 
-def verdict_paragraph(rows: list[dict], trends: list[dict], epochs: list[int], data: str) -> str:
-    """Plain words, with the numbers, for :func:`verdict_markdown` and :func:`training_trends`."""
+def verdict_paragraph(rows: list[dict], trends: list[dict], data: str) -> str:
+    """Plain words, with the numbers, for :func:`verdict_markdown` and :func:`training_trends`;
+    the training lengths are the rows' ``epochs_run`` (:func:`table`)."""
+    if any("epochs_run" not in r for r in rows):
+        raise ValueError("every row needs 'epochs_run' (the rows of gai.table have it).")
+    epochs = [r["epochs_run"] for r in rows]
     v = verdicts.gai(rows)
     per = v["per_weight_decay"]
     k = len(per)

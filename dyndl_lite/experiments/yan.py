@@ -356,7 +356,8 @@ def _measure(
     shares: dict[int, tuple[torch.Tensor, int]],
 ) -> dict[str, dict]:
     """Per model: accuracies (%) of each ``(model, seed, network)`` under every column, their mean
-    and sample std over seeds (zeros for one seed), and the clean accuracy on the same images.
+    and sample std over seeds (zeros for one seed), the clean accuracy on the same images, and
+    ``seed_ids``, the seeds in the order of those lists (a model may lack some seeds).
     Seed ``s`` is evaluated on ``x[shares[s][0]]``, PGD on the first ``shares[s][1]`` of those
     (:func:`seed_images`); the networks of one seed share their images, so they stay paired."""
     per_model: dict[str, dict[str, list]] = {}
@@ -364,8 +365,9 @@ def _measure(
         index, pgd_images = shares[seed]
         xs, ys = x[index], y[index]
         acc = column_accuracies(net, xs, ys, columns, pgd_images)
-        found = per_model.setdefault(model, {"seeds": [], "clean": []})
+        found = per_model.setdefault(model, {"seeds": [], "clean": [], "seed_ids": []})
         found["seeds"].append([100 * acc[c] for c in columns])
+        found["seed_ids"].append(seed)
         found["clean"].append(100 * count_correct(net, xs, ys, device=xs.device) / len(xs))
     rows = {}
     for model, found in per_model.items():
@@ -375,6 +377,7 @@ def _measure(
             "mean": values.mean(0).tolist(),
             "std": (values.std(0, ddof=1) if len(values) > 1 else np.zeros(len(columns))).tolist(),
             "clean": found["clean"],
+            "seed_ids": found["seed_ids"],
         }
     return rows
 
@@ -424,7 +427,8 @@ def table(
     (:func:`seed_images`), so that each seed's networks see their own part of them.
     Returns columns, per-model per-seed accuracies (%), their mean and sample std,
     clean accuracy on the same images, the paper's numbers, and what was measured.
-    The TisODE joins the rows once its checkpoints exist for every seed.
+    The TisODE joins the rows for the seeds whose TisODE checkpoint exists (``tisode_seeds``), so
+    that a partly run plan already compares it with the ODENet of the same seeds.
     """
     if number not in (1, 2):
         raise ValueError(f"Yan et al. have Tables 1 and 2, got {number!r}.")
@@ -446,13 +450,15 @@ def table(
     n, n_pgd = len(x), min(PGD_IMAGES[mode], len(x))
     shared = SHARED_IMAGES[mode] and len(seeds) > 1
     shares = dict(zip(seeds, seed_images(n, n_pgd, len(seeds), shared), strict=True))
-    tisode = all(pretrained.exists(checkpoint_name("tisode", seed, regime)) for seed in seeds)
-    models = MODELS + (("tisode",) if tisode else ())
+    tisode_seeds = [s for s in seeds if pretrained.exists(checkpoint_name("tisode", s, regime))]
+    seeds_of = {model: seeds for model in MODELS}
+    if tisode_seeds:
+        seeds_of["tisode"] = tisode_seeds
     records, start = {}, time.perf_counter()
 
     def networks():
-        for model in models:
-            for seed in seeds:
+        for model, model_seeds in seeds_of.items():
+            for seed in model_seeds:
                 net, records[checkpoint_name(model, seed, regime)] = load(model, seed, regime)
                 yield model, seed, net
 
@@ -474,6 +480,7 @@ def table(
         data,
         test.accuracy_label,
         records=records,
+        tisode_seeds=tisode_seeds,
         images_per_seed={s: len(index) for s, (index, _) in shares.items()},
         pgd_images_per_seed={s: k for s, (_, k) in shares.items()},
         seconds=round(time.perf_counter() - start, 1),
@@ -556,19 +563,34 @@ def _column_images(result: dict) -> list[int] | None:
     ]
 
 
+def paired_seeds(result: dict, ours: str, theirs: str) -> tuple[list[int], np.ndarray, np.ndarray]:
+    """The seeds both ``ours`` and ``theirs`` were measured on in a :func:`table` result, in the
+    table's seed order, with their per-seed accuracies ``(seeds, columns)`` on those seeds. A row
+    without ``seed_ids`` holds every seed of the result."""
+
+    def by_seed(model: str) -> dict[int, list[float]]:
+        row = result["rows"][model]
+        return dict(zip(row.get("seed_ids", result["seeds"]), row["seeds"], strict=True))
+
+    a, b = by_seed(ours), by_seed(theirs)
+    common = [s for s in result["seeds"] if s in a and s in b]
+    if not common:
+        raise ValueError(f"{ours} and {theirs} share no seed in this table result.")
+    return common, np.array([a[s] for s in common]), np.array([b[s] for s in common])
+
+
 def verdict_rows(result: dict, ours: str = "odenet", theirs: str = "cnn") -> list[dict]:
     """:func:`dyndl_lite.verdicts.yan` applied to a :func:`table` result: is ``ours`` more accurate
-    than ``theirs`` under each perturbation (per-seed accuracies, seeds paired; with one seed, the
-    binomial standard error on the images each column used)? The paper's numbers join only for
-    ODENet vs CNN."""
+    than ``theirs`` under each perturbation (per-seed accuracies, on the seeds both were measured
+    on, paired: :func:`paired_seeds`; with one such seed, the binomial standard error on the images
+    that seed's columns used)? The paper's numbers join only for ODENet vs CNN."""
     paper = result["paper"] if (ours, theirs) == ("odenet", "cnn") else None
-    return verdicts.yan(
-        result["columns"],
-        result["rows"][ours]["seeds"],
-        result["rows"][theirs]["seeds"],
-        paper,
-        images=_column_images(result),
-    )
+    seeds, a, b = paired_seeds(result, ours, theirs)
+    images = _column_images(result)
+    if len(seeds) == 1 and "images_per_seed" in result and images is not None:
+        one, pgd = result["images_per_seed"][seeds[0]], result["pgd_images_per_seed"][seeds[0]]
+        images = [pgd if kind == "pgd" else one for kind, _ in result["column_specs"]]
+    return verdicts.yan(result["columns"], a, b, paper, images=images)
 
 
 def _difference(row: dict) -> str:
@@ -621,27 +643,27 @@ def verdict_markdown(result: dict) -> str:
 
 def tisode_markdown(result: dict) -> str:
     """Yan et al.'s own proposal against the ODENet, one line per perturbation of ``result``: ours
-    (mean ± sample std over the seeds), the paired difference and the verdict "TisODE more robust
-    than ODENet". The paper's TisODE numbers are not printed (see :func:`authors_log`)."""
+    (mean ± sample std over the seeds with a TisODE, the ODENet on the same seeds), the paired
+    difference and the verdict "TisODE more robust than ODENet". The paper's TisODE numbers are not
+    printed (see :func:`authors_log`)."""
     if "tisode" not in result["rows"]:
         raise ValueError("this table result has no TisODE rows: its checkpoints are not shipped.")
-    spread = len(result["seeds"]) > 1
-    ode, tis = result["rows"]["odenet"], result["rows"]["tisode"]
+    seeds, tis, ode = paired_seeds(result, "tisode", "odenet")
+    spread = len(seeds) > 1
+
+    def cell(values: np.ndarray) -> str:
+        return _pm(values.mean(), values.std(ddof=1) if spread else None)
+
     lines = [
-        [
-            row["column"],
-            _pm(ode["mean"][j], ode["std"][j] if spread else None),
-            _pm(tis["mean"][j], tis["std"][j] if spread else None),
-            _difference(row),
-            row["verdict"],
-        ]
+        [row["column"], cell(ode[:, j]), cell(tis[:, j]), _difference(row), row["verdict"]]
         for j, row in enumerate(verdict_rows(result, "tisode", "odenet"))
     ]
+    label = f"seed{'s' if spread else ''} {', '.join(map(str, seeds))}"
     return verdicts.markdown_table(
         [
             "perturbation",
-            f"ODENet, ours ({_seeds_label(result)})",
-            f"TisODE, ours ({_seeds_label(result)})",
+            f"ODENet, ours ({label})",
+            f"TisODE, ours ({label})",
             "TisODE − ODENet, ours",
             "TisODE more robust than ODENet? (ours)",
         ],
@@ -804,8 +826,11 @@ def verdict_paragraph(results: list[dict]) -> str:
         )
         if "tisode" in result["rows"]:
             tis_counts = verdicts.count(verdict_rows(result, "tisode", "odenet"))
+            tis_seeds = paired_seeds(result, "tisode", "odenet")[0]
+            seed_word = "seeds" if len(tis_seeds) > 1 else "seed"
             text += (
-                " Yan et al.'s TisODE is more accurate than the ODENet in "
+                f" Yan et al.'s TisODE ({seed_word} {', '.join(map(str, tis_seeds))}) is more "
+                f"accurate than the ODENet of the same {seed_word} in "
                 f"{tis_counts[verdicts.HOLDS]} of {len(rows)} columns and less accurate in "
                 f"{tis_counts[verdicts.FAILS]} (clean accuracy "
                 f"{float(np.mean(result['rows']['tisode']['clean'])):.1f} %)."
