@@ -444,8 +444,11 @@ def test_yan_paragraph_states_the_counts_and_flags_unequal_budgets():
     result["rows"]["tisode"] = {"seeds": [[99.0, 40.0]], "seed_ids": [1], "clean": [99.2]}
     assert (
         "TisODE (seed 1) is more accurate than the ODENet of the same seed in 1 of 2 columns "
-        "and less accurate in 1 (clean accuracy 99.2 %)"
+        "and less accurate in 1 (clean accuracy on the same images: TisODE 99.2 %, ODENet 99.0 %)"
     ) in yan.verdict_paragraph([result])
+    assert yan.clean_accuracy(result, "odenet") == pytest.approx(99.15)
+    with pytest.raises(ValueError, match="not measured on seed"):
+        yan.clean_accuracy(result, "tisode", [0])
     del result["rows"]["tisode"]
     result["records"]["yan-odenet-seed1"]["epochs_run"] = 1  # one ODENet trained less
     assert "(CNN 10 epochs, ODENet 1/10): this comparison is not like with like" in (

@@ -579,6 +579,18 @@ def paired_seeds(result: dict, ours: str, theirs: str) -> tuple[list[int], np.nd
     return common, np.array([a[s] for s in common]), np.array([b[s] for s in common])
 
 
+def clean_accuracy(result: dict, model: str, seeds: Iterable[int] | None = None) -> float:
+    """``model``'s clean accuracy (%) in a :func:`table` result, the mean over ``seeds`` (default:
+    every seed it was measured on), each seed on its own images."""
+    row = result["rows"][model]
+    by_seed = dict(zip(row.get("seed_ids", result["seeds"]), row["clean"], strict=True))
+    wanted = list(by_seed) if seeds is None else list(seeds)
+    missing = [s for s in wanted if s not in by_seed]
+    if missing:
+        raise ValueError(f"{model} was not measured on seed(s) {missing}; it has {list(by_seed)}.")
+    return float(np.mean([by_seed[s] for s in wanted]))
+
+
 def verdict_rows(result: dict, ours: str = "odenet", theirs: str = "cnn") -> list[dict]:
     """:func:`dyndl_lite.verdicts.yan` applied to a :func:`table` result: is ``ours`` more accurate
     than ``theirs`` under each perturbation (per-seed accuracies, on the seeds both were measured
@@ -832,8 +844,9 @@ def verdict_paragraph(results: list[dict]) -> str:
                 f" Yan et al.'s TisODE ({seed_word} {', '.join(map(str, tis_seeds))}) is more "
                 f"accurate than the ODENet of the same {seed_word} in "
                 f"{tis_counts[verdicts.HOLDS]} of {len(rows)} columns and less accurate in "
-                f"{tis_counts[verdicts.FAILS]} (clean accuracy "
-                f"{float(np.mean(result['rows']['tisode']['clean'])):.1f} %)."
+                f"{tis_counts[verdicts.FAILS]} (clean accuracy on the same images: TisODE "
+                f"{clean_accuracy(result, 'tisode', tis_seeds):.1f} %, ODENet "
+                f"{clean_accuracy(result, 'odenet', tis_seeds):.1f} %)."
             )
         records = result["records"].values()
         budgets = {
