@@ -73,3 +73,23 @@ def test_goals_are_judged_from_the_numbers(tmp_path):
     assert "| under 60 s | no |" in page  # 71 s misses the goal
     assert "2.50x (250 vs 100 images/s)" in page and "| at least 2x | yes |" in page
     assert "## Full recipes on a GPU" in page and "Not measured yet" in page
+
+
+def test_campaign_hours_left_name_the_runs_no_record_has_timed(monkeypatch):
+    from dyndl_lite import plan, pretrained
+    from dyndl_lite._book import performance
+
+    rows = [
+        {"name": f"yan-tisode-gaussian-seed{s}", "epochs": 10, "key": ("yan-gaussian", "tisode"),
+         "status": status, "epochs_done": 0}
+        for s, status in enumerate(("new", "new", "finished"))
+    ]  # fmt: skip
+    monkeypatch.setattr(plan, "read", lambda *_: [])
+    monkeypatch.setattr(plan, "ledger", lambda *_: rows)
+    monkeypatch.setattr(pretrained, "exists", lambda *_: False)
+    section = performance.campaign_section()
+    # nothing is timed, so the hours left are not zero but unknown for the two unfinished runs
+    assert (
+        "| Yan et al., Table 2 | 3 | 1 | 0.0 (3 runs not timed) | 0.0 (and 2 runs not timed) |"
+        in (section)
+    )

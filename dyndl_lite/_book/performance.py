@@ -312,9 +312,13 @@ def campaign_section() -> str:
         )
         untimed = len(mine) - len(timed)
         note = f" ({plural(untimed, 'run')} not timed)" if untimed else ""
+        # an untimed run that is not finished is time left that no record can put a number on
+        untimed_left = sum(r["key"] not in rate and r["status"] != "finished" for r in mine)
+        left_note = f" (and {plural(untimed_left, 'run')} not timed)" if untimed_left else ""
         done = sum(r["status"] == "finished" for r in mine)
         lines.append(
-            f"| {title} | {len(mine)} | {done} | {hours:.1f}{note} | {left:.1f} | {cores:.1f} |"
+            f"| {title} | {len(mine)} | {done} | {hours:.1f}{note} | {left:.1f}{left_note} "
+            f"| {cores:.1f} |"
         )
     return "\n".join(lines) + "\n"
 
