@@ -552,27 +552,29 @@ def _pm(mean: float, std: float | None) -> str:
     return f"{mean:.1f}" if std is None else f"{mean:.1f} ± {std:.1f}"
 
 
-def _column_images(result: dict) -> list[int] | None:
+def _column_images(result: dict, seed: int | None = None) -> list[int] | None:
     """The count each column of a :func:`table` result was measured on (PGD columns use fewer
-    images)."""
+    images): with ``seed``, on that seed's share of the images where the result records it."""
     if "images" not in result or "column_specs" not in result:
         return None
-    return [
-        result["pgd_images"] if kind == "pgd" else result["images"]
-        for kind, _ in result["column_specs"]
-    ]
+    if seed is not None and "images_per_seed" in result:
+        images, pgd = result["images_per_seed"][seed], result["pgd_images_per_seed"][seed]
+    else:
+        images, pgd = result["images"], result["pgd_images"]
+    return [pgd if kind == "pgd" else images for kind, _ in result["column_specs"]]
+
+
+def _by_seed(result: dict, model: str, key: str) -> dict[int, list[float] | float]:
+    """``{seed: result["rows"][model][key] of that seed}``; a row without ``seed_ids`` holds every
+    seed of the result."""
+    row = result["rows"][model]
+    return dict(zip(row.get("seed_ids", result["seeds"]), row[key], strict=True))
 
 
 def paired_seeds(result: dict, ours: str, theirs: str) -> tuple[list[int], np.ndarray, np.ndarray]:
     """The seeds both ``ours`` and ``theirs`` were measured on in a :func:`table` result, in the
-    table's seed order, with their per-seed accuracies ``(seeds, columns)`` on those seeds. A row
-    without ``seed_ids`` holds every seed of the result."""
-
-    def by_seed(model: str) -> dict[int, list[float]]:
-        row = result["rows"][model]
-        return dict(zip(row.get("seed_ids", result["seeds"]), row["seeds"], strict=True))
-
-    a, b = by_seed(ours), by_seed(theirs)
+    table's seed order, with their per-seed accuracies ``(seeds, columns)`` on those seeds."""
+    a, b = _by_seed(result, ours, "seeds"), _by_seed(result, theirs, "seeds")
     common = [s for s in result["seeds"] if s in a and s in b]
     if not common:
         raise ValueError(f"{ours} and {theirs} share no seed in this table result.")
@@ -582,8 +584,7 @@ def paired_seeds(result: dict, ours: str, theirs: str) -> tuple[list[int], np.nd
 def clean_accuracy(result: dict, model: str, seeds: Iterable[int] | None = None) -> float:
     """``model``'s clean accuracy (%) in a :func:`table` result, the mean over ``seeds`` (default:
     every seed it was measured on), each seed on its own images."""
-    row = result["rows"][model]
-    by_seed = dict(zip(row.get("seed_ids", result["seeds"]), row["clean"], strict=True))
+    by_seed = _by_seed(result, model, "clean")
     wanted = list(by_seed) if seeds is None else list(seeds)
     missing = [s for s in wanted if s not in by_seed]
     if missing:
@@ -598,10 +599,7 @@ def verdict_rows(result: dict, ours: str = "odenet", theirs: str = "cnn") -> lis
     that seed's columns used)? The paper's numbers join only for ODENet vs CNN."""
     paper = result["paper"] if (ours, theirs) == ("odenet", "cnn") else None
     seeds, a, b = paired_seeds(result, ours, theirs)
-    images = _column_images(result)
-    if len(seeds) == 1 and "images_per_seed" in result and images is not None:
-        one, pgd = result["images_per_seed"][seeds[0]], result["pgd_images_per_seed"][seeds[0]]
-        images = [pgd if kind == "pgd" else one for kind, _ in result["column_specs"]]
+    images = _column_images(result, seeds[0] if len(seeds) == 1 else None)
     return verdicts.yan(result["columns"], a, b, paper, images=images)
 
 
