@@ -6,6 +6,7 @@ import ast
 import re
 import tomllib
 
+import nbformat
 import yaml
 from packaging.requirements import Requirement
 
@@ -119,6 +120,57 @@ def test_api_page_documents_every_public_module():
         assert page.index(f".. automodule:: {module}\n") - heading > len(module) + 40, (
             f"{module}: introduce it in a sentence"
         )
+
+
+def chapter_imports() -> dict[int, set[str]]:
+    """Per chapter number, the dyndl_lite modules its code cells import (``from dyndl_lite.models
+    import yan`` counts as ``dyndl_lite.models`` and ``dyndl_lite.models.yan``)."""
+    imported: dict[int, set[str]] = {}
+    for path in (ROOT / "book").glob("part*/[0-9][0-9]_*.ipynb"):
+        names = imported.setdefault(int(path.name[:2]), set())
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type != "code":
+                continue
+            # shell and magic lines (the Colab setup cell) become ``pass``, keeping their indent
+            code = re.sub(r"^(\s*)[%!].*$", r"\1pass", cell.source, flags=re.MULTILINE)
+            for node in ast.walk(ast.parse(code)):
+                if isinstance(node, ast.ImportFrom) and node.module:
+                    names.add(node.module)
+                    names.update(f"{node.module}.{alias.name}" for alias in node.names)
+                elif isinstance(node, ast.Import):
+                    names.update(alias.name for alias in node.names)
+    return imported
+
+
+def named_chapters(sentence: str) -> set[int]:
+    """The chapter numbers a sentence names: "chapter 5", "chapters 1 to 3", "chapters 2 and 7"."""
+    numbers = set()
+    for group in re.findall(r"chapters? (\d+(?:(?:, | and | to )\d+)*)", sentence):
+        for part in group.replace(" and ", ", ").split(", "):
+            first, _, last = part.partition(" to ")
+            numbers.update(range(int(first), int(last or first) + 1))
+    return numbers
+
+
+def test_named_chapters():
+    assert named_chapters("chapter 5's toy (chapters 2, 3 and 7)") == {2, 3, 5, 7}
+    assert named_chapters("chapters 1 to 3 integrate") == {1, 2, 3}
+    assert named_chapters("every chapter's cell, Part II") == set()
+
+
+def test_api_page_names_only_chapters_that_use_the_module():
+    """A module's introduction on the API appendix names the chapters that import it: a chapter
+    named there that does not import the module is a stale pointer for the reader."""
+    page = (ROOT / "book" / "appendix" / "api.md").read_text()
+    imported = chapter_imports()
+    stale = []
+    for module, intro in re.findall(r"^### `([\w.]+)`\n\n(.+)$", page, flags=re.MULTILINE):
+        stale += [
+            f"{module}: chapter {n}"
+            for n in sorted(named_chapters(intro))
+            if module not in imported.get(n, set())
+        ]
+    assert not stale, f"book/appendix/api.md names chapters that do not import the module: {stale}"
 
 
 def test_workflow_runs_the_readme_test_command_and_publishes_only_main():
