@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import shutil
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from IPython.core.inputtransformer2 import TransformerManager
 
 from dyndl_lite._book.runtimes import write_report
 
@@ -39,6 +41,44 @@ class BookBuild:
     def html(self) -> Path:
         """The built HTML book."""
         return BUILD / "html"
+
+
+def is_module(module: str) -> bool:
+    """Whether ``module`` (dotted) is a module or package of this checkout."""
+    base = ROOT / module.replace(".", "/")
+    return base.with_suffix(".py").exists() or (base / "__init__.py").exists()
+
+
+def imported_names(notebook: Path) -> set[tuple[str, str]]:
+    """``(module, name)`` for every ``from dyndl_lite... import name`` in the notebook's code
+    cells, and for every attribute read from a module imported so (``yan.table`` after
+    ``from dyndl_lite.experiments import yan``)."""
+    trees = [
+        ast.parse(TransformerManager().transform_cell(cell.source))
+        for cell in nbformat.read(notebook, as_version=4).cells
+        if cell.cell_type == "code"
+    ]
+    names, modules = set(), {}
+    for node in (node for tree in trees for node in ast.walk(tree)):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("dyndl_lite"):
+            for alias in node.names:
+                names.add((node.module, alias.name))
+                if is_module(f"{node.module}.{alias.name}"):
+                    modules[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith("dyndl_lite"):
+                    names.add((alias.name, ""))
+                    if alias.asname:
+                        modules[alias.asname] = alias.name
+    for node in (node for tree in trees for node in ast.walk(tree)):
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in modules
+        ):
+            names.add((modules[node.value.id], node.attr))
+    return names
 
 
 def execution_times() -> dict[str, float]:

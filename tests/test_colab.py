@@ -8,11 +8,10 @@ import subprocess
 import tomllib
 from pathlib import Path
 
-import nbformat
 import pytest
-from IPython.core.inputtransformer2 import TransformerManager
 from packaging.requirements import Requirement
 
+from conftest import imported_names
 from dyndl_lite._book.layout import colab_install_ref, repository_url, toc_notebooks
 from dyndl_lite._book.normalize import colab_setup_source
 
@@ -48,44 +47,6 @@ def pinned() -> str:
         "pin is not on main"
     )
     return found.stdout.strip()
-
-
-def is_module(module: str) -> bool:
-    """Whether ``module`` (dotted) is a module or package of this checkout."""
-    base = ROOT / module.replace(".", "/")
-    return base.with_suffix(".py").exists() or (base / "__init__.py").exists()
-
-
-def imported_names(notebook: Path) -> set[tuple[str, str]]:
-    """``(module, name)`` for every ``from dyndl_lite... import name`` in the notebook's code
-    cells, and for every attribute read from a module imported so (``yan.table`` after
-    ``from dyndl_lite.experiments import yan``)."""
-    trees = [
-        ast.parse(TransformerManager().transform_cell(cell.source))
-        for cell in nbformat.read(notebook, as_version=4).cells
-        if cell.cell_type == "code"
-    ]
-    names, modules = set(), {}
-    for node in (node for tree in trees for node in ast.walk(tree)):
-        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("dyndl_lite"):
-            for alias in node.names:
-                names.add((node.module, alias.name))
-                if is_module(f"{node.module}.{alias.name}"):
-                    modules[alias.asname or alias.name] = f"{node.module}.{alias.name}"
-        elif isinstance(node, ast.Import):
-            for alias in node.names:
-                if alias.name.startswith("dyndl_lite"):
-                    names.add((alias.name, ""))
-                    if alias.asname:
-                        modules[alias.asname] = alias.name
-    for node in (node for tree in trees for node in ast.walk(tree)):
-        if (
-            isinstance(node, ast.Attribute)
-            and isinstance(node.value, ast.Name)
-            and node.value.id in modules
-        ):
-            names.add((modules[node.value.id], node.attr))
-    return names
 
 
 def source_at(ref: str, module: str) -> str | None:

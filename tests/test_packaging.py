@@ -6,11 +6,11 @@ import ast
 import re
 import tomllib
 
-import nbformat
 import yaml
 from packaging.requirements import Requirement
 
-from conftest import ROOT
+from conftest import ROOT, imported_names
+from dyndl_lite._book.layout import toc_notebooks
 
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 
@@ -123,22 +123,14 @@ def test_api_page_documents_every_public_module():
 
 
 def chapter_imports() -> dict[int, set[str]]:
-    """Per chapter number, the dyndl_lite modules its code cells import (``from dyndl_lite.models
-    import yan`` counts as ``dyndl_lite.models`` and ``dyndl_lite.models.yan``)."""
-    imported: dict[int, set[str]] = {}
-    for path in (ROOT / "book").glob("part*/[0-9][0-9]_*.ipynb"):
-        names = imported.setdefault(int(path.name[:2]), set())
-        for cell in nbformat.read(path, as_version=4).cells:
-            if cell.cell_type != "code":
-                continue
-            # shell and magic lines (the Colab setup cell) become ``pass``, keeping their indent
-            code = re.sub(r"^(\s*)[%!].*$", r"\1pass", cell.source, flags=re.MULTILINE)
-            for node in ast.walk(ast.parse(code)):
-                if isinstance(node, ast.ImportFrom) and node.module:
-                    names.add(node.module)
-                    names.update(f"{node.module}.{alias.name}" for alias in node.names)
-                elif isinstance(node, ast.Import):
-                    names.update(alias.name for alias in node.names)
+    """Per chapter number, the dyndl_lite modules its code cells import or import from
+    (:func:`conftest.imported_names`: ``from dyndl_lite.models import yan`` counts as
+    ``dyndl_lite.models`` and ``dyndl_lite.models.yan``)."""
+    imported = {}
+    for path in toc_notebooks():
+        if path.name[:2].isdigit():
+            pairs = imported_names(path)
+            imported[int(path.name[:2])] = {m for m, _ in pairs} | {f"{m}.{n}" for m, n in pairs}
     return imported
 
 
