@@ -58,11 +58,15 @@ bench: $(STAMP)
 clean:
 	rm -rf _build
 
-# The reproduction campaign (maintainers): walk dyndl_lite/plans/book.toml, training into reproduction/
+# The reproduction campaign (maintainers): walk dyndl_lite/plans/$(PLAN).toml, training into reproduction/
 # (partial runs are committed there so that the next sitting resumes them) and shipping each finished run
-# into the package. Pass e.g. REPRODUCE_ARGS="--budget-minutes 120 --threads 1"; Ctrl-C loses at most one epoch.
+# into the package. PLAN=book (the book's compressed runs, done) or PLAN=paper (the papers' full recipes).
+# Pass e.g. REPRODUCE_ARGS="--budget-minutes 120 --threads 1"; Ctrl-C loses at most one epoch.
+PLAN ?= book
 reproduce: $(STAMP)
-	$(RUN) python -m dyndl_lite reproduce --out reproduction --ship $(REPRODUCE_ARGS)
+	$(RUN) python -m dyndl_lite reproduce --plan dyndl_lite/plans/$(PLAN).toml --out reproduction \
+		--ship $(REPRODUCE_ARGS)
 
 reproduce-status: $(STAMP)
-	$(RUN) python -m dyndl_lite reproduce --out reproduction --status
+	$(RUN) python -m dyndl_lite reproduce --plan dyndl_lite/plans/$(PLAN).toml --out reproduction \
+		--status

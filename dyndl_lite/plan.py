@@ -14,7 +14,7 @@ A plan is a TOML file with one ``[[run]]`` table per training run::
 partial one resumed, the next one started, until the plan is done, the time
 budget is spent or the reader presses Ctrl-C; each completed epoch is saved, so
 at most the current epoch is lost. :func:`ledger` says where each run stands.
-The book's plan is :data:`BOOK_PLAN`.
+The book's plan is :data:`BOOK_PLAN`; the papers' full recipes are ``plans/paper.toml``.
 """
 
 from __future__ import annotations
@@ -28,7 +28,10 @@ from pathlib import Path
 from dyndl_lite import experiments, pretrained, runs
 from dyndl_lite.train import TrainingStopped
 
-BOOK_PLAN = Path(__file__).resolve().parent / "plans" / "book.toml"
+PLANS = Path(__file__).resolve().parent / "plans"
+#: The book's plan (the papers' recipes compressed to what a CPU finishes); ``PLANS / "paper.toml"``
+#: runs the papers' full recipes.
+BOOK_PLAN = PLANS / "book.toml"
 KEYS = {"experiment", "model", "seed", "epochs", "train_subset"}
 
 

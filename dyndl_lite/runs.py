@@ -64,6 +64,25 @@ class Experiment:
     callback: Callable[[ImageData, Recipe], Callable[[int, nn.Module, History], None]] | None = None
     #: ``finish(model, history, test) -> dict``: experiment-specific fields of the record
     finish: Callable[[nn.Module, History, ImageData], dict] | None = None
+    #: ``book_epochs(model)``: the length of the book's own (compressed) run, whose checkpoint keeps
+    #: the plain name; a run of any other length carries it (:func:`run_name`). ``None``: every
+    #: length keeps the plain name.
+    book_epochs: Callable[[str], int] | None = None
+
+
+def run_name(experiment: Experiment, model: str, seed: int, epochs: int) -> str:
+    """The checkpoint name of ``epochs`` epochs of ``model``: the plain
+    ``experiment.checkpoint_name(model, seed)`` for the book's own length
+    (``experiment.book_epochs``), else that name with ``-<epochs>ep`` before ``-seed<S>``.
+
+    So a run of the paper's full recipe (``yan-cnn-gaussian-100ep-seed0``) never replaces, nor is
+    mistaken for, the book's shorter one (``yan-cnn-gaussian-seed0``).
+    """
+    name = experiment.checkpoint_name(model, seed)
+    if experiment.book_epochs is None or epochs == experiment.book_epochs(model):
+        return name
+    stem, _, seed_part = name.rpartition("-seed")
+    return f"{stem}-{epochs}ep-seed{seed_part}"
 
 
 def recipe_as_run(
@@ -121,7 +140,7 @@ class Run:
 
     @property
     def name(self) -> str:
-        return self.experiment.checkpoint_name(self.model, self.seed)
+        return run_name(self.experiment, self.model, self.seed, self.recipe.epochs)
 
     def spec(self) -> dict:
         """What identifies the run in its saved state: a state with another spec is not resumed."""

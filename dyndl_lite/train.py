@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dyndl_lite.config import get_device
+from dyndl_lite.config import flush_denormals, get_device
 from dyndl_lite.data import ImageData
 from dyndl_lite.models.blocks import FIXED_STEP, evaluation_mode
 from dyndl_lite.pretrained import dump_record
@@ -290,6 +290,7 @@ def fit(
             f"got {type(recipe).__name__}."
         )
     device = get_device(device)
+    flush_denormals()
     inputs, targets = as_tensors(train, "train")
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
@@ -448,6 +449,7 @@ def count_correct(
     """
     _check_pair(inputs, targets)
     device = get_device(device)
+    flush_denormals()
     model.to(device)
     correct = 0
     with evaluation_mode(model), torch.inference_mode():

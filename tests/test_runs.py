@@ -254,13 +254,13 @@ def test_train_writes_an_honest_record_and_refuses_to_overwrite(tmp_path, offici
         "mlp", 0, epochs=2, train_subset=512, out=tmp_path, progress=False, report=lines.append
     )
     assert [line.split(":")[0] for line in lines] == [
-        "chen-mlp-seed0 epoch 1/2",
-        "chen-mlp-seed0 epoch 2/2",
+        "chen-mlp-2ep-seed0 epoch 1/2",
+        "chen-mlp-2ep-seed0 epoch 2/2",
     ]
-    record = pretrained.load_record("chen-mlp-seed0", tmp_path)
+    record = pretrained.load_record("chen-mlp-2ep-seed0", tmp_path)
     assert (
-        path == tmp_path / "chen-mlp-seed0.safetensors"
-        and not (tmp_path / "chen-mlp-seed0.state").exists()
+        path == tmp_path / "chen-mlp-2ep-seed0.safetensors"
+        and not (tmp_path / "chen-mlp-2ep-seed0.state").exists()
     )
     assert (
         record["epochs_run"] == 2
@@ -350,7 +350,7 @@ def test_sigint_after_the_first_epoch_then_resume_gives_the_same_weights(tmp_pat
         capture_output=True,
     )
     interrupted = tmp_path / "interrupted"
-    pointer = interrupted / "chen-mlp-seed0.state" / "state.json"
+    pointer = interrupted / "chen-mlp-4ep-seed0.state" / "state.json"
     # started as `nohup ... &` from a script starts it: with SIGINT ignored,
     # which the command line must undo
     process = subprocess.Popen(
@@ -367,7 +367,7 @@ def test_sigint_after_the_first_epoch_then_resume_gives_the_same_weights(tmp_pat
     _, error = process.communicate(timeout=60)
     assert process.returncode == 130, error.decode()
     assert json.loads(pointer.read_text())["epoch"] < 4 and not pretrained.exists(
-        "chen-mlp-seed0", interrupted
+        "chen-mlp-4ep-seed0", interrupted
     )
     subprocess.run(
         command(*arguments, "--out", str(interrupted)),
@@ -375,8 +375,8 @@ def test_sigint_after_the_first_epoch_then_resume_gives_the_same_weights(tmp_pat
         env=environment,
         capture_output=True,
     )
-    a = load_file(str(tmp_path / "straight" / "chen-mlp-seed0.safetensors"))
-    b = load_file(str(interrupted / "chen-mlp-seed0.safetensors"))
+    a = load_file(str(tmp_path / "straight" / "chen-mlp-4ep-seed0.safetensors"))
+    b = load_file(str(interrupted / "chen-mlp-4ep-seed0.safetensors"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
@@ -410,7 +410,7 @@ def test_a_plan_completes_over_several_calls_with_a_budget_shorter_than_a_run(
 @pytest.mark.slow  # trains or evaluates on MNIST: left out of make test-fast
 def test_a_run_tells_the_network_its_length(tmp_path, official_mnist):
     yan.train("tisode", 0, epochs=2, train_subset=128, out=tmp_path, progress=False)
-    record = pretrained.load_record("yan-tisode-seed0", tmp_path)
+    record = pretrained.load_record("yan-tisode-2ep-seed0", tmp_path)
     assert "epoch_steady=1" in record["model_settings"]  # 5 of 100 epochs, scaled to a 2-epoch run
 
 
@@ -432,6 +432,34 @@ def test_the_book_plan_is_valid_and_in_priority_order():
     tisode = [p for p in planned if p.model == "tisode"]
     assert len(tisode) == 6 and planned[-6:] == tisode  # after the runs of the paper's tables
     assert all(p.epochs >= 10 for p in planned if p.experiment != "gai")
+
+
+def test_the_paper_plan_runs_the_full_recipes_under_names_that_say_their_length():
+    planned = plan.read(plan.PLANS / "paper.toml")
+    resolved = [p.resolve() for p in planned]
+    assert [r.name for r in resolved[:5]] == [
+        "yan-cnn-gaussian-100ep-seed0",
+        "yan-odenet-gaussian-100ep-seed0",
+        "yan-cnn-100ep-seed0",
+        "yan-odenet-100ep-seed0",
+        "yan-tisode-gaussian-100ep-seed0",
+    ]
+    assert all(r.recipe == r.full_recipe for r in resolved)  # nothing compressed
+    assert {r.recipe.milestones for r in resolved if r.experiment.name.startswith("yan")} == {
+        (30, 60, 90)
+    }
+    assert {p.seed for p in planned} == {0, 1, 2}
+    assert [r.name for r in resolved if r.experiment.name == "chen"][0] == "chen-mlp-160ep-seed0"
+
+
+def test_a_run_of_the_books_length_keeps_the_plain_name_and_any_other_says_its_length():
+    clean = experiments.get("yan-clean")
+    assert runs.resolve(clean, "odenet", 2, epochs=10).name == "yan-odenet-seed2"
+    assert runs.resolve(clean, "odenet", 2, epochs=3).name == "yan-odenet-3ep-seed2"
+    assert runs.resolve(clean, "odenet", 2).name == "yan-odenet-100ep-seed2"  # the full recipe
+    assert runs.resolve(experiments.get("chen"), "mlp", 0, epochs=40).name == "chen-mlp-seed0"
+    # Gai & Zhang's book runs are the full recipe: the plain name at any length but theirs
+    assert runs.resolve(experiments.get("gai"), "resnet-wd0", 0).name == "gai-resnet-wd0-seed0"
 
 
 def test_a_bad_plan_is_explained(tmp_path):

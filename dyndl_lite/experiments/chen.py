@@ -42,6 +42,10 @@ PAPER_SOURCE = (
 PAPER_RECIPE = Recipe("chen-full", epochs=160, lr=0.1, milestones=(60, 100, 140), crop_padding=4)
 
 
+#: The book's own runs (plans/book.toml): the recipe compressed to 15 epochs, 40 for the cheap MLP.
+BOOK_EPOCHS = {"mlp": 40, "resnet": 15, "rknet": 15, "odenet": 15}
+
+
 def recipe(model: str = "odenet") -> Recipe:
     """The paper's recipe, the same for every model: :data:`PAPER_RECIPE`."""
     return PAPER_RECIPE
@@ -58,6 +62,7 @@ EXPERIMENT = runs.Experiment(
     build=chen_model,
     recipe=recipe,
     checkpoint_name=checkpoint_name,
+    book_epochs=lambda model: BOOK_EPOCHS[model],
     description="Chen et al. (2018) Table 1: four MNIST models, checkpoints chen-<model>-seed<S>",
 )
 EXPERIMENTS = (EXPERIMENT,)

@@ -45,6 +45,9 @@ SEEDS = (0, 1, 2)
 TRAIN_SIGMAS = (50.0, 75.0, 100.0)  # Table 2 training noise, MNIST
 NOISE_PROB = 0.5
 
+#: The book's own runs (plans/book.toml): 10 of the paper's 100 epochs, milestones scaled.
+BOOK_EPOCHS = 10
+
 # Quick mode's budget for the networks a chapter trains itself (SVHN, ImgNet10): one epoch over
 # at most this many training images instead of the paper's 100 epochs.
 QUICK_TRAIN_IMAGES = 60_000
@@ -229,6 +232,7 @@ EXPERIMENTS = tuple(
         build=build,
         recipe=lambda model, regime=regime: recipe(model, regime),
         checkpoint_name=lambda model, seed, regime=regime: checkpoint_name(model, seed, regime),
+        book_epochs=lambda model: BOOK_EPOCHS,
         description=f"Yan et al. (2020) Table {number}: MNIST CNN / ODENet / TisODE trained on "
         f"{'clean' if regime == 'clean' else 'Gaussian-perturbed'} images, "
         f"checkpoints yan-<model>{'' if regime == 'clean' else '-gaussian'}-seed<S>",
