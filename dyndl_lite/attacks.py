@@ -42,6 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from dyndl_lite.config import flush_denormals
 from dyndl_lite.models.blocks import evaluation_mode
 
 LOSSES = ("cross_entropy", "margin")
@@ -101,10 +102,11 @@ def _check_labels(x: Tensor, y: Tensor) -> None:
 
 @contextmanager
 def _attack_mode(model: nn.Module) -> Iterator[None]:
-    """Eval mode (:func:`~dyndl_lite.models.blocks.evaluation_mode`) and frozen parameters
-    during the attack; the previous mode and ``requires_grad`` flags are restored afterwards."""
+    """Eval mode (:func:`~dyndl_lite.models.blocks.evaluation_mode`), frozen parameters and
+    denormals flushed (:func:`~dyndl_lite.config.flush_denormals`) during the attack; the
+    previous mode, ``requires_grad`` flags and float mode are restored afterwards."""
     flags = [p.requires_grad for p in model.parameters()]
-    with evaluation_mode(model):
+    with evaluation_mode(model), flush_denormals():
         for p in model.parameters():
             p.requires_grad_(False)
         try:

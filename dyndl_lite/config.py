@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import os
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -111,16 +113,38 @@ def seed_everything(seed: int) -> torch.Generator:
     return generator
 
 
-def flush_denormals() -> None:
-    """Make the CPU treat denormal floats (``|x| < 1.2e-38`` in float32) as zero, for speed.
+_flush_depth = 0
+
+
+@contextmanager
+def flush_denormals() -> Iterator[None]:
+    """Treat denormal floats (``|x| < 1.2e-38`` in float32) as zero inside the block, for speed.
 
     Trained networks hold a few hundred such weights (weight decay drives them towards 0);
     on some CPUs every multiplication with one takes a slow microcode path, which made PGD on a
     trained ODENet twice as slow and an authors' CNN 15 times (``bench/denormals.py``). Values
-    below 1.2e-38 cannot change a prediction. The setting is global to the process and a no-op
-    where the CPU has no flush-to-zero mode; GPUs flush by default in these kernels.
+    below 1.2e-38 cannot change a prediction. The CPU flag is global to the thread, so it is
+    set on entering the outermost block and cleared on leaving it (torch has no getter: the
+    process is assumed to start with IEEE denormals, its default); other code, such as
+    hypothesis's float strategies, needs denormals back. Also usable as a decorator
+    (``@flush_denormals()``). A no-op where the CPU has no flush-to-zero mode.
+
+    >>> tiny = torch.tensor([1e-39])          # a float32 denormal
+    >>> with flush_denormals():
+    ...     inside = (tiny * 1.0).item()
+    >>> inside, (tiny * 1.0).item() > 0       # flushed inside (on x86), restored after
+    (0.0, True)
     """
-    torch.set_flush_denormal(True)
+    global _flush_depth
+    if _flush_depth == 0:
+        torch.set_flush_denormal(True)
+    _flush_depth += 1
+    try:
+        yield
+    finally:
+        _flush_depth -= 1
+        if _flush_depth == 0:
+            torch.set_flush_denormal(False)
 
 
 def describe(mode: str | None = None, device: str | torch.device | None = None) -> str:

@@ -244,6 +244,7 @@ def make_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
     return torch.optim.Adam(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
 
 
+@flush_denormals()
 def fit(
     model: nn.Module,
     train: Data,
@@ -290,7 +291,6 @@ def fit(
             f"got {type(recipe).__name__}."
         )
     device = get_device(device)
-    flush_denormals()
     inputs, targets = as_tensors(train, "train")
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
@@ -433,6 +433,7 @@ def _check_pair(inputs: torch.Tensor, targets: torch.Tensor) -> None:
         raise ValueError(f"{len(inputs)} inputs but {len(targets)} targets; they must match.")
 
 
+@flush_denormals()
 def count_correct(
     model: nn.Module,
     inputs: torch.Tensor,
@@ -449,7 +450,6 @@ def count_correct(
     """
     _check_pair(inputs, targets)
     device = get_device(device)
-    flush_denormals()
     model.to(device)
     correct = 0
     with evaluation_mode(model), torch.inference_mode():

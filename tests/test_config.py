@@ -60,3 +60,25 @@ def test_unknown_or_missing_devices_are_named(monkeypatch):
     with pytest.raises(TypeError, match="device must be a string"):
         config.get_device(0.5)
     assert config.get_device(" cpu ") == torch.device("cpu")
+
+
+def _denormals_survive() -> bool:
+    return (torch.tensor([1e-39]) * 1.0).item() > 0
+
+
+def test_flush_denormals_is_scoped_and_restored_after_training_and_attacks() -> None:
+    """Flush-to-zero is global CPU state: leaking it broke hypothesis's float strategies."""
+    from dyndl_lite import attacks
+    from dyndl_lite.train import count_correct
+
+    assert _denormals_survive()
+    with config.flush_denormals():
+        with config.flush_denormals():  # nested: the inner exit must not clear it
+            pass
+        assert not _denormals_survive()
+    assert _denormals_survive()
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3))
+    x, y = torch.rand(5, 1, 2, 2), torch.tensor([0, 1, 2, 0, 1])
+    count_correct(model, x, y, device="cpu")
+    attacks.fgsm(model, x, y, eps=0.1)
+    assert _denormals_survive()
