@@ -132,8 +132,11 @@ def md5sum(path: Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def download(url: str, destination: Path, md5: str, timeout: float = 30.0) -> Path:
-    """Download ``url`` to ``destination`` atomically, keeping it only if its MD5 is ``md5``.
+def download(
+    url: str, destination: Path, checksum: str, timeout: float = 30.0, algorithm: str = "md5"
+) -> Path:
+    """Download ``url`` to ``destination`` atomically, keeping it only if its ``algorithm`` digest
+    (``"md5"`` or ``"sha256"``) is ``checksum``.
 
     The bytes go to a temporary file in the destination folder, which is renamed
     into place after the checksum matches and deleted otherwise.
@@ -149,16 +152,23 @@ def download(url: str, destination: Path, md5: str, timeout: float = 30.0) -> Pa
         ):
             while block := response.read(1 << 20):
                 out.write(block)
-        got = md5sum(Path(partial))
-        if got != md5:
+        with open(partial, "rb") as handle:
+            got = hashlib.file_digest(handle, algorithm).hexdigest()
+        if got != checksum:
             raise ChecksumError(
-                f"Downloaded {url} has MD5 {got}, expected {md5}; the mirror served a bad file."
+                f"Downloaded {url} has {algorithm} {got}, expected {checksum}; "
+                "the server sent a bad file."
             )
         os.replace(partial, destination)
     finally:
         if os.path.exists(partial):
             os.remove(partial)
     return destination
+
+
+def offline() -> bool:
+    """Whether ``$DYNDL_OFFLINE`` forbids downloads."""
+    return _offline()
 
 
 def _offline() -> bool:
