@@ -7,6 +7,7 @@ Command line of dyndl_lite: train the book's networks, walk the reproduction pla
     python -m dyndl_lite reproduce [--plan FILE] [--budget-minutes M] [--out DIR] [--ship]
         [--status]
     python -m dyndl_lite ship NAME [--from DIR] [--replace]
+    python -m dyndl_lite evaluate NAME | --all-stale [--force] [--threads N]
 
 Training writes to the user folder ($DYNDL_CHECKPOINTS, default <data cache>/checkpoints)
 and resumes from the last completed epoch when run again; Ctrl-C loses at most the
@@ -22,7 +23,7 @@ import time
 
 import torch
 
-from dyndl_lite import experiments, plan, pretrained, runs
+from dyndl_lite import experiments, plan, pretrained, records, runs
 from dyndl_lite.data import DatasetNotFoundError
 from dyndl_lite.train import TrainingDiverged, TrainingStopped
 
@@ -151,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="replace a shipped checkpoint trained longer or on more data",
     )
+    records.add_evaluate_parser(commands)
     return parser
 
 
@@ -226,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"after {(time.monotonic() - start) / 60:.1f} min: {plan.summary(rows)}")
         elif args.command == "ship":
             print(f"shipped {pretrained.ship(args.name, source=args.source, replace=args.replace)}")
+        elif args.command == "evaluate":
+            return records.run_evaluate(args)
     except KeyboardInterrupt:
         print(
             "\ninterrupted: every completed epoch is saved; run the same command again to resume.",
