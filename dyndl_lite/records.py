@@ -5,7 +5,8 @@ A record ``<name>.eval.json`` sits beside checkpoint ``<name>`` (see :mod:`dyndl
 It is keyed by
 
 * the SHA-256 of the checkpoint's weights file, and
-* a :class:`Protocol` (name and integer version) saying what is measured and how,
+* a protocol (:mod:`dyndl_lite.protocols`: name and integer version) saying what is measured and
+  how,
 * the data it was measured on (name, image count, SHA-256 of the images and labels),
 
 and holds **cells** and **scalars**. A cell is one accuracy (``clean``, ``gaussian-50``,
@@ -50,13 +51,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import nn
 
-from dyndl_lite import atomic, attacks, pretrained
-from dyndl_lite.config import flush_denormals
+from dyndl_lite import atomic, pretrained, protocols
 from dyndl_lite.data import ImageData, load_mnist
-from dyndl_lite.models.blocks import evaluation_mode
-from dyndl_lite.train import count_correct, ode_blocks
+from dyndl_lite.protocols import Protocol
+from dyndl_lite.train import count_correct
 
 FORMAT = 1  # layout of the JSON file (not the protocol's version)
 SUFFIX = ".eval.json"
@@ -139,264 +139,6 @@ class Cell:
         if value != k / n:
             raise RecordError(f"{where}: value {value!r} is not k / n = {k}/{n}.")
         return cell
-
-
-def outcomes(model: nn.Module, images: Tensor, labels: Tensor, batch_size: int = 1000) -> Tensor:
-    """Per image ``[argmax_j f(x_i)_j = y_i]`` as a bool tensor on the CPU: the per-image form of
-    :func:`dyndl_lite.train.count_correct` (eval mode, ``torch.inference_mode``, batches, denormals
-    flushed), on the device of ``model``. Non-finite logits are an error, not a wrong class."""
-    first = next(iter(model.parameters()), None)
-    device = first.device if first is not None else torch.device("cpu")
-    parts = []
-    with evaluation_mode(model), torch.inference_mode(), flush_denormals():
-        for start in range(0, len(images), batch_size):
-            logits = model(images[start : start + batch_size].to(device))
-            if not torch.isfinite(logits).all():
-                raise FloatingPointError(
-                    "the model's logits are NaN or Inf; its outcomes cannot be recorded."
-                )
-            parts.append(logits.argmax(1).cpu() == labels[start : start + batch_size].cpu())
-    return torch.cat(parts)
-
-
-# --------------------------------------------------------------------------- protocols
-
-#: ``measure(model, images, labels, index, cells) -> {cell: outcomes}``: the outcomes of the named
-#: cells on ``images`` (test images number ``index``), a bool array per cell aligned with ``index``.
-Measure = Callable[[nn.Module, Tensor, Tensor, np.ndarray, Sequence[str]], dict[str, np.ndarray]]
-#: ``scalars(model, data, cells) -> {name: {"value", "n", ...}}`` (may cross-check ``cells``).
-Scalars = Callable[[nn.Module, ImageData, dict[str, Cell]], dict[str, dict]]
-
-
-@dataclasses.dataclass(frozen=True)
-class Protocol:
-    """What a record measures: ``cells(model) -> {cell: image limit}`` (a cell uses the first
-    ``min(limit, len(data))`` images, all of them when the limit is ``None``), ``measure`` computing
-    their per-image outcomes on any subset, and optional ``scalars``. Change ``version`` whenever a
-    number it produces would change: every record of the older version becomes stale."""
-
-    name: str
-    version: int
-    description: str
-    cells: Callable[[nn.Module], dict[str, int | None]]
-    measure: Measure
-    scalars: Scalars | None = None
-
-
-def _chunks(n: int, size: int) -> Iterable[slice]:
-    return (slice(i, min(i + size, n)) for i in range(0, n, size))
-
-
-def _parse(cell: str) -> tuple[str, float | None]:
-    """``"fgsm-0.3"`` -> ``("fgsm", 0.3)``, ``"clean"`` -> ``("clean", None)``."""
-    kind, _, strength = cell.partition("-")
-    return kind, float(strength) if strength else None
-
-
-# Yan et al. (chapter 6) ------------------------------------------------------------------------
-
-
-def _yan_columns() -> list[tuple[str, float]]:
-    """Every MNIST column of Yan et al.'s Tables 1 and 2, once each, in the tables' order."""
-    from dyndl_lite.experiments import yan
-
-    seen: dict[tuple[str, float], None] = {}
-    for table in (1, 2):
-        for column in yan.COLUMNS[("mnist", table)]:
-            seen.setdefault(column)
-    return sorted(seen, key=lambda c: (("gaussian", "fgsm", "pgd").index(c[0]), c[1]))
-
-
-def _yan_cells(model: nn.Module) -> dict[str, int | None]:
-    from dyndl_lite.experiments import yan
-
-    limits = {"pgd": yan.PGD_IMAGES["full"]}
-    return {"clean": None} | {f"{k}-{s:g}": limits.get(k) for k, s in _yan_columns()}
-
-
-def noise_seed(index: int) -> int:
-    """The seed of test image ``index``'s Gaussian noise ``N(0, I)`` (scaled by each sigma): one
-    draw per image, the same for every sigma and every network (paired comparisons), reproducible
-    for any subset of images."""
-    from dyndl_lite.experiments import yan
-
-    return yan.NOISE_SEED * 1_000_003 + int(index)
-
-
-def _yan_measure(
-    model: nn.Module, images: Tensor, labels: Tensor, index: np.ndarray, cells: Sequence[str]
-) -> dict[str, np.ndarray]:
-    """Yan et al.'s columns (:mod:`dyndl_lite.attacks`): Gaussian noise per image from
-    :func:`noise_seed` (sigma on 0-255), cross-entropy FGSM (one gradient for every eps), PGD of
-    ``yan.PGD_STEPS`` steps of ``eps / 5`` from the clean image."""
-    from dyndl_lite.experiments import yan
-
-    wanted = [(c, *_parse(c)) for c in cells]
-    fgsm = [(c, s) for c, k, s in wanted if k == "fgsm"]
-    found: dict[str, list[Tensor]] = {c: [] for c in cells}
-    for part in _chunks(len(images), 250):
-        x, y, where = images[part], labels[part], index[part]
-        for cell, kind, strength in wanted:
-            if kind == "clean":
-                found[cell].append(outcomes(model, x, y))
-            elif kind == "gaussian":
-                noisy = torch.stack(
-                    [
-                        attacks.gaussian(
-                            x[j], strength, generator=torch.Generator().manual_seed(noise_seed(i))
-                        )
-                        for j, i in enumerate(where)
-                    ]
-                )
-                found[cell].append(outcomes(model, noisy, y))
-            elif kind == "pgd":
-                adversarial = attacks.pgd(
-                    model, x, y, strength, step=strength / 5, steps=yan.PGD_STEPS
-                )
-                found[cell].append(outcomes(model, adversarial, y))
-            elif kind != "fgsm":
-                raise ValueError(f"the Yan protocol has no cell {cell!r}.")
-        if fgsm:
-            sweep = attacks.fgsm_sweep(model, x, y, [s for _, s in fgsm])
-            for (cell, _), adversarial in zip(fgsm, sweep, strict=True):
-                found[cell].append(outcomes(model, adversarial, y))
-    return {c: torch.cat(v).numpy() for c, v in found.items()}
-
-
-# Chen et al. (chapter 4) -----------------------------------------------------------------------
-
-CHEN_TOLERANCES = (1e-1, 1e-2, 1e-3, 1e-4)  # chapter 4's sweep, chen.tolerance_sweep's default
-
-
-def _chen_cells(model: nn.Module) -> dict[str, int | None]:
-    sweep = {f"tol-{t:.0e}": None for t in CHEN_TOLERANCES} if ode_blocks(model) else {}
-    return {"clean": None} | sweep
-
-
-def _accuracy_measure(
-    model: nn.Module, images: Tensor, labels: Tensor, index: np.ndarray, cells: Sequence[str]
-) -> dict[str, np.ndarray]:
-    """Test accuracy; for an ODE-Net also at each evaluation tolerance ``rtol = atol = tol`` (the
-    block's trained tolerances are restored afterwards), as :func:`chen.tolerance_sweep`."""
-    found = {}
-    for cell in cells:
-        kind, tol = _parse(cell)
-        if kind == "clean":
-            found[cell] = outcomes(model, images, labels).numpy()
-        elif kind == "tol":
-            block = ode_blocks(model)[0]
-            saved = (block.rtol, block.atol)
-            try:
-                block.rtol = block.atol = tol
-                found[cell] = outcomes(model, images, labels).numpy()
-            finally:
-                block.rtol, block.atol = saved
-        else:
-            raise ValueError(f"the Chen protocol has no cell {cell!r}.")
-    return found
-
-
-def _chen_scalars(model: nn.Module, data: ImageData, cells: dict[str, Cell]) -> dict[str, dict]:
-    """The tolerance sweep's solver error and mean forward NFE (:func:`chen.tolerance_sweep`), whose
-    test errors must equal the cells' counts."""
-    from dyndl_lite.experiments import chen
-
-    if not ode_blocks(model):
-        return {}
-    found = {}
-    for row in chen.tolerance_sweep(model, data, CHEN_TOLERANCES):
-        cell = cells[f"tol-{row['tol']:.0e}"]
-        counted = round((1 - row["test_error_percent"] / 100) * len(data))
-        if counted != cell.k:
-            raise RuntimeError(
-                f"chen.tolerance_sweep counts {counted} correct at tol {row['tol']:g}, "
-                f"the per-image outcomes {cell.k}: the two evaluations disagree."
-            )
-        found[f"solver-error-{row['tol']:.0e}"] = {
-            "value": row["solver_error"],
-            "n": row["reference_images"],
-            "reference_tol": row["reference_tol"],
-        }
-        found[f"nfe-forward-{row['tol']:.0e}"] = {"value": row["nfe_forward"], "n": len(data)}
-    return found
-
-
-# Gai & Zhang (chapter 10) ----------------------------------------------------------------------
-
-
-def gai_ots_points() -> tuple[int, ...]:
-    """Points of the LSS / OTS scalars: the chapter's quick count ``gai.OTS_POINTS`` and its full
-    mode's 10,000 (OTS depends on the number of points)."""
-    from dyndl_lite.experiments import gai
-
-    return (gai.OTS_POINTS, 10_000)
-
-
-def _gai_scalars(model: nn.Module, data: ImageData, cells: dict[str, Cell]) -> dict[str, dict]:
-    """Mean LSS (with its standard error and tracks left out) and exact OTS on
-    ``min(m, len(data))`` images (``data.subset(m, seed=0)``) for each ``m`` of
-    :func:`gai_ots_points`, by :func:`gai.evaluate_row`, whose accuracy must equal the clean
-    cell's."""
-    from dyndl_lite.experiments import gai
-
-    found = {}
-    for points in gai_ots_points():
-        row = gai.evaluate_row(model, data, ots_points=points)
-        counted = round(row["test_acc"] * len(data))
-        if counted != cells["clean"].k:
-            raise RuntimeError(
-                f"gai.evaluate_row counts {counted} correct, the per-image outcomes "
-                f"{cells['clean'].k}: the two evaluations disagree."
-            )
-        used = row["ots_points"]
-        found[f"lss-{used}"] = {
-            "value": row["lss"],
-            "se": row["lss_se"],
-            "left_out": row["lss_left_out"],
-            "n": used,
-        }
-        found[f"ots-{used}"] = {"value": row["ots"], "n": used}
-    return found
-
-
-YAN = Protocol(
-    "yan",
-    1,
-    "Yan et al. (2020) Tables 1-2 on MNIST test: clean, Gaussian sigma 50/75/100 (0-255 scale, one "
-    "noise draw per image), cross-entropy FGSM eps 0.15/0.3/0.5 on all images; PGD eps 0.2/0.3 "
-    "(10 steps of eps/5) on the first 1,000",
-    _yan_cells,
-    _yan_measure,
-)
-CHEN = Protocol(
-    "chen",
-    1,
-    "Chen et al. (2018) Table 1 on MNIST test: accuracy on all images; ODE-Nets also at "
-    "evaluation tolerances 1e-1..1e-4 with solver error and forward NFE",
-    _chen_cells,
-    _accuracy_measure,
-    _chen_scalars,
-)
-GAI = Protocol(
-    "gai",
-    1,
-    "Gai & Zhang (2021) on MNIST test: accuracy on all images; mean LSS and exact OTS on 2,000 and "
-    "10,000 images",
-    lambda model: {"clean": None},
-    _accuracy_measure,
-    _gai_scalars,
-)
-PROTOCOLS = {p.name: p for p in (YAN, CHEN, GAI)}
-
-
-def protocol_for(experiment: str) -> Protocol:
-    """The protocol of a checkpoint of ``experiment`` (its record's ``"experiment"``)."""
-    name = "yan" if experiment.startswith("yan-") else experiment
-    if name not in PROTOCOLS:
-        raise ValueError(
-            f"no evaluation protocol for experiment {experiment!r}; known: {sorted(PROTOCOLS)}."
-        )
-    return PROTOCOLS[name]
 
 
 # --------------------------------------------------------------------------- records
@@ -504,7 +246,11 @@ def measure(
                 f"count_correct finds {counted} correct, the per-image outcomes "
                 f"{cells['clean'].k}: the two evaluations disagree."
             )
-    scalars = protocol.scalars(model, data, cells) if protocol.scalars else {}
+    scalars = (
+        protocol.scalars(model, data, {c: v.k for c, v in cells.items()})
+        if protocol.scalars
+        else {}
+    )
     meta = {
         "command": command or command_for(name),
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
@@ -572,7 +318,7 @@ def load(name: str, folder: str | Path | None = None) -> Record:
     record = read(record_path(name, folder))
     checkpoint = pretrained.load_record(name, folder)
     weights = pretrained.paths(name, folder)[0]
-    protocol = protocol_for(checkpoint.get("experiment", ""))
+    protocol = protocols.protocol_for(checkpoint.get("experiment", ""))
     key = record.key
     if key.get("weights_sha256") != pretrained.sha256(weights):
         raise StaleRecordError(
@@ -656,7 +402,7 @@ def evaluate(
         say(f"{name}: record current ({record_path(name, folder)}); --force re-measures it")
         return None
     net, checkpoint = load_checkpoint(name, folder, device)
-    protocol = protocol_for(checkpoint["experiment"])
+    protocol = protocols.protocol_for(checkpoint["experiment"])
     data = official_test_data() if data is None else data
     say(f"{name}: record {state}; measuring protocol {protocol.name} v{protocol.version}")
     record = measure(
@@ -720,7 +466,7 @@ def spot_check(
             f"({record.key.get('images')} images), "
             f"not on these {len(data):,} images of {data.name}."
         )
-    protocol = PROTOCOLS[record.key["protocol"]]
+    protocol = protocols.PROTOCOLS[record.key["protocol"]]
     rng = np.random.default_rng(seed)
     names = list(record.cells)
     if cells is None:
@@ -736,7 +482,7 @@ def spot_check(
     parts, failures = [], []
     for name in chosen:
         cell = record.cells[name]
-        wanted = pgd_images if _parse(name)[0] == "pgd" else images
+        wanted = pgd_images if protocols.parse_cell(name)[0] == "pgd" else images
         size = cell.n if wanted is None else min(wanted, cell.n)
         index = np.sort(rng.choice(cell.n, size=size, replace=False))
         selected = torch.as_tensor(index)

@@ -1,0 +1,271 @@
+"""Evaluation records: round trip, tamper and staleness checks, the spot check's binomial tolerance,
+and the evaluate command on a new checkpoint (tiny networks, synthetic images)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from dyndl_lite import pretrained, protocols, records
+from dyndl_lite.__main__ import main
+from dyndl_lite.data import ImageData
+from dyndl_lite.experiments import chen, gai, yan
+
+NAME = "yan-cnn-seed0"
+IMAGES = 24
+
+
+def quiet(line: str) -> None:
+    pass
+
+
+def network(seed: int) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    return yan.build("cnn").eval()
+
+
+def synthetic(net: torch.nn.Module, n: int = IMAGES) -> ImageData:
+    """Uniform random images labelled with ``net``'s own predictions (``net`` scores 100 %)."""
+    images = torch.rand(n, 1, 28, 28, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        labels = net(images).argmax(1)
+    return ImageData(images, labels, "synthetic test images", split="test")
+
+
+def save_checkpoint(net: torch.nn.Module, folder, overwrite: bool = False) -> None:
+    record = {"experiment": "yan-clean", "model": "cnn", "seed": 0, "epochs_run": 1}
+    pretrained.save(net, NAME, record, folder, overwrite=overwrite)
+
+
+def rolled(net: torch.nn.Module) -> torch.nn.Module:
+    """``net`` with its classes renamed ``c -> c + 1 (mod 10)``: it agrees with no label of
+    :func:`synthetic`."""
+    other = network(0)
+    other.load_state_dict(net.state_dict())
+    last = [m for m in other.modules() if isinstance(m, torch.nn.Linear)][-1]
+    with torch.no_grad():
+        last.weight.copy_(last.weight.roll(1, 0))
+        last.bias.copy_(last.bias.roll(1, 0))
+    return other
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One thread (the networks are tiny); the previous count is restored for the next test."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def evaluated(tmp_path_factory):
+    """A folder holding a tiny checkpoint and its record, measured once for the module."""
+    folder = tmp_path_factory.mktemp("evaluated")
+    net = network(0)
+    save_checkpoint(net, folder)
+    data = synthetic(net)
+    path = records.evaluate(NAME, folder, data, say=quiet)
+    return folder, path, data, net
+
+
+@pytest.fixture
+def copy(evaluated, tmp_path):
+    folder, path, data, net = evaluated
+    target = tmp_path / "checkpoints"
+    shutil.copytree(folder, target)
+    return target, records.record_path(NAME, target), data, net
+
+
+def test_record_round_trip(copy):
+    folder, path, data, net = copy
+    record = records.load(NAME, folder)
+    assert path.is_file() and path.name == f"{NAME}.eval.json"
+    expected = ["clean"] + [f"{k}-{s:g}" for k, s in protocols.yan_columns()]
+    assert list(record.cells) == expected
+    assert {"gaussian-50", "fgsm-0.15", "pgd-0.3"} <= set(record.cells)
+    # the labels are the network's own predictions, so the clean cell is complete
+    assert record.cells["clean"].k == record.cells["clean"].n == IMAGES
+    text = json.loads(path.read_text())
+    for name, cell in record.cells.items():
+        assert text["cells"][name]["k"] == cell.k == int(cell.outcomes.sum())
+        assert text["cells"][name]["value"] == cell.k / cell.n
+    key = record.key
+    assert key["weights_sha256"] == pretrained.load_record(NAME, folder)["weights_sha256"]
+    assert (key["protocol"], key["protocol_version"]) == ("yan", protocols.YAN.version)
+    assert record.meta["command"] == records.command_for(NAME)
+    assert record.meta["cpu"] and record.meta["threads"] >= 1 and record.meta["seconds"] >= 0
+    assert "protocol yan" in records.describe(record)
+
+
+def test_records_are_reproducible_per_image(copy):
+    """Any subset of images re-measures to the record's bits (the noise is drawn per image)."""
+    folder, _, data, net = copy
+    record = records.load(NAME, folder)
+    index = np.array([3, 7, 19])
+    found = protocols.YAN.measure(
+        net, data.images[index], data.labels[index], index, ["gaussian-100", "fgsm-0.3"]
+    )
+    for cell, bits in found.items():
+        assert (bits == record.cells[cell].outcomes[index]).all(), cell
+
+
+def test_a_changed_number_fails_to_load(copy):
+    folder, path, *_ = copy
+    text = json.loads(path.read_text())
+    cell = text["cells"]["fgsm-0.3"]
+    cell["value"] = cell["value"] + 0.01
+    path.write_text(json.dumps(text))
+    with pytest.raises(records.RecordError, match="make evaluate") as error:
+        records.load(NAME, folder)
+    assert "digest" in str(error.value)
+
+
+def test_a_bitmap_that_disagrees_with_its_count_fails(copy):
+    folder, path, *_ = copy
+    text = json.loads(path.read_text())
+    cell = text["cells"]["clean"]
+    cell["k"] -= 1
+    cell["value"] = cell["k"] / cell["n"]
+    text["digest"] = records.content_digest({k: v for k, v in text.items() if k != "digest"})
+    path.write_text(json.dumps(text))
+    with pytest.raises(records.RecordError, match="bitmap counts 24 correct images, k says 23"):
+        records.load(NAME, folder)
+
+
+def test_a_record_of_other_weights_is_stale(copy):
+    folder, *_ = copy
+    save_checkpoint(network(1), folder, overwrite=True)
+    with pytest.raises(records.StaleRecordError, match="other weights") as error:
+        records.load(NAME, folder)
+    assert "make evaluate" in str(error.value)
+    assert f"python -m dyndl_lite evaluate {NAME}" in str(error.value)
+    assert records.status(NAME, folder) == "stale"
+
+
+def test_a_record_of_an_older_protocol_is_stale(copy, monkeypatch):
+    folder, *_ = copy
+    newer = dataclasses.replace(protocols.YAN, version=protocols.YAN.version + 1)
+    monkeypatch.setitem(protocols.PROTOCOLS, "yan", newer)
+    with pytest.raises(records.StaleRecordError, match="make evaluate") as error:
+        records.load(NAME, folder)
+    assert f"v{newer.version}" in str(error.value)
+
+
+def test_evaluate_rewrites_only_stale_records_unless_forced(copy):
+    folder, path, data, _ = copy
+    before = path.read_text()
+    assert records.evaluate(NAME, folder, data, say=quiet) is None
+    assert path.read_text() == before
+    save_checkpoint(network(1), folder, overwrite=True)
+    assert records.evaluate(NAME, folder, data, say=quiet) == path
+    assert records.status(NAME, folder) == "current"
+    assert records.evaluate(NAME, folder, data, force=True, say=quiet) == path
+    assert not list(folder.glob(".*.tmp"))
+
+
+def test_spot_check_passes_for_the_recorded_network(copy):
+    folder, _, data, net = copy
+    record = records.load(NAME, folder)
+    line = records.spot_check(record, net, data, cells=3, images=12, pgd_images=6, seed=5)
+    assert line.startswith(f"spot check of {NAME} (seed 5, 3 of 9 cells)")
+    assert line.endswith("all within 4 sigma")
+    assert line == records.spot_check(record, net, data, cells=3, images=12, pgd_images=6, seed=5)
+
+
+def test_spot_check_fails_for_another_network(copy):
+    folder, _, data, net = copy
+    record = records.load(NAME, folder)
+    with pytest.raises(records.SpotCheckError, match="clean: 0 vs 12"):
+        records.spot_check(record, rolled(net), data, cells=["clean"], images=12)
+
+
+def test_spot_check_refuses_other_data(copy):
+    folder, _, data, net = copy
+    record = records.load(NAME, folder)
+    other = ImageData(data.images.flip(0), data.labels.flip(0), "shuffled", split="test")
+    with pytest.raises(records.RecordError, match="not on these"):
+        records.spot_check(record, net, other, cells=["clean"])
+
+
+def test_the_tolerance_is_four_binomial_sigmas():
+    assert records.tolerance(400, 0.5) == pytest.approx(40.0)
+    assert records.tolerance(100, 0.1) == pytest.approx(12.0)
+
+
+@pytest.mark.parametrize("flipped, passes", [(4, True), (20, False)])
+def test_spot_check_applies_the_tolerance(flipped, passes):
+    """A live count 4 images from the record's on 200 lies within 4 sigma (8.8 images at the
+    record's rate 197/202), one 20 away does not (17.3 at 181/202); a 1-sigma rule (2.2) or an
+    exact match would fail the first, a 5-sigma one (21.6) would pass the second."""
+    net = network(0)
+    data = synthetic(net, 200)
+    bits = np.ones(200, dtype=bool)
+    bits[:flipped] = False
+    key = {"protocol": "yan", "protocol_version": 1, **records.data_key(data)}
+    record = records.Record(NAME, key, {"clean": records.Cell(bits)}, {}, {})
+    if passes:
+        assert "(196 agree)" in records.spot_check(record, net, data, cells=None, images=None)
+    else:
+        with pytest.raises(records.SpotCheckError, match="200 vs 180"):
+            records.spot_check(record, net, data, cells=None, images=None)
+
+
+def test_evaluate_command_writes_a_record_for_a_new_checkpoint(tmp_path, monkeypatch, capsys):
+    net = network(0)
+    monkeypatch.setenv(pretrained.CHECKPOINTS_VARIABLE, str(tmp_path))
+    monkeypatch.setattr(records, "official_test_data", lambda: synthetic(net))
+    save_checkpoint(net, tmp_path)
+    assert main(["evaluate", NAME, "--threads", "1"]) == 0
+    record = records.load(NAME, tmp_path)
+    assert record.cells["clean"].k == IMAGES
+    assert main(["evaluate", NAME]) == 0
+    assert "record current" in capsys.readouterr().out
+
+
+def test_evaluate_all_stale_measures_only_stale_shipped_records(tmp_path, monkeypatch, capsys):
+    net = network(0)
+    monkeypatch.setattr(pretrained, "SHIPPED_DIR", tmp_path)
+    monkeypatch.setenv(pretrained.CHECKPOINTS_VARIABLE, str(tmp_path / "user"))
+    monkeypatch.setattr(records, "official_test_data", lambda: synthetic(net))
+    save_checkpoint(net, tmp_path)
+    assert main(["evaluate", "--all-stale"]) == 0
+    assert "1 of 1 shipped records" in capsys.readouterr().out
+    assert records.status(NAME, tmp_path) == "current"
+    assert main(["evaluate", "--all-stale"]) == 0
+    assert "0 of 1 shipped records" in capsys.readouterr().out
+
+
+def test_evaluate_command_names_a_missing_record(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv(pretrained.CHECKPOINTS_VARIABLE, str(tmp_path))
+    save_checkpoint(network(0), tmp_path)
+    with pytest.raises(records.RecordError, match=f"evaluate {NAME}"):
+        records.load(NAME, tmp_path)
+
+
+def test_gai_protocol_records_accuracy_lss_and_ots():
+    torch.manual_seed(0)
+    net = gai.EXPERIMENT.build("resnet-wd0").eval()
+    data = synthetic(net, 32)
+    record = records.measure(protocols.GAI, net, data, "gai-resnet-wd0-seed0", "0" * 64)
+    assert list(record.cells) == ["clean"] and record.cells["clean"].k == len(data)
+    assert {"lss-32", "ots-32"} == set(record.scalars)
+    assert record.scalars["lss-32"]["value"] >= 1 and 0 <= record.scalars["ots-32"]["value"] <= 1
+
+
+def test_chen_protocol_records_the_tolerance_sweep():
+    torch.manual_seed(0)
+    net = chen.EXPERIMENT.build("odenet").eval()
+    data = synthetic(net, 8)
+    record = records.measure(protocols.CHEN, net, data, "chen-odenet-seed0", "0" * 64)
+    assert list(record.cells) == ["clean", "tol-1e-01", "tol-1e-02", "tol-1e-03", "tol-1e-04"]
+    # the labels are the network's predictions at its own tolerance, 1e-3
+    assert record.cells["tol-1e-03"].k == len(data)
+    assert (
+        record.scalars["nfe-forward-1e-01"]["value"] <= record.scalars["nfe-forward-1e-04"]["value"]
+    )
