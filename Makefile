@@ -7,7 +7,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.dyndl-installed
 RUN    := PATH="$(CURDIR)/$(BIN):$$PATH"
 
-.PHONY: book book-full test test-fast pdf lock clean student run-times bench reproduce reproduce-status
+.PHONY: book book-full test test-fast pdf lock clean student run-times bench reproduce reproduce-status \
+	evaluate
 
 $(STAMP): requirements/lock.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -70,3 +71,11 @@ reproduce: $(STAMP)
 reproduce-status: $(STAMP)
 	$(RUN) python -m dyndl_lite reproduce --plan dyndl_lite/plans/$(PLAN).toml --out reproduction \
 		--status
+
+# Evaluation records (maintainers): measure every shipped checkpoint whose record
+# dyndl_lite/checkpoints/<name>.eval.json is missing, stale (other weights, older protocol) or
+# invalid, under the papers' full protocols on official MNIST test; current records are kept.
+# Pass e.g. EVALUATE_ARGS="--threads 2" or "--device cuda". One checkpoint:
+# python -m dyndl_lite evaluate NAME [--force].
+evaluate: $(STAMP)
+	$(RUN) python -m dyndl_lite evaluate --all-stale $(EVALUATE_ARGS)
