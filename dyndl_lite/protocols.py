@@ -125,8 +125,9 @@ def _yan_measure(
     wanted = [(c, *parse_cell(c)) for c in cells]
     fgsm = [(c, s) for c, k, s in wanted if k == "fgsm"]
     found: dict[str, list[Tensor]] = {c: [] for c in cells}
+    device = next(model.parameters()).device
     for part in chunks(len(images), 250):
-        x, y, where = images[part], labels[part], index[part]
+        x, y, where = images[part].to(device), labels[part].to(device), index[part]
         for cell, kind, strength in wanted:
             if kind == "clean":
                 found[cell].append(outcomes(model, x, y))

@@ -226,6 +226,8 @@ def measure(
     from dyndl_lite import __version__
 
     start = time.perf_counter()
+    first = next(iter(model.parameters()))
+    data = data.to(first.device)  # the scalars' functions evaluate on the data's device
     limits = protocol.cells(model)
     cells: dict[str, Cell] = {}
     for limit in dict.fromkeys(limits.values()):
@@ -239,7 +241,6 @@ def measure(
             say(f"{name}: {cell} {cells[cell].k:,}/{count:,}")
         say(f"{name}: {len(group)} cells on {count:,} images in {time.perf_counter() - tick:.0f} s")
     if "clean" in cells:
-        first = next(iter(model.parameters()))
         counted = count_correct(model, data.images, data.labels, device=first.device)
         if counted != cells["clean"].k:
             raise RuntimeError(
@@ -445,7 +446,7 @@ def spot_check(
     data: ImageData,
     cells: int | Sequence[str] | None = 3,
     images: int | None = 300,
-    pgd_images: int = 50,
+    pgd_images: int | None = 50,
     seed: int = 0,
 ) -> str:
     """Re-measure a sample of ``record``'s cells live and compare with the record image by image.
@@ -455,7 +456,8 @@ def spot_check(
     the cell's images with ``seed`` (``None``: all of them). Raises :class:`SpotCheckError` when a
     live count lies outside :func:`tolerance` of the record's count on the same images, and
     :class:`RecordError` when ``data`` is not the data the record was measured on. Returns one line:
-    seed, and per cell the live and recorded counts and the per-image agreement.
+    seed, and per cell the live and recorded counts and the per-image agreement. Full mode
+    re-measures everything with ``cells=None, images=None, pgd_images=None`` (and writes nothing).
     """
     key = data_key(data.to("cpu") if data.images.device.type != "cpu" else data)
     if {k: key[k] for k in ("images", "data_sha256")} != {
