@@ -333,10 +333,15 @@ def train(
 
 
 def load(
-    experiment: Experiment, model: str, seed: int = 0, folder: str | Path | None = None, **options
+    experiment: Experiment,
+    model: str,
+    seed: int = 0,
+    folder: str | Path | None = None,
+    epochs: int | None = None,
+    **options,
 ) -> tuple[nn.Module, dict]:
     """The network ``model`` of ``experiment`` (built with ``options``) with its checkpoint loaded,
-    and its record.
+    and its record: the book's run, or with ``epochs`` the run of that length (:func:`run_name`).
 
     Searches the user folder first, then the shipped checkpoints (see :func:`pretrained.load`);
     the record's ``"loaded_from"`` says which, and its experiment and model must match.
@@ -345,7 +350,9 @@ def load(
     net = experiment.build(model, **options)
     record = pretrained.load(
         net,
-        experiment.checkpoint_name(model, seed),
+        experiment.checkpoint_name(model, seed)
+        if epochs is None
+        else run_name(experiment, model, seed, epochs),
         folder,
         expect={"experiment": experiment.name, "model": model},
     )

@@ -182,6 +182,9 @@ PAPER_RECIPE = Recipe(
     gamma=0.2,
 )
 
+#: Run lengths the plans train, longest first: the paper's (plans/paper.toml), the book's.
+RUN_EPOCHS = (PAPER_RECIPE.epochs, BOOK_EPOCHS)
+
 
 def _checked(regime: str) -> str:
     """``regime`` if it is one of :data:`REGIMES`, else a ``ValueError`` naming them."""
@@ -216,13 +219,40 @@ def quick_recipe(regime: str = "clean", sigmas: tuple[float, ...] = TRAIN_SIGMAS
     return _with_regime(base, regime, sigmas)
 
 
-def available_seeds(regime: str) -> list[int]:
-    """Seeds for which both models of ``regime`` have a checkpoint (user folder or shipped)."""
-    return [
-        s
-        for s in range(10)
-        if all(pretrained.exists(checkpoint_name(m, s, regime)) for m in MODELS)
-    ]
+def available_seeds(regime: str, epochs: int | None = None) -> list[int]:
+    """Seeds for which every model of :data:`MODELS` has a checkpoint of ``epochs`` epochs in
+    ``regime`` (user folder or shipped); ``epochs`` defaults to :func:`table_epochs`."""
+    epochs = table_epochs(regime) if epochs is None else epochs
+    if epochs is None:
+        return []
+    return [s for s in range(10) if _complete(s, regime, epochs, MODELS)]
+
+
+def run_checkpoint(model: str, seed: int, regime: str, epochs: int) -> str:
+    """The checkpoint name of a run of ``epochs`` epochs: :func:`checkpoint_name` for the book's
+    :data:`BOOK_EPOCHS`, ``yan-cnn-gaussian-100ep-seed0`` for the paper's 100
+    (:func:`dyndl_lite.runs.run_name`)."""
+    return runs.run_name(_BY_REGIME[_checked(regime)], model, seed, epochs)
+
+
+def _complete(seed: int, regime: str, epochs: int, models: Iterable[str]) -> bool:
+    return all(pretrained.exists(run_checkpoint(m, seed, regime, epochs)) for m in models)
+
+
+def table_epochs(regime: str) -> int | None:
+    """The longest run length of :data:`RUN_EPOCHS` at which some seed has every model of
+    :data:`MODELS` in ``regime``, or ``None`` when there is none.
+
+    A table compares networks trained equally long: its seeds all share this length, so a
+    seed whose ODENet is still training at 100 epochs does not pair a 100-epoch CNN with a
+    10-epoch ODENet.
+    """
+    return next((e for e in RUN_EPOCHS for s in range(10) if _complete(s, regime, e, MODELS)), None)
+
+
+def longest_epochs(model: str, seed: int, regime: str) -> int | None:
+    """The longest run length of :data:`RUN_EPOCHS` with a checkpoint of ``model``, or ``None``."""
+    return next((e for e in RUN_EPOCHS if _complete(seed, regime, e, [model])), None)
 
 
 EXPERIMENTS = tuple(
@@ -249,11 +279,19 @@ def train(model: str, seed: int = 0, regime: str = "clean", **options) -> Path:
 
 
 def load(
-    model: str, seed: int = 0, regime: str = "clean", in_channels: int = 1
+    model: str,
+    seed: int = 0,
+    regime: str = "clean",
+    in_channels: int = 1,
+    epochs: int | None = None,
 ) -> tuple[nn.Module, dict]:
-    """Checkpoint ``yan-<model>[-gaussian]-seed<S>`` (user folder first, then shipped) loaded, and
-    its record."""
-    return runs.load(_BY_REGIME[_checked(regime)], model, seed, in_channels=in_channels)
+    """Checkpoint of ``model``, ``seed``, ``regime`` and ``epochs`` epochs (default: the longest
+    run there is, :func:`longest_epochs`), user folder first, then shipped, and its record."""
+    if epochs is None:
+        epochs = longest_epochs(model, seed, regime) or BOOK_EPOCHS  # missing: the error names it
+    return runs.load(
+        _BY_REGIME[_checked(regime)], model, seed, in_channels=in_channels, epochs=epochs
+    )
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -432,7 +470,9 @@ def table(
     Returns columns, per-model per-seed accuracies (%), their mean and sample std,
     clean accuracy on the same images, the paper's numbers, and what was measured.
     The TisODE joins the rows for the seeds whose TisODE checkpoint exists (``tisode_seeds``), so
-    that a partly run plan already compares it with the ODENet of the same seeds.
+    that a partly run plan already compares it with the ODENet of the same seeds. Every network
+    of the table has been trained ``epochs`` epochs (:func:`table_epochs`: the longest run
+    length at which some seed is complete), which the result names.
     """
     if number not in (1, 2):
         raise ValueError(f"Yan et al. have Tables 1 and 2, got {number!r}.")
@@ -442,8 +482,9 @@ def table(
             "SVHN / ImgNet10 tables need training (see the chapter)."
         )
     regime = "clean" if number == 1 else "gaussian"
-    seeds = list(available_seeds(regime) if seeds is None else seeds)
-    if not seeds:
+    epochs = table_epochs(regime)
+    seeds = list(available_seeds(regime, epochs) if seeds is None else seeds)
+    if not seeds or epochs is None:
         raise FileNotFoundError(
             f"no shipped checkpoints yan-*{'' if regime == 'clean' else '-gaussian'}-seed*; "
             f"train them with `python -m dyndl_lite train yan-{regime} --model cnn --seed 0`."
@@ -454,7 +495,7 @@ def table(
     n, n_pgd = len(x), min(PGD_IMAGES[mode], len(x))
     shared = SHARED_IMAGES[mode] and len(seeds) > 1
     shares = dict(zip(seeds, seed_images(n, n_pgd, len(seeds), shared), strict=True))
-    tisode_seeds = [s for s in seeds if pretrained.exists(checkpoint_name("tisode", s, regime))]
+    tisode_seeds = [s for s in seeds if _complete(s, regime, epochs, ["tisode"])]
     seeds_of = {model: seeds for model in MODELS}
     if tisode_seeds:
         seeds_of["tisode"] = tisode_seeds
@@ -463,7 +504,8 @@ def table(
     def networks():
         for model, model_seeds in seeds_of.items():
             for seed in model_seeds:
-                net, records[checkpoint_name(model, seed, regime)] = load(model, seed, regime)
+                net, record = load(model, seed, regime, epochs=epochs)
+                records[record["name"]] = record
                 yield model, seed, net
 
     rows = _measure(networks(), x, y, COLUMNS[(dataset, number)], shares)
@@ -484,6 +526,7 @@ def table(
         data,
         test.accuracy_label,
         records=records,
+        epochs=epochs,
         tisode_seeds=tisode_seeds,
         images_per_seed={s: len(index) for s, (index, _) in shares.items()},
         pgd_images_per_seed={s: k for s, (_, k) in shares.items()},

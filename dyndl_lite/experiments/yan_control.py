@@ -1,0 +1,294 @@
+"""Yan et al.'s own networks under the book's protocol: a control that splits the gap between the
+paper's Table 2 and the book's into what the protocol changes and what the training changes.
+
+For one column of Table 2 and one architecture, with ``paper`` the published mean, ``authors``
+the authors' released network (:mod:`dyndl_lite.released`) measured by the book's code and
+``ours`` the mean of the book's networks over seeds::
+
+    ours - paper = (authors - paper) + (ours - authors)
+                    protocol gap       training gap
+
+The protocol gap holds everything that differs between the paper's measurement and the book's on
+the *same kind* of weights (test images, attack loss, rounding, the run drawn); the training gap
+everything that differs between their weights and ours (epochs, seed, selection of the best
+epoch) measured the *same way*. Each gap gets a margin:
+
+* protocol: ``1.96 sqrt(se_b(authors)^2 + std_paper^2)``, with ``se_b(p) = sqrt(p(1-p)/n)`` the
+  binomial standard error on the ``n`` images the column used and ``std_paper`` the paper's
+  run-to-run standard deviation (their run 1 is one draw of the runs they average);
+* training: ``t_{0.975, S-1} std(ours)/sqrt(S) + 1.96 se_b(authors)`` over ``S >= 2`` seeds (the
+  seeds' spread already holds their images' sampling error), and with one seed
+  ``1.96 sqrt(se_b(ours)^2 + se_b(authors)^2)``.
+
+A gap inside its margin reads "within noise". The same weights were also attacked by the authors'
+own script (their log, :data:`~dyndl_lite.experiments.yan.AUTHORS_LOG_FGSM`, run 1): that is the
+sharpest protocol check, the same network measured two ways.
+
+Example::
+
+    >>> from dyndl_lite.experiments import yan, yan_control
+    >>> found = yan_control.control("quick")                 # doctest: +SKIP
+    >>> rows = yan_control.gaps(found, yan.table(2))         # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+import numpy as np
+from scipy import stats
+
+from dyndl_lite import pretrained, protocols, records, released, verdicts
+from dyndl_lite.data import DatasetNotFoundError
+from dyndl_lite.experiments import yan
+
+COLUMNS = yan.COLUMNS[("mnist", 2)]
+#: Live re-measurement per mode on top of the records (:func:`dyndl_lite.records.spot_check`):
+#: quick mode samples cells and images, full mode re-measures every cell on every image.
+SPOT_CHECK = {
+    "quick": {"cells": 2, "images": 200, "pgd_images": 25},
+    "full": {"cells": None, "images": None, "pgd_images": None},
+}
+COMMAND = "python -m dyndl_lite.experiments.yan_control"
+
+
+def cell_name(kind: str, strength: float) -> str:
+    """The record cell of a Table 2 column: ``fgsm-0.3``, ``gaussian-100``, ..."""
+    return f"{kind}-{strength:g}"
+
+
+def binomial_se(percent: float, n: int) -> float:
+    """Standard error ``100 sqrt(p(1-p)/n)`` (percentage points) of an accuracy ``percent`` on
+    ``n`` images, with ``p`` floored at ``1/(n+1)`` away from 0 and 1 so that a column at 0 % or
+    100 % still carries the error of one image."""
+    if n < 1:
+        raise ValueError(f"n must be a positive number of images, got {n!r}.")
+    p = min(max(percent / 100, 1 / (n + 1)), n / (n + 1))
+    return 100 * math.sqrt(p * (1 - p) / n)
+
+
+def measure_record(model: str, force: bool = False) -> Path:
+    """Measure the authors' released ``model`` under the book's Yan protocol
+    (:data:`dyndl_lite.protocols.YAN`: all 10,000 official MNIST test images, PGD the first 1,000)
+    and write its evaluation record into the package's checkpoint folder (numbers only: their
+    weights are never shipped). An existing record is kept unless ``force``."""
+    net, loaded = released.load(model)
+    record = records.measure(
+        protocols.YAN,
+        net,
+        records.official_test_data(),
+        loaded["name"],
+        loaded["weights_sha256"],
+        command=f"{COMMAND} {model}",
+        say=print,
+    )
+    return records.write(record, pretrained.SHIPPED_DIR, overwrite=force)
+
+
+def load_record(model: str) -> records.Record:
+    """The evaluation record of the authors' ``model``, checked (digest, bitmaps) and current:
+    keyed by the pinned SHA-256 of their file and this code's Yan protocol version."""
+    entry = released.entry(model)
+    record = records.read(records.record_path(entry.name, pretrained.SHIPPED_DIR))
+    key = record.key
+    if (key.get("weights_sha256"), key.get("protocol"), key.get("protocol_version")) != (
+        entry.sha256,
+        protocols.YAN.name,
+        protocols.YAN.version,
+    ):
+        raise records.StaleRecordError(
+            f"The evaluation record {record.path} is not current for {entry.name} under protocol "
+            f"{protocols.YAN.name} v{protocols.YAN.version}; re-measure it with "
+            f"`{COMMAND} {model} --force`."
+        )
+    return record
+
+
+def control(mode: str = "quick", seed: int = 0) -> dict:
+    """The authors' networks under the book's protocol, read from their records
+    (:func:`load_record`), each re-checked live (:func:`dyndl_lite.records.spot_check` with
+    :data:`SPOT_CHECK` ``[mode]`` and ``seed``) when its file is at hand.
+
+    Returns per model the accuracies (%) of every Table 2 column and the images each used, the
+    clean accuracy, the accuracy among the images classified correctly when clean (what the
+    authors' scripts call ``accuracy_withRef``), the record's one-line description and the spot
+    check's line (or why it was skipped).
+    """
+    found = {}
+    data = None
+    for model in released.RELEASED:
+        record = load_record(model)
+        clean = record.cells["clean"].outcomes
+        cells = [record.cells[cell_name(k, s)] for k, s in COLUMNS]
+        try:
+            net, _ = released.load(model)
+            data = records.official_test_data() if data is None else data
+            check = records.spot_check(record, net, data, seed=seed, **SPOT_CHECK[mode])
+        except DatasetNotFoundError as missing:
+            check = f"no live check: {missing}"
+        found[model] = {
+            "accuracy": [100 * c.value for c in cells],
+            "images": [c.n for c in cells],
+            "accuracy_among_clean_correct": [
+                100 * (c.outcomes & clean[: c.n]).sum() / clean[: c.n].sum() for c in cells
+            ],
+            "clean": 100 * record.cells["clean"].value,
+            "described": records.describe(record),
+            "spot_check": check,
+        }
+    return {"mode": mode, "models": found}
+
+
+def _training_margin(ours: np.ndarray, ours_images: int, authors: float, n: int) -> float:
+    if len(ours) >= 2:
+        t = stats.t.ppf(0.975, len(ours) - 1)
+        return t * ours.std(ddof=1) / math.sqrt(len(ours)) + 1.96 * binomial_se(authors, n)
+    return 1.96 * math.hypot(binomial_se(ours[0], ours_images), binomial_se(authors, n))
+
+
+def _reading(gap: float, margin: float, below: str, above: str) -> str:
+    if abs(gap) <= margin:
+        return "within noise"
+    return below if gap < 0 else above
+
+
+def gaps(control: dict, table2: dict) -> list[dict]:
+    """One row per (model, column) of Table 2 for the CNN and the ODENet: the paper's mean and
+    std, the authors' network under the book's code, ours (mean over the table's seeds), the
+    protocol gap ``authors - paper`` and the training gap ``ours - authors``, each with its
+    margin and reading (see the module's docstring)."""
+    if table2.get("table") != 2:
+        raise ValueError("table2 must be yan.table(2)'s result (the Gaussian-trained networks).")
+    rows = []
+    for model in ("cnn", "odenet"):
+        seeds = np.array(table2["rows"][model]["seeds"])
+        first = table2["seeds"][0]  # with one seed, the images its columns used
+        per_seed_images = [
+            table2["pgd_images_per_seed"][first]
+            if kind == "pgd"
+            else table2["images_per_seed"][first]
+            for kind, _ in table2["column_specs"]
+        ]
+        for j, column in enumerate(table2["columns"]):
+            paper, paper_std = table2["paper"][model][j]
+            authors = control["models"][model]["accuracy"][j]
+            n = control["models"][model]["images"][j]
+            ours = seeds[:, j]
+            protocol, training = authors - paper, ours.mean() - authors
+            protocol_margin = 1.96 * math.hypot(binomial_se(authors, n), paper_std)
+            training_margin = _training_margin(ours, per_seed_images[j], authors, n)
+            rows.append(
+                {
+                    "model": model,
+                    "column": column,
+                    "paper": paper,
+                    "paper_std": paper_std,
+                    "authors": authors,
+                    "authors_images": n,
+                    "ours": float(ours.mean()),
+                    "seeds": len(ours),
+                    "protocol_gap": protocol,
+                    "protocol_margin": protocol_margin,
+                    "protocol": _reading(protocol, protocol_margin, "book lower", "book higher"),
+                    "training_gap": float(training),
+                    "training_margin": training_margin,
+                    "training": _reading(training, training_margin, "ours lower", "ours higher"),
+                }
+            )
+    return rows
+
+
+def gaps_markdown(rows: list[dict], epochs: int) -> str:
+    """:func:`gaps` as a table: paper, authors' networks (book's code), ours, and both gaps with
+    their margins and readings."""
+    header = [
+        "network",
+        "perturbation",
+        "paper",
+        "authors' network, book's code",
+        f"ours ({epochs} epochs)",
+        "protocol gap (authors − paper)",
+        "training gap (ours − authors)",
+    ]
+    lines = [
+        [
+            "CNN" if r["model"] == "cnn" else "ODENet",
+            r["column"],
+            f"{r['paper']:.1f} ± {r['paper_std']:.1f}",
+            f"{r['authors']:.1f} (n = {r['authors_images']:,})",
+            f"{r['ours']:.1f} ({r['seeds']} seed{'s' if r['seeds'] > 1 else ''})",
+            f"{r['protocol_gap']:+.1f} ± {r['protocol_margin']:.1f}: {r['protocol']}",
+            f"{r['training_gap']:+.1f} ± {r['training_margin']:.1f}: {r['training']}",
+        ]
+        for r in rows
+    ]
+    return verdicts.markdown_table(header, lines)
+
+
+def same_weights_markdown(control: dict) -> str:
+    """The authors' run-1 networks measured twice: by their own script (their log, FGSM only)
+    and by the book's code, with the accuracy among clean-correct images beside the plain one."""
+    header = [
+        "network",
+        "perturbation",
+        "their script (log, run 1)",
+        "book's code: accuracy",
+        "book's code: among clean-correct",
+    ]
+    lines = []
+    for model, found in control["models"].items():
+        for j, (kind, strength) in enumerate(COLUMNS):
+            if kind != "fgsm" or strength not in yan.AUTHORS_LOG_FGSM:
+                continue
+            lines.append(
+                [
+                    {"cnn": "CNN", "odenet": "ODENet", "tisode": "TisODE"}[model],
+                    yan.column_label(kind, strength),
+                    f"{yan.AUTHORS_LOG_FGSM[strength][model][0]:.1f}",
+                    f"{found['accuracy'][j]:.1f}",
+                    f"{found['accuracy_among_clean_correct'][j]:.1f}",
+                ]
+            )
+    return verdicts.markdown_table(header, lines)
+
+
+def summary(rows: list[dict]) -> str:
+    """A computed paragraph: how much of the gap between the paper and the book is protocol and
+    how much training, in numbers (mean over the columns of each network)."""
+    parts = []
+    for model, label in (("cnn", "CNN"), ("odenet", "ODENet")):
+        mine = [r for r in rows if r["model"] == model]
+        protocol = np.mean([abs(r["protocol_gap"]) for r in mine])
+        training = np.mean([r["training_gap"] for r in mine])
+        inside = sum(r["protocol"] == "within noise" for r in mine)
+        lower = sum(r["training"] == "ours lower" for r in mine)
+        parts.append(
+            f"for the {label}, the authors' network measured by the book's code lies within "
+            f"noise of the paper in {inside} of {len(mine)} columns (mean absolute protocol gap "
+            f"{protocol:.1f} points), while ours lie {abs(training):.1f} points "
+            f"{'below' if training < 0 else 'above'} the authors' network on average and "
+            f"significantly below it in {lower} of {len(mine)} columns"
+        )
+    return (
+        "Where the gap comes from: "
+        + "; ".join(parts)
+        + ". A gap that the control leaves within noise is not the protocol's doing; "
+        "what remains between our networks and the authors' is training."
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m dyndl_lite.experiments.yan_control MODEL... [--force]``: measure records."""
+    parser = argparse.ArgumentParser(prog=COMMAND, description=measure_record.__doc__)
+    parser.add_argument("models", nargs="+", choices=list(released.RELEASED))
+    parser.add_argument("--force", action="store_true", help="re-measure an existing record")
+    args = parser.parse_args(argv)
+    for model in args.models:
+        print(f"wrote {measure_record(model, args.force)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
