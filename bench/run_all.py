@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-ORDER = ["throughput", "adjoint", "ot", "notebooks"]
+ORDER = ["throughput", "adjoint", "ot", "denormals", "notebooks"]
 
 
 def main() -> int:

@@ -114,6 +114,7 @@ def seed_everything(seed: int) -> torch.Generator:
 
 
 _flush_depth = 0
+_kept = 0
 
 
 @contextmanager
@@ -136,6 +137,9 @@ def flush_denormals() -> Iterator[None]:
     (0.0, True)
     """
     global _flush_depth
+    if _kept:
+        yield
+        return
     if _flush_depth == 0:
         torch.set_flush_denormal(True)
     _flush_depth += 1
@@ -145,6 +149,18 @@ def flush_denormals() -> Iterator[None]:
         _flush_depth -= 1
         if _flush_depth == 0:
             torch.set_flush_denormal(False)
+
+
+@contextmanager
+def keep_denormals() -> Iterator[None]:
+    """Inside this block :func:`flush_denormals` does nothing, so the package computes with IEEE
+    denormals: for measuring what flushing buys (``bench/denormals.py``), not for use."""
+    global _kept
+    _kept += 1
+    try:
+        yield
+    finally:
+        _kept -= 1
 
 
 def describe(mode: str | None = None, device: str | torch.device | None = None) -> str:

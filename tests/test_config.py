@@ -82,3 +82,10 @@ def test_flush_denormals_is_scoped_and_restored_after_training_and_attacks() -> 
     count_correct(model, x, y, device="cpu")
     attacks.fgsm(model, x, y, eps=0.1)
     assert _denormals_survive()
+
+
+def test_keep_denormals_switches_flushing_off_for_benchmarks() -> None:
+    with config.keep_denormals(), config.flush_denormals():
+        assert _denormals_survive()
+    with config.flush_denormals():
+        assert not _denormals_survive()

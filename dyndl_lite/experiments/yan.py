@@ -527,6 +527,7 @@ def table(
         test.accuracy_label,
         records=records,
         epochs=epochs,
+        fallback=test.is_fallback,
         tisode_seeds=tisode_seeds,
         images_per_seed={s: len(index) for s, (index, _) in shares.items()},
         pgd_images_per_seed={s: k for s, (_, k) in shares.items()},
