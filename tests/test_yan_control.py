@@ -1,0 +1,91 @@
+"""The control of chapter 6: gaps between the paper, the authors' networks and ours."""
+
+import math
+
+import numpy as np
+import pytest
+
+from dyndl_lite.experiments import yan, yan_control
+
+
+def _table2(cnn_seeds, odenet_seeds, images=1000, pgd=1000, fallback=False) -> dict:
+    specs = yan.COLUMNS[("mnist", 2)]
+    seeds = list(range(len(cnn_seeds)))
+    return {
+        "table": 2,
+        "fallback": fallback,
+        "seeds": seeds,
+        "columns": [yan.column_label(k, s) for k, s in specs],
+        "column_specs": specs,
+        "paper": yan.PAPER[("mnist", 2)],
+        "images_per_seed": dict.fromkeys(seeds, images),
+        "pgd_images_per_seed": dict.fromkeys(seeds, pgd),
+        "rows": {
+            "cnn": {"seeds": [list(r) for r in cnn_seeds]},
+            "odenet": {"seeds": [list(r) for r in odenet_seeds]},
+        },
+    }
+
+
+def _control(cnn, odenet, n=10_000, n_pgd=1_000) -> dict:
+    images = [n_pgd if k == "pgd" else n for k, _ in yan_control.COLUMNS]
+    return {
+        "models": {
+            "cnn": {"accuracy": list(cnn), "images": images},
+            "odenet": {"accuracy": list(odenet), "images": images},
+        }
+    }
+
+
+PAPER_CNN = [m for m, _ in yan.PAPER[("mnist", 2)]["cnn"]]
+PAPER_ODE = [m for m, _ in yan.PAPER[("mnist", 2)]["odenet"]]
+
+
+def test_gaps_add_up_to_ours_minus_paper():
+    ours_cnn = np.array([[97.0, 40.0, 8.0, 20.0, 0.0], [96.0, 42.0, 9.0, 22.0, 0.1]])
+    ours_ode = ours_cnn + 5
+    control = _control(np.add(PAPER_CNN, 0.3), np.add(PAPER_ODE, -0.2))
+    rows = yan_control.gaps(control, _table2(ours_cnn, ours_ode))
+    assert len(rows) == 2 * len(yan_control.COLUMNS)
+    for r in rows:
+        assert math.isclose(r["protocol_gap"] + r["training_gap"], r["ours"] - r["paper"])
+
+
+def test_a_gap_of_a_few_images_is_within_noise_and_a_large_one_is_not():
+    """The authors' network 0.3 points from the paper: within the binomial + run-to-run margin.
+    Ours 20 points below the authors' on three seeds that agree: outside the t margin."""
+    ours_cnn = np.tile(np.subtract(PAPER_CNN, 20).clip(0), (3, 1)) + np.array([[0], [0.5], [-0.5]])
+    ours_ode = np.tile(np.subtract(PAPER_ODE, 20).clip(0), (3, 1)) + np.array([[0], [0.5], [-0.5]])
+    control = _control(np.add(PAPER_CNN, 0.3), np.add(PAPER_ODE, 0.3))
+    rows = yan_control.gaps(control, _table2(ours_cnn, ours_ode))
+    fgsm = [r for r in rows if r["column"] == yan.column_label("fgsm", 0.3)]
+    assert all(r["protocol"] == "within noise" for r in fgsm)
+    assert all(r["training"] == "ours lower" for r in fgsm)
+
+
+def test_the_training_margin_uses_student_t_for_few_seeds():
+    """Two seeds with mean 3 points below the authors' and sd 2: se = 1.41; 2 SE (2.8) would call
+    it, Student's t with 1 degree of freedom (12.7 SE) does not."""
+    base = np.array(PAPER_CNN)
+    ours = np.vstack([base - 3 + 1.414, base - 3 - 1.414]).clip(0, 100)
+    control = _control(base, np.array(PAPER_ODE), n=10**7, n_pgd=10**7)  # images' error ~ 0
+    rows = yan_control.gaps(control, _table2(ours, np.vstack([PAPER_ODE, PAPER_ODE])))
+    row = next(
+        r for r in rows if r["model"] == "cnn" and r["column"] == yan.column_label("fgsm", 0.3)
+    )
+    assert row["training_gap"] == pytest.approx(-3, abs=0.01)
+    assert row["training"] == "within noise"
+    assert row["training_margin"] > 12 * 2 / math.sqrt(2)
+
+
+def test_gaps_refuse_a_table_measured_on_the_fallback():
+    ours = np.tile(PAPER_CNN, (1, 1))
+    with pytest.raises(ValueError, match="fallback"):
+        yan_control.gaps(_control(PAPER_CNN, PAPER_ODE), _table2(ours, ours, fallback=True))
+
+
+def test_binomial_se_keeps_one_image_of_error_at_zero_percent():
+    assert yan_control.binomial_se(50.0, 100) == pytest.approx(5.0)
+    assert 0 < yan_control.binomial_se(0.0, 1000) < 0.1
+    with pytest.raises(ValueError, match="n must be"):
+        yan_control.binomial_se(50.0, 0)
