@@ -14,10 +14,9 @@ from dyndl_lite.models.chen import MODELS
 from dyndl_lite.train import evaluate
 
 SHIPPED = [m for m in MODELS if pretrained.exists(chen.checkpoint_name(m))]
-RECORDS = (
-    sorted(pretrained.SHIPPED_DIR.glob("*.json"))
-    if hasattr(pretrained, "SHIPPED_DIR")
-    else sorted(pretrained.CHECKPOINT_DIR.glob("*.json"))
+# checkpoint records only: evaluation records (`<name>.eval.json`, dyndl_lite.records) are not
+RECORDS = sorted(
+    p for p in pretrained.SHIPPED_DIR.glob("*.json") if not p.name.endswith(".eval.json")
 )
 
 # The fields chapters 4, 6 and 10 read from a record (the lead's record contract, issue 13).
