@@ -329,4 +329,3 @@ def load(
         "logit_check": {"images": check_images, "max_abs_difference": gap},
     }
     return net, record
-
