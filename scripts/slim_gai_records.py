@@ -30,6 +30,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import repo_root  # noqa: F401  (this checkout's root first on sys.path)
 
 from dyndl_lite import atomic
 from dyndl_lite.experiments.gai import fixed_basis_pca

@@ -5,8 +5,8 @@ from __future__ import annotations
 import nbformat
 import pytest
 
+from booktools.layout import toc_notebooks
 from conftest import ROOT, executed_notebooks
-from dyndl_lite._book.layout import toc_notebooks
 
 pytestmark = pytest.mark.book
 NOTEBOOKS = toc_notebooks()

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
+from booktools.layout import colab_install_ref, repository_url, toc_notebooks
+from booktools.normalize import colab_setup_source
 from conftest import imported_names
-from dyndl_lite._book.layout import colab_install_ref, repository_url, toc_notebooks
-from dyndl_lite._book.normalize import colab_setup_source
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
+import sys
 import tomllib
+from pathlib import Path
 
 import yaml
 from packaging.requirements import Requirement
+from setuptools import find_namespace_packages
 
+from booktools.layout import toc_notebooks
 from conftest import ROOT, imported_names
-from dyndl_lite._book.layout import toc_notebooks
 
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 
@@ -192,3 +196,57 @@ def test_make_test_fast_leaves_out_the_book_and_the_browser():
     recipe = re.search(r"^test-fast:.*\n((?:\t.*\n)+)", makefile, flags=re.MULTILINE)
     assert recipe, "Makefile has a test-fast target"
     assert 'pytest -m "not book and not browser and not slow"' in recipe.group(1)
+
+
+def wheel_files() -> list[Path]:
+    """The files the wheel installs, read from pyproject.toml as setuptools reads it: the modules
+    of every package ``[tool.setuptools.packages.find]`` finds, and its ``package-data`` globs."""
+    setuptools = PYPROJECT["tool"]["setuptools"]
+    packages = find_namespace_packages(where=ROOT, **setuptools["packages"]["find"])
+    files = set()
+    for package in packages:
+        folder = ROOT / package.replace(".", "/")
+        files.update(folder.glob("*.py"))
+        for pattern in setuptools.get("package-data", {}).get(package, []):
+            files.update(path for path in folder.glob(pattern) if path.is_file())
+    return sorted(files)
+
+
+def test_the_installed_package_is_under_25_megabytes():
+    """Every Colab reader installs it: weights and the records the chapters read, nothing more
+    (issue 29: it weighed 111 MB with raw training traces in the chapter-10 records)."""
+    files = wheel_files()
+    assert ROOT / "dyndl_lite" / "__init__.py" in files
+    assert any(path.suffix == ".safetensors" for path in files), "the weights are part of it"
+    total = sum(path.stat().st_size for path in files)
+    largest = sorted(files, key=lambda path: -path.stat().st_size)[:5]
+    assert total < 25_000_000, f"the package weighs {total / 1e6:.1f} MB; largest: " + ", ".join(
+        f"{p.relative_to(ROOT)} {p.stat().st_size / 1e6:.1f} MB" for p in largest
+    )
+
+
+def test_the_wheel_holds_no_tooling():
+    assert all(path.is_relative_to(ROOT / "dyndl_lite") for path in wheel_files())
+
+
+TOOLING = ("booktools", "bench", "yaml", "nbformat", "nbclient", "selenium", "jupyter_cache")
+TOOLING += ("bs4", "pypdf", "sphinx", "pytest")
+
+
+def test_importing_the_package_imports_no_tooling():
+    """``import dyndl_lite`` and every one of its modules (in a fresh interpreter) loads none of
+    the book's tooling or its dependencies: the wheel needs only its declared dependencies."""
+    code = (
+        "import importlib, pkgutil, sys\n"
+        "import dyndl_lite\n"
+        "for m in pkgutil.walk_packages(dyndl_lite.__path__, 'dyndl_lite.'):\n"
+        "    if m.name != 'dyndl_lite.__main__':\n"
+        "        importlib.import_module(m.name)\n"
+        "print(' '.join(sorted({name.split('.')[0] for name in sys.modules})))\n"
+    )
+    process = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    loaded = set(process.stdout.split())
+    assert "dyndl_lite" in loaded and "torch" in loaded
+    assert loaded.isdisjoint(TOOLING), sorted(loaded & set(TOOLING))

@@ -3,7 +3,7 @@
 - ``executed-notebooks.zip``: every chapter as executed by the last book build (its jupyter-cache,
   ``_build/.jupyter_cache``), outputs included.
 - ``student-notebooks.zip``: every chapter with its solutions removed
-  (:func:`dyndl_lite._book.student.student_version`).
+  (:func:`booktools.student.student_version`).
 - ``dynamic-view-of-deep-learning.pdf``: the whole book as one PDF, made offline: the article of
   every page of ``_toc.yml``, in book order, is put on one HTML page beside the built book
   (``print.html``, same styles and local MathJax), which headless Chromium prints with a bookmark
@@ -30,8 +30,8 @@ from urllib.parse import urljoin, urlsplit
 
 import nbformat
 
-from dyndl_lite._book.layout import ROOT, toc_documents, toc_notebooks
-from dyndl_lite._book.student import student_version
+from booktools.layout import ROOT, toc_documents, toc_notebooks
+from booktools.student import student_version
 
 if TYPE_CHECKING:
     from selenium.webdriver.remote.webdriver import WebDriver
