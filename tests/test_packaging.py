@@ -169,35 +169,6 @@ def test_api_page_names_only_chapters_that_use_the_module():
     assert not stale, f"book/appendix/api.md names chapters that do not import the module: {stale}"
 
 
-def test_workflow_runs_the_readme_test_command_and_publishes_only_main():
-    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "book.yml").read_text())
-    triggers = workflow.get("on", workflow.get(True))  # YAML 1.1 reads the key `on` as True
-    assert "pull_request" in triggers and triggers["push"]["branches"] == ["main"]
-    readme = (ROOT / "README.md").read_text()
-    assert re.search(r"^make test\b", readme, flags=re.MULTILINE), (
-        "the README names `make test` as its test command"
-    )
-    steps = workflow["jobs"]["test"]["steps"]
-    assert any(step.get("run", "").strip() == "make test" and "if" not in step for step in steps), (
-        "every run executes make test"
-    )
-    deploy = workflow["jobs"]["deploy"]
-    assert (
-        "refs/heads/main" in deploy["if"]
-        and "pull_request" in deploy["if"]
-        and deploy["needs"] == "test"
-    )
-    upload = next(s for s in steps if "upload-pages-artifact" in s.get("uses", ""))
-    assert "refs/heads/main" in upload["if"] and upload["with"]["path"] == "_build/html"
-
-
-def test_make_test_fast_leaves_out_the_book_and_the_browser():
-    makefile = (ROOT / "Makefile").read_text()
-    recipe = re.search(r"^test-fast:.*\n((?:\t.*\n)+)", makefile, flags=re.MULTILINE)
-    assert recipe, "Makefile has a test-fast target"
-    assert 'pytest -m "not book and not browser and not slow"' in recipe.group(1)
-
-
 def wheel_files() -> list[Path]:
     """The files the wheel installs, read from pyproject.toml as setuptools reads it: the modules
     of every package ``[tool.setuptools.packages.find]`` finds, and its ``package-data`` globs."""
