@@ -58,6 +58,24 @@ def test_lock_file_satisfies_pyproject_ranges():
         ), name
 
 
+def test_cpu_lock_pins_what_the_lock_pins_less_the_cuda_runtime():
+    """requirements/lock-cpu.txt (the GitHub workflow's) installs the same versions as lock.txt,
+    torch's CPU build instead of the CUDA one: regenerate both with `make lock`."""
+
+    def pins(name: str) -> dict[str, str]:
+        lines = (ROOT / "requirements" / name).read_text().splitlines()
+        return dict(line.split(";")[0].strip().split("==") for line in lines if "==" in line)
+
+    full, cpu = pins("lock.txt"), pins("lock-cpu.txt")
+    cuda = {name for name in full if re.match(r"(nvidia-|triton|cuda-)", name)}
+    assert "torch" in cpu and cuda and cpu == {k: v for k, v in full.items() if k not in cuda}
+    assert re.search(
+        r"^--extra-index-url \S+/whl/cpu$",
+        (ROOT / "requirements" / "lock-cpu.txt").read_text(),
+        re.M,
+    )
+
+
 def test_package_source_parses_on_the_oldest_promised_python():
     minimum = re.search(r">=\s*3\.(\d+)", PYPROJECT["project"]["requires-python"]).group(1)
     readme = (ROOT / "README.md").read_text()
