@@ -28,9 +28,8 @@ def test_the_setup_cell_shows_pip_installing_the_pinned_commit():
         f"install_ref {ref!r} is not a commit hash"
     )
     source = colab_setup_source()
-    assert (
-        f'%pip install "dyndl_lite @ git+{repository_url()}@{ref}"' in source
-    )  # output visible, no --quiet
+    # output visible, no --quiet
+    assert f'%pip install "dyndl_lite @ git+{repository_url()}@{ref}"' in source
     assert "@main" not in source
 
 
