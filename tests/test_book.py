@@ -102,26 +102,41 @@ def test_chapters_link_the_functions_they_call_to_the_api_page(built_book):
 
 
 def test_the_books_sphinx_configuration_links_code_to_the_api_page(tmp_path):
-    """A two-page book with _config.yml's Sphinx extensions and codeautolink settings builds with
-    warnings as errors, and a name imported in one code cell is a link to its API entry in the
-    next cell (the notebook is one program). Seconds, where the whole book takes many minutes."""
+    """A two-page book with _config.yml's Sphinx extensions (dyndl_html aside: it writes the
+    book's downloads) and codeautolink settings builds with warnings as errors; a name imported in
+    one code cell is a link to its API entry in the next cell (the notebook is one program), also
+    beside an exercise and its solution, and docstring examples marked ``+SKIP`` do not break it.
+    Seconds, where the whole book takes many minutes."""
     sphinx = yaml.safe_load((ROOT / "_config.yml").read_text())["sphinx"]
-    extensions = ["myst_nb", *sphinx["extra_extensions"]]
+    local = [name for name in sphinx["local_extensions"] if name != "dyndl_html"]
+    extensions = ["myst_nb", *sphinx["extra_extensions"], *local]
     assert "sphinx_codeautolink" in extensions
-    settings = {k: v for k, v in sphinx["config"].items() if k.startswith("codeautolink_")}
+    settings = {
+        key: value
+        for key, value in sphinx["config"].items()
+        if key.startswith("codeautolink_") or key == "trim_doctest_flags"
+    }
     (tmp_path / "conf.py").write_text(
+        f"import sys\nsys.path.insert(0, {str(ROOT / 'book' / '_ext')!r})\n"
         f"extensions = {extensions!r}\n"
         + "".join(f"{key} = {value!r}\n" for key, value in settings.items())
+        + "myst_enable_extensions = ['colon_fence']\n"
         + "nb_execution_mode = 'off'\nexclude_patterns = ['_build']\n"
     )
     (tmp_path / "index.md").write_text("# Book\n\n```{toctree}\napi\nchapter\n```\n")
     (tmp_path / "api.md").write_text(
-        "# API\n\n```{eval-rst}\n.. automodule:: dyndl_lite.solvers\n   :members: odeint\n```\n"
+        "# API\n\n```{eval-rst}\n.. automodule:: dyndl_lite.solvers\n   :members: odeint\n\n"
+        ".. automodule:: dyndl_lite.pretrained\n   :members: locate\n```\n"
+    )
+    exercise = (
+        ":::{exercise}\n:label: ex-one\n\nSolve it.\n:::\n\n"
+        ":::{solution} ex-one\n:class: dropdown\n\nLike this.\n:::\n"
     )
     chapter = nbformat.v4.new_notebook(
         cells=[
-            nbformat.v4.new_markdown_cell("# Chapter"),
+            nbformat.v4.new_markdown_cell("# Chapter\n\n## A section"),
             nbformat.v4.new_code_cell("import torch\nfrom dyndl_lite.solvers import odeint"),
+            nbformat.v4.new_markdown_cell(exercise),
             nbformat.v4.new_code_cell("odeint(lambda t, y: -y, torch.ones(1), torch.ones(2))"),
         ],
         metadata={"language_info": {"name": "python", "pygments_lexer": "ipython3"}},
