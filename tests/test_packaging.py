@@ -82,7 +82,7 @@ def test_package_source_parses_on_the_oldest_promised_python():
     assert f"Python 3.{minimum} or newer" in readme, (
         "README and requires-python must promise the same versions"
     )
-    for folder in ("dyndl_lite", "tests", "scripts", "bench", "book/_ext"):
+    for folder in ("dyndl_lite", "booktools", "tests", "scripts", "bench", "book/_ext"):
         for path in (ROOT / folder).rglob("*.py"):
             ast.parse(path.read_text(), filename=str(path), feature_version=(3, int(minimum)))
 
@@ -91,7 +91,7 @@ def test_requires_python_covers_the_standard_library_the_code_imports():
     """tomllib (tests, scripts) arrived in Python 3.11: requires-python may not promise less."""
     minimum = int(re.search(r">=\s*3\.(\d+)", PYPROJECT["project"]["requires-python"]).group(1))
     newest_module = {"tomllib": 11}
-    for folder in ("dyndl_lite", "tests", "scripts", "bench"):
+    for folder in ("dyndl_lite", "booktools", "tests", "scripts", "bench"):
         for path in (ROOT / folder).rglob("*.py"):
             for node in ast.walk(ast.parse(path.read_text())):
                 names = (
