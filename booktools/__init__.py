@@ -3,8 +3,8 @@ tests.
 
 Not part of the package: ``dyndl_lite`` (the wheel) never imports it, and it is not installed. It
 works on a checkout of the repository, imported from the repository root (``python -m pytest``,
-``python -m bench.X`` and ``scripts/`` put the root on ``sys.path``), and needs the ``[book]`` and
-``[test]`` extras (nbformat, PyYAML, BeautifulSoup, Selenium for the PDF, pypdf):
+``python -m bench.X`` and ``scripts/`` put the root on ``sys.path``), and needs the ``[book]``
+extra (nbformat, PyYAML, BeautifulSoup, pypdf) and, to print the PDF, the ``[test]`` one (Selenium):
 
 * :mod:`~booktools.layout`: where the repository is, and what ``_config.yml`` and
   ``_toc.yml`` say (the repository URL, the Colab pin, the chapters in book order);
