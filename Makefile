@@ -3,6 +3,8 @@
 #   make test   create .venv if missing, install, run the whole test suite (builds the book once)
 PYTHON ?= python3
 VENV   ?= .venv
+# the pins installed: requirements/lock-cpu.txt installs torch's CPU wheels (the GitHub workflow's)
+LOCK   ?= requirements/lock.txt
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.dyndl-installed
 RUN    := PATH="$(CURDIR)/$(BIN):$$PATH"
@@ -10,9 +12,9 @@ RUN    := PATH="$(CURDIR)/$(BIN):$$PATH"
 .PHONY: book book-full test test-fast pdf lock clean student run-times bench reproduce reproduce-status \
 	evaluate
 
-$(STAMP): requirements/lock.txt pyproject.toml
+$(STAMP): $(LOCK) pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements/lock.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r $(LOCK)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
 

@@ -17,7 +17,7 @@ import nbformat
 from nbclient import NotebookClient
 
 from bench.common import save
-from dyndl_lite._book.layout import ROOT, toc_notebooks
+from booktools.layout import ROOT, toc_notebooks
 
 GOAL_S = 600
 

@@ -155,9 +155,8 @@ def solve_backward(
         [z1.detach().reshape(-1), a1.detach().reshape(-1)]
         + [torch.zeros_like(p).reshape(-1) for p in params]
     )
-    grid = torch.tensor(
-        [times[1], times[0]], dtype=z1.dtype, device=z1.device
-    )  # z1 is floating: no rounding to ints
+    # z1 is floating: no rounding to ints
+    grid = torch.tensor([times[1], times[0]], dtype=z1.dtype, device=z1.device)
     field = _augmented_field(func, params, shape)
     try:
         end = solvers.integrate(field, state, grid, method, step_size, max_steps)[-1]

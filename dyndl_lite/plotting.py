@@ -14,23 +14,16 @@ An Axes *with data* (``ax.has_data()``, drawn axis lines, not a colorbar) must h
 
 :func:`check_figure` raises :class:`FigureCheckError` (a ``ValueError``) naming the figure and each
 problem.
-:func:`install_figure_check` makes an IPython kernel check every figure it shows: figures passed to
-``plt.show()`` and figures still open at the end of a cell (what the inline backend displays).
-``import dyndl_lite`` calls it when the environment variable ``DYNDL_CHECK_FIGURES`` is ``1``; the
-test suite's book build sets it.
+The book's build runs it on every figure a chapter shows, through an IPython extension of the
+repository's tooling (``booktools.figure_check``); importing this module changes nothing.
 """
 
 from __future__ import annotations
 
-import ast
-import os
 from typing import Any
 
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-
-ENV_VAR = "DYNDL_CHECK_FIGURES"
-_CHECK_NAME = "_dyndl_check_open_figures"
 
 
 class FigureCheckError(ValueError):
@@ -106,74 +99,3 @@ def check_figure(fig: Figure, name: str | None = None) -> None:
     if problems:
         label = name or (f"Figure {fig.number}" if hasattr(fig, "number") else "The figure")
         raise FigureCheckError(f"{label} is incomplete:\n  " + "\n  ".join(problems))
-
-
-def check_open_figures(value: Any = None) -> Any:
-    """Check every open pyplot figure (those the inline backend shows at the end of a cell); return
-    ``value``."""
-    import sys
-
-    pyplot = sys.modules.get("matplotlib.pyplot")
-    if pyplot is not None:
-        for number in pyplot.get_fignums():
-            check_figure(pyplot.figure(number), f"Figure {number}")
-    return value
-
-
-class _CheckAtCellEnd(ast.NodeTransformer):
-    """Rewrite a cell so that it checks the open figures as its last action.
-
-    A final expression ``x`` becomes ``_dyndl_check_open_figures(x)`` (its value is still
-    displayed); otherwise the call is appended as a statement.
-    """
-
-    def visit_Module(self, node: ast.Module) -> ast.Module:
-        call = ast.Name(id=_CHECK_NAME, ctx=ast.Load())
-        if node.body and isinstance(node.body[-1], ast.Expr):
-            last = node.body[-1]
-            last.value = ast.Call(func=call, args=[last.value], keywords=[])
-        else:
-            node.body.append(ast.Expr(value=ast.Call(func=call, args=[], keywords=[])))
-        return ast.fix_missing_locations(node)
-
-
-def install_figure_check(shell: Any = None) -> bool:
-    """Check every figure the running IPython kernel shows; return whether a kernel was found.
-
-    ``plt.show()`` checks the open figures before showing them, and every cell ends by checking
-    the figures still open, before the inline backend displays them. A figure that fails raises
-    :class:`FigureCheckError` in the cell that shows it. Installing twice does nothing more.
-    """
-    if shell is None:
-        try:
-            from IPython import get_ipython
-        except ImportError:
-            return False
-        shell = get_ipython()
-    if shell is None:
-        return False
-    if any(isinstance(t, _CheckAtCellEnd) for t in shell.ast_transformers):
-        return True
-    import matplotlib.pyplot as pyplot
-
-    original_show = pyplot.show
-
-    def show(*args: Any, **kwargs: Any) -> Any:
-        check_open_figures()
-        return original_show(*args, **kwargs)
-
-    show.__doc__ = original_show.__doc__
-    pyplot.show = show
-    shell.user_ns[_CHECK_NAME] = check_open_figures
-    shell.user_ns_hidden[_CHECK_NAME] = check_open_figures
-    shell.ast_transformers.append(_CheckAtCellEnd())
-    return True
-
-
-def figure_check_requested() -> bool:
-    """Whether ``$DYNDL_CHECK_FIGURES`` asks for the check (``1``); any value other than ``0``,
-    ``1`` or unset is an error."""
-    value = os.environ.get(ENV_VAR, "0").strip()
-    if value not in ("0", "1", ""):
-        raise ValueError(f"{ENV_VAR} must be 0 or 1, got {value!r}.")
-    return value == "1"

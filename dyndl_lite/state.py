@@ -17,9 +17,12 @@ bitwise identically to one that was never interrupted. Nothing is unpickled.
 
 Example::
 
-    >>> store = StateStore(Path("runs/chen-mlp-seed0.state"))   # doctest: +SKIP
-    >>> store.save(epoch=3, model=net, optimizer=opt, generator=g, history={...}, spec={...})
-    >>> store.load(model=net, optimizer=opt, generator=g)        # -> (3, history, spec)
+    >>> store = StateStore(Path("runs/chen-mlp-seed0.state"))  # doctest: +SKIP
+    >>> store.save(  # doctest: +SKIP
+    ...     epoch=3, model=net, optimizer=opt, generator=g, history=history, spec=spec
+    ... )
+    >>> store.load(model=net, optimizer=opt, generator=g)  # doctest: +SKIP
+    (3, history, spec)
 """
 
 from __future__ import annotations

@@ -210,9 +210,8 @@ def ot_map(x: ArrayLike, y: ArrayLike, solver: str = "pot") -> np.ndarray:
         return np.arange(m, dtype=np.int64)
     import ot  # POT, imported lazily: only this branch needs it
 
-    cost = (
-        cost / cost.max()
-    )  # unit scale (same optimal plans): potentials and certificate in well-scaled numbers
+    # unit scale (same optimal plans): potentials and certificate in well-scaled numbers
+    cost = cost / cost.max()
     weights = np.full(m, 1.0 / m)
     plan, log = ot.emd(weights, weights, cost, numItermax=max(100_000, 50 * m * m), log=True)
     if log["warning"] is not None:
@@ -223,9 +222,8 @@ def ot_map(x: ArrayLike, y: ArrayLike, solver: str = "pot") -> np.ndarray:
             "POT's ot.emd returned a plan that is not a permutation; use solver='scipy'."
         )
     eps = dual_certificate(cost, perm, log["u"], log["v"])
-    if (
-        eps > CERTIFICATE_RTOL
-    ):  # the cost is scaled to a largest entry of 1: the tolerance is relative
+    # the cost is scaled to a largest entry of 1: the tolerance is relative
+    if eps > CERTIFICATE_RTOL:
         raise RuntimeError(
             "POT's answer is not certified optimal: "
             f"its dual potentials violate the optimality conditions by {eps:.3g} "

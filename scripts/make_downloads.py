@@ -11,7 +11,7 @@
 
 The two archives are cheap and written at the end of every HTML build (by
 ``book/_ext/dyndl_html.py``); the PDF takes a browser and runs with ``make pdf``.
-The logic is :mod:`dyndl_lite._book.downloads`.
+The logic is :mod:`booktools.downloads`.
 
 Usage: ``python scripts/make_downloads.py [--pdf] [--html _build/html]``.
 """
@@ -22,8 +22,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from dyndl_lite._book.downloads import pdf_outline, write_notebook_zips, write_pdf
-from dyndl_lite._book.layout import ROOT
+import repo_root  # noqa: F401  (this checkout's root first on sys.path)
+
+from booktools.downloads import pdf_outline, write_notebook_zips, write_pdf
+from booktools.layout import ROOT
 
 
 def main() -> int:

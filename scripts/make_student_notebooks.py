@@ -3,7 +3,7 @@
 Removed: ``{solution}`` blocks in Markdown cells (any fence: ``:::`` or
 backticks), everything between ``{solution-start}`` and ``{solution-end}``
 (gated solutions that span cells), and code cells tagged ``solution``
-(:mod:`dyndl_lite._book.student`).
+(:mod:`booktools.student`).
 
 Usage: ``python scripts/make_student_notebooks.py [--out _build/student]``.
 The notebooks keep their paths below the output folder.
@@ -16,9 +16,10 @@ import sys
 from pathlib import Path
 
 import nbformat
+import repo_root  # noqa: F401  (this checkout's root first on sys.path)
 
-from dyndl_lite._book.layout import ROOT, toc_notebooks
-from dyndl_lite._book.student import student_version
+from booktools.layout import ROOT, toc_notebooks
+from booktools.student import student_version
 
 
 def main() -> int:

@@ -7,7 +7,7 @@
 
 Usage: ``python scripts/normalize_notebooks.py [NOTEBOOK ...]`` (default: every
 notebook listed in ``_toc.yml``). ``--check`` only reports notebooks that would change.
-The logic is :mod:`dyndl_lite._book.normalize`.
+The logic is :mod:`booktools.normalize`.
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ import sys
 from pathlib import Path
 
 import nbformat
+import repo_root  # noqa: F401  (this checkout's root first on sys.path)
 
-from dyndl_lite._book.layout import toc_notebooks
-from dyndl_lite._book.normalize import normalize
+from booktools.layout import toc_notebooks
+from booktools.normalize import normalize
 
 
 def main() -> int:

@@ -14,9 +14,10 @@ from __future__ import annotations
 import sys
 
 import nbformat
+import repo_root  # noqa: F401  (this checkout's root first on sys.path)
 
-from dyndl_lite._book.layout import ROOT, toc_notebooks
-from dyndl_lite._book.runtimes import measured, run_time_text
+from booktools.layout import ROOT, toc_notebooks
+from booktools.runtimes import measured, run_time_text
 
 TAG = "run-time"
 TIMES = ROOT / "_build" / "execution_times.json"

@@ -4,7 +4,7 @@ Each result file may carry ``results["summary"]``: a list of rows
 ``{"measure": str, "value": str, "goal": str, "met": bool | None}``, and
 ``results["figures"]``: PNG files in bench/results/ to show. The page says when
 and on what machine each benchmark was measured. The logic is
-:mod:`dyndl_lite._book.performance`.
+:mod:`booktools.performance`.
 
 Usage: ``python scripts/render_performance.py``.
 """
@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import sys
 
-from dyndl_lite._book.performance import PAGE, goal_lines, write_page
+import repo_root  # noqa: F401  (this checkout's root first on sys.path)
+
+from booktools.performance import PAGE, goal_lines, write_page
 
 
 def main() -> int:

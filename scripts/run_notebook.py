@@ -6,25 +6,29 @@ Usage::
     python scripts/run_notebook.py --all --out _build/full --times _build/full/execution_times.json
 
 Each notebook runs in a fresh ``python3`` kernel with the repository root's settings
-(``DYNDL_MODE`` and ``DYNDL_DATA`` from the environment); the executed copy is written to
-``--out`` (default ``_build/executed/``) and the wall time is printed. ``--all`` runs every
-chapter of ``_toc.yml`` in order; ``--times`` writes the seconds of each, with the mode and
-the machine (CPU count, GPU), as JSON, rewritten after every notebook so that an interrupted run
-keeps the times of the notebooks it finished (``make book-full`` uses it for the full-mode times
-that ``scripts/record_run_times.py`` writes into the chapters).
+(``DYNDL_MODE`` and ``DYNDL_DATA`` from the environment) and the figure check loaded
+(:mod:`booktools.figure_check`: a figure without labels, title or legend fails its cell); the
+executed copy is written to ``--out`` (default ``_build/executed/``) and the wall time is
+printed. ``--all`` runs every chapter of ``_toc.yml`` in order; ``--times`` writes the seconds
+of each, with the mode and the machine (CPU count, GPU), as JSON, rewritten after every notebook
+so that an interrupted run keeps the times of the notebooks it finished (``make book-full`` uses
+it for the full-mode times that ``scripts/record_run_times.py`` writes into the chapters).
 """
 
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
 from pathlib import Path
 
 import nbformat
+import repo_root  # noqa: F401  (this checkout's root first on sys.path)
 from nbclient import NotebookClient
 
-from dyndl_lite._book.layout import ROOT, toc_notebooks
-from dyndl_lite._book.runtimes import write_report
+from booktools.figure_check import kernel_environment
+from booktools.layout import ROOT, toc_notebooks
+from booktools.runtimes import write_report
 from dyndl_lite.config import get_mode
 
 
@@ -34,7 +38,11 @@ def run(path: Path, out: Path, timeout: int = 7200) -> float:
     notebook = nbformat.read(path, as_version=4)
     start = time.perf_counter()
     resources = {"metadata": {"path": str(path.parent)}}
-    NotebookClient(notebook, timeout=timeout, kernel_name="python3", resources=resources).execute()
+    with tempfile.TemporaryDirectory(prefix="dyndl-ipython-") as folder:
+        client = NotebookClient(
+            notebook, timeout=timeout, kernel_name="python3", resources=resources
+        )
+        client.execute(env=kernel_environment(Path(folder)))
     elapsed = time.perf_counter() - start
     out.mkdir(parents=True, exist_ok=True)
     nbformat.write(notebook, out / path.name)

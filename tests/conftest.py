@@ -17,7 +17,8 @@ import nbformat
 import pytest
 from IPython.core.inputtransformer2 import TransformerManager
 
-from dyndl_lite._book.runtimes import write_report
+from booktools.figure_check import kernel_environment
+from booktools.runtimes import write_report
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILD = ROOT / "_build"
@@ -112,10 +113,11 @@ def built_book() -> BookBuild:
     """Build the HTML book with warnings as errors, executing each notebook exactly once."""
     shutil.rmtree(BUILD / ".jupyter_cache", ignore_errors=True)
     bin_dir = Path(sys.executable).parent
-    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    # every kernel loads the figure check: a figure without axis labels, title or legend fails its
+    # cell
+    env = kernel_environment(Path(tempfile.mkdtemp(prefix="dyndl-ipython-")))
+    env["PATH"] = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
     env.setdefault("DYNDL_MODE", "quick")
-    # a figure without axis labels, title or legend fails its cell
-    env.setdefault("DYNDL_CHECK_FIGURES", "1")
     start = time.perf_counter()
     process = subprocess.run(
         [

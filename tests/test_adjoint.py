@@ -119,9 +119,8 @@ def test_odeblock_routes_fixed_step_adjoint_here():
     with_adjoint = ODEBlock(func, method="rk4", step_size=0.05, adjoint=True)
     with_adjoint(y0).sum().backward()
     grads = [p.grad.clone() for p in func.parameters()]
-    assert (
-        with_adjoint.nfe_forward == 80 and with_adjoint.nfe_backward == 80
-    )  # 20 steps of 4 evaluations each way
+    # 20 steps of 4 evaluations each way
+    assert with_adjoint.nfe_forward == 80 and with_adjoint.nfe_backward == 80
     func.zero_grad()
     ODEBlock(func, method="rk4", step_size=0.05)(y0).sum().backward()
     for g, p in zip(grads, func.parameters()):
@@ -135,9 +134,8 @@ def test_bad_input_is_explained():
     with pytest.raises(ValueError, match="strictly increasing"):
         odeint_adjoint(VectorFieldMLP(dim=2), y0, torch.tensor([0.0, 1.0, 1.0]))
 
-    class FastDecay(
-        nn.Module
-    ):  # stable forward (Euler factor -0.9), backward factor 2.9 per step overflows
+    # stable forward (Euler factor -0.9), backward factor 2.9 per step overflows
+    class FastDecay(nn.Module):
         def __init__(self):
             super().__init__()
             self.rate = nn.Parameter(torch.tensor(1000.0))

@@ -1,17 +1,25 @@
-"""The book builds with Sphinx warnings as errors, and every notebook executes within its budget."""
+"""The book builds with Sphinx warnings as errors, and every notebook executes within its budget;
+its Sphinx configuration links code to the API appendix (checked on a small book of its own), and
+the PDF's outline is read."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import nbformat
 import pytest
+import yaml
 
+from booktools.downloads import pdf_outline
+from booktools.layout import toc_notebooks
 from conftest import ROOT, executed_notebooks
-from dyndl_lite._book.layout import toc_notebooks
 
-pytestmark = pytest.mark.book
 NOTEBOOKS = toc_notebooks()
 
 
+@pytest.mark.book
 def test_book_builds_without_warnings(built_book):
     tail = "\n".join(built_book.log.splitlines()[-60:])
     assert built_book.returncode == 0, (
@@ -20,6 +28,7 @@ def test_book_builds_without_warnings(built_book):
     assert (built_book.html / "index.html").exists()
 
 
+@pytest.mark.book
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[str(p.relative_to(ROOT)) for p in NOTEBOOKS])
 def test_notebook_executes_within_budget(built_book, path):
     name = str(path.relative_to(ROOT))
@@ -33,6 +42,7 @@ def test_notebook_executes_within_budget(built_book, path):
     )
 
 
+@pytest.mark.book
 def test_no_cell_shows_an_error(built_book):
     """A figure that fails to render prints a traceback without stopping the notebook: catch it
     here."""
@@ -52,16 +62,36 @@ def test_no_cell_shows_an_error(built_book):
     assert not problems, "\n".join(problems)
 
 
+LINK = "a.sphinx-codeautolink-a"  # the links sphinx-codeautolink writes into code cells
+
+
+def api_links(page, api_page):
+    """``(href, anchor, text)`` of every link of ``page``'s code cells, after checking that each
+    points at an entry of ``api_page``."""
+    from bs4 import BeautifulSoup
+
+    anchors = {e["id"] for e in BeautifulSoup(api_page.read_text(), "html.parser").select("[id]")}
+    found = []
+    for link in BeautifulSoup(page.read_text(), "html.parser").select(f"div.cell_input {LINK}"):
+        target, _, anchor = link["href"].partition("#")
+        assert (page.parent / target).resolve() == api_page.resolve(), (
+            f"{page.name}: {link['href']} is not the API page"
+        )
+        assert anchor in anchors, f"{page.name}: {link['href']} names no entry of the API page"
+        if link.get("title"):  # the documented name: an object's anchor, or a module's
+            assert anchor in (link["title"], f"module-{link['title']}"), link
+        found.append((link["href"], anchor, link.get_text()))
+    return found
+
+
+@pytest.mark.book
 def test_chapters_link_the_functions_they_call_to_the_api_page(built_book):
     """Names a chapter imports from dyndl_lite are links, in its code cells, to their entries on the
     API page."""
-    from bs4 import BeautifulSoup
-
     api_page = built_book.html / "book" / "appendix" / "api.html"
-    anchors = {e["id"] for e in BeautifulSoup(api_page.read_text(), "html.parser").select("[id]")}
     for path in NOTEBOOKS:
         page = built_book.html / path.relative_to(ROOT).with_suffix(".html")
-        links = BeautifulSoup(page.read_text(), "html.parser").select("div.cell_input a.dyndl-api")
+        links = api_links(page, api_page)
         code = "\n".join(
             c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"
         )
@@ -69,14 +99,76 @@ def test_chapters_link_the_functions_they_call_to_the_api_page(built_book):
             assert links, (
                 f"{page.name} imports dyndl_lite but links none of its names to the API page"
             )
-        for link in links:
-            target, _, anchor = link["href"].partition("#")
-            assert (page.parent / target).resolve() == api_page.resolve(), (
-                f"{page.name}: {link['href']} is not the API page"
-            )
-            assert anchor in anchors and anchor == link["title"], (
-                f"{page.name}: {link['href']} names no entry of the API page"
-            )
-            assert link.get_text() == anchor.rsplit(".", 1)[-1], (
-                f"{page.name}: {link.get_text()!r} links to {anchor}"
-            )
+
+
+def test_the_books_sphinx_configuration_links_code_to_the_api_page(tmp_path):
+    """A two-page book with _config.yml's Sphinx extensions (dyndl_html aside: it writes the
+    book's downloads) and codeautolink settings builds with warnings as errors; a name imported in
+    one code cell is a link to its API entry in the next cell (the notebook is one program), also
+    beside an exercise and its solution, and docstring examples marked ``+SKIP`` do not break it.
+    Seconds, where the whole book takes many minutes."""
+    sphinx = yaml.safe_load((ROOT / "_config.yml").read_text())["sphinx"]
+    local = [name for name in sphinx["local_extensions"] if name != "dyndl_html"]
+    extensions = ["myst_nb", *sphinx["extra_extensions"], *local]
+    assert "sphinx_codeautolink" in extensions
+    settings = {
+        key: value
+        for key, value in sphinx["config"].items()
+        if key.startswith("codeautolink_") or key == "trim_doctest_flags"
+    }
+    (tmp_path / "conf.py").write_text(
+        f"import sys\nsys.path.insert(0, {str(ROOT / 'book' / '_ext')!r})\n"
+        f"extensions = {extensions!r}\n"
+        + "".join(f"{key} = {value!r}\n" for key, value in settings.items())
+        + "myst_enable_extensions = ['colon_fence']\n"
+        + "nb_execution_mode = 'off'\nexclude_patterns = ['_build']\n"
+    )
+    (tmp_path / "index.md").write_text("# Book\n\n```{toctree}\napi\nchapter\n```\n")
+    (tmp_path / "api.md").write_text(
+        "# API\n\n```{eval-rst}\n.. automodule:: dyndl_lite.solvers\n   :members: odeint\n\n"
+        ".. automodule:: dyndl_lite.pretrained\n   :members: locate\n```\n"
+    )
+    exercise = (
+        ":::{exercise}\n:label: ex-one\n\nSolve it.\n:::\n\n"
+        ":::{solution} ex-one\n:class: dropdown\n\nLike this.\n:::\n"
+    )
+    chapter = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_markdown_cell("# Chapter\n\n## A section"),
+            nbformat.v4.new_code_cell("import torch\nfrom dyndl_lite.solvers import odeint"),
+            nbformat.v4.new_markdown_cell(exercise),
+            nbformat.v4.new_code_cell("odeint(lambda t, y: -y, torch.ones(1), torch.ones(2))"),
+        ],
+        metadata={"language_info": {"name": "python", "pygments_lexer": "ipython3"}},
+    )
+    nbformat.write(chapter, tmp_path / "chapter.ipynb")
+    environ = {**os.environ, "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "sphinx", "-W", "-q", "-b", "html", ".", "_build"]
+    process = subprocess.run(command, cwd=tmp_path, env=environ, capture_output=True, text=True)
+    assert process.returncode == 0, process.stderr[-3000:]
+    links = api_links(tmp_path / "_build" / "chapter.html", tmp_path / "_build" / "api.html")
+    assert ("api.html#dyndl_lite.solvers.odeint", "dyndl_lite.solvers.odeint", "odeint") in links
+    assert sum(text == "odeint" for _, _, text in links) == 2, links  # the import and the call
+
+
+def test_pdf_outline_reads_the_top_level_bookmarks(tmp_path):
+    from pypdf import PdfWriter
+
+    writer = PdfWriter()
+    for _ in range(3):
+        writer.add_blank_page(width=200, height=200)
+    first = writer.add_outline_item(title="Préface", page_number=0)
+    writer.add_outline_item(title="a section, not top-level", page_number=1, parent=first)
+    writer.add_outline_item(title="Chapter 2", page_number=2)
+    path = tmp_path / "book.pdf"
+    with path.open("wb") as handle:
+        writer.write(handle)
+    assert pdf_outline(path.read_bytes()) == ["Préface", "Chapter 2"]
+    writer = PdfWriter()
+    writer.add_blank_page(width=200, height=200)
+    with path.open("wb") as handle:
+        writer.write(handle)
+    with pytest.raises(ValueError, match="no outline"):
+        pdf_outline(path.read_bytes())
+    with pytest.raises(ValueError, match="not a readable PDF"):
+        pdf_outline(b"<html>not a pdf</html>")

@@ -13,9 +13,9 @@ import threading
 import pytest
 import yaml
 
+from booktools import downloads
+from booktools.layout import toc_documents, toc_notebooks
 from conftest import BUILD, ROOT
-from dyndl_lite._book import downloads
-from dyndl_lite._book.layout import toc_documents, toc_notebooks
 
 pytestmark = [pytest.mark.book, pytest.mark.browser]
 

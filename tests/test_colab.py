@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
+from booktools.layout import colab_install_ref, repository_url, toc_notebooks
+from booktools.normalize import colab_setup_source
 from conftest import imported_names
-from dyndl_lite._book.layout import colab_install_ref, repository_url, toc_notebooks
-from dyndl_lite._book.normalize import colab_setup_source
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,9 +28,8 @@ def test_the_setup_cell_shows_pip_installing_the_pinned_commit():
         f"install_ref {ref!r} is not a commit hash"
     )
     source = colab_setup_source()
-    assert (
-        f'%pip install "dyndl_lite @ git+{repository_url()}@{ref}"' in source
-    )  # output visible, no --quiet
+    # output visible, no --quiet
+    assert f'%pip install "dyndl_lite @ git+{repository_url()}@{ref}"' in source
     assert "@main" not in source
 
 

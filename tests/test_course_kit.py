@@ -9,9 +9,9 @@ import sys
 import nbformat
 import pytest
 
+from booktools.layout import toc_notebooks
+from booktools.student import student_version
 from conftest import ROOT
-from dyndl_lite._book.layout import toc_notebooks
-from dyndl_lite._book.student import student_version
 
 NOTEBOOKS = toc_notebooks()
 IDS = [str(p.relative_to(ROOT)) for p in NOTEBOOKS]

@@ -15,9 +15,9 @@ import pytest
 import torch
 from nbclient import NotebookClient
 
+from booktools.layout import toc_notebooks
 from conftest import ROOT
 from dyndl_lite import data
-from dyndl_lite._book.layout import toc_notebooks
 from dyndl_lite.experiments import gai, yan
 from dyndl_lite.models.residual import mnist_tracknet
 

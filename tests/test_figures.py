@@ -1,7 +1,9 @@
 """The figure check: a figure without axis labels, title or legend is reported, in a unit test and
-in a notebook."""
+in a notebook kernel that loads the IPython extension booktools.figure_check."""
 
 from __future__ import annotations
+
+import os
 
 import matplotlib
 
@@ -13,12 +15,9 @@ import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-from dyndl_lite.plotting import (
-    FigureCheckError,
-    check_figure,
-    figure_check_requested,
-    figure_problems,
-)
+from booktools.figure_check import kernel_environment
+from conftest import ROOT
+from dyndl_lite.plotting import FigureCheckError, check_figure, figure_problems
 
 
 @pytest.fixture(autouse=True)
@@ -121,49 +120,47 @@ def test_figure_legend_counts_and_bad_input_is_rejected():
         figure_problems(ax)
 
 
-def test_environment_variable_must_be_0_or_1(monkeypatch):
-    monkeypatch.setenv("DYNDL_CHECK_FIGURES", "yes")
-    with pytest.raises(ValueError, match="DYNDL_CHECK_FIGURES"):
-        figure_check_requested()
-    monkeypatch.setenv("DYNDL_CHECK_FIGURES", "1")
-    assert figure_check_requested()
-    monkeypatch.delenv("DYNDL_CHECK_FIGURES")
-    assert not figure_check_requested()
-
-
-def run_cells(sources, monkeypatch, check="1"):
-    """Execute the cells in a fresh kernel with the check switched on by the environment, as the
-    book build does."""
-    monkeypatch.setenv("DYNDL_CHECK_FIGURES", check)
+def run_cells(sources, environ=None):
+    """Execute the cells in a fresh kernel (with ``environ``, default this process's with the
+    repository root on ``PYTHONPATH``, so that ``%load_ext booktools.figure_check`` finds it)."""
+    environ = environ or {**os.environ, "PYTHONPATH": str(ROOT)}
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
-    NotebookClient(notebook, timeout=120, kernel_name="python3").execute()
+    NotebookClient(notebook, timeout=120, kernel_name="python3").execute(env=environ)
     return notebook
 
 
-SETUP = "import dyndl_lite\nimport matplotlib.pyplot as plt"
+LOAD = "%load_ext booktools.figure_check\nimport matplotlib.pyplot as plt"
 GOOD = "fig, ax = plt.subplots()\nax.plot([0, 1])\nax.set(xlabel='x', ylabel='y', title='t')\n"
+NO_Y_LABEL = "fig, ax = plt.subplots()\nax.plot([0, 1])\nax.set(xlabel='x', title='t')\n"
+
+
+@pytest.fixture(scope="module")
+def checking_kernel(tmp_path_factory):
+    """The environment under which the book build's kernels load the figure check."""
+    return kernel_environment(tmp_path_factory.mktemp("ipython"))
 
 
 @pytest.mark.parametrize("show", ["plt.show()", "fig", ""])
-def test_a_notebook_cell_showing_an_unlabelled_figure_fails(monkeypatch, show):
+def test_a_notebook_cell_showing_an_unlabelled_figure_fails(checking_kernel, show):
     """Shown by plt.show(), as the cell's value, or by the inline backend at the end of the cell:
-    all are checked."""
+    all are checked, in a kernel that loads the extension as the book build's do."""
     with pytest.raises(CellExecutionError, match="no y-axis label"):
-        run_cells(
-            [
-                SETUP,
-                "fig, ax = plt.subplots()\nax.plot([0, 1])\nax.set(xlabel='x', title='t')\n" + show,
-            ],
-            monkeypatch,
-        )
+        run_cells(["import matplotlib.pyplot as plt", NO_Y_LABEL + show], checking_kernel)
 
 
-def test_a_notebook_with_complete_figures_runs_and_keeps_the_last_value(monkeypatch):
-    notebook = run_cells([SETUP, GOOD + "plt.show()", GOOD + "41 + 1"], monkeypatch)
+def test_a_notebook_with_complete_figures_runs_and_keeps_the_last_value():
+    notebook = run_cells([LOAD, GOOD + "plt.show()", GOOD + "41 + 1"])
     outputs = notebook.cells[2].outputs
     assert any(o.get("data", {}).get("text/plain") == "42" for o in outputs), outputs
     assert any("image/png" in o.get("data", {}) for o in outputs), "the figure was not displayed"
 
 
-def test_the_check_is_off_unless_requested(monkeypatch):
-    run_cells([SETUP, "fig, ax = plt.subplots()\nax.plot([0, 1])"], monkeypatch, check="0")
+def test_the_check_is_off_without_the_extension_and_after_unloading_it():
+    run_cells(["import matplotlib.pyplot as plt", NO_Y_LABEL + "plt.show()"])
+    run_cells([LOAD, "%unload_ext booktools.figure_check", NO_Y_LABEL + "plt.show()"])
+
+
+def test_importing_the_package_installs_no_check():
+    """The wheel imports no tooling: ``import dyndl_lite`` (or its plotting module) in a kernel
+    leaves the figures unchecked."""
+    run_cells(["import dyndl_lite.plotting\nimport matplotlib.pyplot as plt", NO_Y_LABEL])

@@ -22,9 +22,8 @@ from dyndl_lite.models.chen import (
 def test_parameter_counts_match_the_paper_and_the_reference_code():
     counts = {name: ours for name, ours, _ in parameter_table()}
     assert counts == {"mlp": 238_510, "resnet": 601_482, "rknet": 208_266, "odenet": 208_266}
-    assert (
-        count_parameters(resnet("conv")) == 576_778
-    )  # the reference script's conv-downsampling ResNet
+    # the reference script's conv-downsampling ResNet
+    assert count_parameters(resnet("conv")) == 576_778
     for name in ("mlp", "resnet"):
         assert round(counts[name] / 1e6, 2) == PAPER_PARAMETERS_M[name]
     # ODE-Net / RK-Net: 0.208 M against the paper's 0.22 M; the chapter states the gap.
@@ -58,9 +57,8 @@ def test_odenet_block_is_dopri5_at_1e_3_and_matches_torchdiffeq():
         method="dopri5",
     )[-1]
     assert torch.allclose(ours, reference)
-    assert (
-        block.nfe_forward >= 8
-    )  # at least one accepted dopri5 step (plus the initial-step selection)
+    # at least one accepted dopri5 step (plus the initial-step selection)
+    assert block.nfe_forward >= 8
 
 
 def test_rknet_is_the_odenet_field_under_fixed_step_rk4_and_converges():

@@ -6,10 +6,10 @@ import nbformat
 import pytest
 import yaml
 
+from booktools.layout import repository_url, toc_notebooks
+from booktools.normalize import SETUP_TAG, colab_setup_source
+from booktools.runtimes import machine, measured, run_time_text, write_report
 from conftest import ROOT
-from dyndl_lite._book.layout import repository_url, toc_notebooks
-from dyndl_lite._book.normalize import SETUP_TAG, colab_setup_source
-from dyndl_lite._book.runtimes import machine, measured, run_time_text, write_report
 
 NOTEBOOKS = toc_notebooks()
 IDS = [str(p.relative_to(ROOT)) for p in NOTEBOOKS]

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
+import sys
 import tomllib
+from pathlib import Path
 
 import yaml
 from packaging.requirements import Requirement
+from setuptools import find_namespace_packages
 
+from booktools.layout import toc_notebooks
 from conftest import ROOT, imported_names
-from dyndl_lite._book.layout import toc_notebooks
 
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 
@@ -54,13 +58,31 @@ def test_lock_file_satisfies_pyproject_ranges():
         ), name
 
 
+def test_cpu_lock_pins_what_the_lock_pins_less_the_cuda_runtime():
+    """requirements/lock-cpu.txt (the GitHub workflow's) installs the same versions as lock.txt,
+    torch's CPU build instead of the CUDA one: regenerate both with `make lock`."""
+
+    def pins(name: str) -> dict[str, str]:
+        lines = (ROOT / "requirements" / name).read_text().splitlines()
+        return dict(line.split(";")[0].strip().split("==") for line in lines if "==" in line)
+
+    full, cpu = pins("lock.txt"), pins("lock-cpu.txt")
+    cuda = {name for name in full if re.match(r"(nvidia-|triton|cuda-)", name)}
+    assert "torch" in cpu and cuda and cpu == {k: v for k, v in full.items() if k not in cuda}
+    assert re.search(
+        r"^--extra-index-url \S+/whl/cpu$",
+        (ROOT / "requirements" / "lock-cpu.txt").read_text(),
+        re.M,
+    )
+
+
 def test_package_source_parses_on_the_oldest_promised_python():
     minimum = re.search(r">=\s*3\.(\d+)", PYPROJECT["project"]["requires-python"]).group(1)
     readme = (ROOT / "README.md").read_text()
     assert f"Python 3.{minimum} or newer" in readme, (
         "README and requires-python must promise the same versions"
     )
-    for folder in ("dyndl_lite", "tests", "scripts", "bench", "book/_ext"):
+    for folder in ("dyndl_lite", "booktools", "tests", "scripts", "bench", "book/_ext"):
         for path in (ROOT / folder).rglob("*.py"):
             ast.parse(path.read_text(), filename=str(path), feature_version=(3, int(minimum)))
 
@@ -69,7 +91,7 @@ def test_requires_python_covers_the_standard_library_the_code_imports():
     """tomllib (tests, scripts) arrived in Python 3.11: requires-python may not promise less."""
     minimum = int(re.search(r">=\s*3\.(\d+)", PYPROJECT["project"]["requires-python"]).group(1))
     newest_module = {"tomllib": 11}
-    for folder in ("dyndl_lite", "tests", "scripts", "bench"):
+    for folder in ("dyndl_lite", "booktools", "tests", "scripts", "bench"):
         for path in (ROOT / folder).rglob("*.py"):
             for node in ast.walk(ast.parse(path.read_text())):
                 names = (
@@ -165,30 +187,55 @@ def test_api_page_names_only_chapters_that_use_the_module():
     assert not stale, f"book/appendix/api.md names chapters that do not import the module: {stale}"
 
 
-def test_workflow_runs_the_readme_test_command_and_publishes_only_main():
-    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "book.yml").read_text())
-    triggers = workflow.get("on", workflow.get(True))  # YAML 1.1 reads the key `on` as True
-    assert "pull_request" in triggers and triggers["push"]["branches"] == ["main"]
-    readme = (ROOT / "README.md").read_text()
-    assert re.search(r"^make test\b", readme, flags=re.MULTILINE), (
-        "the README names `make test` as its test command"
-    )
-    steps = workflow["jobs"]["test"]["steps"]
-    assert any(step.get("run", "").strip() == "make test" and "if" not in step for step in steps), (
-        "every run executes make test"
-    )
-    deploy = workflow["jobs"]["deploy"]
-    assert (
-        "refs/heads/main" in deploy["if"]
-        and "pull_request" in deploy["if"]
-        and deploy["needs"] == "test"
-    )
-    upload = next(s for s in steps if "upload-pages-artifact" in s.get("uses", ""))
-    assert "refs/heads/main" in upload["if"] and upload["with"]["path"] == "_build/html"
+def wheel_files() -> list[Path]:
+    """The files the wheel installs, read from pyproject.toml as setuptools reads it: the modules
+    of every package ``[tool.setuptools.packages.find]`` finds, and its ``package-data`` globs."""
+    setuptools = PYPROJECT["tool"]["setuptools"]
+    packages = find_namespace_packages(where=ROOT, **setuptools["packages"]["find"])
+    files = set()
+    for package in packages:
+        folder = ROOT / package.replace(".", "/")
+        files.update(folder.glob("*.py"))
+        for pattern in setuptools.get("package-data", {}).get(package, []):
+            files.update(path for path in folder.glob(pattern) if path.is_file())
+    return sorted(files)
 
 
-def test_make_test_fast_leaves_out_the_book_and_the_browser():
-    makefile = (ROOT / "Makefile").read_text()
-    recipe = re.search(r"^test-fast:.*\n((?:\t.*\n)+)", makefile, flags=re.MULTILINE)
-    assert recipe, "Makefile has a test-fast target"
-    assert 'pytest -m "not book and not browser and not slow"' in recipe.group(1)
+def test_the_installed_package_is_under_25_megabytes():
+    """Every Colab reader installs it: weights and the records the chapters read, nothing more
+    (issue 29: it weighed 111 MB with raw training traces in the chapter-10 records)."""
+    files = wheel_files()
+    assert ROOT / "dyndl_lite" / "__init__.py" in files
+    assert any(path.suffix == ".safetensors" for path in files), "the weights are part of it"
+    total = sum(path.stat().st_size for path in files)
+    largest = sorted(files, key=lambda path: -path.stat().st_size)[:5]
+    assert total < 25_000_000, f"the package weighs {total / 1e6:.1f} MB; largest: " + ", ".join(
+        f"{p.relative_to(ROOT)} {p.stat().st_size / 1e6:.1f} MB" for p in largest
+    )
+
+
+def test_the_wheel_holds_no_tooling():
+    assert all(path.is_relative_to(ROOT / "dyndl_lite") for path in wheel_files())
+
+
+TOOLING = ("booktools", "bench", "yaml", "nbformat", "nbclient", "selenium", "jupyter_cache")
+TOOLING += ("bs4", "pypdf", "sphinx", "pytest")
+
+
+def test_importing_the_package_imports_no_tooling():
+    """``import dyndl_lite`` and every one of its modules (in a fresh interpreter) loads none of
+    the book's tooling or its dependencies: the wheel needs only its declared dependencies."""
+    code = (
+        "import importlib, pkgutil, sys\n"
+        "import dyndl_lite\n"
+        "for m in pkgutil.walk_packages(dyndl_lite.__path__, 'dyndl_lite.'):\n"
+        "    if m.name != 'dyndl_lite.__main__':\n"
+        "        importlib.import_module(m.name)\n"
+        "print(' '.join(sorted({name.split('.')[0] for name in sys.modules})))\n"
+    )
+    process = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    loaded = set(process.stdout.split())
+    assert "dyndl_lite" in loaded and "torch" in loaded
+    assert loaded.isdisjoint(TOOLING), sorted(loaded & set(TOOLING))

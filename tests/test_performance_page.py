@@ -3,7 +3,7 @@
 import json
 from pathlib import Path
 
-from dyndl_lite._book.performance import write_page
+from booktools.performance import write_page
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -76,8 +76,8 @@ def test_goals_are_judged_from_the_numbers(tmp_path):
 
 
 def test_campaign_hours_left_name_the_runs_no_record_has_timed(monkeypatch):
+    from booktools import performance
     from dyndl_lite import plan, pretrained
-    from dyndl_lite._book import performance
 
     rows = [
         {"name": f"yan-tisode-gaussian-seed{s}", "epochs": 10, "key": ("yan-gaussian", "tisode"),

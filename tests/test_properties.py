@@ -297,9 +297,8 @@ def test_lss_is_at_least_one(track):
     assume(np.all(steps > 1e-6))
     score = geodesic.lss(track)
     assert score.shape == (track.shape[1],)
-    assert np.all(
-        score >= 1 - 1e-9
-    )  # n / ||sum of n unit vectors|| >= 1 (inf if they cancel exactly)
+    # n / ||sum of n unit vectors|| >= 1 (inf if they cancel exactly)
+    assert np.all(score >= 1 - 1e-9)
     single = geodesic.lss(track[:, 0])
     assert single == pytest.approx(score[0])
 
@@ -314,9 +313,8 @@ def test_ots_is_a_fraction_and_one_for_the_optimal_map(pair, solver):
     totals = sorted(
         cost[np.arange(len(x)), list(p)].sum() for p in itertools.permutations(range(len(x)))
     )
-    if len(totals) == 1 or totals[1] - totals[0] > 1e-6 * max(
-        1.0, totals[0]
-    ):  # a unique optimal map
+    # a unique optimal map
+    if len(totals) == 1 or totals[1] - totals[0] > 1e-6 * max(1.0, totals[0]):
         assert geodesic.ots(x, y[transport.ot_map(x, y, solver=solver)], solver=solver) == 1.0
 
 

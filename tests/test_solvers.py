@@ -146,9 +146,8 @@ def test_runaway_step_count_is_refused_before_any_work():
         odeint(field, y0, t, "euler", step_size=1e-9)
     assert calls == []  # refused up front, not after a billion steps
     with pytest.raises(ValueError, match=r"101 steps, more than max_steps=100"):
-        euler(
-            field, y0, t, step_size=0.01 * (1 - 1e-4), max_steps=100
-        )  # just under 0.01: 101 steps
+        # just under 0.01: 101 steps
+        euler(field, y0, t, step_size=0.01 * (1 - 1e-4), max_steps=100)
     out = euler(field, y0, t, step_size=0.001, max_steps=1000)  # exactly at the limit: allowed
     assert torch.allclose(out[-1], y0 * (1 - 0.001) ** 1000)
     with pytest.raises(ValueError, match="max_steps must be a positive integer"):
@@ -182,9 +181,8 @@ def test_a_float32_grid_takes_one_step_per_interval_of_the_step_size():
 
     t = torch.linspace(0, 1, 11)
     assert [_substeps(t[k], t[k + 1], 0.1) for k in range(10)] == [1] * 10
-    assert (
-        _substeps(torch.tensor(0.0), torch.tensor(1.0), 0.3) == 4
-    )  # a real remainder still adds a step
+    # a real remainder still adds a step
+    assert _substeps(torch.tensor(0.0), torch.tensor(1.0), 0.3) == 4
 
 
 def test_step_count_is_the_ceiling_of_span_over_step_up_to_the_relative_slack():

@@ -154,9 +154,8 @@ def test_far_from_origin_clouds_keep_their_optimal_map_and_w2():
     for solver in ("pot", "scipy"):
         np.testing.assert_array_equal(ot_map(far_x, far_y, solver=solver), perm)
     assert w2(far_x, far_y) == pytest.approx(distance, rel=1e-7)
-    exact = ((far_x[:, None, :] - far_y[None, :, :]) ** 2).sum(
-        -1
-    )  # differences first: no cancellation
+    # differences first: no cancellation
+    exact = ((far_x[:, None, :] - far_y[None, :, :]) ** 2).sum(-1)
     np.testing.assert_allclose(cost_matrix(far_x, far_y), exact, rtol=0, atol=1e-6)
     # only the clouds' relative position matters: a shift of y alone moves W2^2 by |shift|^2 + cross
     # terms, but never the map
@@ -172,9 +171,8 @@ def test_certificate_rejects_a_suboptimal_assignment_on_far_clouds():
     assert dual_certificate(cost, perm, log["u"], log["v"]) < 1e-9 * cost.max()
     worse = perm.copy()
     worse[[0, 1]] = worse[[1, 0]]
-    assert (
-        dual_certificate(cost, worse, log["u"], log["v"]) > 1e-6
-    )  # the swap breaks complementary slackness
+    # the swap breaks complementary slackness
+    assert dual_certificate(cost, worse, log["u"], log["v"]) > 1e-6
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])

@@ -39,9 +39,8 @@ def test_drawn_points_are_the_solver_output_and_euler_blows_up_past_h_lambda_2()
     plt.close(fig)
     expected = (1 - 0.25 * LAM) ** np.arange(len(drawn))
     np.testing.assert_allclose(drawn, expected, rtol=1e-12)
-    assert (
-        abs(drawn[-1]) > 25
-    )  # |R| = 1.5 over 8 steps: 1.5**8 = 25.6, while the exact solution is 2e-9
+    # |R| = 1.5 over 8 steps: 1.5**8 = 25.6, while the exact solution is 2e-9
+    assert abs(drawn[-1]) > 25
 
 
 def test_overflow_is_shown_not_raised():
@@ -55,9 +54,8 @@ def test_overflow_is_shown_not_raised():
 
 def test_demo_redraws_when_the_slider_or_menu_moves():
     demo = step_size_demo(decay, Y0, decay_exact, SPAN, h_range=(0.01, 0.3), h=0.1)
-    np.testing.assert_allclose(
-        demo.trajectory, 0.0 ** np.arange(len(demo.trajectory)), atol=1e-12
-    )  # h*lambda = 1
+    # h*lambda = 1
+    np.testing.assert_allclose(demo.trajectory, 0.0 ** np.arange(len(demo.trajectory)), atol=1e-12)
     demo.slider.value = 0.05
     assert len(demo.trajectory) == 41
     np.testing.assert_allclose(demo.trajectory, 0.5 ** np.arange(41), rtol=1e-12)

@@ -11,7 +11,7 @@
 
 3. The executed notebooks and the student notebooks (solutions removed) are
    written as two zip archives into ``downloads/`` at the end of the build
-   (:mod:`dyndl_lite._book.downloads`), for the download links of the intro and
+   (:mod:`booktools.downloads`), for the download links of the intro and
    the teaching page; ``make pdf`` adds the whole book as one PDF.
 
 The theme's default mode and its single search box are set in ``_config.yml``
@@ -22,10 +22,14 @@ through the themes' documented options (``html_context.default_mode``,
 from __future__ import annotations
 
 import shutil
+import sys
 from importlib.util import find_spec
 from pathlib import Path
 
-from dyndl_lite._book.downloads import write_notebook_zips
+# booktools (the repository's tooling, not installed) lives at the repository root
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from booktools.downloads import write_notebook_zips  # noqa: E402
 
 MATHJAX_PATH = "mathjax/tex-chtml.js"  # relative to _static/
 

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import torch
 
+from dyndl_lite import atomic
+
 
 def machine_report() -> dict:
     """Where a run is being timed, measured now: CPU count and GPU name (None without CUDA)."""
@@ -23,12 +25,11 @@ def machine_report() -> dict:
 
 def write_report(path: Path, mode: str, notebooks: dict[str, float], **more: float) -> None:
     """The times report ``{"mode", "cpu_count", "gpu", **more, "notebooks"}`` as JSON at ``path``,
-    written beside it and renamed into place, so that a reader never finds half a file."""
+    written atomically (:func:`dyndl_lite.atomic.write_text`), so that a reader never finds half a
+    file."""
     report = {"mode": mode, **machine_report(), **more, "notebooks": notebooks}
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(report, indent=2))
-    os.replace(partial, path)
+    atomic.write_text(path, json.dumps(report, indent=2))
 
 
 def machine(report: dict) -> str:

@@ -16,8 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from booktools.layout import ROOT
 from dyndl_lite import plan, pretrained
-from dyndl_lite._book.layout import ROOT
 
 RESULTS = ROOT / "bench" / "results"
 PAGE = ROOT / "book" / "appendix" / "performance.md"

@@ -3,7 +3,7 @@
 - ``executed-notebooks.zip``: every chapter as executed by the last book build (its jupyter-cache,
   ``_build/.jupyter_cache``), outputs included.
 - ``student-notebooks.zip``: every chapter with its solutions removed
-  (:func:`dyndl_lite._book.student.student_version`).
+  (:func:`booktools.student.student_version`).
 - ``dynamic-view-of-deep-learning.pdf``: the whole book as one PDF, made offline: the article of
   every page of ``_toc.yml``, in book order, is put on one HTML page beside the built book
   (``print.html``, same styles and local MathJax), which headless Chromium prints with a bookmark
@@ -18,7 +18,7 @@ from __future__ import annotations
 import base64
 import functools
 import http.server
-import re
+import io
 import shutil
 import tempfile
 import threading
@@ -30,8 +30,8 @@ from urllib.parse import urljoin, urlsplit
 
 import nbformat
 
-from dyndl_lite._book.layout import ROOT, toc_documents, toc_notebooks
-from dyndl_lite._book.student import student_version
+from booktools.layout import ROOT, toc_documents, toc_notebooks
+from booktools.student import student_version
 
 if TYPE_CHECKING:
     from selenium.webdriver.remote.webdriver import WebDriver
@@ -246,40 +246,20 @@ def write_pdf(html_dir: Path, driver: WebDriver | None = None) -> Path:
 
 
 def pdf_outline(data: bytes) -> list[str]:
-    """Titles of the top-level bookmarks of a PDF written by Chromium (its outline's first level).
-
-    Reads the uncompressed object dictionaries: ``/Outlines`` -> ``/First`` -> ``/Next`` ...
+    """Titles of the top-level bookmarks of a PDF (its outline's first level), read by pypdf.
 
     Raises:
-        ValueError: ``data`` is not a complete PDF with an outline.
+        ValueError: ``data`` is not a readable PDF, or it has no outline.
     """
-    if not data.startswith(b"%PDF-") or b"%%EOF" not in data[-1024:]:
-        raise ValueError("not a complete PDF (header %PDF- and trailer %%EOF expected)")
-    pattern = rb"(?m)^(\d+) 0 obj\s*(<<.*?>>)\s*endobj"
-    objects = {int(m.group(1)): m.group(2) for m in re.finditer(pattern, data, re.DOTALL)}
-    outlines = (body for body in objects.values() if re.search(rb"/Type\s*/Outlines\b", body))
-    root = next(outlines, None)
-    if root is None:
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    try:
+        outline = PdfReader(io.BytesIO(data), strict=True).outline
+    except PdfReadError as error:
+        raise ValueError(f"not a readable PDF: {error}") from error
+    # a nested list holds the children of the bookmark before it
+    titles = [item.title for item in outline if not isinstance(item, list)]
+    if not titles:
         raise ValueError("the PDF has no outline (bookmarks)")
-    titles, seen = [], set()
-    node = re.search(rb"/First\s+(\d+) 0 R", root)
-    while node is not None:
-        number = int(node.group(1))
-        if number in seen or number not in objects:
-            raise ValueError(f"broken outline at object {number}")
-        seen.add(number)
-        titles.append(pdf_string(objects[number]))
-        node = re.search(rb"/Next\s+(\d+) 0 R", objects[number])
     return titles
-
-
-def pdf_string(dictionary: bytes) -> str:
-    """The ``/Title`` of a PDF dictionary, literal ``(...)`` or hex ``<FEFF...>`` (UTF-16BE)."""
-    hexed = re.search(rb"/Title\s*<([0-9A-Fa-f\s]*)>", dictionary)
-    if hexed:
-        raw = bytes.fromhex(hexed.group(1).decode().replace(" ", ""))
-        return raw[2:].decode("utf-16-be") if raw.startswith(b"\xfe\xff") else raw.decode("latin-1")
-    literal = re.search(rb"/Title\s*\(((?:\\.|[^\\)])*)\)", dictionary, re.DOTALL)
-    if literal is None:
-        return ""
-    return re.sub(rb"\\(.)", rb"\1", literal.group(1)).decode("latin-1")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import nbformat
 
-from dyndl_lite._book.layout import colab_install_ref, repository_url
+from booktools.layout import colab_install_ref, repository_url
 
 SETUP_TAG = "colab-setup"
 
