@@ -72,7 +72,9 @@ def test_allowlist_refuses_a_pickle_with_another_global(tmp_path):
         path,
         _use_new_zipfile_serialization=False,  # the authors' legacy format
     )
-    with pytest.raises(pickle.UnpicklingError, match="refused global posix.mkdir|refused global os"):
+    with pytest.raises(
+        pickle.UnpicklingError, match="refused global posix.mkdir|refused global os"
+    ):
         released.read_weights(path, _sha256(path.read_bytes()))
     assert not marker.exists()
 
