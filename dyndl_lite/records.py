@@ -44,6 +44,7 @@ import hashlib
 import json
 import math
 import platform
+import re
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -179,9 +180,19 @@ def content_digest(payload: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+#: What a record's name may look like: a checkpoint's name, or a released network's
+#: (``yan-authors-odenet-gaussian-run1``): lower case, digits, dots and dashes, no path.
+RECORD_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
+
+
 def record_path(name: str, folder: str | Path) -> Path:
-    """``<folder>/<name>.eval.json``."""
-    return Path(folder) / f"{pretrained.check_name(name)}{SUFFIX}"
+    """``<folder>/<name>.eval.json``; ``name`` must match :data:`RECORD_NAME`."""
+    if not isinstance(name, str) or not RECORD_NAME.match(name):
+        raise ValueError(
+            f"record name {name!r} must be lower case letters, digits, dots and dashes, "
+            "e.g. 'chen-resnet-seed0'."
+        )
+    return Path(folder) / f"{name}{SUFFIX}"
 
 
 def data_key(data: ImageData) -> dict:

@@ -269,3 +269,10 @@ def test_chen_protocol_records_the_tolerance_sweep():
     assert (
         record.scalars["nfe-forward-1e-01"]["value"] <= record.scalars["nfe-forward-1e-04"]["value"]
     )
+
+
+def test_record_names_cannot_leave_their_folder(tmp_path):
+    assert records.record_path("yan-authors-odenet-gaussian-run1", tmp_path).parent == tmp_path
+    for bad in ("../escape", "a/b", "Upper", ""):
+        with pytest.raises(ValueError, match="record name"):
+            records.record_path(bad, tmp_path)
