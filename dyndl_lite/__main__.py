@@ -24,6 +24,7 @@ import torch
 
 from dyndl_lite import experiments, plan, pretrained, runs
 from dyndl_lite.data import DatasetNotFoundError
+from dyndl_lite.state import RunLocked
 from dyndl_lite.train import TrainingDiverged, TrainingStopped
 
 
@@ -137,6 +138,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="move each finished run into the package's shipped checkpoints",
     )
     reproduce.add_argument("--status", action="store_true", help="print the ledger and exit")
+    reproduce.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="retrain a run whose checkpoint in --out was made with another recipe",
+    )
     _common(reproduce)
 
     ship = commands.add_parser(
@@ -209,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
                 planned = plan.read(args.plan)
             except (ValueError, FileNotFoundError) as error:
                 parser.error(str(error))
-            out = args.out or pretrained.user_dir()
+            out = runs.writable_folder(args.out) if args.out else pretrained.user_dir()
             if args.status:
                 print(plan.format_ledger(plan.ledger(planned, out)))
                 return 0
@@ -220,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
                 budget_s=None if args.budget_minutes is None else 60 * args.budget_minutes,
                 device=args.device,
                 ship=args.ship,
+                overwrite=args.overwrite,
                 progress=not args.no_progress,
                 say=lambda line: print(line, flush=True),
             )
@@ -233,12 +240,12 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 130
     except (
-        FileExistsError,
-        FileNotFoundError,
+        OSError,  # FileExistsError, FileNotFoundError, CheckpointError, a read-only or full disk
         DatasetNotFoundError,
         TrainingDiverged,
         TrainingStopped,
-        pretrained.CheckpointError,
+        RunLocked,
+        FloatingPointError,
         ValueError,
     ) as error:
         print(f"error: {error}", file=sys.stderr)

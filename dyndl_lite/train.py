@@ -34,7 +34,7 @@ from torch import nn
 from dyndl_lite.config import flush_denormals, get_device
 from dyndl_lite.data import ImageData
 from dyndl_lite.models.blocks import FIXED_STEP, evaluation_mode
-from dyndl_lite.pretrained import dump_record
+from dyndl_lite.pretrained import dump_record, non_finite
 from dyndl_lite.state import StateStore
 
 OPTIMIZERS = ("sgd", "adam")
@@ -286,13 +286,6 @@ def epoch_data(train: Data, test: Data | None) -> dict:
     return {"train": name(train), "test": name(test), "fallback": fallback}
 
 
-def finite_or_raise(tensors: dict[str, torch.Tensor], what: str) -> None:
-    """``FloatingPointError`` naming the first tensors of ``tensors`` with a NaN or infinity."""
-    bad = [k for k, v in tensors.items() if v.is_floating_point() and not torch.isfinite(v).all()]
-    if bad:
-        raise FloatingPointError(f"{what}: non-finite values in {', '.join(bad[:3])}.")
-
-
 @dataclass
 class _Session:
     """What one call of :func:`fit` trains with, prepared once."""
@@ -308,6 +301,15 @@ class _Session:
     loss: str
     spec: dict
     data: dict
+
+    def resumable(self) -> dict:
+        """What :meth:`StateStore.save` keeps besides the epoch and the history."""
+        return {
+            "model": self.model,
+            "optimizer": self.optimizer,
+            "generator": self.generator,
+            "spec": self.spec,
+        }
 
     @property
     def steps(self) -> int:
@@ -352,7 +354,7 @@ def _prepare(
     )  # fmt: skip
 
 
-def _resume(session: _Session, state: StateStore | None, unrecorded: dict) -> tuple[History, int]:
+def _resume(session: _Session, state: StateStore | None, note: str | None) -> tuple[History, int]:
     """The history and first epoch: from ``state`` when it holds this run (else a fresh start)."""
     if state is None:
         return History(), 0
@@ -371,9 +373,10 @@ def _resume(session: _Session, state: StateStore | None, unrecorded: dict) -> tu
     history = History.from_dict(saved["history"])
     missing = len(history.epoch) - len(history.epoch_data)
     if missing > 0:  # saved before per-epoch data were recorded
-        if unrecorded is not UNRECORDED and len(history.step_loss) != missing * session.steps:
-            unrecorded = UNRECORDED  # another number of steps per epoch: other data
-        history.epoch_data[:0] = [dict(unrecorded) for _ in range(missing)]
+        same_steps = len(history.step_loss) == missing * session.steps  # else other data
+        known = note is not None and same_steps and session.data["fallback"] is False
+        entry = {**session.data, "recorded": note} if known else UNRECORDED
+        history.epoch_data[:0] = [dict(entry) for _ in range(missing)]
     return history, saved["epoch"]
 
 
@@ -428,12 +431,12 @@ def _check_epoch(session: _Session, epoch: int, step_loss: list[float]) -> None:
             f"(learning rate {lr:g}); nothing was saved for this epoch. Lower the "
             "learning rate or check the data."
         )
-    try:
-        finite_or_raise(dict(session.model.named_parameters()), f"{name} after epoch {epoch + 1}")
-    except FloatingPointError as error:
+    bad = non_finite(dict(session.model.named_parameters()))
+    if bad:
         raise TrainingDiverged(
-            f"{error} (learning rate {lr:g}); nothing was saved for this epoch."
-        ) from None
+            f"{name}: non-finite weights ({', '.join(bad[:3])}) after epoch {epoch + 1} "
+            f"(learning rate {lr:g}); nothing was saved for this epoch."
+        )
 
 
 def _record_epoch(session: _Session, epoch: int, steps: dict, history: History) -> None:
@@ -474,7 +477,7 @@ def fit(
     state: StateStore | None = None,
     spec: dict | None = None,
     deadline: float | None = None,
-    unrecorded: dict = UNRECORDED,
+    unrecorded: str | None = None,
 ) -> History:
     """Train ``model`` on ``train`` with ``recipe`` and return the per-epoch :class:`History`.
 
@@ -490,9 +493,10 @@ def fit(
     Resuming: with a :class:`~dyndl_lite.state.StateStore` ``state``, the run starts from
     the state saved there (if any; its ``spec`` must equal ``spec``) and saves the whole
     state after every completed epoch, so an interrupted run loses at most one epoch and,
-    on a CPU, a resumed run ends bitwise identical to an uninterrupted one. Epochs of a state
-    saved before per-epoch data were recorded get ``unrecorded`` as their data (when their step
-    count fits this data; else :data:`UNRECORDED`, which ``pretrained.ship`` refuses).
+    on a CPU, a resumed run ends bitwise identical to an uninterrupted one. The epochs of a state
+    saved before per-epoch data were recorded get :data:`UNRECORDED` (which
+    ``pretrained.ship`` refuses), or, given a note ``unrecorded`` that vouches for them, this
+    call's data with that note, when those are official and their step count fits them.
     A non-finite loss or weight raises :class:`TrainingDiverged` (nothing saved for that
     epoch). With a ``deadline`` (a ``time.monotonic()`` value), :class:`TrainingStopped` is
     raised before an epoch that the last epoch's duration says cannot finish by then, once
@@ -500,15 +504,11 @@ def fit(
     cut short, and the deadline is overrun by at most one epoch.
     """
     session = _prepare(model, train, recipe, test, seed, device, loss)
-    if spec is not None:
-        session.spec = spec
-    session.spec = json.loads(dump_record(session.spec))
+    session.spec = json.loads(dump_record(spec if spec is not None else session.spec))
     history, first_epoch = _resume(session, state, unrecorded)
     for epoch in range(first_epoch, recipe.epochs):
         if deadline is not None and _out_of_time(deadline, history.seconds, epoch > first_epoch):
-            raise TrainingStopped(
-                f"time budget reached before epoch {epoch + 1}/{recipe.epochs} of {recipe.name}"
-            )
+            raise TrainingStopped(f"time budget reached before epoch {epoch + 1} of {recipe.name}")
         start = time.perf_counter()
         steps = _train_epoch(session, epoch, progress)
         _check_epoch(session, epoch, steps["loss"])
@@ -517,14 +517,7 @@ def fit(
         if callback is not None:
             callback(epoch + 1, model, history)
         if state is not None:
-            state.save(
-                epoch=epoch + 1,
-                model=model,
-                optimizer=session.optimizer,
-                generator=session.generator,
-                history=history.as_dict(),
-                spec=session.spec,
-            )
+            state.save(epoch=epoch + 1, history=history.as_dict(), **session.resumable())
     model.eval()
     return history
 
