@@ -208,30 +208,14 @@ def walk(
         if trained and deadline is not None and time.monotonic() > deadline:
             say(f"time budget reached before {run.name}")
             return ledger(planned, out)
-        rows = ledger(planned, out)
-        if status["status"] == "partial":
-            start = "resuming after epoch " + str(status["epochs_done"])
-        else:
-            start = "starting"
-        say(
-            f"[run {index + 1}/{len(planned)}] {run.name}: "
-            f"{start} of {run.recipe.epochs}; {summary(rows)}"
-        )
+        say(f"[run {index + 1}/{len(planned)}] {run.name}: {_starting(status, run)}; "
+            f"{summary(ledger(planned, out))}")  # fmt: skip
         try:
             runs.train(
-                run.experiment,
-                item.model,
-                item.seed,
-                epochs=item.epochs,
-                train_subset=item.train_subset,
-                out=out,
-                device=device,
-                progress=progress,
-                deadline=deadline,
-                report=say,
-                overwrite=overwrite,
-                unrecorded=MIGRATED,
-            )
+                run.experiment, item.model, item.seed, epochs=item.epochs,
+                train_subset=item.train_subset, out=out, device=device, progress=progress,
+                deadline=deadline, report=say, overwrite=overwrite, unrecorded=MIGRATED,
+            )  # fmt: skip
         except TrainingStopped as stop:
             say(f"stopped: {stop}; the last completed epoch is saved in {out}")
             return ledger(planned, out)
@@ -240,6 +224,13 @@ def walk(
         if ship:
             _ship(run, out, say)
     return ledger(planned, out)
+
+
+def _starting(status: dict, run: runs.Run) -> str:
+    """``"resuming after epoch 3 of 10"`` or ``"starting of 10"``."""
+    if status["status"] == "partial":
+        return f"resuming after epoch {status['epochs_done']} of {run.recipe.epochs}"
+    return f"starting of {run.recipe.epochs}"
 
 
 def _ship(run: runs.Run, out: Path, say: Callable[[str], None]) -> None:
