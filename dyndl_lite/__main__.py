@@ -5,7 +5,7 @@ Command line of dyndl_lite: train the book's networks, walk the reproduction pla
     python -m dyndl_lite train EXPERIMENT --model M [--seed S] [--epochs N] [--train-subset K]
         [--out DIR]
     python -m dyndl_lite reproduce [--plan FILE] [--budget-minutes M] [--out DIR] [--ship]
-        [--status]
+        [--overwrite] [--status]
     python -m dyndl_lite ship NAME [--from DIR] [--replace]
     python -m dyndl_lite evaluate NAME | --all-stale [--force] [--threads N]
 
@@ -25,6 +25,7 @@ import torch
 
 from dyndl_lite import experiments, plan, pretrained, records, runs
 from dyndl_lite.data import DatasetNotFoundError
+from dyndl_lite.state import RunLocked
 from dyndl_lite.train import TrainingDiverged, TrainingStopped
 
 
@@ -84,13 +85,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m dyndl_lite", description=__doc__.splitlines()[0]
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("list", help="list the experiments and their models")
-
+def _train_parser(commands) -> None:
+    """The ``train`` command's arguments."""
     train = commands.add_parser(
         "train", help="train (or resume) one network and write its checkpoint"
     )
@@ -123,6 +119,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common(train)
 
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m dyndl_lite", description=__doc__.splitlines()[0]
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("list", help="list the experiments and their models")
+
+    _train_parser(commands)
+
     reproduce = commands.add_parser(
         "reproduce", help="walk a reproduction plan: skip finished runs, resume, continue"
     )
@@ -138,6 +144,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="move each finished run into the package's shipped checkpoints",
     )
     reproduce.add_argument("--status", action="store_true", help="print the ledger and exit")
+    reproduce.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="retrain a run whose checkpoint in --out was made with another recipe",
+    )
     _common(reproduce)
 
     ship = commands.add_parser(
@@ -172,6 +183,53 @@ def stop_on_signals() -> None:
     signal.signal(signal.SIGTERM, _interrupt)
 
 
+def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """``train``: one run into ``--out``."""
+    try:
+        experiment = experiments.get(args.experiment)
+        runs.resolve(experiment, args.model, args.seed, args.epochs, args.train_subset)
+    except ValueError as error:
+        parser.error(str(error))
+    path = runs.train(
+        experiment,
+        args.model,
+        args.seed,
+        epochs=args.epochs,
+        train_subset=args.train_subset,
+        out=args.out,
+        device=args.device,
+        allow_fallback=args.allow_fallback,
+        overwrite=args.overwrite,
+        progress=not args.no_progress,
+        report=lambda line: print(line, flush=True),
+    )
+    print(f"saved {path}")
+
+
+def _reproduce(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """``reproduce``: the ledger (``--status``), or walk the plan."""
+    try:
+        planned = plan.read(args.plan)
+    except (ValueError, FileNotFoundError) as error:
+        parser.error(str(error))
+    out = runs.writable_folder(args.out) if args.out else pretrained.user_dir()
+    if args.status:
+        print(plan.format_ledger(plan.ledger(planned, out)))
+        return
+    start = time.monotonic()
+    rows = plan.walk(
+        planned,
+        out,
+        budget_s=None if args.budget_minutes is None else 60 * args.budget_minutes,
+        device=args.device,
+        ship=args.ship,
+        overwrite=args.overwrite,
+        progress=not args.no_progress,
+        say=lambda line: print(line, flush=True),
+    )
+    print(f"after {(time.monotonic() - start) / 60:.1f} min: {plan.summary(rows)}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -187,45 +245,9 @@ def main(argv: list[str] | None = None) -> int:
                     f"{'':13s} models: {', '.join(experiment.models)}"
                 )
         elif args.command == "train":
-            try:
-                experiment = experiments.get(args.experiment)
-                runs.resolve(experiment, args.model, args.seed, args.epochs, args.train_subset)
-            except ValueError as error:
-                parser.error(str(error))
-            path = runs.train(
-                experiment,
-                args.model,
-                args.seed,
-                epochs=args.epochs,
-                train_subset=args.train_subset,
-                out=args.out,
-                device=args.device,
-                allow_fallback=args.allow_fallback,
-                overwrite=args.overwrite,
-                progress=not args.no_progress,
-                report=lambda line: print(line, flush=True),
-            )
-            print(f"saved {path}")
+            _train(args, parser)
         elif args.command == "reproduce":
-            try:
-                planned = plan.read(args.plan)
-            except (ValueError, FileNotFoundError) as error:
-                parser.error(str(error))
-            out = args.out or pretrained.user_dir()
-            if args.status:
-                print(plan.format_ledger(plan.ledger(planned, out)))
-                return 0
-            start = time.monotonic()
-            rows = plan.walk(
-                planned,
-                out,
-                budget_s=None if args.budget_minutes is None else 60 * args.budget_minutes,
-                device=args.device,
-                ship=args.ship,
-                progress=not args.no_progress,
-                say=lambda line: print(line, flush=True),
-            )
-            print(f"after {(time.monotonic() - start) / 60:.1f} min: {plan.summary(rows)}")
+            _reproduce(args, parser)
         elif args.command == "ship":
             print(f"shipped {pretrained.ship(args.name, source=args.source, replace=args.replace)}")
         elif args.command == "evaluate":
@@ -237,12 +259,12 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 130
     except (
-        FileExistsError,
-        FileNotFoundError,
+        OSError,  # FileExistsError, FileNotFoundError, CheckpointError, a read-only or full disk
         DatasetNotFoundError,
         TrainingDiverged,
         TrainingStopped,
-        pretrained.CheckpointError,
+        RunLocked,
+        FloatingPointError,
         ValueError,
     ) as error:
         print(f"error: {error}", file=sys.stderr)

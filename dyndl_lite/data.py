@@ -29,7 +29,6 @@ import gzip
 import hashlib
 import http.client
 import os
-import tempfile
 import urllib.error
 import urllib.request
 import warnings
@@ -38,6 +37,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from dyndl_lite import atomic
 
 DATA_VARIABLE = "DYNDL_DATA"
 OFFLINE_VARIABLE = "DYNDL_OFFLINE"
@@ -142,14 +143,9 @@ def download(
     into place after the checksum matches and deleted otherwise.
     """
     destination.parent.mkdir(parents=True, exist_ok=True)
-    handle, partial = tempfile.mkstemp(
-        dir=destination.parent, prefix=destination.name, suffix=".part"
-    )
+    partial = atomic.temporary_path(destination)
     try:
-        with (
-            os.fdopen(handle, "wb") as out,
-            urllib.request.urlopen(url, timeout=timeout) as response,
-        ):
+        with open(partial, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
             while block := response.read(1 << 20):
                 out.write(block)
         with open(partial, "rb") as handle:
@@ -159,10 +155,9 @@ def download(
                 f"Downloaded {url} has {algorithm} {got}, expected {checksum}; "
                 "the server sent a bad file."
             )
-        os.replace(partial, destination)
+        atomic.commit(partial, destination)
     finally:
-        if os.path.exists(partial):
-            os.remove(partial)
+        partial.unlink(missing_ok=True)
     return destination
 
 

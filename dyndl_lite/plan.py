@@ -33,6 +33,8 @@ PLANS = Path(__file__).resolve().parent / "plans"
 #: runs the papers' full recipes.
 BOOK_PLAN = PLANS / "book.toml"
 KEYS = {"experiment", "model", "seed", "epochs", "train_subset"}
+#: the note on epochs of a state saved before per-epoch data were recorded (see :func:`walk`)
+MIGRATED = "at migration: reproduce refuses the fallback"
 
 
 @dataclass(frozen=True)
@@ -55,14 +57,21 @@ def read(path: str | Path = BOOK_PLAN) -> list[PlannedRun]:
     """The runs of the plan file ``path``, each checked against the registry (a ``ValueError`` names
     a bad one)."""
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"plan file {path} is a folder; name a .toml file such as {BOOK_PLAN}.")
     try:
         tables = tomllib.loads(path.read_text()).get("run", [])
     except FileNotFoundError:
         raise FileNotFoundError(
             f"plan file {path} does not exist; the book's plan is {BOOK_PLAN}."
         ) from None
-    except tomllib.TOMLDecodeError as error:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise ValueError(f"plan file {path} is not valid TOML: {error}") from error
+    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+        raise ValueError(
+            f"plan file {path}: 'run' must be a list of tables, each written [[run]] "
+            f"(double brackets), got {type(tables).__name__} {tables!r:.60}."
+        )
     if not tables:
         raise ValueError(f"plan file {path} has no [[run]] tables.")
     planned = []
@@ -75,8 +84,11 @@ def read(path: str | Path = BOOK_PLAN) -> list[PlannedRun]:
             )
         run = PlannedRun(**table)
         try:
+            for key in ("experiment", "model"):
+                if not isinstance(table[key], str):
+                    raise ValueError(f"{key} must be a name in quotes, got {table[key]!r}.")
             run.resolve()
-        except ValueError as error:
+        except (ValueError, TypeError) as error:
             raise ValueError(f"plan file {path}, run {number}: {error}") from error
         planned.append(run)
     names = [p.resolve().name for p in planned]
@@ -164,6 +176,7 @@ def walk(
     budget_s: float | None = None,
     device=None,
     ship: bool = False,
+    overwrite: bool = False,
     progress: bool = True,
     say: Callable[[str], None] = print,
 ) -> list[dict]:
@@ -174,9 +187,15 @@ def walk(
     after that no epoch is started that the last one's duration says would end past the
     budget. With ``ship`` each run finished in ``out`` is moved into the package
     (:func:`dyndl_lite.pretrained.ship`). A stopped run keeps its last completed epoch in
-    ``out``; Ctrl-C propagates (losing only the epoch in progress).
+    ``out``; Ctrl-C propagates (losing only the epoch in progress). ``overwrite`` retrains a run
+    whose checkpoint in ``out`` has another recipe (else ``FileExistsError`` says so). ``out``
+    must be a writable folder outside the package's own (:func:`dyndl_lite.runs.writable_folder`).
+
+    A plan never trains on the offline fallback, so the epochs of a state saved before per-epoch
+    data were recorded are recorded as official, with the note :data:`MIGRATED`, when their
+    step count fits the official data.
     """
-    out = Path(out)
+    out = runs.writable_folder(out)
     deadline = None if budget_s is None else time.monotonic() + budget_s
     trained = False
     for index, item in enumerate(planned):
@@ -184,40 +203,38 @@ def walk(
         status = runs.progress_of(run, out)
         if status["status"] == "finished":
             if ship and status["where"] == str(out):
-                pretrained.ship(run.name, source=out, move=True)
-                say(f"shipped {run.name}")
+                _ship(run, out, say)
             continue
         if trained and deadline is not None and time.monotonic() > deadline:
             say(f"time budget reached before {run.name}")
             return ledger(planned, out)
-        rows = ledger(planned, out)
-        if status["status"] == "partial":
-            start = "resuming after epoch " + str(status["epochs_done"])
-        else:
-            start = "starting"
-        say(
-            f"[run {index + 1}/{len(planned)}] {run.name}: "
-            f"{start} of {run.recipe.epochs}; {summary(rows)}"
-        )
+        say(f"[run {index + 1}/{len(planned)}] {run.name}: {_starting(status, run)}; "
+            f"{summary(ledger(planned, out))}")  # fmt: skip
         try:
             runs.train(
-                run.experiment,
-                item.model,
-                item.seed,
-                epochs=item.epochs,
-                train_subset=item.train_subset,
-                out=out,
-                device=device,
-                progress=progress,
-                deadline=deadline,
-                report=say,
-            )
+                run.experiment, item.model, item.seed, epochs=item.epochs,
+                train_subset=item.train_subset, out=out, device=device, progress=progress,
+                deadline=deadline, report=say, overwrite=overwrite, unrecorded=MIGRATED,
+            )  # fmt: skip
         except TrainingStopped as stop:
             say(f"stopped: {stop}; the last completed epoch is saved in {out}")
             return ledger(planned, out)
         trained = True
         say(f"finished {run.name}")
         if ship:
-            pretrained.ship(run.name, source=out, move=True)
-            say(f"shipped {run.name}")
+            _ship(run, out, say)
     return ledger(planned, out)
+
+
+def _starting(status: dict, run: runs.Run) -> str:
+    """``"resuming after epoch 3 of 10"`` or ``"starting of 10"``."""
+    if status["status"] == "partial":
+        return f"resuming after epoch {status['epochs_done']} of {run.recipe.epochs}"
+    return f"starting of {run.recipe.epochs}"
+
+
+def _ship(run: runs.Run, out: Path, say: Callable[[str], None]) -> None:
+    """Move ``run``'s finished checkpoint from ``out`` into the package, holding the run's lock."""
+    with runs.run_lock(run, out):
+        pretrained.ship(run.name, source=out, move=True)
+    say(f"shipped {run.name}")

@@ -40,7 +40,7 @@ import subprocess
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_model, save_model
+from safetensors.torch import load_file, load_model, save_model
 from torch import nn
 
 from dyndl_lite import atomic
@@ -55,12 +55,48 @@ class CheckpointError(OSError):
     for."""
 
 
+def inside_shipped(folder: str | Path) -> bool:
+    """Whether ``folder`` is, or is inside, :data:`SHIPPED_DIR` (symbolic links resolved)."""
+    resolved, shipped = Path(folder).expanduser().resolve(), SHIPPED_DIR.resolve()
+    return resolved == shipped or shipped in resolved.parents
+
+
+def refuse_shipped(folder: str | Path, what: str) -> Path:
+    """``folder`` as a path, or a ``ValueError`` when it is (inside) the package's own checkpoint
+    folder: training, moving or overwriting there would destroy the shipped checkpoints."""
+    if inside_shipped(folder):
+        raise ValueError(
+            f"{what} {folder} is the package's own checkpoint folder {SHIPPED_DIR} (or inside it); "
+            "runs there would replace or delete the shipped checkpoints. Choose another folder."
+        )
+    return Path(folder).expanduser()
+
+
 def user_dir() -> Path:
-    """The user's checkpoint folder: ``$DYNDL_CHECKPOINTS``, else ``<data cache>/checkpoints``."""
+    """The user's checkpoint folder: ``$DYNDL_CHECKPOINTS``, else ``<data cache>/checkpoints``;
+    a ``ValueError`` when that is the package's own folder (:func:`refuse_shipped`)."""
     from dyndl_lite.data import data_root
 
     folder = os.environ.get(CHECKPOINTS_VARIABLE)
-    return Path(folder).expanduser() if folder else data_root() / "checkpoints"
+    if folder:
+        return refuse_shipped(folder, f"${CHECKPOINTS_VARIABLE}")
+    return data_root() / "checkpoints"
+
+
+def non_finite(tensors: dict[str, torch.Tensor]) -> list[str]:
+    """The names of the floating-point tensors of ``tensors`` holding a NaN or an infinity."""
+    return [k for k, v in tensors.items() if v.is_floating_point() and not v.isfinite().all()]
+
+
+def finite_or_refuse(tensors: dict[str, torch.Tensor], what: str) -> None:
+    """``CheckpointError`` naming the non-finite tensors of ``what``: such weights compute
+    nothing, and an accuracy measured with them would be noise."""
+    bad = non_finite(tensors)
+    if bad:
+        raise CheckpointError(
+            f"{what} has non-finite weights ({', '.join(bad[:3])}); refusing them. "
+            "The run diverged: train it again with a lower learning rate."
+        )
 
 
 def search_path() -> list[Path]:
@@ -167,8 +203,9 @@ def save(
     """
     from dyndl_lite import __version__
 
-    folder = Path(folder) if folder is not None else user_dir()
+    folder = refuse_shipped(folder, "folder") if folder is not None else user_dir()
     weights, record_path = paths(name, folder)
+    finite_or_refuse(model.state_dict(), f"checkpoint {name!r}")
     if (weights.exists() or record_path.exists()) and not overwrite:
         raise FileExistsError(
             f"Checkpoint {name!r} already exists in {folder}; pass overwrite=True "
@@ -209,9 +246,16 @@ def load_record(name: str, folder: str | Path | None = None) -> dict:
     weights untouched."""
     folder = locate(name) if folder is None else Path(folder)
     weights, record_path = paths(name, folder)
+    if not record_path.is_file() and weights.is_file():
+        raise CheckpointError(
+            f"Checkpoint {name!r}: the weights {weights} exist but their record {record_path} "
+            "does not (a save interrupted between its two files, or a deleted record); without "
+            "the record nothing vouches for the weights. Run the same training command again "
+            "to finish it (with --overwrite to replace the weights), or restore the record."
+        )
     if not record_path.is_file():
         raise FileNotFoundError(
-            f"Checkpoint {name!r} has no record {record_path}. Train it with "
+            f"Checkpoint {name!r} is not in {folder} (no {record_path.name}). Train it with "
             "`python -m dyndl_lite train <experiment> --model <model> --seed <S>` "
             "(`python -m dyndl_lite list` shows the experiments), "
             f"or list the shipped ones in {SHIPPED_DIR}."
@@ -256,6 +300,7 @@ def load(
                 f"Checkpoint {name!r} in {folder} records {key}={record.get(key)!r}, "
                 f"but {key}={value!r} was asked for; it belongs to another network."
             )
+    finite_or_refuse(load_file(str(weights)), f"checkpoint {name!r} in {folder}")
     first = next(iter(model.parameters()), None)
     device = str(first.device) if first is not None else "cpu"
     try:
@@ -306,36 +351,55 @@ def training_amount(record: dict) -> tuple[int, int]:
     return int(record.get("epochs_run", 0)), int(record.get("data", {}).get("train_images", 0))
 
 
+def check_epoch_data(name: str, record: dict) -> None:
+    """``CheckpointError`` unless the record says, for every epoch run, that it trained and tested
+    on official data (``history.epoch_data``, :func:`dyndl_lite.train.epoch_data`)."""
+    data = record.get("history", {}).get("epoch_data") or []
+    epochs = record.get("epochs_run")
+    unofficial = [i + 1 for i, entry in enumerate(data) if entry.get("fallback") is not False]
+    if len(data) != epochs or unofficial:
+        which = f"epochs {unofficial[:5]}" if unofficial else f"{len(data)} of {epochs} epochs"
+        raise CheckpointError(
+            f"{name}: the record does not show official data for every epoch ({which} used the "
+            "offline fallback or were not recorded); the book ships only runs trained and tested "
+            "on official MNIST throughout. Train it again without --allow-fallback."
+        )
+
+
 def ship(
     name: str, source: str | Path | None = None, replace: bool = False, move: bool = False
 ) -> Path:
     """Copy finished checkpoint ``name`` from ``source`` (default: the user folder) into
     :data:`SHIPPED_DIR`.
 
-    Refused: a record whose run is not finished (``epochs_run`` below the recipe's epochs),
-    trained on the offline fallback, whose weights fail their SHA-256; and, unless ``replace``,
+    Refused: a ``source`` inside :data:`SHIPPED_DIR`; a record whose run is not finished
+    (``epochs_run`` below the recipe's epochs); one with any epoch trained or tested on the
+    offline fallback or not recorded (:func:`check_epoch_data`); weights that fail their SHA-256
+    or are not finite; and, unless ``replace``,
     replacing a shipped checkpoint trained for more epochs or on more images per epoch.
     ``move`` deletes the source pair after the copy. Returns the shipped weights path.
     """
-    source = Path(source) if source is not None else user_dir()
+    source = refuse_shipped(source, "the source") if source is not None else user_dir()
     record = load_record(name, source)
     weights = paths(name, source)[0]
     if record["weights_sha256"] != sha256(weights):
         raise CheckpointError(
             f"{weights} does not match the SHA-256 in its record; refusing to ship it."
         )
+    finite_or_refuse(load_file(str(weights)), f"{name} in {source}")
     planned = int(record.get("recipe", {}).get("epochs", -1))
     if record.get("epochs_run") != planned:
         raise CheckpointError(
             f"{name}: {record.get('epochs_run')} of {planned} epochs run; "
             "finish the run before shipping it."
         )
-    if record.get("data", {}).get("fallback", True):
+    if record.get("data", {}).get("fallback", True) is not False:
         raise CheckpointError(
             f"{name} was trained on the offline fallback data (or its record does not say "
             "otherwise); the book ships checkpoints trained on the official MNIST training set "
             "only."
         )
+    check_epoch_data(name, record)
     if exists(name, SHIPPED_DIR) and not replace:
         shipped = load_record(name, SHIPPED_DIR)
         old, new = training_amount(shipped), training_amount(record)

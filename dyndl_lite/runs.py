@@ -30,7 +30,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import platform
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -43,8 +45,8 @@ from dyndl_lite import pretrained
 from dyndl_lite.config import get_device, seed_everything
 from dyndl_lite.data import DatasetNotFoundError, ImageData, load_mnist
 from dyndl_lite.models.blocks import count_parameters
-from dyndl_lite.state import StateStore
-from dyndl_lite.train import History, Recipe, evaluate, fit
+from dyndl_lite.state import StateStore, exclusive
+from dyndl_lite.train import History, Recipe, Scheduled, evaluate, fit
 
 
 @dataclass(frozen=True)
@@ -214,56 +216,46 @@ def progress_of(run: Run, out: str | Path) -> dict:
     return {"status": "new", "epochs_done": 0, "seconds_per_epoch": None, "where": None}
 
 
-def train(
-    experiment: Experiment,
-    model: str,
-    seed: int = 0,
-    *,
-    epochs: int | None = None,
-    train_subset: int | None = None,
-    out: str | Path | None = None,
-    device: str | torch.device | None = None,
-    allow_fallback: bool = False,
-    overwrite: bool = False,
-    progress: bool = True,
-    deadline: float | None = None,
-    report: Callable[[str], None] | None = None,
-) -> Path:
-    """Train (or resume) one run and write its checkpoint to ``out`` (default
-    :func:`pretrained.user_dir`).
-
-    Returns the weights path. Raises ``FileExistsError`` if the finished checkpoint is
-    already in ``out`` (unless ``overwrite``), :class:`~dyndl_lite.data.DatasetNotFoundError`
-    when official MNIST is missing and ``allow_fallback`` is false,
-    :class:`~dyndl_lite.train.TrainingDiverged` on a non-finite loss, and
-    :class:`~dyndl_lite.train.TrainingStopped` at ``deadline``; after the last two the
-    last completed epoch's state stays in ``out`` for the next call to resume.
-    ``report`` receives one line per completed epoch (loss, accuracies, seconds).
-    """
-    run = resolve(experiment, model, seed, epochs, train_subset)
-    out = Path(out) if out is not None else pretrained.user_dir()
-    if pretrained.exists(run.name, out) and not overwrite:
-        raise FileExistsError(
-            f"{run.name} is already trained in {out}; pass overwrite=True (--overwrite) to train "
-            "it again, or --out to train into another folder."
+def writable_folder(out: str | Path, what: str = "--out") -> Path:
+    """``out`` as a path, checked without writing anything: a ``ValueError`` for the package's own
+    folder or a file, an ``OSError`` (one line) when neither it nor the folder it would be made in
+    can be written."""
+    out = pretrained.refuse_shipped(out, what)
+    if out.exists() and not out.is_dir():
+        raise ValueError(
+            f"{what} {out} is a file, not a folder; name a folder for the checkpoints."
         )
-    device = get_device(device)
-    try:
-        train_data = load_mnist("train", device=device, allow_fallback=allow_fallback)
-        test = load_mnist("test", device=device, allow_fallback=allow_fallback)
-    except DatasetNotFoundError as error:
-        raise DatasetNotFoundError(
-            f"{error} To train on the offline fallback's 5,000 images instead (named in the "
-            "record, never shipped), pass allow_fallback=True (--allow-fallback)."
-        ) from error
-    seed_everything(seed)
-    net = run.experiment.build(model).to(device)
-    schedule = getattr(
-        net, "schedule", None
-    )  # a network whose training depends on the run's length (TisODE)
-    if callable(schedule):
-        schedule(run.recipe.epochs)
-    measure = run.experiment.callback(test, run.recipe) if run.experiment.callback else None
+    existing = next(folder for folder in (out, *out.absolute().parents) if folder.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise OSError(
+            f"cannot write checkpoints into {out} ({existing} is not a writable folder); "
+            f"choose a writable folder with {what}."
+        )
+    return out
+
+
+def check_space(out: Path, net: nn.Module) -> None:
+    """``OSError`` before training when ``out``'s disk has less room than the run's files take at
+    their largest: two epoch states (weights and optimizer moments) and the final weights."""
+    need = 7 * 4 * count_parameters(net) + (1 << 20)
+    free = shutil.disk_usage(out).free
+    if free < need:
+        raise OSError(
+            f"only {free / 2**20:.1f} MiB free on the disk of {out}; this run's checkpoints need "
+            f"about {need / 2**20:.1f} MiB. Free some space or choose another --out."
+        )
+
+
+def run_lock(run: Run, out: Path):
+    """The exclusive lock of ``run`` in ``out`` (:func:`dyndl_lite.state.exclusive`)."""
+    return exclusive(out / f".{run.name}.lock", f"the run {run.name} in {out}")
+
+
+def _epoch_reporter(
+    run: Run, measure, report: Callable[[str], None] | None
+) -> Callable[[int, nn.Module, History], None]:
+    """The fit callback: the experiment's per-epoch measurements (timed with the epoch), then a
+    report line."""
 
     def callback(epoch: int, model: nn.Module, history: History) -> None:
         if measure is not None:
@@ -278,27 +270,23 @@ def train(
                 f"{history.seconds[-1]:.0f} s"
             )
 
-    store = state_store(run, out)
-    history = fit(
-        net,
-        train_data,
-        run.recipe,
-        test=test,
-        seed=seed,
-        device=device,
-        progress=progress,
-        callback=callback,
-        state=store,
-        spec=run.spec(),
-        deadline=deadline,
-    )
+    return callback
+
+
+def data_fallback(history: History) -> bool | None:
+    """Whether any epoch used the fallback: ``True``; ``None`` if some epoch was not recorded."""
+    flags = [entry.get("fallback") for entry in history.epoch_data]
+    return True if True in flags else None if None in flags or not flags else False
+
+
+def _record(run: Run, net: nn.Module, history: History, train_data, test, device) -> dict:
+    """The checkpoint's record: the run, its data (per epoch in the history), machine, results."""
     start = time.perf_counter()
     final_accuracy = evaluate(net, test.images, test.labels, device=device)
-    images = run.recipe.train_subset or len(train_data)
     record = {
         "experiment": run.experiment.name,
-        "model": model,
-        "seed": seed,
+        "model": run.model,
+        "seed": run.seed,
         "parameters": count_parameters(net),
         "recipe": dataclasses.asdict(run.recipe),
         "full_recipe": dataclasses.asdict(run.full_recipe),
@@ -307,8 +295,8 @@ def train(
         "compression": compression(run.full_recipe, run.recipe),
         "data": {
             "train": train_data.name,
-            "train_images": images,
-            "fallback": train_data.is_fallback,
+            "train_images": run.recipe.train_subset or len(train_data),
+            "fallback": data_fallback(history),
             "test": test.name,
             "test_images": len(test),
         },
@@ -317,8 +305,7 @@ def train(
         "seconds_per_epoch": round(sum(history.seconds) / len(history.seconds), 1),
         "train_acc": history.train_acc[-1],
         "train_acc_note": "running accuracy on the (augmented) training batches of the last epoch",
-        # under the fallback the 'test' images are held-out official *training* images: not a test
-        # accuracy
+        # under the fallback the 'test' images are held-out official *training* images
         "test_acc": None if test.is_fallback else final_accuracy,
         "heldout_fallback_acc": final_accuracy if test.is_fallback else None,
         "history": history.as_dict(),
@@ -327,8 +314,79 @@ def train(
         record["model_settings"] = net.extra_repr()
     if run.experiment.finish is not None:
         record.update(run.experiment.finish(net, history, test))
-    weights = pretrained.save(net, run.name, record, folder=out, overwrite=overwrite)
-    store.remove()
+    return record
+
+
+def _mnist(device: torch.device, allow_fallback: bool) -> tuple[ImageData, ImageData]:
+    """MNIST train and test on ``device``; the error for missing files says how to use the
+    fallback."""
+    try:
+        train_data = load_mnist("train", device=device, allow_fallback=allow_fallback)
+        return train_data, load_mnist("test", device=device, allow_fallback=allow_fallback)
+    except DatasetNotFoundError as error:
+        raise DatasetNotFoundError(
+            f"{error} To train on the offline fallback's 5,000 images instead (named in the "
+            "record, never shipped), pass allow_fallback=True (--allow-fallback)."
+        ) from error
+
+
+def train(
+    experiment: Experiment,
+    model: str,
+    seed: int = 0,
+    *,
+    epochs: int | None = None,
+    train_subset: int | None = None,
+    out: str | Path | None = None,
+    device: str | torch.device | None = None,
+    allow_fallback: bool = False,
+    overwrite: bool = False,
+    progress: bool = True,
+    deadline: float | None = None,
+    report: Callable[[str], None] | None = None,
+    unrecorded: str | None = None,
+) -> Path:
+    """Train (or resume) one run and write its checkpoint to ``out`` (default
+    :func:`pretrained.user_dir`).
+
+    Returns the weights path. Checked before any data are loaded: ``out`` is a writable folder
+    outside the package's own (:func:`writable_folder`) with room for the run
+    (:func:`check_space`), and no other process trains this run there (its lock,
+    :class:`~dyndl_lite.state.RunLocked`). Raises ``FileExistsError`` if the finished checkpoint
+    is already in ``out`` (unless ``overwrite``), :class:`~dyndl_lite.data.DatasetNotFoundError`
+    when official MNIST is missing and ``allow_fallback`` is false,
+    :class:`~dyndl_lite.train.TrainingDiverged` on a non-finite loss, and
+    :class:`~dyndl_lite.train.TrainingStopped` at ``deadline``; after the last two the
+    last completed epoch's state stays in ``out`` for the next call to resume. A lone weights
+    file without its record (a kill between the two renames of the final save) is replaced.
+    ``report`` receives one line per completed epoch; ``unrecorded`` is passed to :func:`fit`.
+    """
+    run = resolve(experiment, model, seed, epochs, train_subset)
+    out = writable_folder(out) if out is not None else writable_folder(pretrained.user_dir())
+    device = get_device(device)
+    train_data, test = _mnist(device, allow_fallback)
+    with run_lock(run, out):
+        if pretrained.exists(run.name, out) and not overwrite:
+            raise FileExistsError(
+                f"{run.name} is already trained in {out}; pass overwrite=True (--overwrite) to "
+                "train it again, or --out to train into another folder."
+            )
+        seed_everything(seed)
+        net = run.experiment.build(model).to(device)
+        check_space(out, net)
+        if isinstance(net, Scheduled):  # a network whose training depends on the run's length
+            net.schedule(run.recipe.epochs)
+        measure = run.experiment.callback(test, run.recipe) if run.experiment.callback else None
+        store = state_store(run, out)
+        history = fit(
+            net, train_data, run.recipe, test=test, seed=seed, device=device, progress=progress,
+            callback=_epoch_reporter(run, measure, report), state=store, spec=run.spec(),
+            deadline=deadline, unrecorded=unrecorded,
+        )  # fmt: skip
+        record = _record(run, net, history, train_data, test, device)
+        # overwrite: asked for, or only half a pair is there (no finished checkpoint)
+        weights = pretrained.save(net, run.name, record, folder=out, overwrite=True)
+        store.remove()
     return weights
 
 

@@ -27,16 +27,54 @@ Example::
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 
 from dyndl_lite import atomic
-from dyndl_lite.pretrained import CheckpointError, dump_record, sha256
+from dyndl_lite.pretrained import CheckpointError, dump_record, finite_or_refuse, sha256
 
 STATE_FILE = "state.json"
+
+
+class RunLocked(RuntimeError):
+    """Another process holds the lock of this run's folder."""
+
+
+@contextmanager
+def exclusive(lock: Path, what: str) -> Iterator[None]:
+    """Hold an exclusive, non-blocking ``flock`` on the file ``lock`` (created, holding our pid)
+    for the ``with`` block; :class:`RunLocked` naming the other process if one holds it.
+
+    The lock dies with its process (a SIGKILL included), so a stale lock file never blocks a run.
+    """
+    lock = Path(lock)
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(lock, "a+")  # noqa: SIM115 (held open for the whole block)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        other = handle.read().strip() or "unknown"
+        handle.close()
+        raise RunLocked(
+            f"{what} is in use by another process (pid {other}, lock {lock}); "
+            "wait for it to finish or choose another --out."
+        ) from None
+    try:
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        yield
+    finally:
+        handle.close()
 
 
 def _rng_tensors(generator: torch.Generator) -> dict[str, torch.Tensor]:
@@ -96,6 +134,16 @@ class StateStore:
     def exists(self) -> bool:
         return self.pointer.is_file()
 
+    def refuse_orphans(self) -> None:
+        """``CheckpointError`` when epoch tensors remain but ``state.json`` is gone: restarting
+        would silently throw away those epochs."""
+        orphans = sorted(self.folder.glob("epoch-*.safetensors")) if self.folder.is_dir() else []
+        if orphans:
+            raise CheckpointError(
+                f"The training state {self.folder} holds {orphans[-1].name} but no {STATE_FILE}, "
+                "so it cannot be resumed; delete the folder to restart the run from epoch 1."
+            )
+
     def read(self) -> dict:
         """The JSON part of the saved state (epoch, history, spec, ...), tensors untouched."""
         try:
@@ -131,6 +179,7 @@ class StateStore:
         tensors = {
             f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()
         }
+        finite_or_refuse(tensors, f"the training state of epoch {epoch} in {self.folder}")
         tensors.update(optimizer_tensors)
         tensors.update(_rng_tensors(generator))
         name = f"epoch-{epoch:04d}.safetensors"
@@ -177,12 +226,19 @@ class StateStore:
             )
         tensors = load_file(str(path))
         device = next(iter(model.parameters())).device
-        model.load_state_dict(
-            {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")},
-            strict=True,
-        )
-        model.to(device)
-        optimizer.load_state_dict(_join_optimizer(tensors, saved["optimizer"]))
+        try:
+            model.load_state_dict(
+                {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")},
+                strict=True,
+            )
+            model.to(device)
+            optimizer.load_state_dict(_join_optimizer(tensors, saved["optimizer"]))
+        except (RuntimeError, ValueError, KeyError) as error:
+            first = str(error).strip().splitlines()[0]
+            raise CheckpointError(
+                f"The training state in {self.folder} does not fit this network ({first}); "
+                "the architecture changed since it was saved. Delete the folder to start afresh."
+            ) from None
         _restore_rng(tensors, generator)
         return saved
 

@@ -25,6 +25,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
+from typing import Protocol, runtime_checkable
 
 import torch
 import torch.nn.functional as F
@@ -33,7 +34,7 @@ from torch import nn
 from dyndl_lite.config import flush_denormals, get_device
 from dyndl_lite.data import ImageData
 from dyndl_lite.models.blocks import FIXED_STEP, evaluation_mode
-from dyndl_lite.pretrained import dump_record
+from dyndl_lite.pretrained import dump_record, non_finite
 from dyndl_lite.state import StateStore
 
 OPTIMIZERS = ("sgd", "adam")
@@ -132,6 +133,8 @@ class History:
     step_nfe_forward: list[int] = field(default_factory=list)
     step_nfe_backward: list[int] = field(default_factory=list)
 
+    # the data of each epoch (:func:`epoch_data`): which train / test sets, and whether the fallback
+    epoch_data: list[dict] = field(default_factory=list)
     # results that a fit callback keeps per epoch (JSON-able), saved with the training state
     extra: dict = field(default_factory=dict)
 
@@ -144,7 +147,7 @@ class History:
         again)."""
         known = {f.name for f in dataclasses.fields(cls)}
         restored = {
-            k: (v if k == "extra" else [math.nan if x is None else x for x in v])
+            k: (v if k in ("extra", "epoch_data") else [math.nan if x is None else x for x in v])
             for k, v in saved.items()
             if k in known
         }
@@ -209,10 +212,34 @@ def gaussian_noise(
     )
 
 
+@runtime_checkable
+class CountsEvaluations(Protocol):
+    """An ODE block that counts its function evaluations (reset by each forward / backward)."""
+
+    nfe_forward: int
+    nfe_backward: int
+
+
+@runtime_checkable
+class HasExtraLoss(Protocol):
+    """A network whose loss has a term computed during its last forward pass (TisODE's
+    steady-state regulariser): :func:`fit` adds ``extra_loss(epoch)`` (0-based) to every step."""
+
+    def extra_loss(self, epoch: int) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class Scheduled(Protocol):
+    """A network whose training depends on the run's length: :func:`dyndl_lite.runs.train`
+    calls ``schedule(epochs)`` before training (TisODE's integration-time schedule)."""
+
+    def schedule(self, epochs: int) -> None: ...
+
+
 def ode_blocks(model: nn.Module) -> list[nn.Module]:
-    """The model's ODE blocks (anything with ``nfe_forward``), whose function evaluations we
+    """The model's ODE blocks (:class:`CountsEvaluations`), whose function evaluations we
     count."""
-    return [m for m in model.modules() if hasattr(m, "nfe_forward") and hasattr(m, "nfe_backward")]
+    return [m for m in model.modules() if isinstance(m, CountsEvaluations)]
 
 
 def _autocast(device: torch.device, enabled: bool):
@@ -244,6 +271,197 @@ def make_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
     return torch.optim.Adam(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
 
 
+#: what a resumed state saved before per-epoch data were recorded says of its earlier epochs
+UNRECORDED = {"train": None, "test": None, "fallback": None, "recorded": "unknown (older state)"}
+
+
+def epoch_data(train: Data, test: Data | None) -> dict:
+    """The data an epoch trains and tests on: ``{"train", "test", "fallback"}``, where ``fallback``
+    is true when either is the offline fallback (tensors passed directly count as not)."""
+
+    def name(data: Data | None) -> str | None:
+        return None if data is None else data.name if isinstance(data, ImageData) else "tensors"
+
+    fallback = any(isinstance(d, ImageData) and d.is_fallback for d in (train, test))
+    return {"train": name(train), "test": name(test), "fallback": fallback}
+
+
+@dataclass
+class _Session:
+    """What one call of :func:`fit` trains with, prepared once."""
+
+    model: nn.Module
+    recipe: Recipe
+    inputs: torch.Tensor
+    targets: torch.Tensor
+    test: Data | None
+    device: torch.device
+    generator: torch.Generator
+    optimizer: torch.optim.Optimizer
+    loss: str
+    spec: dict
+    data: dict
+
+    def resumable(self) -> dict:
+        """What :meth:`StateStore.save` keeps besides the epoch and the history."""
+        return {
+            "model": self.model,
+            "optimizer": self.optimizer,
+            "generator": self.generator,
+            "spec": self.spec,
+        }
+
+    @property
+    def steps(self) -> int:
+        return math.ceil(len(self.inputs) / self.recipe.batch_size)
+
+
+def _prepare(
+    model: nn.Module, train: Data, recipe: Recipe, test: Data | None, seed: int, device, loss: str
+) -> _Session:
+    """Check the arguments, draw the subset, move data and model to ``device``, seed."""
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}.")
+    if not isinstance(recipe, Recipe):
+        raise TypeError(
+            "recipe must be a dyndl_lite.train.Recipe (each experiment's recipe()), "
+            f"got {type(recipe).__name__}."
+        )
+    device = get_device(device)
+    inputs, targets = as_tensors(train, "train")
+    if len(inputs) == 0:
+        raise ValueError("train has no examples; fit needs at least one (inputs, target) pair.")
+    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    if recipe.train_subset is not None:
+        if recipe.train_subset > len(inputs):
+            raise ValueError(
+                f"recipe {recipe.name!r}: train_subset={recipe.train_subset:,} "
+                f"but the training data have only {len(inputs):,} items; ask for at most that many."
+            )
+        keep = torch.randperm(len(inputs), generator=generator)[: recipe.train_subset]
+        inputs, targets = inputs[keep.to(inputs.device)], targets[keep.to(inputs.device)]
+    if recipe.crop_padding and inputs.dim() != 4:
+        raise ValueError(
+            f"crop_padding={recipe.crop_padding} needs images (N, C, H, W), "
+            f"got inputs of shape {tuple(inputs.shape)}."
+        )
+    model.to(device)
+    spec = {"recipe": asdict(recipe), "seed": seed}
+    return _Session(
+        model, recipe, inputs.to(device), targets.to(device), test, device, generator,
+        make_optimizer(model, recipe), loss, spec, epoch_data(train, test),
+    )  # fmt: skip
+
+
+def _resume(session: _Session, state: StateStore | None, note: str | None) -> tuple[History, int]:
+    """The history and first epoch: from ``state`` when it holds this run (else a fresh start)."""
+    if state is None:
+        return History(), 0
+    if not state.exists():
+        state.refuse_orphans()
+        return History(), 0
+    saved = state.read()
+    if saved["spec"] != session.spec:
+        raise ValueError(
+            f"The training state in {state.folder} belongs to another run "
+            f"({saved['spec']}); delete that folder or train into another one."
+        )
+    saved = state.load(
+        model=session.model, optimizer=session.optimizer, generator=session.generator
+    )
+    history = History.from_dict(saved["history"])
+    missing = len(history.epoch) - len(history.epoch_data)
+    if missing > 0:  # saved before per-epoch data were recorded
+        same_steps = len(history.step_loss) == missing * session.steps  # else other data
+        known = note is not None and same_steps and session.data["fallback"] is False
+        entry = {**session.data, "recorded": note} if known else UNRECORDED
+        history.epoch_data[:0] = [dict(entry) for _ in range(missing)]
+    return history, saved["epoch"]
+
+
+def _train_epoch(session: _Session, epoch: int, progress: bool) -> dict:
+    """One pass over the shuffled data; the step losses and counts, read with one device sync."""
+    from tqdm.auto import tqdm
+
+    model, recipe, generator = session.model, session.recipe, session.generator
+    criterion = nn.CrossEntropyLoss() if session.loss == "cross_entropy" else nn.MSELoss()
+    blocks = ode_blocks(model)
+    extra = model if isinstance(model, HasExtraLoss) else None
+    # bf16 rounding (~4e-3) exceeds the adaptive solvers' tolerances and would inflate their steps
+    bf16 = all(getattr(b, "method", None) in FIXED_STEP for b in blocks)
+    for group in session.optimizer.param_groups:
+        group["lr"] = recipe.lr_at(epoch)
+    model.train()
+    order = torch.randperm(len(session.inputs), generator=generator).to(session.device)
+    losses, sizes, nfe_f, nfe_b = [], [], [], []
+    correct = torch.zeros((), dtype=torch.long, device=session.device)
+    desc = f"{recipe.name} epoch {epoch + 1}/{recipe.epochs}"
+    for step in tqdm(range(session.steps), desc=desc, disable=not progress, leave=False):
+        index = order[step * recipe.batch_size : (step + 1) * recipe.batch_size]
+        x, y = session.inputs[index], session.targets[index]
+        x = random_crop(x, recipe.crop_padding, generator)
+        x = gaussian_noise(x, recipe.noise_prob, recipe.noise_sigmas, generator)
+        with _autocast(session.device, bf16):
+            out = model(x)
+            batch_loss = criterion(out.float(), y)
+            if extra is not None:
+                batch_loss = batch_loss + extra.extra_loss(epoch)
+        session.optimizer.zero_grad(set_to_none=True)
+        batch_loss.backward()
+        session.optimizer.step()
+        losses.append(batch_loss.detach())
+        sizes.append(len(index))
+        if session.loss == "cross_entropy":
+            correct += (out.argmax(dim=1) == y).sum()
+        nfe_f.append(sum(b.nfe_forward for b in blocks))
+        nfe_b.append(sum(b.nfe_backward for b in blocks))
+    step_loss = torch.stack(losses).float().tolist()  # the epoch's one device sync
+    return {"loss": step_loss, "sizes": sizes, "correct": correct.item(), "f": nfe_f, "b": nfe_b}
+
+
+def _check_epoch(session: _Session, epoch: int, step_loss: list[float]) -> None:
+    """:class:`TrainingDiverged` on a non-finite step loss or weight (nothing is saved)."""
+    lr = session.recipe.lr_at(epoch)
+    name = session.recipe.name
+    bad = [i for i, v in enumerate(step_loss) if not math.isfinite(v)]
+    if bad:
+        raise TrainingDiverged(
+            f"{name}: the loss is {step_loss[bad[0]]} at epoch {epoch + 1}, step {bad[0] + 1} "
+            f"(learning rate {lr:g}); nothing was saved for this epoch. Lower the "
+            "learning rate or check the data."
+        )
+    bad = non_finite(dict(session.model.named_parameters()))
+    if bad:
+        raise TrainingDiverged(
+            f"{name}: non-finite weights ({', '.join(bad[:3])}) after epoch {epoch + 1} "
+            f"(learning rate {lr:g}); nothing was saved for this epoch."
+        )
+
+
+def _record_epoch(session: _Session, epoch: int, steps: dict, history: History) -> None:
+    """Append epoch ``epoch``'s means, test accuracy and data to ``history``."""
+    n, count = len(session.inputs), session.steps
+    history.step_loss.extend(steps["loss"])
+    history.step_nfe_forward.extend(steps["f"])
+    history.step_nfe_backward.extend(steps["b"])
+    history.epoch.append(epoch + 1)
+    history.loss.append(sum(v * k for v, k in zip(steps["loss"], steps["sizes"])) / n)
+    classify = session.loss == "cross_entropy"
+    history.train_acc.append(steps["correct"] / n if classify else math.nan)
+    history.lr.append(session.recipe.lr_at(epoch))
+    history.nfe_forward.append(sum(steps["f"]) / count)
+    history.nfe_backward.append(sum(steps["b"]) / count)
+    test = session.test
+    accuracy = (
+        evaluate(session.model, *as_tensors(test, "test"), device=session.device)
+        if test is not None and classify
+        else math.nan
+    )
+    history.test_acc.append(accuracy)
+    history.epoch_data.append(dict(session.data))
+
+
 @flush_denormals()
 def fit(
     model: nn.Module,
@@ -256,174 +474,50 @@ def fit(
     progress: bool = True,
     loss: str = "cross_entropy",
     callback: Callable[[int, nn.Module, History], None] | None = None,
-    mixed_precision: bool = True,
     state: StateStore | None = None,
     spec: dict | None = None,
     deadline: float | None = None,
+    unrecorded: str | None = None,
 ) -> History:
     """Train ``model`` on ``train`` with ``recipe`` and return the per-epoch :class:`History`.
 
     Batches are drawn by index from tensors held on ``device``; the shuffling,
     crop offsets and noise come from a generator seeded with ``seed``. After each
-    epoch the test accuracy is measured when ``test`` is given and
-    ``callback(epoch, model, history)`` is called (it may keep JSON-able results in
-    ``history.extra``). The model is left in eval mode. A model with a method
-    ``extra_loss(epoch) -> Tensor`` (0-based epoch; a term computed during its last forward
-    pass, such as a regulariser) has it added to the loss of every step.
-    ``mixed_precision`` (bf16 autocast) applies on CUDA only, and not to models with an adaptive
-    ODE block, whose error control at rtol ~ 1e-3 cannot work with bf16 rounding.
+    epoch the test accuracy is measured when ``test`` is given, the data of the epoch are
+    recorded (:func:`epoch_data`) and ``callback(epoch, model, history)`` is called (it may keep
+    JSON-able results in ``history.extra``). The model is left in eval mode. A
+    :class:`HasExtraLoss` model has ``extra_loss(epoch)`` added to the loss of every step.
+    On CUDA the forward pass runs under bf16 autocast, except for models with an adaptive ODE
+    block, whose error control at rtol ~ 1e-3 cannot work with bf16 rounding.
 
     Resuming: with a :class:`~dyndl_lite.state.StateStore` ``state``, the run starts from
     the state saved there (if any; its ``spec`` must equal ``spec``) and saves the whole
     state after every completed epoch, so an interrupted run loses at most one epoch and,
-    on a CPU, a resumed run ends bitwise identical to an uninterrupted one.
+    on a CPU, a resumed run ends bitwise identical to an uninterrupted one. The epochs of a state
+    saved before per-epoch data were recorded get :data:`UNRECORDED` (which
+    ``pretrained.ship`` refuses), or, given a note ``unrecorded`` that vouches for them, this
+    call's data with that note, when those are official and their step count fits them.
     A non-finite loss or weight raises :class:`TrainingDiverged` (nothing saved for that
     epoch). With a ``deadline`` (a ``time.monotonic()`` value), :class:`TrainingStopped` is
     raised before an epoch that the last epoch's duration says cannot finish by then, once
     this call has completed one epoch: every call makes progress, a started epoch is never
     cut short, and the deadline is overrun by at most one epoch.
     """
-    if loss not in LOSSES:
-        raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}.")
-    if not isinstance(recipe, Recipe):
-        raise TypeError(
-            "recipe must be a dyndl_lite.train.Recipe (each experiment's recipe()), "
-            f"got {type(recipe).__name__}."
-        )
-    device = get_device(device)
-    inputs, targets = as_tensors(train, "train")
-    generator = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
-    if recipe.train_subset is not None:
-        if recipe.train_subset > len(inputs):
-            raise ValueError(
-                f"recipe {recipe.name!r}: train_subset={recipe.train_subset:,} "
-                "but the training data "
-                f"have only {len(inputs):,} items; ask for at most that many."
-            )
-        keep = torch.randperm(len(inputs), generator=generator)[: recipe.train_subset].to(
-            inputs.device
-        )
-        inputs, targets = inputs[keep], targets[keep]
-    inputs, targets = inputs.to(device), targets.to(device)
-    if recipe.crop_padding and inputs.dim() != 4:
-        raise ValueError(
-            f"crop_padding={recipe.crop_padding} needs images (N, C, H, W), "
-            f"got inputs of shape {tuple(inputs.shape)}."
-        )
-    model.to(device)
-    optimizer = make_optimizer(model, recipe)
-    criterion = nn.CrossEntropyLoss() if loss == "cross_entropy" else nn.MSELoss()
-    blocks = ode_blocks(model)
-    extra_loss = getattr(model, "extra_loss", None)  # e.g. TisODE's steady-state regulariser
-    # bf16 rounding (~4e-3) exceeds the adaptive solvers' tolerances and would inflate their step
-    # counts
-    adaptive = any(getattr(b, "method", None) not in FIXED_STEP for b in blocks)
-    mixed_precision = mixed_precision and not adaptive
-    n, history, first_epoch = len(inputs), History(), 0
-    spec = json.loads(
-        dump_record(spec if spec is not None else {"recipe": asdict(recipe), "seed": seed})
-    )
-    if state is not None and state.exists():
-        saved = state.read()
-        if saved["spec"] != spec:
-            raise ValueError(
-                f"The training state in {state.folder} belongs to another run "
-                f"({saved['spec']}); delete that folder or train into another one."
-            )
-        saved = state.load(model=model, optimizer=optimizer, generator=generator)
-        history, first_epoch = History.from_dict(saved["history"]), saved["epoch"]
-    steps = math.ceil(n / recipe.batch_size)
-
-    from tqdm.auto import tqdm
-
+    session = _prepare(model, train, recipe, test, seed, device, loss)
+    session.spec = json.loads(dump_record(spec if spec is not None else session.spec))
+    history, first_epoch = _resume(session, state, unrecorded)
     for epoch in range(first_epoch, recipe.epochs):
-        if deadline is not None and _out_of_time(
-            deadline, history.seconds, ran_one=epoch > first_epoch
-        ):
-            raise TrainingStopped(
-                f"time budget reached before epoch {epoch + 1}/{recipe.epochs} of {recipe.name}"
-            )
+        if deadline is not None and _out_of_time(deadline, history.seconds, epoch > first_epoch):
+            raise TrainingStopped(f"time budget reached before epoch {epoch + 1} of {recipe.name}")
         start = time.perf_counter()
-        lr = recipe.lr_at(epoch)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        model.train()
-        order = torch.randperm(n, generator=generator).to(device)
-        total_loss = correct = nfe_f = nfe_b = 0.0
-        step_loss, step_f_list, step_b_list = [], [], []
-        bar = tqdm(
-            range(steps),
-            desc=f"{recipe.name} epoch {epoch + 1}/{recipe.epochs}",
-            disable=not progress,
-            leave=False,
-            mininterval=1.0,
-        )
-        for step in bar:
-            index = order[step * recipe.batch_size : (step + 1) * recipe.batch_size]
-            x, y = inputs[index], targets[index]
-            x = random_crop(x, recipe.crop_padding, generator)
-            x = gaussian_noise(x, recipe.noise_prob, recipe.noise_sigmas, generator)
-            with _autocast(device, mixed_precision):
-                out = model(x)
-                batch_loss = criterion(out.float(), y)
-                if extra_loss is not None:
-                    batch_loss = batch_loss + extra_loss(epoch)
-            value = batch_loss.item()
-            if not math.isfinite(value):
-                raise TrainingDiverged(
-                    f"{recipe.name}: the loss is {value} at epoch {epoch + 1}, step {step + 1} "
-                    f"(learning rate {lr:g}); nothing was saved for this epoch. Lower the "
-                    "learning rate or check the data."
-                )
-            optimizer.zero_grad(set_to_none=True)
-            batch_loss.backward()
-            optimizer.step()
-            total_loss += value * len(index)
-            if loss == "cross_entropy":
-                correct += (out.argmax(dim=1) == y).sum().item()
-            step_f, step_b = sum(b.nfe_forward for b in blocks), sum(b.nfe_backward for b in blocks)
-            nfe_f, nfe_b = nfe_f + step_f, nfe_b + step_b
-            step_loss.append(value)
-            step_f_list.append(step_f)
-            step_b_list.append(step_b)
-            if progress:
-                bar.set_postfix(
-                    loss=f"{total_loss / min(n, (step + 1) * recipe.batch_size):.3f}",
-                    nfe=sum(b.nfe_forward for b in blocks),
-                )
-        bar.close()
-        bad = [name for name, p in model.named_parameters() if not torch.isfinite(p).all()]
-        if bad:
-            raise TrainingDiverged(
-                f"{recipe.name}: non-finite weights ({', '.join(bad[:3])}) after epoch {epoch + 1} "
-                f"(learning rate {lr:g}); nothing was saved for this epoch."
-            )
-        history.step_loss.extend(step_loss)
-        history.step_nfe_forward.extend(step_f_list)
-        history.step_nfe_backward.extend(step_b_list)
-        history.epoch.append(epoch + 1)
-        history.loss.append(total_loss / n)
-        history.train_acc.append(correct / n if loss == "cross_entropy" else math.nan)
-        history.lr.append(lr)
-        history.nfe_forward.append(nfe_f / steps)
-        history.nfe_backward.append(nfe_b / steps)
-        if test is not None and loss == "cross_entropy":
-            history.test_acc.append(evaluate(model, *as_tensors(test, "test"), device=device))
-        else:
-            history.test_acc.append(math.nan)
+        steps = _train_epoch(session, epoch, progress)
+        _check_epoch(session, epoch, steps["loss"])
+        _record_epoch(session, epoch, steps, history)
         history.seconds.append(time.perf_counter() - start)
         if callback is not None:
             callback(epoch + 1, model, history)
         if state is not None:
-            state.save(
-                epoch=epoch + 1,
-                model=model,
-                optimizer=optimizer,
-                generator=generator,
-                history=history.as_dict(),
-                spec=spec,
-            )
+            state.save(epoch=epoch + 1, history=history.as_dict(), **session.resumable())
     model.eval()
     return history
 
@@ -446,7 +540,7 @@ def count_correct(
     Moves ``model`` to ``device`` (default :func:`~dyndl_lite.config.get_device`; it stays
     there) and runs it in eval mode (:func:`~dyndl_lite.models.blocks.evaluation_mode`: the
     previous mode is restored, also on an error) under ``torch.inference_mode``, in batches of
-    ``batch_size`` moved to ``device``.
+    ``batch_size`` moved to ``device``. Non-finite outputs raise ``FloatingPointError``.
     """
     _check_pair(inputs, targets)
     device = get_device(device)
@@ -456,7 +550,13 @@ def count_correct(
         for start in range(0, len(inputs), batch_size):
             x = inputs[start : start + batch_size].to(device)
             y = targets[start : start + batch_size].to(device)
-            correct += (model(x).argmax(dim=1) == y).sum().item()
+            logits = model(x)
+            if not torch.isfinite(logits).all():
+                raise FloatingPointError(
+                    f"the model's outputs on examples {start}..{start + len(x) - 1} are not all "
+                    "finite (NaN or infinite weights?); an accuracy of them would mean nothing."
+                )
+            correct += (logits.argmax(dim=1) == y).sum().item()
     return correct
 
 
