@@ -259,7 +259,9 @@ def test_gai_per_weight_decay_and_trend():
     assert (second["straighter"], second["more_optimal"]) == (v.FAILS, v.FAILS)
     trend = result["lss_falls_as_accuracy_rises"]
     # two weight decays: rho = -1 and +1, but each ordering has probability 1/2: no verdict
-    assert trend["residual"]["rho"] == pytest.approx(-1) and trend["plain"]["rho"] == pytest.approx(1)
+    assert trend["residual"]["rho"] == pytest.approx(-1) and trend["plain"]["rho"] == pytest.approx(
+        1
+    )
     assert trend["residual"]["verdict"] == trend["plain"]["verdict"] == v.UNRESOLVED
 
 
