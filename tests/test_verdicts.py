@@ -526,7 +526,11 @@ def test_yan_paragraph_states_the_counts_and_flags_unequal_budgets():
         for seed in (0, 1)
     }
     paragraph = yan.verdict_paragraph([result])
-    assert "holds in our runs in 1 of 2 columns (s=50), does not hold in 1 (FGSM-0.3)" in paragraph
+    assert (
+        "holds in our runs in 1 of 2 columns (s=50 (identical differences over seeds)), "
+        "does not hold in 1 (FGSM-0.3)"
+    ) in paragraph
+    assert "Student's t quantile t(0.95, 1) = 6.31 standard errors" in paragraph
     assert "2 seeds, 10 of 100 epochs of the paper's recipe" in paragraph
     assert "not like with like" not in paragraph and "young networks" not in paragraph
     assert "TisODE" not in paragraph
