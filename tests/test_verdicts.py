@@ -607,3 +607,50 @@ def test_gai_paragraph_counts_unresolved_weight_decays_and_names_mixed_budgets()
     text = gai.verdict_paragraph(rows, trends, "2,000 images")
     assert "At γ = 0 the residual and plain networks were trained for different numbers" in text
     assert "| 0 (residual / plain trained 20 / 5 epochs) |" in gai.verdict_markdown(rows)
+
+
+def _gai_generalization_rows():
+    accuracies = {0.0: (0.9800, 0.9748), 5e-3: (0.9700, 0.9827)}
+    lss = {("residual", 0.0): 1.5, ("residual", 5e-3): 1.2}
+    return [
+        {
+            "network": network,
+            "weight_decay": g,
+            "test_acc": pair[i],
+            "eval_images": 10_000,
+            "lss": lss.get((network, g), 3.0),
+        }
+        for g, pair in accuracies.items()
+        for i, network in enumerate(("residual", "plain"))
+    ]
+
+
+def test_gai_generalization_paragraph_counts_and_ranks_the_straightest_network():
+    rows = _gai_generalization_rows()
+    text = gai.generalization_paragraph(rows, "MNIST test")
+    assert "beyond the margin at 1 of 2 weight decays, lower at 1" in text
+    assert "(γ = 0.005, LSS 1.20) is number 2 of 2" in text
+    assert "does not hold at every weight decay: at 1 of 2" in text
+    table = gai.generalization_markdown(rows)
+    assert "| 0 | 98.00 / 97.48 | +0.52 |" in table and table.count(v.FAILS) == 1
+
+
+def test_gai_degradation_reads_the_records_training_images():
+    def record(acc):
+        return {
+            "train_acc": acc,
+            "recipe": {"train_subset": None},
+            "data": {"train_images": 60_000},
+        }
+
+    records = {
+        ("residual", 0.0): record(0.999),
+        ("plain", 0.0): record(0.990),
+        ("residual", 1e-2): record(0.970),
+        ("plain", 1e-2): record(0.971),
+    }
+    result = gai.degradation(records)
+    assert [r["verdict"] for r in result["per_weight_decay"]] == [v.HOLDS, v.UNRESOLVED]
+    records[("plain", 1e-2)]["recipe"] = {"train_subset": 1000}
+    with pytest.raises(ValueError, match="different numbers of images"):
+        gai.degradation(records)
