@@ -654,3 +654,18 @@ def test_gai_degradation_reads_the_records_training_images():
     records[("plain", 1e-2)]["recipe"] = {"train_subset": 1000}
     with pytest.raises(ValueError, match="different numbers of images"):
         gai.degradation(records)
+
+
+def test_gai_training_trend_tests_spread_epochs_not_every_drifting_epoch():
+    # 160 epochs: accuracy rises; LSS drifts down for 150 epochs, then jumps above its start
+    epochs = np.arange(1, 161)
+    accuracy = 1 - 0.25 / epochs
+    lss = np.where(epochs <= 150, 7.0 - 0.002 * epochs, 7.5)
+    record = {"dynamics": {"epoch": list(epochs), "lss": list(lss), "train_acc": list(accuracy)}}
+    # over every epoch a permutation test calls the drift significant ...
+    assert v.falls_as_rises(lss, accuracy)["verdict"] == v.HOLDS
+    # ... although LSS ended higher than it started; five spread epochs do not
+    trend = gai.training_trends({("plain", 0.0): record})[0]
+    assert trend["tested_epochs"] == [1, 41, 81, 120, 160]
+    assert trend["lss_last"] > trend["lss_first"] and trend["verdict"] == v.UNRESOLVED
+    assert gai.trend_epochs(3) == [0, 1, 2]
