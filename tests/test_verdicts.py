@@ -669,3 +669,20 @@ def test_gai_training_trend_tests_spread_epochs_not_every_drifting_epoch():
     assert trend["tested_epochs"] == [1, 41, 81, 120, 160]
     assert trend["lss_last"] > trend["lss_first"] and trend["verdict"] == v.UNRESOLVED
     assert gai.trend_epochs(3) == [0, 1, 2]
+
+
+def test_chen_correct_per_image_sums_to_count_correct():
+    from types import SimpleNamespace
+
+    import torch
+
+    from dyndl_lite.train import count_correct
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3))
+    data = SimpleNamespace(images=torch.randn(50, 1, 2, 2), labels=torch.randint(0, 3, (50,)))
+    correct = chen.correct_per_image(net, data, batch_size=16, device="cpu")
+    assert correct.dtype == torch.bool and correct.shape == (50,)
+    assert int(correct.sum()) == count_correct(net, data.images, data.labels, device="cpu")
+    expected = net(data.images).argmax(1) == data.labels
+    assert torch.equal(correct, expected)
