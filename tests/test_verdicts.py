@@ -686,3 +686,22 @@ def test_chen_correct_per_image_sums_to_count_correct():
     assert int(correct.sum()) == count_correct(net, data.images, data.labels, device="cpu")
     expected = net(data.images).argmax(1) == data.labels
     assert torch.equal(correct, expected)
+
+
+def test_gai_paragraph_reads_the_sweep_by_its_permutation_p_value_not_its_sign():
+    gammas = [0.0, 5e-4, 1e-3, 5e-3, 1e-2]
+    accuracy = [0.999, 0.998, 0.996, 0.98, 0.97]  # falls with gamma
+    lss = [1.9, 1.4, 1.6, 1.2, 1.3]  # rho(accuracy, lss) = +0.8: a rise, p = 8/120
+    rows = [
+        {"network": net, "weight_decay": g, "lss": x + 2 * (net == "plain"), "ots": 0.9,
+         "train_acc": a, "epochs_run": 160}
+        for g, a, x in zip(gammas, accuracy, lss, strict=True)
+        for net in ("residual", "plain")
+    ]  # fmt: skip
+    text = gai.verdict_paragraph(rows, [], "MNIST test")
+    assert "neither falls nor rises measurably" in text  # a sign-only rule would say "rises"
+    assert "rho = +0.80 over 5 points, exact permutation p = 0.958 for a fall" in text
+    assert "Our weight decays span 0-0.01, Gai & Zhang's CIFAR-10 sweep 0.0001-0.2" in text
+    assert "near the ceiling of 1" in text
+    low = [{**r, "train_acc": r["train_acc"] - 0.2} for r in rows]
+    assert "near the ceiling" not in gai.verdict_paragraph(low, [], "MNIST test")
