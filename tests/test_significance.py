@@ -112,8 +112,8 @@ def test_paired_error_is_smaller_than_the_unpaired_one_on_shared_mistakes():
 
 
 def test_no_significant_difference_is_not_equivalence():
-    # 30 against 15 discordant images on 1,000: +1.5 points, McNemar p = 0.036; 25 against 15:
-    # p = 0.15, "no difference found", but the interval reaches beyond a 1-point margin
+    # 25 against 15 discordant images on 1,000: +1.0 point, McNemar p = 0.15 ("no difference
+    # found"), but the 90 % interval reaches beyond a 1-point margin: not equivalent
     a = np.ones(1000, dtype=bool)
     b = np.ones(1000, dtype=bool)
     b[:25] = False
