@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pytest
 
+from dyndl_lite import significance
 from dyndl_lite import verdicts as v
 from dyndl_lite.experiments import chen, gai, yan
 
@@ -89,13 +90,47 @@ def _chen_rows(errors, params=None):
     ]
 
 
-def test_chen_converged_models_reproduce_the_claim():
-    result = v.chen(_chen_rows({"mlp": 1.7, "resnet": 0.45, "rknet": 0.5, "odenet": 0.48}), 10_000)
-    assert result["verdict"] == v.HOLDS
+def _paired(n, resnet_only, odenet_only, margin=v.CHEN_EQUIVALENCE_MARGIN):
+    """A McNemar comparison on n images: ``resnet_only`` right for the ResNet only, ``odenet_only``
+    for the ODE-Net only, the rest right for both."""
+    res = np.ones(n, dtype=bool)
+    ode = np.ones(n, dtype=bool)
+    ode[:resnet_only] = False
+    res[resnet_only : resnet_only + odenet_only] = False
+    return significance.paired_accuracy_difference(res, ode, margin)
+
+
+def test_chen_matching_models_meeting_their_targets_reproduce_the_claim():
+    rows = _chen_rows({"mlp": 1.7, "resnet": 0.45, "rknet": 0.5, "odenet": 0.48})
+    result = v.chen(rows, 10_000, paired=_paired(10_000, 10, 7))
+    assert result["verdict"] == v.HOLDS and result["accuracy_half"] is True
     assert result["gap"] == pytest.approx(0.03)
     assert result["ratio"] == pytest.approx(601_482 / 208_266)
     assert all(m["target_met"] for m in result["models"])
     assert result["paper_gap"] == pytest.approx(0.01)
+    # without the paired comparison, "not significantly different" is no evidence of a match
+    unpaired = v.chen(rows, 10_000)
+    assert unpaired["verdict"] == v.UNRESOLVED and unpaired["accuracy_half"] is None
+
+
+def test_chen_equivalence_needs_the_interval_inside_the_margin_not_a_large_p():
+    # 60 images right for the ResNet only, 40 for the ODE-Net only: +0.2 points, McNemar p ~ 0.06
+    # (no significant difference), but the 90 % interval reaches past the margin of 0.2: undecided
+    wide = _paired(10_000, 60, 40)
+    assert wide["difference"] == pytest.approx(0.2) and wide["p_mcnemar"] > 0.05
+    assert not wide["equivalent"]
+    rows = _chen_rows({"mlp": 1.7, "resnet": 0.4, "rknet": 0.5, "odenet": 0.6})
+    assert v.chen(rows, 10_000, paired=wide)["accuracy_half"] is None
+    # the same +0.2 points on 50,000 images is measured tightly enough to fail the claim
+    many = significance.paired_accuracy_difference(
+        np.ones(50_000, dtype=bool),
+        np.r_[np.zeros(100, dtype=bool), np.ones(49_900, dtype=bool)],
+        0.1,
+    )
+    assert many["interval"][0] > 0.1
+    assert v.chen(rows, 50_000, paired=many)["verdict"] == v.FAILS
+    with pytest.raises(ValueError, match="same images"):
+        v.chen(rows, 10_000, paired=many)
 
 
 def test_chen_targets_are_upper_bounds_on_error():
@@ -105,12 +140,13 @@ def test_chen_targets_are_upper_bounds_on_error():
 
 
 def test_chen_young_networks_are_unresolved_and_a_worse_odenet_fails():
-    young = v.chen(_chen_rows({"mlp": 2.5, "resnet": 2.76, "rknet": 2.07, "odenet": 1.94}), 10_000)
-    assert young["verdict"] == v.UNRESOLVED and young["accuracy_half"] and not young["converged"]
-    worse = v.chen(_chen_rows({"mlp": 1.7, "resnet": 0.45, "rknet": 0.5, "odenet": 1.2}), 10_000)
-    assert (
-        worse["verdict"] == v.FAILS and not worse["accuracy_half"]
-    )  # 0.75 points >> 2 se (about 0.25)
+    rows = _chen_rows({"mlp": 2.5, "resnet": 2.76, "rknet": 2.07, "odenet": 1.94})
+    young = v.chen(rows, 10_000, paired=_paired(10_000, 20, 102))
+    assert young["verdict"] == v.UNRESOLVED and young["accuracy_half"] is True
+    assert not young["targets_met"]
+    rows = _chen_rows({"mlp": 1.7, "resnet": 0.45, "rknet": 0.5, "odenet": 1.2})
+    worse = v.chen(rows, 10_000, paired=_paired(10_000, 80, 5))  # +0.75 points, interval > 0.2
+    assert worse["verdict"] == v.FAILS and worse["accuracy_half"] is False
     # equal parameters: the "third of the parameters" half fails even with equal errors
     equal = v.chen(
         _chen_rows(
@@ -118,6 +154,7 @@ def test_chen_young_networks_are_unresolved_and_a_worse_odenet_fails():
             {"mlp": 1, "resnet": 208_266, "rknet": 1, "odenet": 208_266},
         ),
         10_000,
+        paired=_paired(10_000, 5, 5),
     )
     assert equal["verdict"] == v.FAILS and not equal["parameter_half"]
 
@@ -156,13 +193,57 @@ def test_rank_correlation():
     assert math.isnan(v.rank_correlation([1, 2, 3], [5, 5, 5]))
 
 
-def test_falls_as_rises_sign():
-    assert v.falls_as_rises(lss=[1.5, 1.3, 1.1], accuracy=[0.90, 0.95, 0.99])["verdict"] == v.HOLDS
-    assert v.falls_as_rises(lss=[1.1, 1.3, 1.5], accuracy=[0.90, 0.95, 0.99])["verdict"] == v.FAILS
+def test_falls_as_rises_needs_an_exact_permutation_p_value_not_the_sign():
+    accuracy = [0.90, 0.93, 0.95, 0.97, 0.99]
+    falls = v.falls_as_rises(lss=[1.5, 1.4, 1.3, 1.2, 1.1], accuracy=accuracy)
+    assert falls["verdict"] == v.HOLDS and falls["p_low"] == pytest.approx(1 / 120)
+    assert v.falls_as_rises(lss=[1.1, 1.2, 1.3, 1.4, 1.5], accuracy=accuracy)["verdict"] == v.FAILS
+    # rho = -0.9 over 5 points: 5 of the 120 orderings are as low, p = 0.042 < 0.05
+    nine = v.falls_as_rises(lss=[1.5, 1.4, 1.3, 1.1, 1.2], accuracy=accuracy)
+    assert nine["rho"] == pytest.approx(-0.9) and nine["p_low"] == pytest.approx(5 / 120)
+    assert nine["verdict"] == v.HOLDS
+    # rho = -0.8: negative, which a sign-only rule calls "holds"; p = 8/120 = 0.067
+    eight = v.falls_as_rises(lss=[1.5, 1.3, 1.4, 1.1, 1.2], accuracy=accuracy)
+    assert eight["rho"] == pytest.approx(-0.8) and eight["p_low"] == pytest.approx(8 / 120)
+    assert eight["verdict"] == v.UNRESOLVED
+    # three points can never reach 5 %: rho = -1 has p = 1/6
+    three = v.falls_as_rises(lss=[1.5, 1.3, 1.1], accuracy=[0.90, 0.95, 0.99])
+    assert three["p_low"] == pytest.approx(1 / 6) and three["verdict"] == v.UNRESOLVED
     assert (
         v.falls_as_rises(lss=[1.2, 1.2, 1.2], accuracy=[0.90, 0.95, 0.99])["verdict"]
         == v.UNRESOLVED
     )
+
+
+def test_generalizes_better_judges_test_accuracy_against_its_binomial_margin():
+    rows = [
+        {"network": "residual", "weight_decay": 0.0, "test_acc": 0.9800, "eval_images": 10_000},
+        {"network": "plain", "weight_decay": 0.0, "test_acc": 0.9748, "eval_images": 10_000},
+        {"network": "residual", "weight_decay": 0.01, "test_acc": 0.9700, "eval_images": 10_000},
+        {"network": "plain", "weight_decay": 0.01, "test_acc": 0.9827, "eval_images": 10_000},
+        {"network": "residual", "weight_decay": 0.1, "test_acc": 0.9800, "eval_images": 10_000},
+        {"network": "plain", "weight_decay": 0.1, "test_acc": 0.9790, "eval_images": 10_000},
+    ]
+    out = v.generalizes_better(rows)
+    assert [r["verdict"] for r in out] == [v.HOLDS, v.FAILS, v.UNRESOLVED]
+    assert out[0]["difference"] == pytest.approx(0.52)
+    assert out[0]["margin"] == pytest.approx(1.96 * v.accuracy_difference_se(98.0, 97.48, 10_000))
+    # +0.10 points is about half a standard error: a sign-only rule would call it "holds"
+    assert out[2]["difference"] > 0 and out[2]["difference"] < out[2]["margin"]
+    rows[1]["eval_images"] = 2000
+    with pytest.raises(ValueError, match="same images"):
+        v.generalizes_better(rows)
+
+
+def test_degradation_counts_only_gaps_beyond_their_margin():
+    result = v.degradation(
+        {0.0: (0.9990, 0.9960), 1e-3: (0.9950, 0.9948), 1e-2: (0.9700, 0.9800)}, 60_000
+    )
+    assert [r["verdict"] for r in result["per_weight_decay"]] == [v.HOLDS, v.UNRESOLVED, v.FAILS]
+    assert (result["plain_worse"], result["residual_worse"], result["within_margin"]) == (1, 1, 1)
+    assert result["count_margin"] == significance.count_margin(3)
+    with pytest.raises(ValueError, match="NaN"):
+        v.degradation({0.0: (float("nan"), 0.9)}, 60_000)
 
 
 def test_gai_per_weight_decay_and_trend():
@@ -177,8 +258,11 @@ def test_gai_per_weight_decay_and_trend():
     assert (first["straighter"], first["more_optimal"]) == (v.HOLDS, v.HOLDS)
     assert (second["straighter"], second["more_optimal"]) == (v.FAILS, v.FAILS)
     trend = result["lss_falls_as_accuracy_rises"]
-    assert trend["residual"]["verdict"] == v.HOLDS  # accuracy up, LSS down
-    assert trend["plain"]["verdict"] == v.FAILS  # LSS falls while accuracy falls too
+    # two weight decays: rho = -1 and +1, but each ordering has probability 1/2: no verdict
+    assert trend["residual"]["rho"] == pytest.approx(-1) and trend["plain"]["rho"] == pytest.approx(
+        1
+    )
+    assert trend["residual"]["verdict"] == trend["plain"]["verdict"] == v.UNRESOLVED
 
 
 def _gai_pair(lss_res, lss_plain, ots_res, ots_plain, se=None, points=None):
@@ -322,12 +406,18 @@ def test_chen_markdown_reports_targets():
         row["paper_parameters_m"] = 0.2
     table = chen.verdict_markdown(rows, 10_000)
     assert "missed by 0.30 points" in table and table.count(": met") == 3
-    paragraph = chen.verdict_paragraph(rows, 10_000, "MNIST test")
+    paired = _paired(10_000, 10, 7)
+    paragraph = chen.verdict_paragraph(rows, 10_000, "MNIST test", paired)
     assert (
         "holds in our runs" in paragraph and "Targets met: 3 of 4" in paragraph
     )  # the RK-Net's miss is not the claim's
+    assert "10 images are right for the ResNet only and 7 for the ODE-Net only" in paragraph
+    assert "converged" not in paragraph
+    undecided = chen.verdict_paragraph(rows, 10_000, "MNIST test", _paired(10_000, 60, 40))
+    assert "is not reproduced" in undecided and "not evidence of equality" in undecided
     rows[3]["test_error_percent"] = 1.5  # an ODE-Net 1 point worse than the ResNet: the claim fails
-    assert "does not hold in our runs" in chen.verdict_paragraph(rows, 10_000, "MNIST test")
+    worse = _paired(10_000, 105, 2)
+    assert "does not hold in our runs" in chen.verdict_paragraph(rows, 10_000, "MNIST test", worse)
 
 
 def test_tolerance_sweep_error_falls_with_tolerance_and_settings_are_restored():
@@ -436,7 +526,11 @@ def test_yan_paragraph_states_the_counts_and_flags_unequal_budgets():
         for seed in (0, 1)
     }
     paragraph = yan.verdict_paragraph([result])
-    assert "holds in our runs in 1 of 2 columns (s=50), does not hold in 1 (FGSM-0.3)" in paragraph
+    assert (
+        "holds in our runs in 1 of 2 columns (s=50 (identical differences over seeds)), "
+        "does not hold in 1 (FGSM-0.3)"
+    ) in paragraph
+    assert "Student's t quantile t(0.95, 1) = 6.31 standard errors" in paragraph
     assert "2 seeds, 10 of 100 epochs of the paper's recipe" in paragraph
     assert "not like with like" not in paragraph and "young networks" not in paragraph
     assert "TisODE" not in paragraph
@@ -478,8 +572,11 @@ def test_authors_log_paragraph_sets_our_tisode_beside_the_log_only_when_it_exist
     assert "no Gaussian-trained TisODE" in yan.authors_log_paragraph(table2)
     table2["rows"]["tisode"] = {"seeds": [[97.0, 45.0], [98.0, 44.0]]}  # +2 and +4 over ODENet
     text = yan.authors_log_paragraph(table2)
+    # FGSM-0.5's two differences are not equal: with two seeds Student's t asks for 6.31 standard
+    # errors, so the mean +4 is not resolved (a two-SE rule would say "holds")
     assert (
-        f"Ours (Table 2 above): +2.0 at FGSM-0.3 ({v.HOLDS}), +4.0 at FGSM-0.5 ({v.HOLDS})." in text
+        f"Ours (Table 2 above): +2.0 at FGSM-0.3 ({v.HOLDS}), +4.0 at FGSM-0.5 ({v.UNRESOLVED})."
+        in text
     )
 
 
@@ -510,3 +607,101 @@ def test_gai_paragraph_counts_unresolved_weight_decays_and_names_mixed_budgets()
     text = gai.verdict_paragraph(rows, trends, "2,000 images")
     assert "At γ = 0 the residual and plain networks were trained for different numbers" in text
     assert "| 0 (residual / plain trained 20 / 5 epochs) |" in gai.verdict_markdown(rows)
+
+
+def _gai_generalization_rows():
+    accuracies = {0.0: (0.9800, 0.9748), 5e-3: (0.9700, 0.9827)}
+    lss = {("residual", 0.0): 1.5, ("residual", 5e-3): 1.2}
+    return [
+        {
+            "network": network,
+            "weight_decay": g,
+            "test_acc": pair[i],
+            "eval_images": 10_000,
+            "lss": lss.get((network, g), 3.0),
+        }
+        for g, pair in accuracies.items()
+        for i, network in enumerate(("residual", "plain"))
+    ]
+
+
+def test_gai_generalization_paragraph_counts_and_ranks_the_straightest_network():
+    rows = _gai_generalization_rows()
+    text = gai.generalization_paragraph(rows, "MNIST test")
+    assert "beyond the margin at 1 of 2 weight decays, lower at 1" in text
+    assert "(γ = 0.005, LSS 1.20) is number 2 of 2" in text
+    assert "does not hold at every weight decay: at 1 of 2" in text
+    table = gai.generalization_markdown(rows)
+    assert "| 0 | 98.00 / 97.48 | +0.52 |" in table and table.count(v.FAILS) == 1
+
+
+def test_gai_degradation_reads_the_records_training_images():
+    def record(acc):
+        return {
+            "train_acc": acc,
+            "recipe": {"train_subset": None},
+            "data": {"train_images": 60_000},
+        }
+
+    records = {
+        ("residual", 0.0): record(0.999),
+        ("plain", 0.0): record(0.990),
+        ("residual", 1e-2): record(0.970),
+        ("plain", 1e-2): record(0.971),
+    }
+    result = gai.degradation(records)
+    assert [r["verdict"] for r in result["per_weight_decay"]] == [v.HOLDS, v.UNRESOLVED]
+    records[("plain", 1e-2)]["recipe"] = {"train_subset": 1000}
+    with pytest.raises(ValueError, match="different numbers of images"):
+        gai.degradation(records)
+
+
+def test_gai_training_trend_tests_spread_epochs_not_every_drifting_epoch():
+    # 160 epochs: accuracy rises; LSS drifts down for 150 epochs, then jumps above its start
+    epochs = np.arange(1, 161)
+    accuracy = 1 - 0.25 / epochs
+    lss = np.where(epochs <= 150, 7.0 - 0.002 * epochs, 7.5)
+    record = {"dynamics": {"epoch": list(epochs), "lss": list(lss), "train_acc": list(accuracy)}}
+    # over every epoch a permutation test calls the drift significant ...
+    assert v.falls_as_rises(lss, accuracy)["verdict"] == v.HOLDS
+    # ... although LSS ended higher than it started; five spread epochs do not
+    trend = gai.training_trends({("plain", 0.0): record})[0]
+    assert trend["tested_epochs"] == [1, 41, 81, 120, 160]
+    assert trend["lss_last"] > trend["lss_first"] and trend["verdict"] == v.UNRESOLVED
+    assert gai.trend_epochs(3) == [0, 1, 2]
+
+
+def test_chen_correct_per_image_sums_to_count_correct():
+    from types import SimpleNamespace
+
+    import torch
+
+    from dyndl_lite.train import count_correct
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3))
+    data = SimpleNamespace(images=torch.randn(50, 1, 2, 2), labels=torch.randint(0, 3, (50,)))
+    correct = chen.correct_per_image(net, data, batch_size=16, device="cpu")
+    assert correct.dtype == torch.bool and correct.shape == (50,)
+    assert int(correct.sum()) == count_correct(net, data.images, data.labels, device="cpu")
+    expected = net(data.images).argmax(1) == data.labels
+    assert torch.equal(correct, expected)
+
+
+def test_gai_paragraph_reads_the_sweep_by_its_permutation_p_value_not_its_sign():
+    gammas = [0.0, 5e-4, 1e-3, 5e-3, 1e-2]
+    accuracy = [0.999, 0.998, 0.996, 0.98, 0.97]  # falls with gamma
+    lss = [1.9, 1.4, 1.6, 1.2, 1.3]  # rho(accuracy, lss) = +0.8: a rise, p = 8/120
+    rows = [
+        {"network": net, "weight_decay": g, "lss": x + 2 * (net == "plain"), "ots": 0.9,
+         "train_acc": a, "epochs_run": 160}
+        for g, a, x in zip(gammas, accuracy, lss, strict=True)
+        for net in ("residual", "plain")
+    ]  # fmt: skip
+    text = gai.verdict_paragraph(rows, [], "MNIST test")
+    assert "neither falls nor rises measurably" in text  # a sign-only rule would say "rises"
+    assert "rho = +0.80 over 5 points, exact permutation p = 0.958 for a fall" in text
+    assert "Our weight decays span 0-0.01, Gai & Zhang's CIFAR-10 sweep 0.0001-0.2" in text
+    assert "near the ceiling of 1" in text
+    low = [{**r, "train_acc": r["train_acc"] - 0.2} for r in rows]
+    assert "near the ceiling" not in gai.verdict_paragraph(low, [], "MNIST test")

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import torch
 
-from dyndl_lite import pretrained, runs, verdicts
+from dyndl_lite import pretrained, runs, significance, verdicts
+from dyndl_lite.config import flush_denormals, get_device
 from dyndl_lite.data import ImageData, load_mnist
 from dyndl_lite.models.blocks import count_parameters, evaluation_mode
 from dyndl_lite.models.chen import MODELS, PAPER_PARAMETERS_M, PAPER_TEST_ERROR_PERCENT, chen_model
@@ -258,11 +259,46 @@ def adjoint_nfe_sweep(
     return rows
 
 
-def verdict_markdown(rows: list[dict], test_images: int) -> str:
+@flush_denormals()
+def correct_per_image(
+    net: torch.nn.Module, data: ImageData, batch_size: int = 1000, device=None
+) -> torch.Tensor:
+    """Per-image correctness ``[argmax_j f(x_i)_j = y_i]`` of ``net`` on ``data`` (a bool tensor,
+    one entry per image), in eval mode under ``torch.inference_mode`` as
+    :func:`dyndl_lite.train.count_correct`, whose sum it equals."""
+    device = get_device(device)
+    net.to(device)
+    parts = []
+    with evaluation_mode(net), torch.inference_mode():
+        for start in range(0, len(data.images), batch_size):
+            x = data.images[start : start + batch_size].to(device)
+            y = data.labels[start : start + batch_size].to(device)
+            parts.append((net(x).argmax(dim=1) == y).cpu())
+    return torch.cat(parts)
+
+
+def paired_comparison(
+    test: ImageData,
+    seed: int = 0,
+    margin: float = verdicts.CHEN_EQUIVALENCE_MARGIN,
+    device=None,
+) -> dict:
+    """The ODE-Net against the ResNet on the same ``test`` images, paired (McNemar):
+    :func:`dyndl_lite.significance.paired_accuracy_difference` of the ResNet's and the ODE-Net's
+    per-image correctness (:func:`correct_per_image`), so ``difference`` is
+    ``err_ODE - err_ResNet`` in points, with its 90 % interval against the fixed ``margin``."""
+    correct = {
+        model: correct_per_image(load(model, seed)[0], test, device=device).numpy()
+        for model in ("resnet", "odenet")
+    }
+    return significance.paired_accuracy_difference(correct["resnet"], correct["odenet"], margin)
+
+
+def verdict_markdown(rows: list[dict], test_images: int, paired: dict | None = None) -> str:
     """Per model of :func:`table`'s ``rows`` (measured on ``test_images`` images): the paper's error
     and parameters, ours, the epochs run of the paper's, and whether the book's target error
     (:data:`dyndl_lite.verdicts.CHEN_TARGETS`) is met."""
-    result = verdicts.chen(rows, test_images)
+    result = verdicts.chen(rows, test_images, paired=paired)
     by_model = {r["model"]: r for r in rows}
     lines = []
     for m in result["models"]:
@@ -296,50 +332,68 @@ def verdict_markdown(rows: list[dict], test_images: int) -> str:
     )
 
 
-def verdict_paragraph(rows: list[dict], test_images: int, data: str) -> str:
+def verdict_paragraph(
+    rows: list[dict], test_images: int, data: str, paired: dict | None = None
+) -> str:
     """The verdict on "same performance with fewer parameters" in plain words, from
-    :func:`dyndl_lite.verdicts.chen`."""
-    v = verdicts.chen(rows, test_images)
+    :func:`dyndl_lite.verdicts.chen` with the paired comparison ``paired``
+    (:func:`paired_comparison`)."""
+    v = verdicts.chen(rows, test_images, paired=paired)
     by_model = {m["model"]: m for m in v["models"]}
     ode, res = by_model["odenet"], by_model["resnet"]
     epochs = {r["model"]: r["record"]["epochs_run"] for r in rows}
+    full = {r["model"]: r["record"].get("full_recipe_epochs", 160) for r in rows}
     word = {
         verdicts.HOLDS: "holds in our runs",
         verdicts.FAILS: "does not hold in our runs",
-        verdicts.UNRESOLVED: "is not reproduced yet",
+        verdicts.UNRESOLVED: "is not reproduced",
     }[v["verdict"]]
     text = (
         "**Verdict.** Chen et al.'s claim that the ODE-Net matches the ResNet's error with about a "
         f"third of its parameters {word}: ODE-Net {ode['error']:.2f} % against ResNet "
-        f"{res['error']:.2f} % on {data} "
-        f"(gap {v['gap']:+.2f} points, binomial standard error {v['gap_se']:.2f}; "
-        f"paper {v['paper_gap']:+.2f}), "
+        f"{res['error']:.2f} % on {data} (paper {v['paper_gap']:+.2f} points), "
         f"with {v['ratio']:.1f}x fewer parameters, after {epochs['odenet']} (ODE-Net) and "
-        f"{epochs['resnet']} (ResNet) "
-        "epochs of the paper's 160. "
+        f"{epochs['resnet']} (ResNet) epochs of the paper's {full['odenet']}. "
     )
+    p = v["paired"]
+    if p is not None:
+        low, high = p["interval"]
+        text += (
+            f"Paired on the same {p['images']:,} images (McNemar), the ODE-Net minus ResNet error "
+            f"is {p['difference']:+.2f} points: {p['a_only']} images are right for the ResNet "
+            f"only and {p['b_only']} for the ODE-Net only; the {p['interval_level']:.0%} interval "
+            f"of the difference is [{low:+.2f}, {high:+.2f}] points against the fixed margin "
+            f"{p['margin']:.2f} (McNemar's p for any difference: {p['p_mcnemar']:.2f}). "
+        )
+    else:
+        text += "Without a paired comparison of the two networks the accuracy half is undecided. "
     if v["verdict"] == verdicts.FAILS:
         text += (
-            "The ODE-Net is worse than the ResNet by more than two standard errors"
-            if not v["accuracy_half"]
+            "The ODE-Net is worse than the ResNet by more than the margin"
+            if v["accuracy_half"] is False
             else "The parameter ratio is below the claim's"
         ) + " at this budget."
     elif v["verdict"] == verdicts.UNRESOLVED:
         missed = [m["model"] for m in v["models"] if not m["target_met"]]
-        standing = (
-            "better than the ResNet by more than two standard errors"
-            if v["gap"] < -2 * v["gap_se"]
-            else "within two standard errors of the ResNet"
-        )
-        text += (
-            f"The ODE-Net is {standing}, but {', '.join(missed)} "
-            f"{'misses its' if len(missed) == 1 else 'miss their'} target error: "
-            "the comparison is between networks that have not converged, and the ranking of young "
-            "networks need not survive training."
-        )
+        reasons = []
+        if v["accuracy_half"] is None and p is not None:
+            reasons.append(
+                "the interval reaches the margin, so the data can show neither a match nor a "
+                "shortfall (not finding a difference is not evidence of equality)"
+            )
+        if missed:
+            reasons.append(
+                f"{', '.join(missed)} {'misses its' if len(missed) == 1 else 'miss their'} "
+                "target error: these networks are young, and the ranking of young networks need "
+                "not survive training"
+            )
+        if reasons:
+            text += "Not reproduced because " + "; and ".join(reasons) + "."
     else:
         text += (
-            "Both networks meet the book's target, so the comparison is between converged networks."
+            "The ODE-Net is within the margin and both networks meet the book's target error "
+            f"after {epochs['odenet']} and {epochs['resnet']} epochs; the paper trained "
+            f"{full['odenet']}, so these networks are still short of the full recipe."
         )
     met = sum(m["target_met"] for m in v["models"])
     text += f" Targets met: {met} of {len(v['models'])} models."

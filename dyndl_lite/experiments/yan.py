@@ -24,6 +24,7 @@ checkpoints on the test set and returns the table as data, with the paper's numb
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -643,11 +644,12 @@ def clean_accuracy(result: dict, model: str, seeds: Iterable[int] | None = None)
 def verdict_rows(result: dict, ours: str = "odenet", theirs: str = "cnn") -> list[dict]:
     """:func:`dyndl_lite.verdicts.yan` applied to a :func:`table` result: is ``ours`` more accurate
     than ``theirs`` under each perturbation (per-seed accuracies, on the seeds both were measured
-    on, paired: :func:`paired_seeds`; with one such seed, the binomial standard error on the images
-    that seed's columns used)? The paper's numbers join only for ODENet vs CNN."""
+    on, paired: :func:`paired_seeds`), by Student's t over those seeds plus the binomial error of
+    the images each seed's columns used? The paper's numbers join only for ODENet vs CNN."""
     paper = result["paper"] if (ours, theirs) == ("odenet", "cnn") else None
     seeds, a, b = paired_seeds(result, ours, theirs)
-    images = _column_images(result, seeds[0] if len(seeds) == 1 else None)
+    per_seed = [_column_images(result, seed) for seed in seeds]
+    images = None if any(counts is None for counts in per_seed) else per_seed
     return verdicts.yan(result["columns"], a, b, paper, images=images)
 
 
@@ -659,6 +661,15 @@ def _difference(row: dict) -> str:
     if row.get("se_kind"):
         return f"{row['mean']:+.1f} (s.e. {row['se']:.1f})"
     return f"{row['mean']:+.1f}"
+
+
+def _with_t(row: dict) -> str:
+    """``FGSM-0.3 (t = 5.1, p = 0.020)``: a column with its t statistic over seeds, if any."""
+    if row.get("t") is None:
+        return row["column"]
+    if math.isinf(row["t"]):
+        return f"{row['column']} (identical differences over seeds)"
+    return f"{row['column']} (t = {row['t']:.1f}, p = {row['p_one_sided']:.3f})"
 
 
 def _seeds_label(result: dict) -> str:
@@ -851,7 +862,7 @@ def verdict_paragraph(results: list[dict]) -> str:
                 for r in result["records"].values()
             }
         )
-        held = [r["column"] for r in rows if r["verdict"] == verdicts.HOLDS]
+        held = [_with_t(r) for r in rows if r["verdict"] == verdicts.HOLDS]
         failed = [r["column"] for r in rows if r["verdict"] == verdicts.FAILS]
         open_ = [r["column"] for r in rows if r["verdict"] == verdicts.UNRESOLVED]
         text = (
@@ -871,16 +882,19 @@ def verdict_paragraph(results: list[dict]) -> str:
             + "; the paper has the ODENet ahead in "
             f"{sum(r['paper_difference'] > 0 for r in rows)} of {len(rows)}. "
             f"Our numbers: {n} seed{'s' if n > 1 else ''}"
-            + (
-                ""
-                if n > 1
-                else " (the standard error is the test images' sampling error alone: "
-                "a second seed could still change a verdict)"
-            )
             + f", {' and '.join(f'{e} of {f} epochs' for e, f in epochs)} of the paper's recipe, "
             f"clean accuracy CNN {clean['cnn']:.1f} %, ODENet {clean['odenet']:.1f} % "
             f"on {result['data']} "
-            f"(paper: about 99 %)."
+            f"(paper: about 99 %). "
+            + (
+                "A column holds when the mean difference exceeds Student's t quantile "
+                f"t(0.95, {n - 1}) = {rows[0]['t_quantile']:.2f} standard errors over seeds plus "
+                "1.96 binomial standard errors of the images (t and the one-sided p are given "
+                "beside each column that holds)."
+                if n > 1
+                else "The margin is 1.96 binomial standard errors of the test images alone: "
+                "a second seed could still change a verdict."
+            )
         )
         if "tisode" in result["rows"]:
             tis_counts = verdicts.count(verdict_rows(result, "tisode", "odenet"))

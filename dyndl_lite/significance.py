@@ -1,0 +1,282 @@
+"""Statistical tests behind the book's verdicts: numbers in, test statistics and p-values out.
+
+Pure functions (no I/O, no models). :mod:`dyndl_lite.verdicts` turns their results into the
+words "holds", "does not hold" and "not resolved"; this module only computes.
+
+* :func:`seeds_rule` (Yan et al.'s tables): a mean difference over a few seeds against Student's
+  t quantile for the seeds' degrees of freedom plus the test images' binomial error.
+* :func:`paired_accuracy_difference` (Chen et al.'s "matches the error"): McNemar's paired
+  difference of two classifiers on the same images, with a fixed equivalence margin.
+* :func:`binomial_difference` (Gai & Zhang's "better generalization"): two accuracies on
+  ``n`` images each, as independent binomial estimates.
+* :func:`count_margin` (the degradation count): how many of ``k`` differences are beyond their
+  margins, out of how many could be by chance.
+* :func:`spearman_permutation` (LSS falls as accuracy rises): the exact permutation p-value of
+  Spearman's rho over all ``n!`` orderings.
+
+NaN or infinite inputs raise ``ValueError``: a p-value from a NaN would be silently wrong.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from scipy import stats
+
+#: One-sided level of the book's tests.
+LEVEL = 0.05
+#: The multiplier of the images' binomial standard error in :func:`seeds_rule` (two-sided 95 %).
+IMAGES_Z = 1.96
+#: Largest ``n`` for which :func:`spearman_permutation` enumerates all ``n!`` orderings.
+EXACT_PERMUTATION_MAX = 8
+
+
+def _finite(values, name: str) -> np.ndarray:
+    array = np.asarray(values, dtype=np.float64)
+    if array.size == 0:
+        raise ValueError(f"{name} is empty: a test needs at least one value.")
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} contains NaN or infinite values ({array.tolist()}).")
+    return array
+
+
+def _count(n: object, name: str) -> int:
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"{name} must be a positive integer (a number of images), got {n!r}.")
+    return int(n)
+
+
+# --------------------------------------------------------------------------- binomial errors
+
+
+def accuracy_se(percent: float, n: int) -> float:
+    """Binomial standard error, in percentage points, of an accuracy measured on ``n`` images,
+    with Agresti and Caffo's adjustment (one success and one failure added, so that 0 or 100 %
+    does not claim zero error): ``100 sqrt(q (1 - q) / (n + 2))``, ``q = (n p + 1) / (n + 2)``."""
+    p = float(_finite([percent], "percent")[0])
+    if not 0 <= p <= 100:
+        raise ValueError(f"percent must lie in [0, 100], got {p}.")
+    n = _count(n, "n")
+    q = (n * p / 100 + 1) / (n + 2)
+    return 100 * math.sqrt(q * (1 - q) / (n + 2))
+
+
+def binomial_difference(
+    a_percent: float, b_percent: float, n_a: int, n_b: int | None = None
+) -> dict:
+    """``a - b`` of two accuracies (percent) on ``n_a`` and ``n_b`` images, as independent
+    binomial estimates: ``se = sqrt(se_a^2 + se_b^2)`` (:func:`accuracy_se`), ``z = (a - b) / se``,
+    two-sided ``p = 2 (1 - Phi(|z|))`` and the margin ``IMAGES_Z se``. On the same images the
+    estimates are positively correlated, so this ``se`` over-states the error of the difference:
+    the test is conservative."""
+    n_b = n_a if n_b is None else n_b
+    se = math.hypot(accuracy_se(a_percent, n_a), accuracy_se(b_percent, n_b))
+    d = float(a_percent) - float(b_percent)
+    z = d / se
+    return {
+        "difference": d,
+        "se": se,
+        "z": z,
+        "p_two_sided": float(2 * stats.norm.sf(abs(z))),
+        "margin": IMAGES_Z * se,
+    }
+
+
+# --------------------------------------------------------------------------- seeds: Student's t
+
+
+def t_quantile(df: int, level: float = LEVEL) -> float:
+    """The one-sided Student-t quantile ``t_{1 - level, df}`` (6.31 for df = 1, 2.92 for df = 2)."""
+    if isinstance(df, bool) or not isinstance(df, (int, np.integer)) or df < 1:
+        raise ValueError(f"df (degrees of freedom) must be a positive integer, got {df!r}.")
+    if not 0 < level < 0.5:
+        raise ValueError(f"level must lie in (0, 0.5), got {level}.")
+    return float(stats.t.ppf(1 - level, df))
+
+
+def seeds_rule(
+    differences: Sequence[float], images_se: float | None = None, level: float = LEVEL
+) -> dict:
+    """Is a difference positive, from its values ``d_s`` over seeds s = 1..n?
+
+    ``mean = mean(d)``, ``se_seeds = std(d, ddof=1) / sqrt(n)``, and the margin
+
+        ``margin = t_{1 - level, n - 1} se_seeds + IMAGES_Z images_se``
+
+    where ``images_se`` is the binomial standard error of ``mean`` from the test images alone
+    (:func:`images_se_of_mean`). With one seed ``se_seeds`` is undefined and the margin is the
+    images' term alone. The images' term keeps differences that are identical over seeds (so
+    ``se_seeds = 0``) from reading as significant when they are a few images wide. Also returned:
+    ``t = mean / se_seeds`` and its one-sided ``p = P(T_{n-1} >= t)`` (None for one seed; ``t``
+    infinite and ``p`` 0 or 1 when ``se_seeds = 0``)."""
+    d = _finite(differences, "differences")
+    if d.ndim != 1:
+        raise ValueError(f"differences must be 1-D (one per seed), got shape {d.shape}.")
+    if images_se is not None and (not math.isfinite(images_se) or images_se < 0):
+        raise ValueError(
+            f"images_se must be a finite non-negative number or None, got {images_se!r}."
+        )
+    n = len(d)
+    mean = float(d.mean())
+    images_term = 0.0 if images_se is None else IMAGES_Z * float(images_se)
+    if n == 1:
+        return {
+            "mean": mean,
+            "seeds": 1,
+            "se_seeds": None,
+            "t": None,
+            "p_one_sided": None,
+            "t_quantile": None,
+            "images_se": images_se,
+            "margin": images_term if images_se is not None else None,
+        }
+    se = 0.0 if np.all(d == d[0]) else float(d.std(ddof=1)) / math.sqrt(n)
+    if se > 0:
+        t = mean / se
+        p = float(stats.t.sf(t, n - 1))
+    else:
+        t = math.copysign(math.inf, mean) if mean != 0 else 0.0
+        p = 0.0 if mean > 0 else (1.0 if mean < 0 else 0.5)
+    q = t_quantile(n - 1, level)
+    return {
+        "mean": mean,
+        "seeds": n,
+        "se_seeds": se,
+        "t": t,
+        "p_one_sided": p,
+        "t_quantile": q,
+        "images_se": images_se,
+        "margin": q * se + images_term,
+    }
+
+
+def images_se_of_mean(
+    a_percent: Sequence[float], b_percent: Sequence[float], images: Sequence[int]
+) -> float:
+    """Binomial standard error, in points, of ``mean_s (a_s - b_s)`` from the test images alone:
+    seed s measured both accuracies on ``images[s]`` images, so
+    ``se = sqrt(sum_s se_s^2) / n`` with ``se_s`` from :func:`binomial_difference`."""
+    a, b = _finite(a_percent, "a_percent"), _finite(b_percent, "b_percent")
+    if a.shape != b.shape or a.ndim != 1 or len(images) != len(a):
+        raise ValueError(
+            f"a_percent, b_percent and images need one value per seed; got {a.shape}, {b.shape} "
+            f"and {len(images)}."
+        )
+    ses = [binomial_difference(x, y, int(m))["se"] for x, y, m in zip(a, b, images, strict=True)]
+    return math.sqrt(sum(s * s for s in ses)) / len(ses)
+
+
+# --------------------------------------------------------------------------- paired: McNemar
+
+
+def paired_accuracy_difference(
+    correct_a: Sequence[bool], correct_b: Sequence[bool], margin: float, level: float = LEVEL
+) -> dict:
+    """McNemar's paired comparison of two classifiers on the same images, with an equivalence test.
+
+    With ``n10`` images right for a only and ``n01`` right for b only (of ``n``), the difference of
+    accuracies is ``d = 100 (n10 - n01) / n`` points with standard error
+    ``se = 100 sqrt(((n10 + n01) / n - (d / 100)^2) / n)``. Equivalence within the fixed ``margin``
+    (points, chosen before looking) is two one-sided tests at ``level``: the ``1 - 2 level``
+    interval ``d -+ z_{1 - level} se`` lies inside ``(-margin, margin)``. ``p_mcnemar`` is McNemar's
+    exact two-sided p-value for ``d != 0`` (binomial on the ``n10 + n01`` discordant images).
+    Failing to find a difference (large ``p_mcnemar``) is not equivalence: only the interval is.
+    """
+    a = np.asarray(correct_a)
+    b = np.asarray(correct_b)
+    if a.shape != b.shape or a.ndim != 1 or a.size == 0:
+        raise ValueError(
+            f"correct_a and correct_b need one entry per image, same length; got {a.shape} and "
+            f"{b.shape}."
+        )
+    if a.dtype != bool or b.dtype != bool:
+        raise ValueError("correct_a and correct_b must be boolean arrays (per-image correctness).")
+    if not math.isfinite(margin) or margin <= 0:
+        raise ValueError(f"margin must be a positive number of points, got {margin!r}.")
+    n = int(a.size)
+    n10, n01 = int(np.sum(a & ~b)), int(np.sum(~a & b))
+    d = 100 * (n10 - n01) / n
+    var = ((n10 + n01) / n - (d / 100) ** 2) / n
+    se = 100 * math.sqrt(max(var, 0.0))
+    z = float(stats.norm.ppf(1 - level))
+    low, high = d - z * se, d + z * se
+    discordant = n10 + n01
+    p = 1.0 if discordant == 0 else float(stats.binomtest(n10, discordant, 0.5).pvalue)
+    return {
+        "images": n,
+        "a_only": n10,
+        "b_only": n01,
+        "difference": d,
+        "se": se,
+        "interval": (low, high),
+        "interval_level": 1 - 2 * level,
+        "margin": float(margin),
+        "equivalent": bool(-margin < low and high < margin),
+        "p_mcnemar": p,
+    }
+
+
+# --------------------------------------------------------------------------- counts
+
+
+def count_margin(k: int, level: float = LEVEL) -> int:
+    """The count of ``k`` independent one-sided tests at ``level`` that chance alone exceeds with
+    probability at most ``level``: the smallest ``c`` with ``P(Binomial(k, level) >= c) <= level``.
+    A count of "beyond the margin" results is evidence only when it reaches ``c``."""
+    k = _count(k, "k")
+    for c in range(k + 1):
+        if stats.binom.sf(c - 1, k, level) <= level:
+            return c
+    return k + 1
+
+
+# --------------------------------------------------------------------------- Spearman's rho
+
+
+def _ranks(x: np.ndarray) -> np.ndarray:
+    return stats.rankdata(x)  # average ranks for ties
+
+
+def _rho(rx: np.ndarray, ry: np.ndarray) -> float:
+    rx, ry = rx - rx.mean(), ry - ry.mean()
+    denominator = math.sqrt(float((rx * rx).sum() * (ry * ry).sum()))
+    return float((rx * ry).sum() / denominator) if denominator > 0 else float("nan")
+
+
+def spearman_permutation(x: Sequence[float], y: Sequence[float], draws: int = 100_000) -> dict:
+    """Spearman's rho of ``(x, y)`` with permutation p-values under "no association".
+
+    ``rho`` is the Pearson correlation of the (average) ranks. ``p_low = P(rho_pi <= rho)`` and
+    ``p_high = P(rho_pi >= rho)`` over the orderings pi of y's ranks: exactly over all ``n!``
+    orderings for ``n <= EXACT_PERMUTATION_MAX`` (n = 5: rho <= -0.9 has p = 5/120), otherwise over
+    ``draws`` random orderings with a fixed seed, ``p = (1 + hits) / (1 + draws)``. ``exact`` says
+    which. A constant series gives ``rho`` NaN and p-values 1."""
+    xa, ya = _finite(x, "x"), _finite(y, "y")
+    if xa.shape != ya.shape or xa.ndim != 1 or len(xa) < 2:
+        raise ValueError(
+            f"x and y need the same length, at least 2; got shapes {xa.shape} and {ya.shape}."
+        )
+    rx, ry = _ranks(xa), _ranks(ya)
+    rho = _rho(rx, ry)
+    n = len(xa)
+    if not math.isfinite(rho):
+        return {"rho": rho, "points": n, "p_low": 1.0, "p_high": 1.0, "exact": True}
+    tol = 1e-12
+    exact = n <= EXACT_PERMUTATION_MAX
+    if exact:
+        orderings = ry[np.array(list(itertools.permutations(range(n))))]
+    else:
+        rng = np.random.default_rng(0)
+        orderings = ry[np.argsort(rng.random((int(draws), n)), axis=1)]
+    cx = rx - rx.mean()
+    cy = orderings - orderings.mean(axis=1, keepdims=True)
+    rhos = (cy @ cx) / np.sqrt((cx @ cx) * (cy * cy).sum(axis=1))
+    low, high = int(np.sum(rhos <= rho + tol)), int(np.sum(rhos >= rho - tol))
+    if exact:
+        p_low, p_high = low / len(rhos), high / len(rhos)
+    else:
+        p_low, p_high = (1 + low) / (1 + len(rhos)), (1 + high) / (1 + len(rhos))
+    return {"rho": rho, "points": n, "p_low": p_low, "p_high": p_high, "exact": exact}
