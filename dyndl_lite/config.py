@@ -2,10 +2,12 @@
 
 The book runs in two modes:
 
-* ``quick``: small subsets, few epochs, few seeds; a laptop-class CPU runs the
+* ``quick``: the shipped checkpoints evaluated on subsets of the test sets (and
+  the chapters' own small networks trained briefly); a laptop-class CPU runs the
   book in minutes. Default where no CUDA device is present.
-* ``full``: the papers' recipes (epochs, seeds, full test sets). Default where
-  CUDA is present.
+* ``full``: the same checkpoints evaluated under the papers' full protocols
+  (whole test sets, every seed). Default where CUDA is present. Training with the
+  papers' full recipes is ``make reproduce PLAN=paper``, not a mode.
 
 The environment variable ``DYNDL_MODE`` overrides the default; a notebook may
 override it again in its parameters cell by passing ``mode=...`` around.
