@@ -230,10 +230,10 @@ def test_evaluate_command_writes_a_record_for_a_new_checkpoint(tmp_path, monkeyp
 
 def test_evaluate_all_stale_measures_only_stale_shipped_records(tmp_path, monkeypatch, capsys):
     net = network(0)
+    save_checkpoint(net, tmp_path)  # before tmp_path stands for the shipped folder, which save refuses
     monkeypatch.setattr(pretrained, "SHIPPED_DIR", tmp_path)
     monkeypatch.setenv(pretrained.CHECKPOINTS_VARIABLE, str(tmp_path / "user"))
     monkeypatch.setattr(records, "official_test_data", lambda: synthetic(net))
-    save_checkpoint(net, tmp_path)
     assert main(["evaluate", "--all-stale"]) == 0
     assert "1 of 1 shipped records" in capsys.readouterr().out
     assert records.status(NAME, tmp_path) == "current"
