@@ -230,7 +230,8 @@ def test_evaluate_command_writes_a_record_for_a_new_checkpoint(tmp_path, monkeyp
 
 def test_evaluate_all_stale_measures_only_stale_shipped_records(tmp_path, monkeypatch, capsys):
     net = network(0)
-    save_checkpoint(net, tmp_path)  # before tmp_path stands for the shipped folder, which save refuses
+    # saved before tmp_path stands for the shipped folder, where save refuses to write
+    save_checkpoint(net, tmp_path)
     monkeypatch.setattr(pretrained, "SHIPPED_DIR", tmp_path)
     monkeypatch.setenv(pretrained.CHECKPOINTS_VARIABLE, str(tmp_path / "user"))
     monkeypatch.setattr(records, "official_test_data", lambda: synthetic(net))
