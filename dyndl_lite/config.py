@@ -123,9 +123,11 @@ _kept = 0
 def flush_denormals() -> Iterator[None]:
     """Treat denormal floats (``|x| < 1.2e-38`` in float32) as zero inside the block, for speed.
 
-    Trained networks hold a few hundred such weights (weight decay drives them towards 0);
-    on some CPUs every multiplication with one takes a slow microcode path, which made PGD on a
-    trained ODENet twice as slow and an authors' CNN 15 times (``bench/denormals.py``). Values
+    Trained networks hold such weights (weight decay drives them towards 0: about a thousand in
+    the book's ODENet, tens of thousands in the authors' released networks). On some CPUs every
+    multiplication with one takes a slow microcode path: on the machine of the issue that asked
+    for this, PGD on a trained ODENet ran twice as slow without flushing. On others it costs
+    nothing (``bench/denormals.py`` measures it on yours; see the Performance appendix). Values
     below 1.2e-38 cannot change a prediction. The CPU flag is global to the thread, so it is
     set on entering the outermost block and cleared on leaving it (torch has no getter: the
     process is assumed to start with IEEE denormals, its default); other code, such as
