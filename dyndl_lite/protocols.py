@@ -78,6 +78,12 @@ def chunks(n: int, size: int) -> Iterable[slice]:
     return (slice(i, min(i + size, n)) for i in range(0, n, size))
 
 
+def cell_name(kind: str, strength: float) -> str:
+    """The name of a perturbed cell: ``fgsm-0.3``, ``gaussian-100`` (:func:`parse_cell` reads it
+    back)."""
+    return f"{kind}-{strength:g}"
+
+
 def parse_cell(cell: str) -> tuple[str, float | None]:
     """``"fgsm-0.3"`` -> ``("fgsm", 0.3)``, ``"clean"`` -> ``("clean", None)``."""
     kind, _, strength = cell.partition("-")
@@ -102,7 +108,7 @@ def _yan_cells(model: nn.Module) -> dict[str, int | None]:
     from dyndl_lite.experiments import yan
 
     limits = {"pgd": yan.PGD_IMAGES["full"]}
-    return {"clean": None} | {f"{k}-{s:g}": limits.get(k) for k, s in yan_columns()}
+    return {"clean": None} | {cell_name(k, s): limits.get(k) for k, s in yan_columns()}
 
 
 def noise_seed(index: int) -> int:

@@ -324,24 +324,31 @@ def read(path: str | Path) -> Record:
 
 def load(name: str, folder: str | Path | None = None) -> Record:
     """The valid, current record of checkpoint ``name`` (``folder`` defaults to the one
-    :func:`pretrained.locate` finds): :func:`read`, then :class:`StaleRecordError` unless it is
-    keyed by the checkpoint's weights SHA-256 and the current version of its protocol."""
+    :func:`pretrained.locate` finds): :func:`read`, then :func:`require_current` against the
+    checkpoint's weights SHA-256 and the current version of its protocol."""
     folder = pretrained.locate(name) if folder is None else Path(folder)
     record = read(record_path(name, folder))
     checkpoint = pretrained.load_record(name, folder)
     weights = pretrained.paths(name, folder)[0]
     protocol = protocols.protocol_for(checkpoint.get("experiment", ""))
+    return require_current(record, pretrained.sha256(weights), protocol, _remedy(name))
+
+
+def require_current(record: Record, weights_sha256: str, protocol: Protocol, remedy: str) -> Record:
+    """``record`` if it is keyed by ``weights_sha256`` and ``protocol``'s current version, else
+    :class:`StaleRecordError` ending with ``remedy`` (how to re-measure it)."""
     key = record.key
-    if key.get("weights_sha256") != pretrained.sha256(weights):
+    if key.get("weights_sha256") != weights_sha256:
         raise StaleRecordError(
-            f"The evaluation record {record.path} was measured on other weights than {weights} "
-            f"(SHA-256 {str(key.get('weights_sha256'))[:12]}...). {_remedy(name)}"
+            f"The evaluation record {record.path} was measured on other weights "
+            f"(SHA-256 {str(key.get('weights_sha256'))[:12]}..., not {weights_sha256[:12]}...). "
+            f"{remedy}"
         )
     if (key.get("protocol"), key.get("protocol_version")) != (protocol.name, protocol.version):
         raise StaleRecordError(
             f"The evaluation record {record.path} follows protocol {key.get('protocol')} "
             f"v{key.get('protocol_version')}; the code's is {protocol.name} v{protocol.version}. "
-            f"{_remedy(name)}"
+            f"{remedy}"
         )
     return record
 

@@ -89,3 +89,14 @@ def test_binomial_se_keeps_one_image_of_error_at_zero_percent():
     assert 0 < yan_control.binomial_se(0.0, 1000) < 0.1
     with pytest.raises(ValueError, match="n must be"):
         yan_control.binomial_se(50.0, 0)
+
+
+def test_a_record_of_an_older_protocol_is_stale(monkeypatch):
+    import dataclasses
+
+    from dyndl_lite import protocols, records
+
+    newer = dataclasses.replace(protocols.YAN, version=protocols.YAN.version + 1)
+    monkeypatch.setattr(protocols, "YAN", newer)
+    with pytest.raises(records.StaleRecordError, match="yan_control odenet --force"):
+        yan_control.load_record("odenet")

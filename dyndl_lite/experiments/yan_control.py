@@ -38,9 +38,8 @@ import math
 from pathlib import Path
 
 import numpy as np
-from scipy import stats
 
-from dyndl_lite import pretrained, protocols, records, released, verdicts
+from dyndl_lite import pretrained, protocols, records, released, significance, verdicts
 from dyndl_lite.data import DatasetNotFoundError
 from dyndl_lite.experiments import yan
 
@@ -52,11 +51,6 @@ SPOT_CHECK = {
     "full": {"cells": None, "images": None, "pgd_images": None},
 }
 COMMAND = "python -m dyndl_lite.experiments.yan_control"
-
-
-def cell_name(kind: str, strength: float) -> str:
-    """The record cell of a Table 2 column: ``fgsm-0.3``, ``gaussian-100``, ..."""
-    return f"{kind}-{strength:g}"
 
 
 def binomial_se(percent: float, n: int) -> float:
@@ -92,18 +86,8 @@ def load_record(model: str) -> records.Record:
     keyed by the pinned SHA-256 of their file and this code's Yan protocol version."""
     entry = released.entry(model)
     record = records.read(records.record_path(entry.name, pretrained.SHIPPED_DIR))
-    key = record.key
-    if (key.get("weights_sha256"), key.get("protocol"), key.get("protocol_version")) != (
-        entry.sha256,
-        protocols.YAN.name,
-        protocols.YAN.version,
-    ):
-        raise records.StaleRecordError(
-            f"The evaluation record {record.path} is not current for {entry.name} under protocol "
-            f"{protocols.YAN.name} v{protocols.YAN.version}; re-measure it with "
-            f"`{COMMAND} {model} --force`."
-        )
-    return record
+    remedy = f"Re-measure it with `{COMMAND} {model} --force`."
+    return records.require_current(record, entry.sha256, protocols.YAN, remedy)
 
 
 def control(mode: str = "quick", seed: int = 0) -> dict:
@@ -121,7 +105,7 @@ def control(mode: str = "quick", seed: int = 0) -> dict:
     for model in released.RELEASED:
         record = load_record(model)
         clean = record.cells["clean"].outcomes
-        cells = [record.cells[cell_name(k, s)] for k, s in COLUMNS]
+        cells = [record.cells[protocols.cell_name(k, s)] for k, s in COLUMNS]
         try:
             net, _ = released.load(model)
             data = records.official_test_data() if data is None else data
@@ -143,7 +127,7 @@ def control(mode: str = "quick", seed: int = 0) -> dict:
 
 def _training_margin(ours: np.ndarray, ours_images: int, authors: float, n: int) -> float:
     if len(ours) >= 2:
-        t = stats.t.ppf(0.975, len(ours) - 1)
+        t = significance.t_quantile(len(ours) - 1, level=0.025)  # two-sided 95 %
         return t * ours.std(ddof=1) / math.sqrt(len(ours)) + 1.96 * binomial_se(authors, n)
     return 1.96 * math.hypot(binomial_se(ours[0], ours_images), binomial_se(authors, n))
 
