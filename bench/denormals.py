@@ -21,7 +21,7 @@ import time
 import torch
 
 from bench.common import save
-from dyndl_lite import attacks, pretrained, released
+from dyndl_lite import attacks, released
 from dyndl_lite.config import keep_denormals
 from dyndl_lite.data import DatasetNotFoundError, load_mnist
 from dyndl_lite.experiments import yan
@@ -42,8 +42,9 @@ def networks() -> dict[str, torch.nn.Module]:
     released networks where their files are at hand."""
     found = {}
     for model in ("cnn", "odenet"):
-        if pretrained.exists(yan.checkpoint_name(model, 0, "gaussian")):
-            found[f"book {model}, gaussian seed 0"] = yan.load(model, 0, "gaussian")[0]
+        if yan.longest_epochs(model, 0, "gaussian") is not None:
+            net, record = yan.load(model, 0, "gaussian")
+            found[f"book's {record['name']}"] = net
     for model in released.RELEASED:
         try:
             found[f"authors' {model}"] = released.load(model)[0]
