@@ -21,6 +21,17 @@ def temporary_path(target: Path) -> Path:
     return Path(name)
 
 
+def remove_strays(folder: Path, *targets: str) -> list[Path]:
+    """Delete the stray temporaries (``.<target>.*.tmp``) that killed writes of the files named
+    ``targets`` left in ``folder``; return them. Call it only while holding the lock of whatever
+    writes those files, so that no live write loses its temporary.
+    """
+    strays = [p for target in targets for p in Path(folder).glob(f".{target}.*.tmp")]
+    for path in strays:
+        path.unlink(missing_ok=True)
+    return strays
+
+
 def flush(path: Path) -> None:
     """Force ``path``'s bytes to disk."""
     with open(path, "rb+") as handle:

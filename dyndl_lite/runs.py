@@ -41,7 +41,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from dyndl_lite import pretrained
+from dyndl_lite import atomic, pretrained
 from dyndl_lite.config import get_device, seed_everything
 from dyndl_lite.data import DatasetNotFoundError, ImageData, load_mnist
 from dyndl_lite.models.blocks import count_parameters
@@ -364,20 +364,23 @@ def train(
     run = resolve(experiment, model, seed, epochs, train_subset)
     out = writable_folder(out) if out is not None else writable_folder(pretrained.user_dir())
     device = get_device(device)
-    train_data, test = _mnist(device, allow_fallback)
     with run_lock(run, out):
         if pretrained.exists(run.name, out) and not overwrite:
             raise FileExistsError(
                 f"{run.name} is already trained in {out}; pass overwrite=True (--overwrite) to "
                 "train it again, or --out to train into another folder."
             )
+        store = state_store(run, out)
+        # what earlier runs of this name, killed mid-write, left behind (we hold the lock)
+        atomic.remove_strays(out, *(path.name for path in pretrained.paths(run.name, out)))
+        store.remove_strays()
+        train_data, test = _mnist(device, allow_fallback)
         seed_everything(seed)
         net = run.experiment.build(model).to(device)
         check_space(out, net)
         if isinstance(net, Scheduled):  # a network whose training depends on the run's length
             net.schedule(run.recipe.epochs)
         measure = run.experiment.callback(test, run.recipe) if run.experiment.callback else None
-        store = state_store(run, out)
         history = fit(
             net, train_data, run.recipe, test=test, seed=seed, device=device, progress=progress,
             callback=_epoch_reporter(run, measure, report), state=store, spec=run.spec(),

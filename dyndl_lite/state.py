@@ -30,6 +30,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -136,13 +137,33 @@ class StateStore:
 
     def refuse_orphans(self) -> None:
         """``CheckpointError`` when epoch tensors remain but ``state.json`` is gone: restarting
-        would silently throw away those epochs."""
+        would silently throw away those epochs.
+
+        The one exception is a lone ``epoch-0001.safetensors``: the first save, killed between
+        its two files (or a pointer deleted after one epoch). It is deleted, with a warning, and
+        the run starts afresh, losing that one epoch; refusing would stop a plan for good after
+        an unlucky kill.
+        """
         orphans = sorted(self.folder.glob("epoch-*.safetensors")) if self.folder.is_dir() else []
-        if orphans:
+        if [path.name for path in orphans] == ["epoch-0001.safetensors"]:
+            warnings.warn(
+                f"{orphans[0]} has no {STATE_FILE} (a first save interrupted between its two "
+                "files); deleting it and starting the run again from epoch 1.",
+                stacklevel=2,
+            )
+            orphans[0].unlink()
+        elif orphans:
             raise CheckpointError(
                 f"The training state {self.folder} holds {orphans[-1].name} but no {STATE_FILE}, "
                 "so it cannot be resumed; delete the folder to restart the run from epoch 1."
             )
+
+    def remove_strays(self) -> None:
+        """Delete the temporaries that saves killed mid-write left in the folder (hold the run's
+        lock: :func:`exclusive`)."""
+        if self.folder.is_dir():
+            for path in self.folder.glob(".*.tmp"):
+                path.unlink(missing_ok=True)
 
     def read(self) -> dict:
         """The JSON part of the saved state (epoch, history, spec, ...), tensors untouched."""

@@ -122,6 +122,25 @@ def test_2_a_second_process_on_the_same_run_gets_a_clear_error(tmp_path):
             pass
 
 
+def test_2_the_strays_of_killed_writes_are_removed_and_no_other_file(tmp_path):
+    mine = [
+        tmp_path / ".chen-mlp-seed0.safetensors.k2j.tmp",
+        tmp_path / ".chen-mlp-seed0.json.x.tmp",
+    ]
+    theirs = [tmp_path / ".chen-mlp-seed1.json.y.tmp", tmp_path / "chen-mlp-seed0.json"]
+    store = StateStore(tmp_path / "chen-mlp-seed0.state")
+    store.folder.mkdir()
+    inside = [store.folder / ".state.json.a.tmp", store.folder / ".epoch-0003.safetensors.b.tmp"]
+    kept = store.folder / "epoch-0002.safetensors"
+    for path in [*mine, *theirs, *inside, kept]:
+        path.write_text("x")
+    removed = atomic.remove_strays(tmp_path, "chen-mlp-seed0.safetensors", "chen-mlp-seed0.json")
+    store.remove_strays()
+    assert sorted(removed) == sorted(mine)
+    assert not any(p.exists() for p in [*mine, *inside])
+    assert all(p.exists() for p in [*theirs, kept])
+
+
 # 3. the data of every epoch is recorded; ship refuses a run with a fallback or unrecorded epoch
 
 
@@ -276,13 +295,23 @@ def test_5_reproduce_accepts_the_overwrite_its_message_asks_for(tmp_path, monkey
 # 6. a state folder whose state.json was deleted is not silently restarted
 
 
-def test_6_epoch_tensors_without_state_json_are_refused(tmp_path):
-    store = legacy_copy(tmp_path)
+def test_6_epoch_tensors_without_state_json_are_refused_after_the_first_epoch(tmp_path):
+    x, y = blobs()
+    store = StateStore(tmp_path / "run.state")
+    fit(tiny(), (x, y), Recipe("orphan", 2, 16), progress=False, state=store)
+    store.pointer.unlink()
+    with pytest.raises(pretrained.CheckpointError, match="no state.json"):
+        fit(tiny(), (x, y), Recipe("orphan", 3, 16), progress=False, state=store)
+    assert (store.folder / "epoch-0002.safetensors").is_file()
+
+
+def test_6_a_lone_first_epoch_without_state_json_restarts_the_run_and_says_so(tmp_path):
+    store = legacy_copy(tmp_path)  # as a kill between the first save's two files leaves it
     store.pointer.unlink()
     x, y = blobs()
-    with pytest.raises(pretrained.CheckpointError, match="no state.json"):
-        fit(tiny(), (x, y), Recipe("legacy", 2, 16), progress=False, state=store)
-    assert (store.folder / "epoch-0001.safetensors").is_file()
+    with pytest.warns(UserWarning, match="starting the run again from epoch 1"):
+        history = fit(tiny(), (x, y), Recipe("legacy", 2, 16), progress=False, state=store)
+    assert history.epoch == [1, 2] and store.read()["epoch"] == 2
 
 
 # 7. chapter 4's table reads a user-folder record trained on the fallback
