@@ -50,9 +50,8 @@ class BackwardSolution(NamedTuple):
 
     z: Tensor  # z(t0) reconstructed by integrating dz/dt = f backwards from z(t1)
     a: Tensor  # a(t0) = dL/dz(t0)
-    grads: tuple[
-        Tensor, ...
-    ]  # dL/dtheta = integral of a^T df/dtheta over [t0, t1], one per parameter
+    # dL/dtheta = integral of a^T df/dtheta over [t0, t1], one per parameter
+    grads: tuple[Tensor, ...]
 
 
 def _as_parameters(func: VectorField, params: Sequence[Tensor] | None) -> tuple[Tensor, ...]:

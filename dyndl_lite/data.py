@@ -274,9 +274,8 @@ def _mnist_file(root: Path, filename: str, md5: str) -> Path:
     for mirror in _mnist_mirrors():
         try:
             return download(mirror + filename, path, md5)
-        except (
-            _NETWORK_ERRORS
-        ) as error:  # a local OS error (disk full, permission) is raised, not a fallback
+        # only network failures: a local OS error (disk full, permission) is raised, no fallback
+        except _NETWORK_ERRORS as error:
             errors.append(f"{mirror}: {error}")
     raise DatasetNotFoundError(
         f"{path} is missing and could not be downloaded ({'; '.join(errors)}). Copy the official "
@@ -440,9 +439,8 @@ def _imgnet10_folder(root: Path, split: str, download: bool) -> Path:
     if download and not _offline():
         from torchvision.datasets import Imagenette
 
-        Imagenette(
-            root, split=split, size="160px", download=True
-        )  # torchvision's download, MD5 check and extraction
+        # torchvision's download, MD5 check and extraction
+        Imagenette(root, split=split, size="160px", download=True)
         return root / IMAGENETTE_FOLDERS["160px"] / split
     return own
 

@@ -121,13 +121,12 @@ class History:
     train_acc: list[float] = field(default_factory=list)
     test_acc: list[float] = field(default_factory=list)
     lr: list[float] = field(default_factory=list)
-    nfe_forward: list[float] = field(
-        default_factory=list
-    )  # mean function evaluations per forward pass
-    nfe_backward: list[float] = field(default_factory=list)  # mean per backward pass (adjoint only)
-    seconds: list[float] = field(
-        default_factory=list
-    )  # wall time of the epoch (training, test evaluation and a run's per-epoch measurements)
+    # mean function evaluations per forward pass
+    nfe_forward: list[float] = field(default_factory=list)
+    # mean per backward pass (adjoint only)
+    nfe_backward: list[float] = field(default_factory=list)
+    # wall time of the epoch (training, test evaluation and a run's per-epoch measurements)
+    seconds: list[float] = field(default_factory=list)
     # one entry per optimisation step, for curves finer than an epoch
     step_loss: list[float] = field(default_factory=list)
     step_nfe_forward: list[int] = field(default_factory=list)

@@ -256,18 +256,16 @@ def test_local_os_error_while_downloading_is_raised_not_a_fallback(tmp_path, mon
 
     monkeypatch.setattr(data, "download", unreachable)
     with pytest.warns(UserWarning, match="Falling back"):
-        assert data.load_mnist(
-            "test", root=tmp_path
-        ).is_fallback  # a network failure does fall back
+        # a network failure does fall back
+        assert data.load_mnist("test", root=tmp_path).is_fallback
 
 
 def test_unreadable_data_folder_is_an_error(tmp_path, monkeypatch):
     locked = tmp_path / "locked"
     real_stat = Path.stat
 
-    def stat(
-        self, *args, **kwargs
-    ):  # permission denied below `locked`, as chmod 000 would (even for root)
+    # permission denied below `locked`, as chmod 000 would (even for root)
+    def stat(self, *args, **kwargs):
         if locked in self.parents:
             raise PermissionError(13, "Permission denied", str(self))
         return real_stat(self, *args, **kwargs)
