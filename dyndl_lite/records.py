@@ -55,9 +55,9 @@ import torch
 from torch import nn
 
 from dyndl_lite import atomic, pretrained, protocols
+from dyndl_lite.accuracy import count_correct
 from dyndl_lite.data import ImageData, load_mnist
 from dyndl_lite.protocols import Protocol
-from dyndl_lite.train import count_correct
 
 FORMAT = 1  # layout of the JSON file (not the protocol's version)
 SUFFIX = ".eval.json"
@@ -233,7 +233,7 @@ def measure(
 ) -> Record:
     """Measure every cell and scalar of ``protocol`` on ``model`` (checkpoint ``name`` with that
     weights hash) and ``data``; a record in memory, not yet written. The clean cell is checked
-    against :func:`dyndl_lite.train.count_correct`."""
+    against :func:`dyndl_lite.accuracy.count_correct`."""
     from dyndl_lite import __version__
 
     start = time.perf_counter()
