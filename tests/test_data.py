@@ -190,6 +190,20 @@ def test_imgnet10_reads_an_imagenet_style_folder(tmp_path):
         data.load_imgnet10("train", root=tmp_path)
 
 
+@pytest.mark.parametrize(
+    "load, allowed",
+    [
+        (data.load_mnist, "'train' or 'test'"),
+        (data.load_svhn, "'train' or 'test'"),
+        (data.load_imgnet10, "'train' or 'val'"),
+    ],
+)
+def test_every_loader_names_its_splits_when_given_another(load, allowed, tmp_path):
+    """The split is checked before any file is looked for: an empty cache folder is no excuse."""
+    with pytest.raises(ValueError, match=f"split must be {allowed}, got 'validation'"):
+        load("validation", root=tmp_path)
+
+
 # ---------------------------------------------------------------- issue 15: no silent wrong answers
 
 
