@@ -183,6 +183,11 @@ def stop_on_signals() -> None:
     signal.signal(signal.SIGTERM, _interrupt)
 
 
+def _print_now(line: str) -> None:
+    """Print ``line`` at once (a long run's progress reaches a log file as it happens)."""
+    print(line, flush=True)
+
+
 def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     """``train``: one run into ``--out``."""
     try:
@@ -201,7 +206,7 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
         allow_fallback=args.allow_fallback,
         overwrite=args.overwrite,
         progress=not args.no_progress,
-        report=lambda line: print(line, flush=True),
+        report=_print_now,
     )
     print(f"saved {path}")
 
@@ -225,7 +230,7 @@ def _reproduce(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Non
         ship=args.ship,
         overwrite=args.overwrite,
         progress=not args.no_progress,
-        say=lambda line: print(line, flush=True),
+        say=_print_now,
     )
     print(f"after {(time.monotonic() - start) / 60:.1f} min: {plan.summary(rows)}")
 

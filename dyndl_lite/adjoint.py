@@ -50,9 +50,8 @@ class BackwardSolution(NamedTuple):
 
     z: Tensor  # z(t0) reconstructed by integrating dz/dt = f backwards from z(t1)
     a: Tensor  # a(t0) = dL/dz(t0)
-    grads: tuple[
-        Tensor, ...
-    ]  # dL/dtheta = integral of a^T df/dtheta over [t0, t1], one per parameter
+    # dL/dtheta = integral of a^T df/dtheta over [t0, t1], one per parameter
+    grads: tuple[Tensor, ...]
 
 
 def _as_parameters(func: VectorField, params: Sequence[Tensor] | None) -> tuple[Tensor, ...]:
@@ -117,6 +116,34 @@ def solve_backward(
     NaN or Inf produced by the backward solve itself is a ``FloatingPointError``.
     """
     params = _as_parameters(func, params)
+    t0, t1 = _check_backward_problem(z1, a1, t0, t1, params)  # now floats
+    # the flat augmented state s = [z, a, g] at t1, with g(t1) = 0
+    state = torch.cat(
+        [z1.detach().reshape(-1), a1.detach().reshape(-1)]
+        + [torch.zeros_like(p).reshape(-1) for p in params]
+    )
+    # from t1 down to t0 (z1 is floating: no rounding to ints)
+    grid = torch.tensor([t1, t0], dtype=z1.dtype, device=z1.device)
+    field = _augmented_field(func, params, z1.shape)
+    try:
+        final = solvers.integrate(field, state, grid, method, step_size, max_steps)[-1]
+    except FloatingPointError as error:
+        raise FloatingPointError(
+            f"NaN or Inf in the adjoint backward solve from t={t1:g} to t={t0:g}: "
+            f"{error} "
+            "The backward dynamics of z can be unstable where the forward ones contract; "
+            "try a smaller step_size, or backpropagate through the solver "
+            "(dyndl_lite.solvers.odeint)."
+        ) from None
+    return _unflatten(final, z1.shape, params)
+
+
+def _check_backward_problem(
+    z1: Tensor, a1: Tensor, t0: Tensor | float, t1: Tensor | float, params: tuple[Tensor, ...]
+) -> tuple[float, float]:
+    """``(t0, t1)`` as floats, after checking that ``z1`` and ``a1`` are floating tensors of one
+    non-empty shape, share their dtype and device with ``params``, and that the times and the
+    start are finite (see :func:`solve_backward` for the errors)."""
     for value, name in ((z1, "z1"), (a1, "a1")):
         if not isinstance(value, Tensor) or not value.is_floating_point():
             raise TypeError(
@@ -124,12 +151,11 @@ def solve_backward(
                 f"{value.dtype if isinstance(value, Tensor) else type(value).__name__}; "
                 "use .double() or .float()."
             )
-    shape = z1.shape
-    if a1.shape != shape:
+    if a1.shape != z1.shape:
         raise ValueError(
-            f"a1 has shape {tuple(a1.shape)} but z1 has {tuple(shape)}; they must match."
+            f"a1 has shape {tuple(a1.shape)} but z1 has {tuple(z1.shape)}; they must match."
         )
-    if shape.numel() == 0:
+    if z1.numel() == 0:
         raise ValueError("z1 is empty; the state needs at least one component.")
     for value, name in ((a1, "a1"), *((p, f"params[{i}]") for i, p in enumerate(params))):
         if value.dtype != z1.dtype or value.device != z1.device:
@@ -151,29 +177,18 @@ def solve_backward(
             "z1 = z(t1) or a1 = dL/dz(t1) is not finite; "
             "check the loss and the forward solution."
         )
-    state = torch.cat(
-        [z1.detach().reshape(-1), a1.detach().reshape(-1)]
-        + [torch.zeros_like(p).reshape(-1) for p in params]
-    )
-    # z1 is floating: no rounding to ints
-    grid = torch.tensor([times[1], times[0]], dtype=z1.dtype, device=z1.device)
-    field = _augmented_field(func, params, shape)
-    try:
-        end = solvers.integrate(field, state, grid, method, step_size, max_steps)[-1]
-    except FloatingPointError as error:
-        raise FloatingPointError(
-            f"NaN or Inf in the adjoint backward solve from t={float(t1):g} to t={float(t0):g}: "
-            f"{error} "
-            "The backward dynamics of z can be unstable where the forward ones contract; "
-            "try a smaller step_size, or backpropagate through the solver "
-            "(dyndl_lite.solvers.odeint)."
-        ) from None
+    return times[0], times[1]
+
+
+def _unflatten(state: Tensor, shape: torch.Size, params: tuple[Tensor, ...]) -> BackwardSolution:
+    """The flat augmented state ``[z, a, g]`` at ``t0`` as ``z``, ``a`` (shaped like ``z1``) and
+    one gradient per parameter (shaped like it)."""
     n = shape.numel()
     grads, offset = [], 2 * n
     for p in params:
-        grads.append(end[offset : offset + p.numel()].view_as(p))
+        grads.append(state[offset : offset + p.numel()].view_as(p))
         offset += p.numel()
-    return BackwardSolution(end[:n].view(shape), end[n : 2 * n].view(shape), tuple(grads))
+    return BackwardSolution(state[:n].view(shape), state[n : 2 * n].view(shape), tuple(grads))
 
 
 class _OdeintAdjoint(torch.autograd.Function):

@@ -205,9 +205,9 @@ def pgd(
 
 
 def accuracy(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 1000) -> float:
-    """Fraction of ``x`` classified as ``y``: :func:`dyndl_lite.train.evaluate` on ``x``'s
+    """Fraction of ``x`` classified as ``y``: :func:`dyndl_lite.accuracy.evaluate` on ``x``'s
     device."""
-    from dyndl_lite.train import evaluate
+    from dyndl_lite.accuracy import evaluate
 
     return evaluate(model, x, y, batch_size, device=x.device)
 

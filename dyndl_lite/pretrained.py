@@ -230,9 +230,8 @@ def save(
         )
         temporary_record.write_text(dump_record(record))
         atomic.flush(temporary_record)
-        record_path.unlink(
-            missing_ok=True
-        )  # from here until the last rename there is no pair at all
+        # from here until the last rename there is no pair at all
+        record_path.unlink(missing_ok=True)
         atomic.commit(temporary_weights, weights)
         atomic.commit(temporary_record, record_path)
     finally:

@@ -35,8 +35,9 @@ from dyndl_lite.train import ode_blocks
 
 def outcomes(model: nn.Module, images: Tensor, labels: Tensor, batch_size: int = 1000) -> Tensor:
     """Per image ``[argmax_j f(x_i)_j = y_i]`` as a bool tensor on the CPU: the per-image form of
-    :func:`dyndl_lite.train.count_correct` (eval mode, ``torch.inference_mode``, batches, denormals
-    flushed), on the device of ``model``. Non-finite logits are an error, not a wrong class."""
+    :func:`dyndl_lite.accuracy.count_correct` (eval mode, ``torch.inference_mode``, batches,
+    denormals flushed), on the device of ``model``. Non-finite logits are an error, not a wrong
+    class."""
     first = next(iter(model.parameters()), None)
     device = first.device if first is not None else torch.device("cpu")
     parts = []

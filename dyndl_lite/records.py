@@ -27,6 +27,10 @@ A chapter that shows a record re-measures part of it live with :func:`spot_check
 of cells on a seeded random subset of images, compared image by image with the bitmap, failing when
 the live count leaves the record's binomial tolerance (:func:`tolerance`).
 
+The file itself (cells as bitmaps, the digest, :func:`~dyndl_lite.record_format.read` and
+:func:`~dyndl_lite.record_format.write`) is :mod:`dyndl_lite.record_format`; its names are
+importable from here too, where the chapters, experiments and tests have always found them.
+
 Example::
 
     >>> from dyndl_lite import records
@@ -37,14 +41,9 @@ Example::
 from __future__ import annotations
 
 import argparse
-import base64
-import dataclasses
 import datetime
-import hashlib
-import json
 import math
 import platform
-import re
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -54,153 +53,30 @@ import numpy as np
 import torch
 from torch import nn
 
-from dyndl_lite import atomic, pretrained, protocols
+from dyndl_lite import pretrained, protocols
+from dyndl_lite.accuracy import count_correct
 from dyndl_lite.data import ImageData, load_mnist
 from dyndl_lite.protocols import Protocol
-from dyndl_lite.train import count_correct
+from dyndl_lite.record_format import (
+    Cell,
+    Record,
+    RecordError,
+    StaleRecordError,
+    command_for,
+    data_key,
+    read,
+    record_path,
+    remedy,
+    write,
+)
+from dyndl_lite.record_format import content_digest as content_digest
 
-FORMAT = 1  # layout of the JSON file (not the protocol's version)
-SUFFIX = ".eval.json"
-REFRESH = "make evaluate"
 #: Standard deviations of the binomial tolerance of :func:`spot_check`.
 SIGMAS = 4.0
 
 
-class RecordError(pretrained.CheckpointError):
-    """An evaluation record is missing, malformed or edited by hand: re-measure it."""
-
-
-class StaleRecordError(RecordError):
-    """An evaluation record describes other weights or an older protocol than the code's."""
-
-
 class SpotCheckError(AssertionError):
     """A number re-measured live lies outside the record's binomial tolerance."""
-
-
-def command_for(name: str) -> str:
-    """The exact command that (re)writes the record of checkpoint ``name``."""
-    return f"python -m dyndl_lite evaluate {name}"
-
-
-def _remedy(name: str) -> str:
-    return f"Run `{REFRESH}` (all shipped checkpoints) or `{command_for(name)}`."
-
-
-# --------------------------------------------------------------------------- cells
-
-
-@dataclasses.dataclass(frozen=True)
-class Cell:
-    """An accuracy on the first ``n`` images: ``outcomes[i]`` says whether image ``i`` was
-    classified correctly; ``k = sum(outcomes)``, ``value = k / n``."""
-
-    outcomes: np.ndarray  # bool, shape (n,)
-
-    @property
-    def n(self) -> int:
-        return int(len(self.outcomes))
-
-    @property
-    def k(self) -> int:
-        return int(np.count_nonzero(self.outcomes))
-
-    @property
-    def value(self) -> float:
-        return self.k / self.n
-
-    def to_json(self) -> dict:
-        bits = np.packbits(np.asarray(self.outcomes, dtype=bool))
-        return {
-            "n": self.n,
-            "k": self.k,
-            "value": self.value,
-            "outcomes": base64.b64encode(bits.tobytes()).decode("ascii"),
-        }
-
-    @classmethod
-    def from_json(cls, data: dict, where: str) -> Cell:
-        """The cell of ``data``, after checking that its bitmap holds ``n`` bits of which ``k`` are
-        set and that ``value = k / n``; ``where`` names it in the error."""
-        try:
-            n, k, value = data["n"], data["k"], data["value"]
-            bits = np.frombuffer(base64.b64decode(data["outcomes"], validate=True), np.uint8)
-        except (KeyError, TypeError, ValueError) as error:
-            raise RecordError(f"{where} is malformed ({error!r}).") from error
-        if not (isinstance(n, int) and isinstance(k, int) and 1 <= n and 0 <= k <= n):
-            raise RecordError(f"{where}: need integers 0 <= k <= n, n >= 1; got n={n!r}, k={k!r}.")
-        if len(bits) != math.ceil(n / 8):
-            raise RecordError(f"{where}: the bitmap holds {8 * len(bits)} bits for n={n} images.")
-        outcomes = np.unpackbits(bits, count=len(bits) * 8).astype(bool)
-        if outcomes[n:].any():
-            raise RecordError(f"{where}: the bitmap has bits set past image n={n}.")
-        cell = cls(outcomes[:n])
-        if cell.k != k:
-            raise RecordError(f"{where}: the bitmap counts {cell.k} correct images, k says {k}.")
-        if value != k / n:
-            raise RecordError(f"{where}: value {value!r} is not k / n = {k}/{n}.")
-        return cell
-
-
-# --------------------------------------------------------------------------- records
-
-
-@dataclasses.dataclass
-class Record:
-    """An evaluation record in memory (see the module's docstring for the fields)."""
-
-    checkpoint: str
-    key: dict
-    cells: dict[str, Cell]
-    scalars: dict[str, dict]
-    meta: dict
-    path: Path | None = None
-
-    def payload(self) -> dict:
-        """The JSON content without the digest, non-finite floats as ``null``."""
-        return pretrained.json_safe(
-            {
-                "format": FORMAT,
-                "checkpoint": self.checkpoint,
-                "key": self.key,
-                "cells": {name: cell.to_json() for name, cell in self.cells.items()},
-                "scalars": self.scalars,
-                "meta": self.meta,
-            }
-        )
-
-    def to_text(self) -> str:
-        payload = self.payload()
-        return json.dumps({**payload, "digest": content_digest(payload)}, indent=1) + "\n"
-
-
-def content_digest(payload: dict) -> str:
-    """SHA-256 of ``payload`` as canonical JSON (sorted keys, no spaces, strict)."""
-    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), allow_nan=False)
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-#: What a record's name may look like: a checkpoint's name, or a released network's
-#: (``yan-authors-odenet-gaussian-run1``): lower case, digits, dots and dashes, no path.
-RECORD_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
-
-
-def record_path(name: str, folder: str | Path) -> Path:
-    """``<folder>/<name>.eval.json``; ``name`` must match :data:`RECORD_NAME`."""
-    if not isinstance(name, str) or not RECORD_NAME.match(name):
-        raise ValueError(
-            f"record name {name!r} must be lower case letters, digits, dots and dashes, "
-            "e.g. 'chen-resnet-seed0'."
-        )
-    return Path(folder) / f"{name}{SUFFIX}"
-
-
-def data_key(data: ImageData) -> dict:
-    """The data a record was measured on: name, image count and SHA-256 of images and labels."""
-    digest = hashlib.sha256()
-    digest.update(data.images.detach().cpu().contiguous().numpy().tobytes())
-    digest.update(data.labels.detach().cpu().to(torch.int64).contiguous().numpy().tobytes())
-    return {"data": data.name, "images": len(data), "data_sha256": digest.hexdigest()}
 
 
 def cpu_model() -> str:
@@ -233,7 +109,7 @@ def measure(
 ) -> Record:
     """Measure every cell and scalar of ``protocol`` on ``model`` (checkpoint ``name`` with that
     weights hash) and ``data``; a record in memory, not yet written. The clean cell is checked
-    against :func:`dyndl_lite.train.count_correct`."""
+    against :func:`dyndl_lite.accuracy.count_correct`."""
     from dyndl_lite import __version__
 
     start = time.perf_counter()
@@ -283,45 +159,6 @@ def measure(
     return Record(name, key, cells, scalars, meta)
 
 
-def write(record: Record, folder: str | Path, overwrite: bool = False) -> Path:
-    """Write ``record`` atomically as ``<folder>/<checkpoint>.eval.json``; an existing file is an
-    error unless ``overwrite``."""
-    path = record_path(record.checkpoint, folder)
-    if path.exists() and not overwrite:
-        raise FileExistsError(
-            f"{path} exists; `{command_for(record.checkpoint)} --force` re-measures it."
-        )
-    atomic.write_text(path, record.to_text())
-    record.path = path
-    return path
-
-
-def read(path: str | Path) -> Record:
-    """The record in ``path`` after checking its digest and every cell's bitmap (not staleness:
-    see :func:`load`)."""
-    path = Path(path)
-    name = path.name.removesuffix(SUFFIX)
-    if not path.is_file():
-        raise RecordError(f"{name} has no evaluation record {path}. {_remedy(name)}")
-    try:
-        data = json.loads(path.read_text())
-        digest = data.pop("digest")
-        payload = {k: data[k] for k in ("format", "checkpoint", "key", "cells", "scalars", "meta")}
-    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError, KeyError) as error:
-        raise RecordError(
-            f"{path} is not an evaluation record ({error!r}). {_remedy(name)}"
-        ) from error
-    if set(data) != set(payload) or content_digest(payload) != digest:
-        raise RecordError(
-            f"{path} does not match its digest: a number in it was changed after it was measured. "
-            f"{_remedy(name)}"
-        )
-    if payload["format"] != FORMAT or payload["checkpoint"] != name:
-        raise RecordError(f"{path}: format or checkpoint name is not this code's. {_remedy(name)}")
-    cells = {c: Cell.from_json(v, f"{path}, cell {c!r}") for c, v in payload["cells"].items()}
-    return Record(name, payload["key"], cells, payload["scalars"], payload["meta"], path)
-
-
 def load(name: str, folder: str | Path | None = None) -> Record:
     """The valid, current record of checkpoint ``name`` (``folder`` defaults to the one
     :func:`pretrained.locate` finds): :func:`read`, then :func:`require_current` against the
@@ -331,7 +168,7 @@ def load(name: str, folder: str | Path | None = None) -> Record:
     checkpoint = pretrained.load_record(name, folder)
     weights = pretrained.paths(name, folder)[0]
     protocol = protocols.protocol_for(checkpoint.get("experiment", ""))
-    return require_current(record, pretrained.sha256(weights), protocol, _remedy(name))
+    return require_current(record, pretrained.sha256(weights), protocol, remedy(name))
 
 
 def require_current(record: Record, weights_sha256: str, protocol: Protocol, remedy: str) -> Record:
@@ -458,6 +295,65 @@ def _rate(cell: Cell) -> float:
     return (cell.k + 1) / (cell.n + 2)
 
 
+def _require_same_data(record: Record, data: ImageData) -> None:
+    """:class:`RecordError` unless ``data`` has the image count and SHA-256 the record was
+    measured on."""
+    key = data_key(data.to("cpu") if data.images.device.type != "cpu" else data)
+    if {k: key[k] for k in ("images", "data_sha256")} != {
+        k: record.key.get(k) for k in ("images", "data_sha256")
+    }:
+        raise RecordError(
+            f"The record of {record.checkpoint} was measured on {record.key.get('data')} "
+            f"({record.key.get('images')} images), "
+            f"not on these {len(data):,} images of {data.name}."
+        )
+
+
+def _choose_cells(
+    record: Record, cells: int | Sequence[str] | None, rng: np.random.Generator
+) -> list[str]:
+    """The cells to re-measure: all (``None``), ``cells`` of them drawn with ``rng`` (in the
+    record's order), or the named ones (each must be in the record)."""
+    names = list(record.cells)
+    if cells is None:
+        return names
+    if isinstance(cells, int):
+        return sorted(rng.choice(names, size=min(cells, len(names)), replace=False).tolist())
+    chosen = list(cells)
+    unknown = [c for c in chosen if c not in record.cells]
+    if unknown:
+        raise ValueError(f"cells {unknown} are not in the record; it has {names}.")
+    return chosen
+
+
+def _recheck_cell(
+    protocol: Protocol,
+    model: nn.Module,
+    data: ImageData,
+    name: str,
+    cell: Cell,
+    wanted: int | None,
+    rng: np.random.Generator,
+) -> tuple[str, str | None]:
+    """Re-measure cell ``name`` on ``wanted`` of its images (drawn with ``rng``; ``None``: all):
+    one line of live and recorded counts, and the failure (``None`` when within
+    :func:`tolerance`)."""
+    size = cell.n if wanted is None else min(wanted, cell.n)
+    index = np.sort(rng.choice(cell.n, size=size, replace=False))
+    selected = torch.as_tensor(index)
+    device = next(iter(model.parameters())).device
+    images, labels = data.images[selected].to(device), data.labels[selected].to(device)
+    live = np.asarray(protocol.measure(model, images, labels, index, [name])[name], dtype=bool)
+    recorded = cell.outcomes[index]
+    live_k, recorded_k = int(live.sum()), int(recorded.sum())
+    agree = int((live == recorded).sum())
+    band = tolerance(size, _rate(cell))
+    line = f"{name} {live_k}/{size} live vs {recorded_k} recorded ({agree} agree)"
+    if abs(live_k - recorded_k) > band:
+        return line, f"{name}: {live_k} vs {recorded_k} (tolerance ±{band:.1f})"
+    return line, None
+
+
 def spot_check(
     record: Record,
     model: nn.Module,
@@ -477,53 +373,20 @@ def spot_check(
     seed, and per cell the live and recorded counts and the per-image agreement. Full mode
     re-measures everything with ``cells=None, images=None, pgd_images=None`` (and writes nothing).
     """
-    key = data_key(data.to("cpu") if data.images.device.type != "cpu" else data)
-    if {k: key[k] for k in ("images", "data_sha256")} != {
-        k: record.key.get(k) for k in ("images", "data_sha256")
-    }:
-        raise RecordError(
-            f"The record of {record.checkpoint} was measured on {record.key.get('data')} "
-            f"({record.key.get('images')} images), "
-            f"not on these {len(data):,} images of {data.name}."
-        )
+    _require_same_data(record, data)
     protocol = protocols.PROTOCOLS[record.key["protocol"]]
-    rng = np.random.default_rng(seed)
-    names = list(record.cells)
-    if cells is None:
-        chosen = names
-    elif isinstance(cells, int):
-        chosen = sorted(rng.choice(names, size=min(cells, len(names)), replace=False).tolist())
-    else:
-        chosen = list(cells)
-        unknown = [c for c in chosen if c not in record.cells]
-        if unknown:
-            raise ValueError(f"cells {unknown} are not in the record; it has {names}.")
-    first = next(iter(model.parameters()))
+    rng = np.random.default_rng(seed)  # draws the cells, then each cell's images, in that order
+    chosen = _choose_cells(record, cells, rng)
     parts, failures = [], []
     for name in chosen:
-        cell = record.cells[name]
         wanted = pgd_images if protocols.parse_cell(name)[0] == "pgd" else images
-        size = cell.n if wanted is None else min(wanted, cell.n)
-        index = np.sort(rng.choice(cell.n, size=size, replace=False))
-        selected = torch.as_tensor(index)
-        found = protocol.measure(
-            model,
-            data.images[selected].to(first.device),
-            data.labels[selected].to(first.device),
-            index,
-            [name],
-        )
-        live = np.asarray(found[name], dtype=bool)
-        recorded = cell.outcomes[index]
-        live_k, recorded_k = int(live.sum()), int(recorded.sum())
-        agree = int((live == recorded).sum())
-        band = tolerance(size, _rate(cell))
-        parts.append(f"{name} {live_k}/{size} live vs {recorded_k} recorded ({agree} agree)")
-        if abs(live_k - recorded_k) > band:
-            failures.append(f"{name}: {live_k} vs {recorded_k} (tolerance ±{band:.1f})")
+        part, failure = _recheck_cell(protocol, model, data, name, record.cells[name], wanted, rng)
+        parts.append(part)
+        if failure is not None:
+            failures.append(failure)
     line = (
-        f"spot check of {record.checkpoint} (seed {seed}, {len(chosen)} of {len(names)} cells): "
-        + "; ".join(parts)
+        f"spot check of {record.checkpoint} (seed {seed}, {len(chosen)} of {len(record.cells)} "
+        "cells): " + "; ".join(parts)
     )
     if failures:
         raise SpotCheckError(

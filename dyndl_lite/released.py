@@ -42,7 +42,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from dyndl_lite import pretrained
-from dyndl_lite.data import DatasetNotFoundError, data_root, download, offline
+from dyndl_lite.data_cache import DatasetNotFoundError, data_root, download, offline
 
 REPOSITORY = "HanshuYAN/TisODE"
 COMMIT = "b55ca435367fc1da3cf9ec0cc26aedfdfef869d7"
@@ -113,7 +113,7 @@ def fetch(model: str, root: str | Path | None = None) -> Path:
     The download goes to a temporary file beside the target and is renamed into place only when
     its SHA-256 is the pinned one. A file already in the cache with another SHA-256 is an error
     (it is not replaced silently). Offline (``$DYNDL_OFFLINE``) or without network, a missing file
-    raises :class:`~dyndl_lite.data.DatasetNotFoundError` saying where to put it.
+    raises :class:`~dyndl_lite.data_cache.DatasetNotFoundError` saying where to put it.
     """
     released = entry(model)
     path = released.cached(root)

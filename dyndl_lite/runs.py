@@ -353,8 +353,9 @@ def train(
     outside the package's own (:func:`writable_folder`) with room for the run
     (:func:`check_space`), and no other process trains this run there (its lock,
     :class:`~dyndl_lite.state.RunLocked`). Raises ``FileExistsError`` if the finished checkpoint
-    is already in ``out`` (unless ``overwrite``), :class:`~dyndl_lite.data.DatasetNotFoundError`
-    when official MNIST is missing and ``allow_fallback`` is false,
+    is already in ``out`` (unless ``overwrite``),
+    :class:`~dyndl_lite.data_cache.DatasetNotFoundError` when official MNIST is missing and
+    ``allow_fallback`` is false,
     :class:`~dyndl_lite.train.TrainingDiverged` on a non-finite loss, and
     :class:`~dyndl_lite.train.TrainingStopped` at ``deadline``; after the last two the
     last completed epoch's state stays in ``out`` for the next call to resume. A lone weights

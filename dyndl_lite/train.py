@@ -1,6 +1,7 @@
-"""The book's one training loop, its recipes, and evaluation.
+"""The book's one training loop.
 
-Every experiment of the book trains through :func:`fit`. It keeps the whole data
+Every experiment of the book trains through :func:`fit` with a :class:`~dyndl_lite.recipe.Recipe`
+(learning-rate schedule, optimizer, augmentation, subset). It keeps the whole data
 set as tensors on the device and draws batches by index, so a step costs one
 gather instead of a Python loop over samples; augmentation is batched too:
 
@@ -12,9 +13,12 @@ gather instead of a Python loop over samples; augmentation is batched too:
   ``sigma`` drawn uniformly from ``noise_sigmas``.
 
 The loss is cross-entropy ``-log softmax(f(x))_y`` (accuracy tracked) or the
-mean squared error ``|f(x) - y|^2`` (accuracy ``nan``). The learning rate is
-``lr * gamma^k`` after ``k`` of the ``milestones`` (epochs) have passed.
-On CUDA the forward pass runs under bf16 autocast; on CPU in float32.
+mean squared error ``|f(x) - y|^2`` (accuracy ``nan``); the learning rate follows
+:meth:`~dyndl_lite.recipe.Recipe.lr_at`. On CUDA the forward pass runs under bf16 autocast; on
+CPU in float32. Test accuracy is measured by :mod:`dyndl_lite.accuracy`.
+
+``Recipe``, ``make_optimizer``, ``count_correct`` and ``evaluate`` are importable from here too,
+where the chapters have always imported them.
 """
 
 from __future__ import annotations
@@ -24,92 +28,23 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from typing import Protocol, runtime_checkable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dyndl_lite.accuracy import count_correct as count_correct
+from dyndl_lite.accuracy import evaluate
 from dyndl_lite.config import flush_denormals, get_device
 from dyndl_lite.data import ImageData
-from dyndl_lite.models.blocks import FIXED_STEP, evaluation_mode
+from dyndl_lite.models.blocks import FIXED_STEP
 from dyndl_lite.pretrained import dump_record, non_finite
+from dyndl_lite.recipe import Recipe, make_optimizer
 from dyndl_lite.state import StateStore
 
-OPTIMIZERS = ("sgd", "adam")
 LOSSES = ("cross_entropy", "mse")
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """Everything that defines a training run except the model, the data and the seed."""
-
-    name: str
-    epochs: int
-    batch_size: int = 128
-    optimizer: str = "sgd"  # "sgd" (with momentum) or "adam"
-    lr: float = 0.1
-    momentum: float = 0.9
-    weight_decay: float = 0.0
-    milestones: tuple[int, ...] = ()  # epochs at which lr is multiplied by gamma
-    gamma: float = 0.1
-    crop_padding: int = 0  # batched random crop with this zero padding (0: none)
-    noise_prob: float = 0.0  # Yan et al. Table 2: probability that an image gets Gaussian noise
-    noise_sigmas: tuple[float, ...] = ()  # sigma drawn uniformly from these, on the 0-255 scale
-    train_subset: int | None = None  # use this many training images (quick mode)
-
-    def __post_init__(self) -> None:
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(
-                f"Recipe {self.name!r}: optimizer must be one of {OPTIMIZERS}, "
-                f"got {self.optimizer!r}."
-            )
-        if self.epochs < 1 or self.batch_size < 1:
-            raise ValueError(
-                f"Recipe {self.name!r}: epochs and batch_size must be >= 1, "
-                f"got {self.epochs}, {self.batch_size}."
-            )
-        if not self.lr > 0:
-            raise ValueError(f"Recipe {self.name!r}: lr must be positive, got {self.lr}.")
-        if list(self.milestones) != sorted(self.milestones):
-            raise ValueError(
-                f"Recipe {self.name!r}: milestones must be increasing epochs, "
-                f"got {self.milestones}."
-            )
-        if self.crop_padding < 0:
-            raise ValueError(
-                f"Recipe {self.name!r}: crop_padding must be >= 0, got {self.crop_padding}."
-            )
-        if not 0.0 <= self.noise_prob <= 1.0 or (self.noise_prob > 0 and not self.noise_sigmas):
-            raise ValueError(
-                f"Recipe {self.name!r}: noise_prob must lie in [0, 1] "
-                "and needs noise_sigmas when positive, "
-                f"got noise_prob={self.noise_prob}, noise_sigmas={self.noise_sigmas}."
-            )
-        if self.train_subset is not None and self.train_subset < 1:
-            raise ValueError(
-                f"Recipe {self.name!r}: train_subset must be a positive number of images or None."
-            )
-
-    def lr_at(self, epoch: int) -> float:
-        """Learning rate during ``epoch`` (0-based):
-        ``lr * gamma^(number of milestones <= epoch)``."""
-        return self.lr * self.gamma ** sum(epoch >= m for m in self.milestones)
-
-    def compressed(self, epochs: int, name: str | None = None) -> Recipe:
-        """The same schedule squeezed into ``epochs``: milestones scaled by
-        ``epochs / self.epochs``.
-
-        Each milestone becomes ``max(1, round(m * epochs / self.epochs))``; those at or
-        beyond ``epochs`` are dropped, so the first epoch always runs at the initial rate.
-        """
-        scale = epochs / self.epochs
-        scaled = {max(1, round(m * scale)) for m in self.milestones}
-        milestones = tuple(sorted(m for m in scaled if m < epochs))
-        return replace(
-            self, name=name or f"{self.name}-{epochs}ep", epochs=epochs, milestones=milestones
-        )
 
 
 @dataclass
@@ -121,13 +56,12 @@ class History:
     train_acc: list[float] = field(default_factory=list)
     test_acc: list[float] = field(default_factory=list)
     lr: list[float] = field(default_factory=list)
-    nfe_forward: list[float] = field(
-        default_factory=list
-    )  # mean function evaluations per forward pass
-    nfe_backward: list[float] = field(default_factory=list)  # mean per backward pass (adjoint only)
-    seconds: list[float] = field(
-        default_factory=list
-    )  # wall time of the epoch (training, test evaluation and a run's per-epoch measurements)
+    # mean function evaluations per forward pass
+    nfe_forward: list[float] = field(default_factory=list)
+    # mean per backward pass (adjoint only)
+    nfe_backward: list[float] = field(default_factory=list)
+    # wall time of the epoch (training, test evaluation and a run's per-epoch measurements)
+    seconds: list[float] = field(default_factory=list)
     # one entry per optimisation step, for curves finer than an epoch
     step_loss: list[float] = field(default_factory=list)
     step_nfe_forward: list[int] = field(default_factory=list)
@@ -257,18 +191,6 @@ class TrainingStopped(Exception):
 def _out_of_time(deadline: float, seconds: list[float], ran_one: bool) -> bool:
     """Whether to stop before the next epoch (see :func:`fit`'s ``deadline``)."""
     return ran_one and time.monotonic() + seconds[-1] > deadline
-
-
-def make_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
-    """SGD with momentum or Adam, with the recipe's learning rate and weight decay."""
-    if recipe.optimizer == "sgd":
-        return torch.optim.SGD(
-            model.parameters(),
-            lr=recipe.lr,
-            momentum=recipe.momentum,
-            weight_decay=recipe.weight_decay,
-        )
-    return torch.optim.Adam(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
 
 
 #: what a resumed state saved before per-epoch data were recorded says of its earlier epochs
@@ -520,59 +442,3 @@ def fit(
             state.save(epoch=epoch + 1, history=history.as_dict(), **session.resumable())
     model.eval()
     return history
-
-
-def _check_pair(inputs: torch.Tensor, targets: torch.Tensor) -> None:
-    if len(inputs) != len(targets):
-        raise ValueError(f"{len(inputs)} inputs but {len(targets)} targets; they must match.")
-
-
-@flush_denormals()
-def count_correct(
-    model: nn.Module,
-    inputs: torch.Tensor,
-    targets: torch.Tensor,
-    batch_size: int = 1000,
-    device: str | torch.device | None = None,
-) -> int:
-    """Correct predictions ``sum_i [argmax_j f(x_i)_j = y_i]``: the package's one evaluation loop.
-
-    Moves ``model`` to ``device`` (default :func:`~dyndl_lite.config.get_device`; it stays
-    there) and runs it in eval mode (:func:`~dyndl_lite.models.blocks.evaluation_mode`: the
-    previous mode is restored, also on an error) under ``torch.inference_mode``, in batches of
-    ``batch_size`` moved to ``device``. Non-finite outputs raise ``FloatingPointError``.
-    """
-    _check_pair(inputs, targets)
-    device = get_device(device)
-    model.to(device)
-    correct = 0
-    with evaluation_mode(model), torch.inference_mode():
-        for start in range(0, len(inputs), batch_size):
-            x = inputs[start : start + batch_size].to(device)
-            y = targets[start : start + batch_size].to(device)
-            logits = model(x)
-            if not torch.isfinite(logits).all():
-                raise FloatingPointError(
-                    f"the model's outputs on examples {start}..{start + len(x) - 1} are not all "
-                    "finite (NaN or infinite weights?); an accuracy of them would mean nothing."
-                )
-            correct += (logits.argmax(dim=1) == y).sum().item()
-    return correct
-
-
-def evaluate(
-    model: nn.Module,
-    inputs: torch.Tensor,
-    targets: torch.Tensor,
-    batch_size: int = 1000,
-    device: str | torch.device | None = None,
-) -> float:
-    """Accuracy ``mean_i [argmax_j f(x_i)_j = y_i]`` in ``[0, 1]``: :func:`count_correct` / ``n``.
-
-    In eval mode (the previous mode is restored), in batches, under ``torch.inference_mode``,
-    on ``device``.
-    """
-    _check_pair(inputs, targets)
-    if len(inputs) == 0:
-        raise ValueError("evaluate needs at least one example.")
-    return count_correct(model, inputs, targets, batch_size, device) / len(inputs)

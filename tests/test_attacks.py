@@ -50,9 +50,8 @@ def small_cnn(mnist_batch):
     )
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     for i in range(60):
-        start = (
-            i * 128 % (len(train) - 127)
-        )  # wraps around the 4,000-image offline fallback: never an empty batch
+        # wraps around the 4,000-image offline fallback: never an empty batch
+        start = i * 128 % (len(train) - 127)
         xb, yb = train.images[start : start + 128], train.labels[start : start + 128]
         opt.zero_grad()
         F.cross_entropy(model(xb), yb).backward()
@@ -142,9 +141,8 @@ def test_same_seed_same_result_and_different_seed_differs(small_cnn, mnist_batch
 
 def test_gaussian_noise_has_the_stated_scale():
     x = torch.full((20000,), 0.5)
-    noisy = attacks.gaussian(
-        x, 25.5, generator=torch.Generator().manual_seed(0)
-    )  # sigma / 255 = 0.1, no clipping
+    # sigma / 255 = 0.1, no clipping
+    noisy = attacks.gaussian(x, 25.5, generator=torch.Generator().manual_seed(0))
     assert abs((noisy - x).std().item() - 0.1) < 0.003
 
 

@@ -190,6 +190,20 @@ def test_imgnet10_reads_an_imagenet_style_folder(tmp_path):
         data.load_imgnet10("train", root=tmp_path)
 
 
+@pytest.mark.parametrize(
+    "load, allowed",
+    [
+        (data.load_mnist, "'train' or 'test'"),
+        (data.load_svhn, "'train' or 'test'"),
+        (data.load_imgnet10, "'train' or 'val'"),
+    ],
+)
+def test_every_loader_names_its_splits_when_given_another(load, allowed, tmp_path):
+    """The split is checked before any file is looked for: an empty cache folder is no excuse."""
+    with pytest.raises(ValueError, match=f"split must be {allowed}, got 'validation'"):
+        load("validation", root=tmp_path)
+
+
 # ---------------------------------------------------------------- issue 15: no silent wrong answers
 
 
@@ -256,18 +270,16 @@ def test_local_os_error_while_downloading_is_raised_not_a_fallback(tmp_path, mon
 
     monkeypatch.setattr(data, "download", unreachable)
     with pytest.warns(UserWarning, match="Falling back"):
-        assert data.load_mnist(
-            "test", root=tmp_path
-        ).is_fallback  # a network failure does fall back
+        # a network failure does fall back
+        assert data.load_mnist("test", root=tmp_path).is_fallback
 
 
 def test_unreadable_data_folder_is_an_error(tmp_path, monkeypatch):
     locked = tmp_path / "locked"
     real_stat = Path.stat
 
-    def stat(
-        self, *args, **kwargs
-    ):  # permission denied below `locked`, as chmod 000 would (even for root)
+    # permission denied below `locked`, as chmod 000 would (even for root)
+    def stat(self, *args, **kwargs):
         if locked in self.parents:
             raise PermissionError(13, "Permission denied", str(self))
         return real_stat(self, *args, **kwargs)

@@ -50,9 +50,8 @@ def fallback_like(n: int, shape=(1, 28, 28), classes: int = 10) -> data.ImageDat
 def test_geodesic_row_reports_the_counts_it_used():
     torch.manual_seed(0)
     row = gai.evaluate_row(mnist_tracknet(True), fallback_like(30), ots_points=2000)
-    assert (
-        row["ots_points"] == 30 and row["eval_images"] == 30
-    )  # at most 2,000: all 30 used, and said so
+    # at most 2,000: all 30 used, and said so
+    assert row["ots_points"] == 30 and row["eval_images"] == 30
     assert row["accuracy_label"].startswith("accuracy on held-out fallback images")
     assert 0.0 <= row["ots"] <= 1.0
 
@@ -94,9 +93,8 @@ def offline_book(tmp_path, monkeypatch):
         "all_proxy",
         "ALL_PROXY",
     ):
-        monkeypatch.setenv(
-            proxy, "http://127.0.0.1:9"
-        )  # port 9 (discard): any attempted download fails at once
+        # port 9 (discard): any attempted download fails at once
+        monkeypatch.setenv(proxy, "http://127.0.0.1:9")
     monkeypatch.delenv("no_proxy", raising=False)
     monkeypatch.delenv("NO_PROXY", raising=False)
     return empty
@@ -115,12 +113,13 @@ def outputs(notebook) -> str:
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[str(p.relative_to(ROOT)) for p in NOTEBOOKS])
 def test_chapter_executes_offline_on_the_fallback(path, offline_book):
     notebook = nbformat.read(path, as_version=4)
+    # raises on any cell error
     NotebookClient(
         notebook,
         timeout=900,
         kernel_name="python3",
         resources={"metadata": {"path": str(path.parent)}},
-    ).execute()  # raises on any cell error
+    ).execute()
     assert not any(offline_book.iterdir()), "something was downloaded into the empty data folder"
     text = outputs(notebook)
     source = "\n".join(c.source for c in notebook.cells if c.cell_type == "code")

@@ -52,13 +52,11 @@ def test_first_cells_title_then_guarded_colab_setup(path):
     assert f"git+{repository_url()}@" in setup.source
     from IPython.core.inputtransformer2 import TransformerManager
 
-    code = TransformerManager().transform_cell(
-        setup.source
-    )  # %pip -> get_ipython().run_line_magic(...)
+    # %pip -> get_ipython().run_line_magic(...)
+    code = TransformerManager().transform_cell(setup.source)
     namespace: dict = {}
-    exec(
-        compile(code, "setup", "exec"), namespace
-    )  # outside Colab it must do nothing (no get_ipython needed)
+    # outside Colab it must do nothing (no get_ipython needed)
+    exec(compile(code, "setup", "exec"), namespace)
     assert set(namespace) <= {"sys", "__builtins__"}
 
 

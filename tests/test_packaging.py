@@ -123,9 +123,8 @@ def test_api_page_documents_every_public_module():
             and len(parts) > 2
             and re.search(r"^def ", path.read_text(), re.MULTILINE)
         ):
-            parts = parts[
-                :-1
-            ]  # a subpackage with an API of its own, e.g. dyndl_lite.experiments.registry
+            # a subpackage with an API of its own, e.g. dyndl_lite.experiments.registry
+            parts = parts[:-1]
         elif path.name in ("__init__.py", "__main__.py"):
             continue
         if any(p.startswith("_") for p in parts):

@@ -68,9 +68,8 @@ def test_resumed_fit_is_bitwise_identical_to_an_uninterrupted_one(tmp_path, opti
     with pytest.raises(StopAfter):
         fit(interrupted, data, recipe, seed=3, progress=False, state=store, callback=interrupt)
     assert store.read()["epoch"] == 1
-    resumed = (
-        small_net()
-    )  # a fresh process: same initialisation, everything else comes from the state
+    # a fresh process: same initialisation, everything else comes from the state
+    resumed = small_net()
     history = fit(resumed, data, recipe, seed=3, progress=False, state=store)
     assert history.epoch == [1, 2, 3, 4] and history.lr == pytest.approx([0.05, 0.05, 0.005, 0.005])
     for a, b in zip(straight.state_dict().values(), resumed.state_dict().values()):
@@ -408,9 +407,8 @@ def test_a_plan_completes_over_several_calls_with_a_budget_shorter_than_a_run(
             break
     assert all(r["status"] == "finished" for r in rows)
     assert done == sorted(done) and len(set(done)) == len(done)  # every call made progress
-    assert (
-        calls >= 3
-    )  # the budget stopped the walk before a single run could finish (one epoch per call here)
+    # the budget stopped the walk before a single run could finish (one epoch per call here)
+    assert calls >= 3
 
 
 @pytest.mark.slow  # trains or evaluates on MNIST: left out of make test-fast
@@ -512,9 +510,8 @@ def test_a_gai_run_records_lss_through_training_and_snapshots_on_one_basis(
         and "one PCA basis" in record["snapshots"]["basis"]
     )
     assert record["architecture"]["residual"] is True
-    assert record["recipe"]["weight_decay"] == 5e-4 and record["recipe"]["milestones"] == [
-        1
-    ]  # 96 of 160, scaled
+    # the milestone 96 of 160 epochs, scaled
+    assert record["recipe"]["weight_decay"] == 5e-4 and record["recipe"]["milestones"] == [1]
 
 
 def test_an_epochs_seconds_include_the_runs_per_epoch_measurements(

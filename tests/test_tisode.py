@@ -44,9 +44,8 @@ def state() -> torch.Tensor:
 def test_tisode_field_ignores_time_and_the_check_can_fail(state):
     torch.manual_seed(1)
     assert not reads_time(YanTimeInvariantFunc(), state)
-    assert reads_time(
-        YanODEFunc(), state
-    )  # the ODENet's ConcatConv2d field reads t: the check detects it
+    # the ODENet's ConcatConv2d field reads t: the check detects it
+    assert reads_time(YanODEFunc(), state)
 
     class Mutant(YanTimeInvariantFunc):  # a TisODE field with a tiny dependence on t
         def forward(self, t, z):
@@ -158,9 +157,8 @@ def test_extra_loss_switches_on_at_epoch_steady_and_eval_skips_the_second_integr
     calls.clear()
     net.eval()
     with torch.no_grad():
-        assert torch.allclose(
-            net(x), logits, atol=1e-6
-        )  # same prediction (GroupNorm has no running statistics)
+        # same prediction (GroupNorm has no running statistics)
+        assert torch.allclose(net(x), logits, atol=1e-6)
     assert len(calls) == 10 and net.steady_term is None
     with pytest.raises(RuntimeError, match="training"):
         net.extra_loss(EPOCH_STEADY)

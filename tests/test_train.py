@@ -48,9 +48,8 @@ def test_fit_learns_separable_data_and_history_has_one_entry_per_epoch():
     assert isinstance(history, History)
     for key, values in history.as_dict().items():
         if key != "extra":  # what callbacks keep; none here
-            assert len(values) == (
-                3 * 13 if key.startswith("step_") else 3
-            )  # 400 points, batches of 32: 13 steps
+            # 400 points, batches of 32: 13 steps
+            assert len(values) == (3 * 13 if key.startswith("step_") else 3)
     assert history.extra == {}
     assert before < 0.9 < 0.95 < history.test_acc[-1]
     assert history.loss[-1] < history.loss[0]

@@ -59,7 +59,7 @@ training log ``checkpoints/MNIST_tisode_gaus_1/train_result.txt``):
   ``epoch_steady = 5`` (:data:`EPOCH_STEADY`) of the paper's 100 (``options.py``); before that
   :meth:`TisODE.extra_loss` is zero (the term is still computed, as in the authors' code).
   **Compressed runs** (the reproduction plan trains 10 instead of 100 epochs): the switch-on
-  epoch is scaled like the learning-rate milestones (:meth:`~dyndl_lite.train.Recipe.compressed`),
+  epoch is scaled like the learning-rate milestones (:meth:`~dyndl_lite.recipe.Recipe.compressed`),
   ``max(1, round(5 * epochs / 100))`` (:func:`steady_epoch`; 1 for 10 epochs). Reason: the
   authors' regulariser is on from 5 % of training, before the first learning-rate drop (epoch 30),
   so it trains at the full rate for 25 epochs; kept at 5 in a 10-epoch run (milestones 3, 6, 9)
