@@ -152,7 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(reproduce)
 
     ship = commands.add_parser(
-        "ship", help="copy a finished checkpoint into the package (maintainers)"
+        "ship",
+        help="copy a finished checkpoint into the package and measure its evaluation record",
     )
     ship.add_argument("name")
     ship.add_argument(
@@ -255,6 +256,7 @@ def main(argv: list[str] | None = None) -> int:
             _reproduce(args, parser)
         elif args.command == "ship":
             print(f"shipped {pretrained.ship(args.name, source=args.source, replace=args.replace)}")
+            records.evaluate(args.name, pretrained.SHIPPED_DIR)  # the record the chapters read
         elif args.command == "evaluate":
             return records.run_evaluate(args)
     except KeyboardInterrupt:

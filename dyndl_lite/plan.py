@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from dyndl_lite import experiments, pretrained, runs
+from dyndl_lite import experiments, pretrained, records, runs
 from dyndl_lite.train import TrainingStopped
 
 PLANS = Path(__file__).resolve().parent / "plans"
@@ -186,10 +186,11 @@ def walk(
     Finished runs are skipped, a partial one resumed. Every call trains at least one epoch;
     after that no epoch is started that the last one's duration says would end past the
     budget. With ``ship`` each run finished in ``out`` is moved into the package
-    (:func:`dyndl_lite.pretrained.ship`). A stopped run keeps its last completed epoch in
-    ``out``; Ctrl-C propagates (losing only the epoch in progress). ``overwrite`` retrains a run
-    whose checkpoint in ``out`` has another recipe (else ``FileExistsError`` says so). ``out``
-    must be a writable folder outside the package's own (:func:`dyndl_lite.runs.writable_folder`).
+    (:func:`dyndl_lite.pretrained.ship`) and its evaluation record measured there. A stopped
+    run keeps its last completed epoch in ``out``; Ctrl-C propagates (losing only the epoch in
+    progress). ``overwrite`` retrains a run whose checkpoint in ``out`` has another recipe (else
+    ``FileExistsError`` says so). ``out`` must be a writable folder outside the package's own
+    (:func:`dyndl_lite.runs.writable_folder`).
 
     A plan never trains on the offline fallback, so the epochs of a state saved before per-epoch
     data were recorded are recorded as official, with the note :data:`MIGRATED`, when their
@@ -234,7 +235,10 @@ def _starting(status: dict, run: runs.Run) -> str:
 
 
 def _ship(run: runs.Run, out: Path, say: Callable[[str], None]) -> None:
-    """Move ``run``'s finished checkpoint from ``out`` into the package, holding the run's lock."""
+    """Move ``run``'s finished checkpoint from ``out`` into the package, holding the run's lock,
+    and measure its evaluation record there (:func:`dyndl_lite.records.evaluate`), which the
+    chapters read."""
     with runs.run_lock(run, out):
         pretrained.ship(run.name, source=out, move=True)
     say(f"shipped {run.name}")
+    records.evaluate(run.name, pretrained.SHIPPED_DIR, say=say)

@@ -277,3 +277,21 @@ def test_record_names_cannot_leave_their_folder(tmp_path):
     for bad in ("../escape", "a/b", "Upper", ""):
         with pytest.raises(ValueError, match="record name"):
             records.record_path(bad, tmp_path)
+
+
+def test_ship_writes_the_record_the_chapters_read(tmp_path, monkeypatch):
+    net = network(0)
+    recipe = {"epochs": 1}
+    data = {"train_images": 64, "fallback": False}
+    history = {"epoch_data": [{"train": "MNIST train", "test": "MNIST test", "fallback": False}]}
+    record = {"experiment": "yan-clean", "model": "cnn", "seed": 0, "epochs_run": 1}
+    pretrained.save(
+        net, NAME, {**record, "recipe": recipe, "data": data, "history": history}, tmp_path / "user"
+    )
+    shipped = tmp_path / "package"
+    shipped.mkdir()
+    monkeypatch.setattr(pretrained, "SHIPPED_DIR", shipped)
+    monkeypatch.setattr(records, "official_test_data", lambda: synthetic(net))
+    assert main(["ship", NAME, "--from", str(tmp_path / "user")]) == 0
+    assert records.status(NAME, shipped) == "current"
+    assert records.load(NAME, shipped).cells["clean"].k == IMAGES
