@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import inspect
 
-import numpy as np
 import pytest
 import torch
 
@@ -60,31 +59,6 @@ def test_checkpoint_names_and_recipes_follow_the_papers():
     ).milestones == (96, 128)
     with pytest.raises(ValueError, match="regime"):
         yan.load("cnn", 0, "adversarial")
-
-
-def test_pca_2d_fits_one_basis_and_projects_other_tracks_on_it():
-    rng = np.random.default_rng(0)
-    reference = np.zeros((3, 50, 4))
-    reference[..., :2] = rng.normal(size=(3, 50, 2)) * np.array(
-        [5.0, 2.0]
-    )  # points in a plane of R^4
-    projected = gai.pca_2d(reference)
-    assert projected.shape == (3, 50, 2)
-    assert np.allclose(projected.reshape(-1, 2).mean(0), 0.0)  # centred on its own mean
-
-    def distances(points):
-        flat = points.reshape(-1, points.shape[-1])
-        return np.linalg.norm(flat[:, None] - flat[None], axis=-1)
-
-    assert np.allclose(distances(projected), distances(reference))  # the plane is kept exactly
-    shift = np.array([0.6, 0.8, 0.0, 0.0])
-    moved = (
-        gai.pca_2d(reference + shift, fit_on=reference) - projected
-    )  # projected on the reference's basis
-    assert np.allclose(moved, moved[0, 0]) and np.linalg.norm(moved[0, 0]) == pytest.approx(1.0)
-    assert np.allclose(gai.pca_2d(torch.tensor(reference)), projected)
-    snapshots = gai.fixed_basis_pca({"1": reference + shift, "2": reference}, "2")
-    assert np.allclose(snapshots["2"], projected) and np.allclose(snapshots["1"], projected + moved)
 
 
 @pytest.mark.parametrize("images,pgd,seeds", [(1000, 1000, 3), (10, 4, 3), (7, 7, 1), (9, 0, 2)])

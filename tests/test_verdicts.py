@@ -341,34 +341,6 @@ def test_markdown_table():
 # ----------------------------------------------------------- the chapters' helpers around the rules
 
 
-def test_bound_check_passes_straight_monotone_tracks_and_its_control_fails():
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(400, 4))
-    end = x @ np.diag(
-        [1.0, 2.0, 3.0, 4.0]
-    )  # gradient of a convex function: an optimal (monotone) map
-    tracks = np.stack([(1 - t) * x + t * end for t in np.linspace(0, 1, 9)])
-    check = gai.bound_check(tracks[:, :200], tracks[:, 200:], seed=0)
-    assert check["network"] == check["monotone"] == check["straight"] == 1.0
-    assert (
-        0.3 < check["shuffled"] < 0.7
-    )  # a map that ignores its input breaks the bound for many pairs
-    # a map that swaps two points (anti-monotone) makes straight tracks cross: the bound fails
-    crossing = np.stack(
-        [[[0.0, 0.0], [1.0, 0.0]], [[0.5, 0.0], [0.5, 0.0]], [[1.0, 0.0], [0.0, 0.0]]]
-    )
-    swapped = gai.bound_check(crossing[:, :1], crossing[:, 1:], seed=0)
-    assert swapped["network"] == 0.0 and swapped["monotone"] == 0.0 and swapped["straight"] == 0.0
-
-
-def test_align_2d_undoes_a_rotation_and_a_flip():
-    points = np.random.default_rng(1).normal(size=(9, 30, 2))
-    rotated = points @ np.array([[0.0, -1.0], [1.0, 0.0]]) @ np.diag([1.0, -1.0])
-    assert np.allclose(gai.align_2d(rotated, points), points)
-    with pytest.raises(ValueError, match="shape"):
-        gai.align_2d(points, points[:, :, :1])
-
-
 def yan_result(**extra_rows: dict) -> dict:
     """A two-column, two-seed Yan table result: the ODENet ahead of the CNN in the first column and
     behind in the second, with ``extra_rows`` (e.g. a TisODE) beside them."""

@@ -21,13 +21,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 import torch
 
 from dyndl_lite import pretrained, runs, verdicts
-from dyndl_lite.geodesic import _as_track, lss, ots, track_distance, track_lower_bound, tracks
+from dyndl_lite.geodesic import fixed_basis_pca, lss_summary, ots, tracks
 from dyndl_lite.models.residual import MNIST_DEPTH, MNIST_HIDDEN, MNIST_WIDTH, mnist_tracknet
 from dyndl_lite.train import Recipe, evaluate
 
@@ -121,35 +120,6 @@ def mean_lss(model: torch.nn.Module, images: torch.Tensor) -> float:
     return lss_summary(tracks(model, images)).mean
 
 
-class LSSSummary(NamedTuple):
-    """What :func:`lss_summary` returns."""
-
-    mean: float  # mean per-sample LSS of the kept tracks (NaN when none is kept)
-    se: float | None  # its standard error, std(ddof=1) / sqrt(kept); None below two kept tracks
-    left_out: int  # tracks with a zero-length step, which have no LSS
-
-
-def lss_summary(track: torch.Tensor | np.ndarray) -> LSSSummary:
-    """Mean per-sample LSS, its standard error and the number of tracks left out, for tracks
-    (n+1, m, d).
-
-    With ``s_i`` the LSS of kept track i (k of them): ``mean = (1/k) sum_i s_i`` and
-    ``se = std(s, ddof=1) / sqrt(k)``, the sampling error of the mean over the images drawn.
-    A track with a zero-length step (a plain network whose relu layer maps it to
-    the same point twice, e.g. a collapsed all-zero layer) has no defined LSS and
-    is left out; the count is reported beside the mean. NaN if every track is left out.
-    Tracks with NaN or Inf are an error (they are not zero-length steps).
-    """
-    track, _ = _as_track(track)
-    if track.shape[1] == 0:
-        raise ValueError("track holds no samples (shape (n+1, 0, d)); pass at least one track.")
-    regular = np.all(np.linalg.norm(np.diff(track, axis=0), axis=-1) > 0, axis=0)
-    scores = np.atleast_1d(lss(track[:, regular])) if regular.any() else np.zeros(0)
-    mean = float(np.mean(scores)) if len(scores) else float("nan")
-    se = float(np.std(scores, ddof=1) / math.sqrt(len(scores))) if len(scores) >= 2 else None
-    return LSSSummary(mean, se, int((~regular).sum()))
-
-
 def model_name(residual: bool, weight_decay: float) -> str:
     """``resnet-wd5e-4`` / ``plain-wd0``: the command line's name of a network of the sweep."""
     return f"{'resnet' if residual else 'plain'}-wd{wd_tag(weight_decay)}"
@@ -190,34 +160,6 @@ def training_callback(test, recipe_: Recipe):
             ).tolist()
 
     return record
-
-
-def pca_2d(
-    tracks_: np.ndarray | torch.Tensor, fit_on: np.ndarray | torch.Tensor | None = None
-) -> np.ndarray:
-    """Tracks (..., d) projected to 2-D: ``P(x) = (x - mean) V_2``, with the mean and the two
-    leading principal axes ``V_2`` of the points of ``fit_on`` (default: ``tracks_`` itself), all
-    layers stacked."""
-
-    def as_array(a) -> np.ndarray:
-        return (
-            a.detach().cpu().numpy().astype(np.float64)
-            if isinstance(a, torch.Tensor)
-            else np.asarray(a, np.float64)
-        )
-
-    points = as_array(tracks_ if fit_on is None else fit_on)
-    points = points.reshape(-1, points.shape[-1])
-    mean = points.mean(0)
-    _, _, vt = np.linalg.svd(points - mean, full_matrices=False)
-    return (as_array(tracks_) - mean) @ vt[:2].T
-
-
-def fixed_basis_pca(snapshots: dict[str, np.ndarray], reference: str) -> dict[str, np.ndarray]:
-    """Every snapshot's tracks (n+1, m, d) projected to 2-D on ONE basis, :func:`pca_2d` fitted to
-    the ``reference`` snapshot. A common basis keeps epochs comparable, where refitting at each
-    epoch can flip or rotate the picture."""
-    return {epoch: pca_2d(track, fit_on=snapshots[reference]) for epoch, track in snapshots.items()}
 
 
 def finish_record(model, history, test) -> dict:
@@ -362,73 +304,6 @@ def snapshot_basis(record: dict) -> str:
     """How a record's 2-D track pictures were projected (its ``snapshots["basis"]``; older records
     lack it)."""
     return record.get("snapshots", {}).get("basis", OLD_BASIS)
-
-
-def align_2d(points: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """``points @ R`` with ``R`` the 2x2 orthogonal map closest to ``reference`` (orthogonal
-    Procrustes: ``R = U V^T`` from the SVD ``U S V^T`` of ``points^T reference``, both centred).
-
-    Used for 2-D pictures whose PCA axes were refitted at each epoch: it removes the sign flips and
-    rotations of the axes, not the change of the plane itself. ``points`` and ``reference`` have
-    shape (..., 2).
-    """
-    a, b = np.asarray(points, dtype=float), np.asarray(reference, dtype=float)
-    if a.shape != b.shape or a.shape[-1] != 2:
-        raise ValueError(
-            f"points and reference must have the same shape (..., 2), got {a.shape} and {b.shape}."
-        )
-    fa, fb = a.reshape(-1, 2), b.reshape(-1, 2)
-    u, _, vt = np.linalg.svd((fa - fa.mean(0)).T @ (fb - fb.mean(0)))
-    return a @ (u @ vt)
-
-
-def bound_check(track1: np.ndarray, track2: np.ndarray, seed: int = 0) -> dict:
-    """Gai & Zhang's track-distance bound on m pairs of tracks (n+1, m, d), with two controls that
-    can fail.
-
-    With ``a = x1(0) - x2(0)``, ``b = x1(n) - x2(n)`` and ``B = |a||b| / sqrt(|a|^2 + |b|^2)``
-    (:func:`dyndl_lite.geodesic.track_lower_bound`):
-
-    * ``network``: fraction of pairs with ``min_l |x1(l) - x2(l)| >= B``. Weak on its own: the
-      layers 0 and n already give a distance ``<= min(|a|, |b|)``, and
-      ``B >= min(|a|, |b|) / sqrt 2``;
-    * ``monotone``: fraction with ``<a, b> >= 0``, the theorem's premise (true for an optimal map);
-    * ``straight``: the geodesic model, straight segments between the network's own end points,
-      ``min_t |(1 - t) a + t b| >= B`` (holds exactly when the premise does);
-    * ``shuffled`` (control): the same with the end points of a random permutation of the inputs, a
-      map that ignores its input; the bound must fail for a sizeable fraction, showing the check can
-      fail.
-    """
-    t1, t2 = np.asarray(track1, dtype=float), np.asarray(track2, dtype=float)
-    if t1.shape != t2.shape or t1.ndim != 3:
-        raise ValueError(
-            f"track1 and track2 must both have shape (n+1, m, d), got {t1.shape} and {t2.shape}."
-        )
-
-    def straight(
-        a: np.ndarray, b: np.ndarray
-    ) -> np.ndarray:  # min over t in [0, 1] of |a + t (b - a)|
-        step = b - a
-        t = np.clip(-(a * step).sum(-1) / np.maximum((step * step).sum(-1), 1e-300), 0, 1)
-        return np.linalg.norm(a + t[:, None] * step, axis=-1)
-
-    a, b = t1[0] - t2[0], t1[-1] - t2[-1]
-    bound = track_lower_bound(t1[0], t2[0], t1[-1], t2[-1])
-    perm = np.random.default_rng(seed).permutation(t1.shape[1])
-    b_shuffled = t1[-1][perm] - t2[-1][perm]
-    bound_shuffled = track_lower_bound(t1[0], t2[0], t1[-1][perm], t2[-1][perm])
-    distance = track_distance(t1, t2)
-    positive = bound > 0
-    return {
-        "pairs": int(t1.shape[1]),
-        "network": float(np.mean(distance >= bound)),
-        "monotone": float(np.mean((a * b).sum(-1) >= 0)),
-        "straight": float(np.mean(straight(a, b) >= bound * (1 - 1e-9))),
-        "shuffled": float(np.mean(straight(a, b_shuffled) >= bound_shuffled * (1 - 1e-9))),
-        "median_ratio": float(np.median(distance[positive] / bound[positive]))
-        if positive.any()
-        else float("nan"),
-    }
 
 
 def paper_cifar100_rows() -> list[dict]:
