@@ -14,12 +14,12 @@ from dyndl_lite.experiments import chen, gai, yan
 
 
 def test_paired_difference_mean_std_se():
-    d = v.difference([90.0, 92.0, 94.0], [88.0, 88.0, 88.0])  # differences 2, 4, 6
+    d = significance.seeds_difference([90.0, 92.0, 94.0], [88.0, 88.0, 88.0])  # differences 2, 4, 6
     assert d["mean"] == pytest.approx(4.0)
     assert d["std"] == pytest.approx(2.0)  # sample std, ddof = 1
     assert d["se"] == pytest.approx(2.0 / math.sqrt(3))
     assert d["seeds"] == 3
-    single = v.difference([91.0], [90.0])
+    single = significance.seeds_difference([91.0], [90.0])
     assert single["std"] is None and single["se"] is None
 
 
@@ -160,9 +160,9 @@ def test_chen_young_networks_are_unresolved_and_a_worse_odenet_fails():
 
 
 def test_binomial_se_and_bad_input():
-    assert v.binomial_se(50.0, 100) == pytest.approx(5.0)
+    assert significance.wald_se(50.0, 100) == pytest.approx(5.0)
     with pytest.raises(ValueError, match="n"):
-        v.binomial_se(1.0, 0)
+        significance.wald_se(1.0, 0)
     with pytest.raises(ValueError, match="NaN"):
         v.chen(_chen_rows({"resnet": float("nan"), "odenet": 1.0}), 10_000)
     with pytest.raises(ValueError, match="ResNet"):
@@ -184,13 +184,13 @@ def test_trend_direction():
 
 
 def test_rank_correlation():
-    assert v.rank_correlation([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
-    assert v.rank_correlation([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
-    assert v.rank_correlation([1, 2, 3], [1, 100, 2]) == pytest.approx(
+    assert significance.rank_correlation([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert significance.rank_correlation([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    assert significance.rank_correlation([1, 2, 3], [1, 100, 2]) == pytest.approx(
         0.5
     )  # ranks only, not values
-    assert np.array_equal(v.ranks([3, 1, 3]), [2.5, 1.0, 2.5])
-    assert math.isnan(v.rank_correlation([1, 2, 3], [5, 5, 5]))
+    assert np.array_equal(significance.ranks([3, 1, 3]), [2.5, 1.0, 2.5])
+    assert math.isnan(significance.rank_correlation([1, 2, 3], [5, 5, 5]))
 
 
 def test_falls_as_rises_needs_an_exact_permutation_p_value_not_the_sign():
@@ -227,7 +227,9 @@ def test_generalizes_better_judges_test_accuracy_against_its_binomial_margin():
     out = v.generalizes_better(rows)
     assert [r["verdict"] for r in out] == [v.HOLDS, v.FAILS, v.UNRESOLVED]
     assert out[0]["difference"] == pytest.approx(0.52)
-    assert out[0]["margin"] == pytest.approx(1.96 * v.accuracy_difference_se(98.0, 97.48, 10_000))
+    assert out[0]["margin"] == pytest.approx(
+        1.96 * significance.binomial_difference(98.0, 97.48, 10_000)["se"]
+    )
     # +0.10 points is about half a standard error: a sign-only rule would call it "holds"
     assert out[2]["difference"] > 0 and out[2]["difference"] < out[2]["margin"]
     rows[1]["eval_images"] = 2000
@@ -281,7 +283,9 @@ def test_gai_differences_within_two_standard_errors_are_not_resolved():
     # against 2 x 0.0116 = 0.023 (binomial, Agresti-Caffo)
     row = v.gai(_gai_pair(1.20, 1.25, 0.95, 0.94, se=0.02, points=500))["per_weight_decay"][0]
     assert row["lss_margin"] == pytest.approx(2 * math.sqrt(2) * 0.02)
-    assert row["ots_margin"] == pytest.approx(2 * v.accuracy_difference_se(95.0, 94.0, 500) / 100)
+    assert row["ots_margin"] == pytest.approx(
+        2 * significance.binomial_difference(95.0, 94.0, 500)["se"] / 100
+    )
     assert (row["straighter"], row["more_optimal"]) == (v.UNRESOLVED, v.UNRESOLVED)
     # the same gaps with ten times smaller errors are verdicts, in both directions
     row = v.gai(_gai_pair(1.20, 1.25, 0.95, 0.94, se=0.002, points=50_000))["per_weight_decay"][0]
@@ -437,7 +441,7 @@ def test_yan_with_one_seed_uses_the_binomial_error_of_the_images():
         (1000 * p + 1) / 1002 for p in (0.195, 0.137)
     ]  # Agresti-Caffo: one success and one failure added
     assert rows[1]["se"] == pytest.approx(100 * math.sqrt(sum(x * (1 - x) for x in q) / 1002))
-    assert v.accuracy_difference_se(0.0, 0.0, 1000) > 0  # never a zero error at 0 %
+    assert significance.binomial_difference(0.0, 0.0, 1000)["se"] > 0  # never a zero error at 0 %
     # without the counts a single seed falls back to the sign alone
     assert [r["verdict"] for r in v.yan(["PGD-0.3"], [[0.2]], [[0.0]])] == [v.HOLDS]
     with pytest.raises(ValueError, match="one count per column"):
