@@ -72,9 +72,8 @@ def test_lower_bound_holds_for_straight_tracks_of_monotone_pairs():
     times = np.linspace(0, 1, 9)[:, None]
     a = rng.normal(size=(500, 3))
     matrix = rng.normal(size=(3, 3))
-    fa = (
-        a @ (matrix @ matrix.T + 0.1 * np.eye(3)) + 1.0
-    )  # gradient of a convex quadratic: an OT map
+    # gradient of a convex quadratic: an OT map
+    fa = a @ (matrix @ matrix.T + 0.1 * np.eye(3)) + 1.0
     b = a[rng.permutation(500)]
     fb = b @ (matrix @ matrix.T + 0.1 * np.eye(3)) + 1.0
     track_a = (1 - times)[:, None] * a[None] + times[:, None] * fa[None]
@@ -193,7 +192,7 @@ def test_chapters_evaluate_the_weight_decays_with_both_networks(monkeypatch):
     assert gai.available_weight_decays() == [0.0, 1e-2]
     assert gai.available_weight_decays(seed=1) == [5e-4]
     with pytest.raises(FileNotFoundError, match="no weight decay has both"):
-        gai.table(None, seed=2)
+        gai.table(seeds=[2])
 
 
 # ---------------------------------------------------- pictures and checks of many tracks
@@ -202,9 +201,8 @@ def test_chapters_evaluate_the_weight_decays_with_both_networks(monkeypatch):
 def test_pca_2d_fits_one_basis_and_projects_other_tracks_on_it():
     rng = np.random.default_rng(0)
     reference = np.zeros((3, 50, 4))
-    reference[..., :2] = rng.normal(size=(3, 50, 2)) * np.array(
-        [5.0, 2.0]
-    )  # points in a plane of R^4
+    # points in a plane of R^4
+    reference[..., :2] = rng.normal(size=(3, 50, 2)) * np.array([5.0, 2.0])
     projected = pca_2d(reference)
     assert projected.shape == (3, 50, 2)
     assert np.allclose(projected.reshape(-1, 2).mean(0), 0.0)  # centred on its own mean
@@ -215,9 +213,8 @@ def test_pca_2d_fits_one_basis_and_projects_other_tracks_on_it():
 
     assert np.allclose(distances(projected), distances(reference))  # the plane is kept exactly
     shift = np.array([0.6, 0.8, 0.0, 0.0])
-    moved = (
-        pca_2d(reference + shift, fit_on=reference) - projected
-    )  # projected on the reference's basis
+    # projected on the reference's basis
+    moved = pca_2d(reference + shift, fit_on=reference) - projected
     assert np.allclose(moved, moved[0, 0]) and np.linalg.norm(moved[0, 0]) == pytest.approx(1.0)
     assert np.allclose(pca_2d(torch.tensor(reference)), projected)
     snapshots = fixed_basis_pca({"1": reference + shift, "2": reference}, "2")
@@ -227,15 +224,13 @@ def test_pca_2d_fits_one_basis_and_projects_other_tracks_on_it():
 def test_bound_check_passes_straight_monotone_tracks_and_its_control_fails():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(400, 4))
-    end = x @ np.diag(
-        [1.0, 2.0, 3.0, 4.0]
-    )  # gradient of a convex function: an optimal (monotone) map
+    # gradient of a convex function: an optimal (monotone) map
+    end = x @ np.diag([1.0, 2.0, 3.0, 4.0])
     tracks = np.stack([(1 - t) * x + t * end for t in np.linspace(0, 1, 9)])
     check = bound_check(tracks[:, :200], tracks[:, 200:], seed=0)
     assert check["network"] == check["monotone"] == check["straight"] == 1.0
-    assert (
-        0.3 < check["shuffled"] < 0.7
-    )  # a map that ignores its input breaks the bound for many pairs
+    # a map that ignores its input breaks the bound for many pairs
+    assert 0.3 < check["shuffled"] < 0.7
     # a map that swaps two points (anti-monotone) makes straight tracks cross: the bound fails
     crossing = np.stack(
         [[[0.0, 0.0], [1.0, 0.0]], [[0.5, 0.0], [0.5, 0.0]], [[1.0, 0.0], [0.0, 0.0]]]
