@@ -96,11 +96,11 @@ def parse_cell(cell: str) -> tuple[str, float | None]:
 
 def yan_columns() -> list[tuple[str, float]]:
     """Every MNIST column of Yan et al.'s Tables 1 and 2, once each, in the tables' order."""
-    from dyndl_lite.experiments import yan
+    from dyndl_lite.experiments.yan_paper import COLUMNS
 
     seen: dict[tuple[str, float], None] = {}
     for table in (1, 2):
-        for column in yan.COLUMNS[("mnist", table)]:
+        for column in COLUMNS[("mnist", table)]:
             seen.setdefault(column)
     return sorted(seen, key=lambda c: (("gaussian", "fgsm", "pgd").index(c[0]), c[1]))
 
@@ -112,13 +112,15 @@ def _yan_cells(model: nn.Module) -> dict[str, int | None]:
     return {"clean": None} | {cell_name(k, s): limits.get(k) for k, s in yan_columns()}
 
 
+#: The Yan protocol's noise seed: one fixed draw per image, shared by every model (paired).
+NOISE_SEED = 0
+
+
 def noise_seed(index: int) -> int:
     """The seed of test image ``index``'s Gaussian noise ``N(0, I)`` (scaled by each sigma): one
     draw per image, the same for every sigma and every network (paired comparisons), reproducible
     for any subset of images."""
-    from dyndl_lite.experiments import yan
-
-    return yan.NOISE_SEED * 1_000_003 + int(index)
+    return NOISE_SEED * 1_000_003 + int(index)
 
 
 def _yan_measure(
@@ -126,8 +128,8 @@ def _yan_measure(
 ) -> dict[str, np.ndarray]:
     """Yan et al.'s columns (:mod:`dyndl_lite.attacks`): Gaussian noise per image from
     :func:`noise_seed` (sigma on 0-255), cross-entropy FGSM (one gradient for every eps), PGD of
-    ``yan.PGD_STEPS`` steps of ``eps / 5`` from the clean image."""
-    from dyndl_lite.experiments import yan
+    ``yan_paper.PGD_STEPS`` steps of ``eps / 5`` from the clean image."""
+    from dyndl_lite.experiments.yan_paper import PGD_STEPS
 
     wanted = [(c, *parse_cell(c)) for c in cells]
     fgsm = [(c, s) for c, k, s in wanted if k == "fgsm"]
@@ -149,9 +151,7 @@ def _yan_measure(
                 )
                 found[cell].append(outcomes(model, noisy, y))
             elif kind == "pgd":
-                adversarial = attacks.pgd(
-                    model, x, y, strength, step=strength / 5, steps=yan.PGD_STEPS
-                )
+                adversarial = attacks.pgd(model, x, y, strength, step=strength / 5, steps=PGD_STEPS)
                 found[cell].append(outcomes(model, adversarial, y))
             elif kind != "fgsm":
                 raise ValueError(f"the Yan protocol has no cell {cell!r}.")

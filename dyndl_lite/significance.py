@@ -12,7 +12,9 @@ words "holds", "does not hold" and "not resolved"; this module only computes.
 * :func:`count_margin` (the degradation count): how many of ``k`` differences are beyond their
   margins, out of how many could be by chance.
 * :func:`spearman_permutation` (LSS falls as accuracy rises): the exact permutation p-value of
-  Spearman's rho over all ``n!`` orderings.
+  Spearman's rho (:func:`rank_correlation` of the :func:`ranks`) over all ``n!`` orderings.
+* :func:`seeds_difference`, :func:`wald_se`: the mean difference over seeds and the plain binomial
+  error of a rate, as the chapters print them.
 
 NaN or infinite inputs raise ``ValueError``: a p-value from a NaN would be silently wrong.
 """
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 from scipy import stats
@@ -34,8 +36,10 @@ IMAGES_Z = 1.96
 EXACT_PERMUTATION_MAX = 8
 
 
-def _finite(values, name: str) -> np.ndarray:
-    array = np.asarray(values, dtype=np.float64)
+def finite(values: Iterable[float] | np.ndarray, name: str) -> np.ndarray:
+    """``values`` as a float64 array, or a ``ValueError`` naming ``name`` when it is empty or holds
+    NaN or Inf: a p-value or a verdict computed from a NaN would be silently wrong."""
+    array = np.asarray(values if isinstance(values, np.ndarray) else list(values), dtype=np.float64)
     if array.size == 0:
         raise ValueError(f"{name} is empty: a test needs at least one value.")
     if not np.all(np.isfinite(array)):
@@ -52,11 +56,25 @@ def _count(n: object, name: str) -> int:
 # --------------------------------------------------------------------------- binomial errors
 
 
+def wald_se(percent: float, n: int) -> float:
+    """The plain (Wald) binomial standard error, in percentage points, of a rate measured on ``n``
+    images: ``100 sqrt(p (1 - p) / n)`` with ``p = percent / 100`` (zero at 0 and 100 %; chapter 4
+    prints it beside each error rate, :func:`accuracy_se` adjusts it for the tests).
+
+    >>> wald_se(50.0, 100)
+    5.0
+    """
+    p = float(finite([percent], "percent")[0]) / 100
+    if not 0 <= p <= 1:
+        raise ValueError(f"percent must lie in [0, 100], got {percent}.")
+    return 100 * math.sqrt(p * (1 - p) / _count(n, "n"))
+
+
 def accuracy_se(percent: float, n: int) -> float:
     """Binomial standard error, in percentage points, of an accuracy measured on ``n`` images,
     with Agresti and Caffo's adjustment (one success and one failure added, so that 0 or 100 %
     does not claim zero error): ``100 sqrt(q (1 - q) / (n + 2))``, ``q = (n p + 1) / (n + 2)``."""
-    p = float(_finite([percent], "percent")[0])
+    p = float(finite([percent], "percent")[0])
     if not 0 <= p <= 100:
         raise ValueError(f"percent must lie in [0, 100], got {p}.")
     n = _count(n, "n")
@@ -88,6 +106,31 @@ def binomial_difference(
 # --------------------------------------------------------------------------- seeds: Student's t
 
 
+def seeds_difference(ours: Sequence[float], theirs: Sequence[float]) -> dict:
+    """Mean, sample std and standard error of the paired differences ``d_s = ours[s] - theirs[s]``
+    over seeds s: ``mean = (1/n) sum_s d_s``, ``std`` the sample standard deviation
+    (``ddof = 1``) and ``se = std / sqrt(n)``; both ``None`` for a single seed.
+
+    >>> seeds_difference([90.0, 92.0, 94.0], [88.0, 88.0, 88.0])["std"]
+    2.0
+    """
+    a, b = finite(ours, "ours"), finite(theirs, "theirs")
+    if a.shape != b.shape or a.ndim != 1:
+        raise ValueError(
+            "ours and theirs must be 1-D with one value per seed, "
+            f"got shapes {a.shape} and {b.shape}."
+        )
+    d = a - b
+    n = len(d)
+    std = float(d.std(ddof=1)) if n > 1 else None
+    return {
+        "mean": float(d.mean()),
+        "std": std,
+        "se": None if std is None else std / math.sqrt(n),
+        "seeds": n,
+    }
+
+
 def t_quantile(df: int, level: float = LEVEL) -> float:
     """The one-sided Student-t quantile ``t_{1 - level, df}`` (6.31 for df = 1, 2.92 for df = 2)."""
     if isinstance(df, bool) or not isinstance(df, (int, np.integer)) or df < 1:
@@ -112,7 +155,7 @@ def seeds_rule(
     ``se_seeds = 0``) from reading as significant when they are a few images wide. Also returned:
     ``t = mean / se_seeds`` and its one-sided ``p = P(T_{n-1} >= t)`` (None for one seed; ``t``
     infinite and ``p`` 0 or 1 when ``se_seeds = 0``)."""
-    d = _finite(differences, "differences")
+    d = finite(differences, "differences")
     if d.ndim != 1:
         raise ValueError(f"differences must be 1-D (one per seed), got shape {d.shape}.")
     if images_se is not None and (not math.isfinite(images_se) or images_se < 0):
@@ -159,7 +202,7 @@ def images_se_of_mean(
     """Binomial standard error, in points, of ``mean_s (a_s - b_s)`` from the test images alone:
     seed s measured both accuracies on ``images[s]`` images, so
     ``se = sqrt(sum_s se_s^2) / n`` with ``se_s`` from :func:`binomial_difference`."""
-    a, b = _finite(a_percent, "a_percent"), _finite(b_percent, "b_percent")
+    a, b = finite(a_percent, "a_percent"), finite(b_percent, "b_percent")
     if a.shape != b.shape or a.ndim != 1 or len(images) != len(a):
         raise ValueError(
             f"a_percent, b_percent and images need one value per seed; got {a.shape}, {b.shape} "
@@ -236,14 +279,38 @@ def count_margin(k: int, level: float = LEVEL) -> int:
 # --------------------------------------------------------------------------- Spearman's rho
 
 
-def _ranks(x: np.ndarray) -> np.ndarray:
-    return stats.rankdata(x)  # average ranks for ties
+def ranks(values: Sequence[float]) -> np.ndarray:
+    """Ranks 1..n of ``values``, ties sharing their average rank (:func:`scipy.stats.rankdata`).
+
+    >>> ranks([3, 1, 3]).tolist()
+    [2.5, 1.0, 2.5]
+    """
+    return stats.rankdata(finite(values, "values"))
 
 
 def _rho(rx: np.ndarray, ry: np.ndarray) -> float:
     rx, ry = rx - rx.mean(), ry - ry.mean()
     denominator = math.sqrt(float((rx * rx).sum() * (ry * ry).sum()))
     return float((rx * ry).sum() / denominator) if denominator > 0 else float("nan")
+
+
+def rank_correlation(x: Sequence[float], y: Sequence[float]) -> float:
+    """Spearman's rho: the Pearson correlation of the ranks of ``x`` and ``y`` (:func:`ranks`),
+
+    .. math::  \\rho = \\frac{\\sum_i (r_i - \\bar r)(s_i - \\bar s)}
+               {\\sqrt{\\sum_i (r_i - \\bar r)^2 \\sum_i (s_i - \\bar s)^2}};
+
+    NaN when either series is constant.
+
+    >>> rank_correlation([1, 2, 3], [1, 100, 2])  # ranks only, not values
+    0.5
+    """
+    rx, ry = ranks(x), ranks(y)
+    if rx.shape != ry.shape or rx.ndim != 1 or len(rx) < 2:
+        raise ValueError(
+            f"x and y need the same length, at least 2; got {rx.shape} and {ry.shape}."
+        )
+    return _rho(rx, ry)
 
 
 def spearman_permutation(x: Sequence[float], y: Sequence[float], draws: int = 100_000) -> dict:
@@ -254,12 +321,12 @@ def spearman_permutation(x: Sequence[float], y: Sequence[float], draws: int = 10
     orderings for ``n <= EXACT_PERMUTATION_MAX`` (n = 5: rho <= -0.9 has p = 5/120), otherwise over
     ``draws`` random orderings with a fixed seed, ``p = (1 + hits) / (1 + draws)``. ``exact`` says
     which. A constant series gives ``rho`` NaN and p-values 1."""
-    xa, ya = _finite(x, "x"), _finite(y, "y")
+    xa, ya = finite(x, "x"), finite(y, "y")
     if xa.shape != ya.shape or xa.ndim != 1 or len(xa) < 2:
         raise ValueError(
             f"x and y need the same length, at least 2; got shapes {xa.shape} and {ya.shape}."
         )
-    rx, ry = _ranks(xa), _ranks(ya)
+    rx, ry = ranks(xa), ranks(ya)
     rho = _rho(rx, ry)
     n = len(xa)
     if not math.isfinite(rho):

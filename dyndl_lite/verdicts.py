@@ -1,30 +1,26 @@
 """Verdicts: does a paper's claim hold in our runs? Table rows in, verdict rows out.
 
-Pure functions (no I/O, no models): the chapters measure, these functions apply a
-stated rule to the measured numbers, and the chapters print the result. Each
-rule is in the docstring of its function, so the book's prose can point here.
+Pure functions (no I/O, no models): the chapters measure, these functions apply a stated rule to
+the measured numbers, and the chapters print the result. Each rule is in the docstring of its
+function, so the book's prose can point here.
 
-* :func:`yan` (Yan et al. 2020, Tables 1-2): per column, the difference
-  ``ODENet - CNN`` of accuracies over seeds, against Student's t for the seeds plus the test
-  images' binomial error (:func:`dyndl_lite.significance.seeds_rule`).
-* :func:`chen` (Chen et al. 2018, Table 1): per model, whether the book's target
-  error is met; and the claim "the ODE-Net matches the ResNet's error with a
-  third of the parameters" from a paired (McNemar) error difference against a
-  fixed margin and the parameter ratio.
-* :func:`gai` (Gai & Zhang 2021): per weight decay, whether the residual
-  network is straighter (lower LSS) and more optimal (higher OTS) than the plain
-  one, by more than two standard errors of the images' sampling;
-  :func:`falls_as_rises`: whether LSS falls as training accuracy rises (Spearman's
-  rho with its exact permutation p-value); :func:`generalizes_better`: whether the
-  residual network's test accuracy is higher than the plain one's, beyond the
-  binomial margin of the test images; :func:`degradation`: how many weight decays
-  have the plain network fitting its training set worse, with a count margin.
+* :func:`yan` (Yan et al. 2020, Tables 1-2): per column, the difference ``ODENet - CNN`` of
+  accuracies over seeds, against Student's t for the seeds plus the test images' binomial error
+  (:func:`dyndl_lite.significance.seeds_rule`).
+* :func:`chen` (Chen et al. 2018, Table 1): per model, whether the book's target error is met; and
+  the claim "the ODE-Net matches the ResNet's error with a third of the parameters" from a paired
+  (McNemar) error difference against a fixed margin and the parameter ratio.
+* :func:`gai` (Gai & Zhang 2021): per weight decay, whether the residual network is straighter
+  (lower LSS) and more optimal (higher OTS) than the plain one, by more than two standard errors
+  of the images' sampling; :func:`falls_as_rises`: whether LSS falls as training accuracy rises
+  (Spearman's rho with its exact permutation p-value); :func:`generalizes_better`: whether the
+  residual network's test accuracy is higher than the plain one's, beyond the binomial margin of
+  the test images; :func:`degradation`: how many weight decays have the plain network fitting its
+  training set worse, with a count margin.
 
-The statistics themselves live in :mod:`dyndl_lite.significance`.
-
-Verdict words are the constants :data:`HOLDS`, :data:`FAILS` and
-:data:`UNRESOLVED`; NaN or infinite inputs raise ``ValueError`` (a verdict from
-a NaN would be silently wrong).
+The statistics themselves live in :mod:`dyndl_lite.significance`. Verdict words are the constants
+:data:`HOLDS`, :data:`FAILS` and :data:`UNRESOLVED`; NaN or infinite inputs raise ``ValueError``
+(a verdict from a NaN would be silently wrong).
 """
 
 from __future__ import annotations
@@ -35,6 +31,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 
 from dyndl_lite import significance
+from dyndl_lite.significance import finite
 
 HOLDS = "holds"
 FAILS = "does not hold"
@@ -42,8 +39,7 @@ UNRESOLVED = "not resolved"
 
 #: The book's targets on the official MNIST test set (issue 13): test error in %, at most.
 CHEN_TARGETS = {"mlp": 1.8, "resnet": 0.6, "rknet": 0.6, "odenet": 0.6}
-#: "A third of the parameters": the claim needs the ResNet to have at least this many times the
-#: ODE-Net's.
+#: "A third of the parameters": the ResNet must have at least this many times the ODE-Net's.
 CHEN_PARAMETER_RATIO = 2.0
 #: "Matches the ResNet's error": the ODE-Net's error may exceed the ResNet's by less than this many
 #: percentage points (20 of 10,000 test images; a third of the book's 0.6 % target), fixed before
@@ -51,52 +47,11 @@ CHEN_PARAMETER_RATIO = 2.0
 CHEN_EQUIVALENCE_MARGIN = 0.2
 
 
-def _finite(values: Iterable[float], name: str) -> np.ndarray:
-    array = np.asarray(
-        list(values) if not isinstance(values, np.ndarray) else values, dtype=np.float64
-    )
-    if array.size == 0:
-        raise ValueError(f"{name} is empty: a verdict needs at least one measurement.")
-    if not np.all(np.isfinite(array)):
-        raise ValueError(
-            f"{name} contains NaN or infinite values ({array.tolist()}): no verdict from those."
-        )
-    return array
-
-
-# --------------------------------------------------------------------------- Yan et al. (2020)
-
-
-def difference(ours: Sequence[float], theirs: Sequence[float]) -> dict:
-    """Mean, sample std and standard error of the paired differences ``ours[s] - theirs[s]`` over
-    seeds s.
-
-    ``mean = (1/n) sum_s d_s`` with ``d_s = ours[s] - theirs[s]``; ``std`` is the sample standard
-    deviation (``ddof = 1``) of the ``d_s`` and ``se = std / sqrt(n)``; both are ``None`` for a
-    single seed.
-    """
-    a, b = _finite(ours, "ours"), _finite(theirs, "theirs")
-    if a.shape != b.shape or a.ndim != 1:
-        raise ValueError(
-            "ours and theirs must be 1-D with one value per seed, "
-            f"got shapes {a.shape} and {b.shape}."
-        )
-    d = a - b
-    n = len(d)
-    std = float(d.std(ddof=1)) if n > 1 else None
-    return {
-        "mean": float(d.mean()),
-        "std": std,
-        "se": None if std is None else std / math.sqrt(n),
-        "seeds": n,
-    }
-
-
 def sign_verdict(mean: float, margin: float | None) -> str:
     """The claim "the difference is positive": :data:`HOLDS` when ``mean > margin``, :data:`FAILS`
     when ``mean < -margin``, else :data:`UNRESOLVED` (the difference lies within the margin of zero,
     or is exactly zero). ``margin=None`` is a margin of zero: the sign alone decides."""
-    mean = float(_finite([mean], "mean")[0])
+    mean = float(finite([mean], "mean")[0])
     if margin is not None and (not math.isfinite(margin) or margin < 0):
         raise ValueError(f"margin must be a finite non-negative number or None, got {margin!r}.")
     margin = 0.0 if margin is None else margin
@@ -107,18 +62,59 @@ def sign_verdict(mean: float, margin: float | None) -> str:
     return UNRESOLVED
 
 
-def accuracy_difference_se(a_percent: float, b_percent: float, n: int) -> float:
-    """Standard error, in percentage points, of the difference of two accuracies each measured on
-    ``n`` images, as independent binomial estimates with Agresti and Caffo's adjustment (one success
-    and one failure added to each, so that an accuracy of 0 or 100 % does not claim zero error):
-    ``100 sqrt(q_a (1 - q_a) / (n + 2) + q_b (1 - q_b) / (n + 2))`` with
-    ``q = (n p + 1) / (n + 2)`` (:func:`dyndl_lite.significance.binomial_difference`)."""
-    a, b = (float(x) for x in _finite([a_percent, b_percent], "accuracies"))
-    if not (0 <= a <= 100 and 0 <= b <= 100):
-        raise ValueError(f"accuracies must lie in [0, 100], got {a} and {b}.")
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n (images) must be a positive integer, got {n!r}.")
-    return significance.binomial_difference(a, b, int(n))["se"]
+def count(rows: Iterable[Mapping], key: str = "verdict") -> dict[str, int]:
+    """How many rows have each verdict: ``{HOLDS: k, FAILS: l, UNRESOLVED: m}``."""
+    out = {HOLDS: 0, FAILS: 0, UNRESOLVED: 0}
+    for row in rows:
+        out[row[key]] += 1
+    return out
+
+
+# --------------------------------------------------------------------------- Yan et al. (2020)
+
+
+def _image_counts(
+    images: Sequence[int] | Sequence[Sequence[int]] | None, shape: tuple[int, int]
+) -> np.ndarray | None:
+    """``images`` (one count per column, or per seed and column) as a (seeds, columns) array."""
+    if images is None:
+        return None
+    counts = np.asarray(images)
+    if counts.ndim == 1 and len(counts) == shape[1]:
+        return np.broadcast_to(counts, shape)
+    if counts.shape != shape:
+        raise ValueError(
+            f"images must give one count per column ({shape[1]}) or per (seed, column) {shape}, "
+            f"got shape {counts.shape}."
+        )
+    return counts
+
+
+def _yan_row(column: str, ode: np.ndarray, cnn: np.ndarray, counts: np.ndarray | None) -> dict:
+    """One column's verdict row from the seeds' accuracies ``ode``, ``cnn`` and image ``counts``."""
+    diff = significance.seeds_difference(ode, cnn)
+    images_se = (
+        None
+        if counts is None
+        else significance.images_se_of_mean(ode, cnn, [int(m) for m in counts])
+    )
+    test = significance.seeds_rule(ode - cnn, images_se)
+    if diff["se"] is None and images_se is not None:
+        # one seed: the images' error alone
+        diff["se"] = images_se
+        diff["se_kind"] = f"binomial, {int(counts[0]):,} images"
+    return {
+        "column": column,
+        "odenet": float(ode.mean()),
+        "cnn": float(cnn.mean()),
+        **diff,
+        "images_se": images_se,
+        "t": test["t"],
+        "p_one_sided": test["p_one_sided"],
+        "t_quantile": test["t_quantile"],
+        "margin": test["margin"],
+        "verdict": sign_verdict(diff["mean"], test["margin"]),
+    }
 
 
 def yan(
@@ -149,86 +145,63 @@ def yan(
     With ``paper`` (``{"cnn": [(mean, std), ...], "odenet": [...]}``) each row also carries the
     paper's difference of means.
     """
-    ode, cnn = (
-        _finite(np.asarray(odenet_seeds, dtype=float), "odenet_seeds"),
-        _finite(np.asarray(cnn_seeds, dtype=float), "cnn_seeds"),
-    )
+    ode = finite(np.asarray(odenet_seeds, dtype=float), "odenet_seeds")
+    cnn = finite(np.asarray(cnn_seeds, dtype=float), "cnn_seeds")
     if ode.ndim != 2 or ode.shape != cnn.shape or ode.shape[1] != len(columns):
         raise ValueError(
             f"odenet_seeds and cnn_seeds must both be (seeds, {len(columns)} columns); "
             f"got {ode.shape} and {cnn.shape}."
         )
-    counts = None
-    if images is not None:
-        counts = np.asarray(images)
-        if counts.ndim == 1:
-            if len(counts) != len(columns):
-                raise ValueError(
-                    f"images must give one count per column ({len(columns)}), got {len(counts)}."
-                )
-            counts = np.broadcast_to(counts, ode.shape)
-        elif counts.shape != ode.shape:
-            raise ValueError(
-                f"images must be one count per column or per (seed, column) {ode.shape}, "
-                f"got shape {counts.shape}."
-            )
+    counts = _image_counts(images, ode.shape)
     rows = []
     for j, column in enumerate(columns):
-        diff = difference(ode[:, j], cnn[:, j])
-        images_se = (
-            None
-            if counts is None
-            else significance.images_se_of_mean(
-                ode[:, j], cnn[:, j], [int(m) for m in counts[:, j]]
-            )
-        )
-        test = significance.seeds_rule(ode[:, j] - cnn[:, j], images_se)
-        if diff["se"] is None and images_se is not None:  # one seed: the images' error alone
-            diff["se"] = images_se
-            diff["se_kind"] = f"binomial, {int(counts[0, j]):,} images"
-        row = {
-            "column": column,
-            "odenet": float(ode[:, j].mean()),
-            "cnn": float(cnn[:, j].mean()),
-            **diff,
-            "images_se": images_se,
-            "t": test["t"],
-            "p_one_sided": test["p_one_sided"],
-            "t_quantile": test["t_quantile"],
-            "margin": test["margin"],
-            "verdict": sign_verdict(diff["mean"], test["margin"]),
-        }
+        row = _yan_row(column, ode[:, j], cnn[:, j], None if counts is None else counts[:, j])
         if paper is not None:
             row["paper_difference"] = paper["odenet"][j][0] - paper["cnn"][j][0]
-            row["paper_verdict"] = (
-                HOLDS
-                if row["paper_difference"] > 0
-                else (FAILS if row["paper_difference"] < 0 else UNRESOLVED)
-            )
+            # the paper prints no error: the sign of its difference decides
+            row["paper_verdict"] = sign_verdict(row["paper_difference"], None)
         rows.append(row)
     return rows
-
-
-def count(rows: Iterable[Mapping], key: str = "verdict") -> dict[str, int]:
-    """How many rows have each verdict: ``{HOLDS: k, FAILS: l, UNRESOLVED: m}``."""
-    out = {HOLDS: 0, FAILS: 0, UNRESOLVED: 0}
-    for row in rows:
-        out[row[key]] += 1
-    return out
 
 
 # --------------------------------------------------------------------------- Chen et al. (2018)
 
 
-def binomial_se(error_percent: float, n: int) -> float:
-    """Standard error, in percentage points, of an error rate measured on ``n`` test images:
-    ``100 sqrt(p (1 - p) / n)`` with ``p = error_percent / 100``."""
-    p = float(_finite([error_percent], "error_percent")[0]) / 100
-    if not 0 <= p <= 1:
-        raise ValueError(f"error_percent must lie in [0, 100], got {error_percent}.")
-    if not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n (test images) must be a positive integer, got {n!r}.")
-    return 100 * math.sqrt(p * (1 - p) / n)
+def _chen_model(row: Mapping, test_images: int, targets: Mapping[str, float]) -> dict:
+    """One model's row of :func:`chen`: its error against its target and the paper's, with the
+    error's binomial standard error (:func:`dyndl_lite.significance.wald_se`)."""
+    model = row["model"]
+    if model not in targets:
+        raise ValueError(f"no target for model {model!r}; targets are given for {sorted(targets)}.")
+    error = float(finite([row["test_error_percent"]], f"test_error_percent of {model}")[0])
+    return {
+        "model": model,
+        "error": error,
+        "paper_error": float(row["paper_test_error_percent"]),
+        "parameters": int(row["parameters"]),
+        "target": targets[model],
+        "target_met": error <= targets[model],
+        "gap_to_paper": error - float(row["paper_test_error_percent"]),
+        "se": significance.wald_se(error, test_images),
+    }
+
+
+def _chen_accuracy_half(paired: Mapping | None, test_images: int) -> bool | None:
+    """The accuracy half of Chen et al.'s claim: True when the paired difference's interval lies
+    below the margin, False when it lies above it, None when it reaches the margin or is missing."""
+    if paired is None:
+        return None
+    if paired["images"] != test_images:
+        raise ValueError(
+            f"paired was measured on {paired['images']} images, the rows on {test_images}: "
+            "compare the networks on the same images."
+        )
+    low, high = paired["interval"]
+    if high < paired["margin"]:
+        return True
+    if low > paired["margin"]:
+        return False
+    return None
 
 
 def chen(
@@ -255,43 +228,14 @@ def chen(
     hold and both models meet their targets; :data:`UNRESOLVED` when no half fails but the accuracy
     half is undecided or a target is missed (young networks); otherwise :data:`FAILS`.
     """
-    by_model = {}
-    for row in rows:
-        model = row["model"]
-        if model not in targets:
-            raise ValueError(
-                f"no target for model {model!r}; targets are given for {sorted(targets)}."
-            )
-        error = float(_finite([row["test_error_percent"]], f"test_error_percent of {model}")[0])
-        by_model[model] = {
-            "model": model,
-            "error": error,
-            "paper_error": float(row["paper_test_error_percent"]),
-            "parameters": int(row["parameters"]),
-            "target": targets[model],
-            "target_met": error <= targets[model],
-            "gap_to_paper": error - float(row["paper_test_error_percent"]),
-            "se": binomial_se(error, test_images),
-        }
+    by_model = {row["model"]: _chen_model(row, test_images, targets) for row in rows}
     if "odenet" not in by_model or "resnet" not in by_model:
         raise ValueError(
             f"the claim compares the ODE-Net with the ResNet; rows hold only {sorted(by_model)}."
         )
     ode, res = by_model["odenet"], by_model["resnet"]
-    gap = ode["error"] - res["error"]
     ratio = res["parameters"] / ode["parameters"]
-    accuracy_half: bool | None = None
-    if paired is not None:
-        if paired["images"] != test_images:
-            raise ValueError(
-                f"paired was measured on {paired['images']} images, the rows on {test_images}: "
-                "compare the networks on the same images."
-            )
-        low, high = paired["interval"]
-        if high < paired["margin"]:
-            accuracy_half = True
-        elif low > paired["margin"]:
-            accuracy_half = False
+    accuracy_half = _chen_accuracy_half(paired, test_images)
     parameter_half = ratio >= CHEN_PARAMETER_RATIO
     targets_met = ode["target_met"] and res["target_met"]
     if accuracy_half is False or not parameter_half:
@@ -302,7 +246,7 @@ def chen(
         verdict = UNRESOLVED
     return {
         "models": list(by_model.values()),
-        "gap": gap,
+        "gap": ode["error"] - res["error"],
         "paired": None if paired is None else dict(paired),
         "ratio": ratio,
         "accuracy_half": accuracy_half,
@@ -321,7 +265,7 @@ def trend(values: Sequence[float], window: int = 50, relative: float = 0.05) -> 
     their start index. ``direction`` is ``"rises"`` when ``last > (1 + relative) first``,
     ``"falls"`` when ``last < (1 - relative) first``, else ``"flat"``.
     """
-    x = _finite(values, "values")
+    x = finite(values, "values")
     if len(x) < 2:
         raise ValueError(f"a trend needs at least two values, got {len(x)}.")
     if not isinstance(window, (int, np.integer)) or window < 1:
@@ -351,29 +295,6 @@ def trend(values: Sequence[float], window: int = 50, relative: float = 0.05) -> 
 # --------------------------------------------------------------------------- Gai & Zhang (2021)
 
 
-def ranks(values: Sequence[float]) -> np.ndarray:
-    """Ranks 1..n of ``values``, ties sharing their average rank."""
-    x = _finite(values, "values")
-    order = np.argsort(x, kind="stable")
-    r = np.empty(len(x))
-    r[order] = np.arange(1, len(x) + 1)
-    for value in np.unique(x):  # average the ranks of ties
-        tie = x == value
-        r[tie] = r[tie].mean()
-    return r
-
-
-def rank_correlation(x: Sequence[float], y: Sequence[float]) -> float:
-    """Spearman's rho: the Pearson correlation of the ranks of ``x`` and ``y``; NaN when either is
-    constant."""
-    rx, ry = ranks(x), ranks(y)
-    if len(rx) != len(ry) or len(rx) < 2:
-        raise ValueError(f"x and y need the same length, at least 2; got {len(rx)} and {len(ry)}.")
-    rx, ry = rx - rx.mean(), ry - ry.mean()
-    denominator = math.sqrt(float((rx * rx).sum() * (ry * ry).sum()))
-    return float((rx * ry).sum() / denominator) if denominator > 0 else float("nan")
-
-
 def falls_as_rises(lss: Sequence[float], accuracy: Sequence[float], level: float = 0.05) -> dict:
     """Does LSS fall as training accuracy rises? ``rho`` = Spearman correlation of (accuracy, LSS)
     over the points given (weight decays, or epochs), with its permutation p-values
@@ -389,6 +310,25 @@ def falls_as_rises(lss: Sequence[float], accuracy: Sequence[float], level: float
     return {**test, "level": level, "verdict": verdict}
 
 
+def _by_network(rows: Sequence[Mapping]) -> dict[str, dict[float, Mapping]]:
+    """``{"residual": {weight_decay: row}, "plain": {...}}`` from rows with ``network`` and
+    ``weight_decay``."""
+    table: dict[str, dict[float, Mapping]] = {"residual": {}, "plain": {}}
+    for row in rows:
+        if row["network"] not in table:
+            raise ValueError(f"network must be 'residual' or 'plain', got {row['network']!r}.")
+        table[row["network"]][float(row["weight_decay"])] = row
+    return table
+
+
+def _pairs(table: dict[str, dict[float, Mapping]]) -> list[tuple[float, Mapping, Mapping]]:
+    """``(weight_decay, residual row, plain row)`` for every weight decay with both networks."""
+    common = sorted(set(table["residual"]) & set(table["plain"]))
+    if not common:
+        raise ValueError("no weight decay has both a residual and a plain row: nothing to compare.")
+    return [(gamma, table["residual"][gamma], table["plain"][gamma]) for gamma in common]
+
+
 def generalizes_better(rows: Sequence[Mapping]) -> list[dict]:
     """Per weight decay with both networks: is the residual network's test accuracy higher than the
     plain one's? Rows carry ``network``, ``weight_decay``, ``test_acc`` (a fraction) and
@@ -397,15 +337,9 @@ def generalizes_better(rows: Sequence[Mapping]) -> list[dict]:
     standard error of the difference (:func:`dyndl_lite.significance.binomial_difference`; the two
     networks see the same images, so treating them as independent makes the margin conservative).
     """
-    table: dict[str, dict[float, Mapping]] = {"residual": {}, "plain": {}}
-    for row in rows:
-        if row["network"] not in table:
-            raise ValueError(f"network must be 'residual' or 'plain', got {row['network']!r}.")
-        table[row["network"]][float(row["weight_decay"])] = row
     out = []
-    for gamma in sorted(set(table["residual"]) & set(table["plain"])):
-        res, plain = table["residual"][gamma], table["plain"][gamma]
-        a, b = _finite([res["test_acc"], plain["test_acc"]], f"test_acc at weight decay {gamma}")
+    for gamma, res, plain in _pairs(_by_network(rows)):
+        a, b = finite([res["test_acc"], plain["test_acc"]], f"test_acc at weight decay {gamma}")
         if res["eval_images"] != plain["eval_images"]:
             raise ValueError(
                 f"eval_images differ at weight decay {gamma} ({res['eval_images']} and "
@@ -422,8 +356,6 @@ def generalizes_better(rows: Sequence[Mapping]) -> list[dict]:
                 "verdict": sign_verdict(test["difference"], test["margin"]),
             }
         )
-    if not out:
-        raise ValueError("no weight decay has both a residual and a plain row: nothing to compare.")
     return out
 
 
@@ -442,7 +374,7 @@ def degradation(
         raise ValueError("train_acc is empty: give (residual, plain) per weight decay.")
     per = []
     for gamma in sorted(train_acc):
-        res, plain = _finite(train_acc[gamma], f"train_acc at weight decay {gamma}")
+        res, plain = finite(train_acc[gamma], f"train_acc at weight decay {gamma}")
         test = significance.binomial_difference(100 * res, 100 * plain, images)
         per.append(
             {
@@ -466,7 +398,7 @@ def _gai_lss_margin(res: Mapping, plain: Mapping) -> float | None:
     """Two standard errors of ``LSS_plain - LSS_res`` from the rows' ``lss_se``, or None."""
     if res.get("lss_se") is None or plain.get("lss_se") is None:
         return None
-    se = _finite([res["lss_se"], plain["lss_se"]], "lss_se")
+    se = finite([res["lss_se"], plain["lss_se"]], "lss_se")
     return 2 * math.sqrt(float((se**2).sum()))
 
 
@@ -482,7 +414,25 @@ def _gai_ots_margin(res: Mapping, plain: Mapping) -> float | None:
             "measure both networks' OTS on the same points."
         )
     n = int(res["ots_points"])
-    return 2 * accuracy_difference_se(100 * res["ots"], 100 * plain["ots"], n) / 100
+    se = significance.binomial_difference(100 * res["ots"], 100 * plain["ots"], n)["se"]
+    return 2 * se / 100
+
+
+def _gai_row(gamma: float, res: Mapping, plain: Mapping) -> dict:
+    """One weight decay's verdicts of :func:`gai`, straighter and more optimal, with margins."""
+    lss_margin = _gai_lss_margin(res, plain)
+    ots_margin = _gai_ots_margin(res, plain)
+    return {
+        "weight_decay": gamma,
+        "lss_residual": res["lss"],
+        "lss_plain": plain["lss"],
+        "ots_residual": res["ots"],
+        "ots_plain": plain["ots"],
+        "lss_margin": lss_margin,
+        "ots_margin": ots_margin,
+        "straighter": sign_verdict(plain["lss"] - res["lss"], lss_margin),
+        "more_optimal": sign_verdict(res["ots"] - plain["ots"], ots_margin),
+    }
 
 
 def gai(rows: Sequence[Mapping]) -> dict:
@@ -496,9 +446,9 @@ def gai(rows: Sequence[Mapping]) -> dict:
       mean LSS over images; the two means are treated as independent, which over-states the
       error of a difference measured on the same images, so the margin is conservative);
     * ``more_optimal``: ``OTS_res - OTS_plain`` against two binomial standard errors of the
-      difference (:func:`accuracy_difference_se` on ``ots_points`` points) when both rows carry
-      ``ots_points``. This margin is a heuristic: the points of one optimal assignment are not
-      independent draws, and OTS itself changes with the number of points.
+      difference (:func:`dyndl_lite.significance.binomial_difference` on ``ots_points`` points)
+      when both rows carry ``ots_points``. This margin is a heuristic: the points of one optimal
+      assignment are not independent draws, and OTS itself changes with the number of points.
 
     Rows without those fields (a paper's printed values) are judged by the sign alone.
     Across weight decays, per network: :func:`falls_as_rises` of (LSS, train_acc)
@@ -516,35 +466,13 @@ def gai(rows: Sequence[Mapping]) -> dict:
         >>> r["straighter"], r["more_optimal"]
         ('not resolved', 'holds')
     """
-    table: dict[str, dict[float, Mapping]] = {"residual": {}, "plain": {}}
+    table = _by_network(rows)
     for row in rows:
-        if row["network"] not in table:
-            raise ValueError(f"network must be 'residual' or 'plain', got {row['network']!r}.")
-        _finite(
+        finite(
             [row["lss"], row["ots"], row["train_acc"]],
             f"lss/ots/train_acc of {row['network']} {row['weight_decay']}",
         )
-        table[row["network"]][float(row["weight_decay"])] = row
-    per_gamma = []
-    for gamma in sorted(set(table["residual"]) & set(table["plain"])):
-        res, plain = table["residual"][gamma], table["plain"][gamma]
-        lss_margin = _gai_lss_margin(res, plain)
-        ots_margin = _gai_ots_margin(res, plain)
-        per_gamma.append(
-            {
-                "weight_decay": gamma,
-                "lss_residual": res["lss"],
-                "lss_plain": plain["lss"],
-                "ots_residual": res["ots"],
-                "ots_plain": plain["ots"],
-                "lss_margin": lss_margin,
-                "ots_margin": ots_margin,
-                "straighter": sign_verdict(plain["lss"] - res["lss"], lss_margin),
-                "more_optimal": sign_verdict(res["ots"] - plain["ots"], ots_margin),
-            }
-        )
-    if not per_gamma:
-        raise ValueError("no weight decay has both a residual and a plain row: nothing to compare.")
+    per_gamma = [_gai_row(gamma, res, plain) for gamma, res, plain in _pairs(table)]
     trend = {}
     for network, by_gamma in table.items():
         if len(by_gamma) >= 2:

@@ -33,7 +33,7 @@ import numpy as np
 import repo_root  # noqa: F401  (this checkout's root first on sys.path)
 
 from dyndl_lite import atomic
-from dyndl_lite.experiments.gai import fixed_basis_pca
+from dyndl_lite.geodesic import fixed_basis_pca
 from dyndl_lite.pretrained import SHIPPED_DIR, dump_record
 
 DROPPED_HISTORY = ("extra", "step_loss", "step_nfe_forward", "step_nfe_backward")

@@ -7,8 +7,20 @@ import numpy as np
 import pytest
 import torch
 
-from dyndl_lite.experiments.gai import checkpoint_name, lss_summary, pca_2d, wd_tag
-from dyndl_lite.geodesic import lss, ots, track_distance, track_lower_bound, tracks
+from dyndl_lite.experiments.gai import checkpoint_name, wd_tag
+from dyndl_lite.geodesic import (
+    align_2d,
+    bound_check,
+    fixed_basis_pca,
+    lss,
+    lss_summary,
+    ots,
+    pca_2d,
+    segment_distance,
+    track_distance,
+    track_lower_bound,
+    tracks,
+)
 from dyndl_lite.models.residual import TrackNet, toy_resnet
 
 
@@ -60,9 +72,8 @@ def test_lower_bound_holds_for_straight_tracks_of_monotone_pairs():
     times = np.linspace(0, 1, 9)[:, None]
     a = rng.normal(size=(500, 3))
     matrix = rng.normal(size=(3, 3))
-    fa = (
-        a @ (matrix @ matrix.T + 0.1 * np.eye(3)) + 1.0
-    )  # gradient of a convex quadratic: an OT map
+    # gradient of a convex quadratic: an OT map
+    fa = a @ (matrix @ matrix.T + 0.1 * np.eye(3)) + 1.0
     b = a[rng.permutation(500)]
     fb = b @ (matrix @ matrix.T + 0.1 * np.eye(3)) + 1.0
     track_a = (1 - times)[:, None] * a[None] + times[:, None] * fa[None]
@@ -181,4 +192,97 @@ def test_chapters_evaluate_the_weight_decays_with_both_networks(monkeypatch):
     assert gai.available_weight_decays() == [0.0, 1e-2]
     assert gai.available_weight_decays(seed=1) == [5e-4]
     with pytest.raises(FileNotFoundError, match="no weight decay has both"):
-        gai.table(None, seed=2)
+        gai.table(seeds=[2])
+
+
+# ---------------------------------------------------- pictures and checks of many tracks
+
+
+def test_pca_2d_fits_one_basis_and_projects_other_tracks_on_it():
+    rng = np.random.default_rng(0)
+    reference = np.zeros((3, 50, 4))
+    # points in a plane of R^4
+    reference[..., :2] = rng.normal(size=(3, 50, 2)) * np.array([5.0, 2.0])
+    projected = pca_2d(reference)
+    assert projected.shape == (3, 50, 2)
+    assert np.allclose(projected.reshape(-1, 2).mean(0), 0.0)  # centred on its own mean
+
+    def distances(points):
+        flat = points.reshape(-1, points.shape[-1])
+        return np.linalg.norm(flat[:, None] - flat[None], axis=-1)
+
+    assert np.allclose(distances(projected), distances(reference))  # the plane is kept exactly
+    shift = np.array([0.6, 0.8, 0.0, 0.0])
+    # projected on the reference's basis
+    moved = pca_2d(reference + shift, fit_on=reference) - projected
+    assert np.allclose(moved, moved[0, 0]) and np.linalg.norm(moved[0, 0]) == pytest.approx(1.0)
+    assert np.allclose(pca_2d(torch.tensor(reference)), projected)
+    snapshots = fixed_basis_pca({"1": reference + shift, "2": reference}, "2")
+    assert np.allclose(snapshots["2"], projected) and np.allclose(snapshots["1"], projected + moved)
+
+
+def test_bound_check_passes_straight_monotone_tracks_and_its_control_fails():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 4))
+    # gradient of a convex function: an optimal (monotone) map
+    end = x @ np.diag([1.0, 2.0, 3.0, 4.0])
+    tracks = np.stack([(1 - t) * x + t * end for t in np.linspace(0, 1, 9)])
+    check = bound_check(tracks[:, :200], tracks[:, 200:], seed=0)
+    assert check["network"] == check["monotone"] == check["straight"] == 1.0
+    # a map that ignores its input breaks the bound for many pairs
+    assert 0.3 < check["shuffled"] < 0.7
+    # a map that swaps two points (anti-monotone) makes straight tracks cross: the bound fails
+    crossing = np.stack(
+        [[[0.0, 0.0], [1.0, 0.0]], [[0.5, 0.0], [0.5, 0.0]], [[1.0, 0.0], [0.0, 0.0]]]
+    )
+    swapped = bound_check(crossing[:, :1], crossing[:, 1:], seed=0)
+    assert swapped["network"] == 0.0 and swapped["monotone"] == 0.0 and swapped["straight"] == 0.0
+
+
+def test_align_2d_undoes_a_rotation_and_a_flip():
+    points = np.random.default_rng(1).normal(size=(9, 30, 2))
+    rotated = points @ np.array([[0.0, -1.0], [1.0, 0.0]]) @ np.diag([1.0, -1.0])
+    assert np.allclose(align_2d(rotated, points), points)
+    with pytest.raises(ValueError, match="shape"):
+        align_2d(points, points[:, :, :1])
+
+
+def test_align_2d_is_the_best_orthogonal_map_and_keeps_distances():
+    rng = np.random.default_rng(2)
+    points, reference = rng.normal(size=(40, 2)), rng.normal(size=(40, 2))
+    aligned = align_2d(points, reference)
+    # orthogonal: every distance between points is kept
+    assert np.allclose(
+        np.linalg.norm(aligned[:, None] - aligned[None], axis=-1),
+        np.linalg.norm(points[:, None] - points[None], axis=-1),
+    )
+
+    def misfit(x):
+        return np.linalg.norm((x - x.mean(0)) - (reference - reference.mean(0)))
+
+    # no rotation or reflection of the points comes closer to the reference
+    for angle in np.linspace(0, 2 * np.pi, 36, endpoint=False):
+        c, s = np.cos(angle), np.sin(angle)
+        for flip in (np.eye(2), np.diag([1.0, -1.0])):
+            assert misfit(aligned) <= misfit(points @ flip @ np.array([[c, -s], [s, c]])) + 1e-9
+
+
+def test_fixed_basis_pca_projects_every_snapshot_on_the_reference_basis_only():
+    rng = np.random.default_rng(3)
+    reference, other = rng.normal(size=(3, 20, 5)), rng.normal(size=(3, 20, 5))
+    pictures = fixed_basis_pca({"1": other.tolist(), "9": reference}, "9")
+    assert np.allclose(pictures["9"], pca_2d(reference))
+    assert np.allclose(pictures["1"], pca_2d(other, fit_on=reference))
+    assert not np.allclose(pictures["1"], pca_2d(other))  # not refitted to its own points
+    with pytest.raises(ValueError, match="reference '5' is not a snapshot"):
+        fixed_basis_pca({"1": other}, "5")
+
+
+def test_segment_distance_is_the_minimum_over_the_segment():
+    rng = np.random.default_rng(4)
+    a, b = rng.normal(size=(50, 3)), rng.normal(size=(50, 3))
+    sampled = np.stack(
+        [np.linalg.norm((1 - t) * a + t * b, axis=-1) for t in np.linspace(0, 1, 2001)]
+    )
+    found = segment_distance(a, b)
+    assert (found <= sampled.min(0) + 1e-12).all() and np.allclose(found, sampled.min(0), atol=2e-3)

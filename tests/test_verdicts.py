@@ -1,6 +1,7 @@
 """The verdict rules of dyndl_lite.verdicts: each test would fail under a sign flip or a wrong
 threshold."""
 
+import dataclasses
 import math
 
 import numpy as np
@@ -8,18 +9,19 @@ import pytest
 
 from dyndl_lite import significance
 from dyndl_lite import verdicts as v
-from dyndl_lite.experiments import chen, gai, yan
+from dyndl_lite.experiments import chen, gai, gai_paper, gai_report, yan, yan_report
+from dyndl_lite.experiments.results import ChenTable, GaiTable, YanTable
 
 # --------------------------------------------------------------------------- Yan
 
 
 def test_paired_difference_mean_std_se():
-    d = v.difference([90.0, 92.0, 94.0], [88.0, 88.0, 88.0])  # differences 2, 4, 6
+    d = significance.seeds_difference([90.0, 92.0, 94.0], [88.0, 88.0, 88.0])  # differences 2, 4, 6
     assert d["mean"] == pytest.approx(4.0)
     assert d["std"] == pytest.approx(2.0)  # sample std, ddof = 1
     assert d["se"] == pytest.approx(2.0 / math.sqrt(3))
     assert d["seeds"] == 3
-    single = v.difference([91.0], [90.0])
+    single = significance.seeds_difference([91.0], [90.0])
     assert single["std"] is None and single["se"] is None
 
 
@@ -88,6 +90,15 @@ def _chen_rows(errors, params=None):
         }
         for m, e in errors.items()
     ]
+
+
+def _chen_table(rows, paired=None, images=10_000):
+    """A Chen et al. table of ``rows`` measured on ``images`` MNIST test images."""
+    return ChenTable(
+        regime="clean", mode="quick", seeds=(0,), data="MNIST test", images=images,
+        accuracy_label="test accuracy", fallback=False, records={}, rows=tuple(rows),
+        paired=paired,
+    )  # fmt: skip
 
 
 def _paired(n, resnet_only, odenet_only, margin=v.CHEN_EQUIVALENCE_MARGIN):
@@ -160,9 +171,9 @@ def test_chen_young_networks_are_unresolved_and_a_worse_odenet_fails():
 
 
 def test_binomial_se_and_bad_input():
-    assert v.binomial_se(50.0, 100) == pytest.approx(5.0)
+    assert significance.wald_se(50.0, 100) == pytest.approx(5.0)
     with pytest.raises(ValueError, match="n"):
-        v.binomial_se(1.0, 0)
+        significance.wald_se(1.0, 0)
     with pytest.raises(ValueError, match="NaN"):
         v.chen(_chen_rows({"resnet": float("nan"), "odenet": 1.0}), 10_000)
     with pytest.raises(ValueError, match="ResNet"):
@@ -184,13 +195,12 @@ def test_trend_direction():
 
 
 def test_rank_correlation():
-    assert v.rank_correlation([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
-    assert v.rank_correlation([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
-    assert v.rank_correlation([1, 2, 3], [1, 100, 2]) == pytest.approx(
-        0.5
-    )  # ranks only, not values
-    assert np.array_equal(v.ranks([3, 1, 3]), [2.5, 1.0, 2.5])
-    assert math.isnan(v.rank_correlation([1, 2, 3], [5, 5, 5]))
+    assert significance.rank_correlation([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert significance.rank_correlation([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    # ranks only, not values
+    assert significance.rank_correlation([1, 2, 3], [1, 100, 2]) == pytest.approx(0.5)
+    assert np.array_equal(significance.ranks([3, 1, 3]), [2.5, 1.0, 2.5])
+    assert math.isnan(significance.rank_correlation([1, 2, 3], [5, 5, 5]))
 
 
 def test_falls_as_rises_needs_an_exact_permutation_p_value_not_the_sign():
@@ -227,7 +237,9 @@ def test_generalizes_better_judges_test_accuracy_against_its_binomial_margin():
     out = v.generalizes_better(rows)
     assert [r["verdict"] for r in out] == [v.HOLDS, v.FAILS, v.UNRESOLVED]
     assert out[0]["difference"] == pytest.approx(0.52)
-    assert out[0]["margin"] == pytest.approx(1.96 * v.accuracy_difference_se(98.0, 97.48, 10_000))
+    assert out[0]["margin"] == pytest.approx(
+        1.96 * significance.binomial_difference(98.0, 97.48, 10_000)["se"]
+    )
     # +0.10 points is about half a standard error: a sign-only rule would call it "holds"
     assert out[2]["difference"] > 0 and out[2]["difference"] < out[2]["margin"]
     rows[1]["eval_images"] = 2000
@@ -265,6 +277,18 @@ def test_gai_per_weight_decay_and_trend():
     assert trend["residual"]["verdict"] == trend["plain"]["verdict"] == v.UNRESOLVED
 
 
+def _gai_table(rows, ots_points=2000, data="MNIST test"):
+    """A Gai & Zhang table of ``rows``, each with a record whose LSS falls for three epochs as its
+    training accuracy rises."""
+    dynamics = {"epoch": [1, 2, 3], "lss": [2.0, 1.5, 1.2], "train_acc": [0.9, 0.95, 0.99]}
+    rows = tuple({"record": {"dynamics": dynamics}, **r} for r in rows)
+    return GaiTable(
+        regime="clean", mode="quick", seeds=(0,), data=data, images=10_000,
+        accuracy_label="test accuracy", fallback=False, records={}, rows=rows,
+        ots_points=ots_points, weight_decays=tuple(sorted({r["weight_decay"] for r in rows})),
+    )  # fmt: skip
+
+
 def _gai_pair(lss_res, lss_plain, ots_res, ots_plain, se=None, points=None):
     extra = {} if se is None else {"lss_se": se}
     extra |= {} if points is None else {"ots_points": points}
@@ -281,7 +305,9 @@ def test_gai_differences_within_two_standard_errors_are_not_resolved():
     # against 2 x 0.0116 = 0.023 (binomial, Agresti-Caffo)
     row = v.gai(_gai_pair(1.20, 1.25, 0.95, 0.94, se=0.02, points=500))["per_weight_decay"][0]
     assert row["lss_margin"] == pytest.approx(2 * math.sqrt(2) * 0.02)
-    assert row["ots_margin"] == pytest.approx(2 * v.accuracy_difference_se(95.0, 94.0, 500) / 100)
+    assert row["ots_margin"] == pytest.approx(
+        2 * significance.binomial_difference(95.0, 94.0, 500)["se"] / 100
+    )
     assert (row["straighter"], row["more_optimal"]) == (v.UNRESOLVED, v.UNRESOLVED)
     # the same gaps with ten times smaller errors are verdicts, in both directions
     row = v.gai(_gai_pair(1.20, 1.25, 0.95, 0.94, se=0.002, points=50_000))["per_weight_decay"][0]
@@ -305,8 +331,8 @@ def test_gai_margins_refuse_unequal_point_counts_and_nan_errors():
 
 
 def test_gai_paper_cifar100_numbers_give_the_papers_conclusion():
-    rows = gai.paper_cifar100_rows()
-    assert len(rows) == 2 * len(gai.PAPER["cifar100"]["weight_decay"])
+    rows = gai_paper.paper_cifar100_rows()
+    assert len(rows) == 2 * len(gai_paper.PAPER["cifar100"]["weight_decay"])
     result = v.gai(rows)
     assert all(
         r["straighter"] == v.HOLDS and r["more_optimal"] == v.HOLDS
@@ -341,51 +367,25 @@ def test_markdown_table():
 # ----------------------------------------------------------- the chapters' helpers around the rules
 
 
-def test_bound_check_passes_straight_monotone_tracks_and_its_control_fails():
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(400, 4))
-    end = x @ np.diag(
-        [1.0, 2.0, 3.0, 4.0]
-    )  # gradient of a convex function: an optimal (monotone) map
-    tracks = np.stack([(1 - t) * x + t * end for t in np.linspace(0, 1, 9)])
-    check = gai.bound_check(tracks[:, :200], tracks[:, 200:], seed=0)
-    assert check["network"] == check["monotone"] == check["straight"] == 1.0
-    assert (
-        0.3 < check["shuffled"] < 0.7
-    )  # a map that ignores its input breaks the bound for many pairs
-    # a map that swaps two points (anti-monotone) makes straight tracks cross: the bound fails
-    crossing = np.stack(
-        [[[0.0, 0.0], [1.0, 0.0]], [[0.5, 0.0], [0.5, 0.0]], [[1.0, 0.0], [0.0, 0.0]]]
-    )
-    swapped = gai.bound_check(crossing[:, :1], crossing[:, 1:], seed=0)
-    assert swapped["network"] == 0.0 and swapped["monotone"] == 0.0 and swapped["straight"] == 0.0
-
-
-def test_align_2d_undoes_a_rotation_and_a_flip():
-    points = np.random.default_rng(1).normal(size=(9, 30, 2))
-    rotated = points @ np.array([[0.0, -1.0], [1.0, 0.0]]) @ np.diag([1.0, -1.0])
-    assert np.allclose(gai.align_2d(rotated, points), points)
-    with pytest.raises(ValueError, match="shape"):
-        gai.align_2d(points, points[:, :, :1])
-
-
-def yan_result(**extra_rows: dict) -> dict:
-    """A two-column, two-seed Yan table result: the ODENet ahead of the CNN in the first column and
-    behind in the second, with ``extra_rows`` (e.g. a TisODE) beside them."""
-    return {
-        "columns": ["s=50", "FGSM-0.3"],
-        "seeds": [0, 1],
-        "rows": {
+def yan_result(**extra_rows: dict) -> YanTable:
+    """A two-column, two-seed Yan table: the ODENet ahead of the CNN in the first column and behind
+    in the second, with ``extra_rows`` (e.g. a TisODE) beside them. Its images per seed are not
+    recorded, so the verdicts use the seeds' spread (or, for one seed, the sign) alone."""
+    return YanTable(
+        regime="clean", mode="quick", seeds=(0, 1), data="MNIST test: first 1,000 images",
+        images=1000, accuracy_label="test accuracy", fallback=False, records={}, number=1,
+        dataset="mnist", columns=("s=50", "FGSM-0.3"),
+        column_specs=(("gaussian", 50.0), ("fgsm", 0.3)),
+        rows={
             "cnn": {"seeds": [[90.0, 50.0], [91.0, 52.0]], "mean": [90.5, 51.0], "std": [0.7, 1.4]},
-            "odenet": {
-                "seeds": [[95.0, 40.0], [96.0, 41.0]],
-                "mean": [95.5, 40.5],
-                "std": [0.7, 0.7],
-            },
+            "odenet": {"seeds": [[95.0, 40.0], [96.0, 41.0]], "mean": [95.5, 40.5],
+                       "std": [0.7, 0.7]},
             **extra_rows,
         },
-        "paper": {"cnn": [(98.1, 0.7), (24.0, 8.9)], "odenet": [(98.7, 0.6), (42.1, 2.4)]},
-    }
+        paper={"cnn": [(98.1, 0.7), (24.0, 8.9)], "odenet": [(98.7, 0.6), (42.1, 2.4)]},
+        pgd_images=1000, images_per_seed={}, pgd_images_per_seed={},
+        attack="cross-entropy FGSM", epochs=10,
+    )  # fmt: skip
 
 
 def test_yan_markdown_marks_the_papers_numbers_and_our_verdicts():
@@ -393,10 +393,10 @@ def test_yan_markdown_marks_the_papers_numbers_and_our_verdicts():
     lines = yan.verdict_markdown(result).splitlines()
     assert "2 seeds" in lines[0]
     assert lines[2].endswith(f"| {v.HOLDS} |") and lines[3].endswith(f"| {v.FAILS} |")
-    paper = yan.paper_only_markdown("svhn", 1)
+    paper = yan_report.paper_only_markdown("svhn", "clean")
     assert "theirs" in paper and paper.count("not run: data not available here") == 6
     with pytest.raises(ValueError, match="dataset"):
-        yan.paper_only_markdown("mnist", 1)
+        yan_report.paper_only_markdown("mnist", "clean")
 
 
 def test_chen_markdown_reports_targets():
@@ -404,20 +404,19 @@ def test_chen_markdown_reports_targets():
     for row in rows:
         row["record"] = {"epochs_run": 160, "full_recipe_epochs": 160}
         row["paper_parameters_m"] = 0.2
-    table = chen.verdict_markdown(rows, 10_000)
+    table = chen.verdict_markdown(_chen_table(rows))
     assert "missed by 0.30 points" in table and table.count(": met") == 3
     paired = _paired(10_000, 10, 7)
-    paragraph = chen.verdict_paragraph(rows, 10_000, "MNIST test", paired)
-    assert (
-        "holds in our runs" in paragraph and "Targets met: 3 of 4" in paragraph
-    )  # the RK-Net's miss is not the claim's
+    paragraph = chen.verdict_paragraph(_chen_table(rows, paired))
+    # the RK-Net's miss is not the claim's
+    assert "holds in our runs" in paragraph and "Targets met: 3 of 4" in paragraph
     assert "10 images are right for the ResNet only and 7 for the ODE-Net only" in paragraph
     assert "converged" not in paragraph
-    undecided = chen.verdict_paragraph(rows, 10_000, "MNIST test", _paired(10_000, 60, 40))
+    undecided = chen.verdict_paragraph(_chen_table(rows, _paired(10_000, 60, 40)))
     assert "is not reproduced" in undecided and "not evidence of equality" in undecided
     rows[3]["test_error_percent"] = 1.5  # an ODE-Net 1 point worse than the ResNet: the claim fails
     worse = _paired(10_000, 105, 2)
-    assert "does not hold in our runs" in chen.verdict_paragraph(rows, 10_000, "MNIST test", worse)
+    assert "does not hold in our runs" in chen.verdict_paragraph(_chen_table(rows, worse))
 
 
 def test_tolerance_sweep_error_falls_with_tolerance_and_settings_are_restored():
@@ -456,16 +455,16 @@ def test_yan_with_one_seed_uses_the_binomial_error_of_the_images():
         [[0.0, 13.7, 4.2]],
         images=[1000] * 3,
     )
+    # the margin is two s.e.
     assert [r["verdict"] for r in rows] == [
         v.UNRESOLVED,
         v.HOLDS,
         v.UNRESOLVED,
-    ]  # the margin is two s.e.
-    q = [
-        (1000 * p + 1) / 1002 for p in (0.195, 0.137)
-    ]  # Agresti-Caffo: one success and one failure added
+    ]
+    # Agresti-Caffo: one success and one failure added
+    q = [(1000 * p + 1) / 1002 for p in (0.195, 0.137)]
     assert rows[1]["se"] == pytest.approx(100 * math.sqrt(sum(x * (1 - x) for x in q) / 1002))
-    assert v.accuracy_difference_se(0.0, 0.0, 1000) > 0  # never a zero error at 0 %
+    assert significance.binomial_difference(0.0, 0.0, 1000)["se"] > 0  # never a zero error at 0 %
     # without the counts a single seed falls back to the sign alone
     assert [r["verdict"] for r in v.yan(["PGD-0.3"], [[0.2]], [[0.0]])] == [v.HOLDS]
     with pytest.raises(ValueError, match="one count per column"):
@@ -476,56 +475,54 @@ def test_yan_tisode_table_sets_it_against_the_odenet_when_its_rows_exist():
     tisode = {"seeds": [[97.0, 30.0], [98.0, 31.0]], "mean": [97.5, 30.5], "std": [0.7, 0.7]}
     result = yan_result(tisode=tisode)
     assert "TisODE" not in yan.verdict_markdown(result)  # its own table, not more columns
-    lines = yan.tisode_markdown(result).splitlines()
+    lines = yan_report.tisode_markdown(result).splitlines()
     assert lines[0].endswith("| TisODE more robust than ODENet? (ours) |")
     # TisODE vs ODENet: +2.0 (holds) and -10.0 (fails)
     assert lines[2] == f"| s=50 | 95.5 ± 0.7 | 97.5 ± 0.7 | +2.0 ± 0.0 | {v.HOLDS} |"
     assert lines[3] == f"| FGSM-0.3 | 40.5 ± 0.7 | 30.5 ± 0.7 | -10.0 ± 0.0 | {v.FAILS} |"
     assert "ODENet, ours (seeds 0, 1)" in lines[0]
-    del result["rows"]["tisode"]
+    del result.rows["tisode"]
     with pytest.raises(ValueError, match="no TisODE"):
-        yan.tisode_markdown(result)
+        yan_report.tisode_markdown(result)
 
 
 def test_yan_tisode_of_one_seed_is_paired_with_the_odenet_of_that_seed_only():
     # the plan trains the TisODE seed by seed: seed 1 only, set against ODENet seed 1 (96.0, 41.0)
     tisode = {"seeds": [[99.0, 40.0]], "seed_ids": [1], "clean": [99.0]}
     result = yan_result(tisode=tisode)
-    result.update(
-        column_specs=[("gaussian", 50.0), ("fgsm", 0.3)],
-        images=1000,
+    result = dataclasses.replace(
+        result,
         pgd_images=100,
         images_per_seed={0: 500, 1: 500},
         pgd_images_per_seed={0: 50, 1: 50},
     )
-    seeds, tis, ode = yan.paired_seeds(result, "tisode", "odenet")
+    seeds, tis, ode = yan_report.paired_seeds(result, "tisode", "odenet")
     assert seeds == [1] and ode.tolist() == [[96.0, 41.0]]
-    rows = yan.verdict_rows(result, "tisode", "odenet")
+    rows = yan_report.verdict_rows(result, "tisode", "odenet")
     assert [r["mean"] for r in rows] == pytest.approx([3.0, -1.0])
     # one paired seed: binomial errors on seed 1's 500 images, not on the table's 1,000
     assert rows[0]["se_kind"] == "binomial, 500 images"
     assert rows[0]["verdict"] == v.HOLDS and rows[1]["verdict"] == v.UNRESOLVED
-    lines = yan.tisode_markdown(result).splitlines()
+    lines = yan_report.tisode_markdown(result).splitlines()
     assert "ODENet, ours (seed 1)" in lines[0]
     assert lines[2] == f"| s=50 | 96.0 | 99.0 | +3.0 (s.e. {rows[0]['se']:.1f}) | {v.HOLDS} |"
     # the CNN-ODENet verdicts still use both seeds
-    assert yan.verdict_rows(result)[0]["std"] is not None
-    result["rows"]["tisode"]["seed_ids"] = [2]
+    assert yan_report.verdict_rows(result)[0]["std"] is not None
+    result.rows["tisode"]["seed_ids"] = [2]
     with pytest.raises(ValueError, match="share no seed"):
-        yan.verdict_rows(result, "tisode", "odenet")
+        yan_report.verdict_rows(result, "tisode", "odenet")
 
 
 def test_yan_paragraph_states_the_counts_and_flags_unequal_budgets():
-    result = yan_result()
-    result["rows"]["cnn"]["clean"] = [99.1, 99.2]
-    result["rows"]["odenet"]["clean"] = [99.3, 99.0]
-    result.update(table=1, regime="clean", data="MNIST test: first 1,000 images")
-    result["records"] = {
+    records = {
         f"yan-{model}-seed{seed}": {"model": model, "epochs_run": 10, "full_recipe_epochs": 100}
         for model in ("cnn", "odenet")
         for seed in (0, 1)
     }
-    paragraph = yan.verdict_paragraph([result])
+    result = dataclasses.replace(yan_result(), records=records)
+    result.rows["cnn"]["clean"] = [99.1, 99.2]
+    result.rows["odenet"]["clean"] = [99.3, 99.0]
+    paragraph = yan.verdict_paragraph(result)
     assert (
         "holds in our runs in 1 of 2 columns (s=50 (identical differences over seeds)), "
         "does not hold in 1 (FGSM-0.3)"
@@ -535,23 +532,24 @@ def test_yan_paragraph_states_the_counts_and_flags_unequal_budgets():
     assert "not like with like" not in paragraph and "young networks" not in paragraph
     assert "TisODE" not in paragraph
     # no image counts here, so the sign decides: +3.0 holds, -1.0 does not
-    result["rows"]["tisode"] = {"seeds": [[99.0, 40.0]], "seed_ids": [1], "clean": [99.2]}
+    result.rows["tisode"] = {"seeds": [[99.0, 40.0]], "seed_ids": [1], "clean": [99.2]}
     assert (
         "TisODE (seed 1) is more accurate than the ODENet of the same seed in 1 of 2 columns "
         "and less accurate in 1 (clean accuracy on the same images: TisODE 99.2 %, ODENet 99.0 %)"
-    ) in yan.verdict_paragraph([result])
-    assert yan.clean_accuracy(result, "odenet") == pytest.approx(99.15)
+    ) in yan.verdict_paragraph(result)
+    assert yan_report.clean_accuracy(result, "odenet") == pytest.approx(99.15)
     with pytest.raises(ValueError, match="not measured on seed"):
-        yan.clean_accuracy(result, "tisode", [0])
-    del result["rows"]["tisode"]
-    result["records"]["yan-odenet-seed1"]["epochs_run"] = 1  # one ODENet trained less
+        yan_report.clean_accuracy(result, "tisode", [0])
+    del result.rows["tisode"]
+    # one ODENet trained less
+    result.records["yan-odenet-seed1"]["epochs_run"] = 1
     assert "(CNN 10 epochs, ODENet 1/10): this comparison is not like with like" in (
-        yan.verdict_paragraph([result])
+        yan.verdict_paragraph(result)
     )
 
 
 def test_authors_log_summarises_the_three_runs_and_matches_the_paper():
-    rows = {r["column"]: r for r in yan.authors_log()}
+    rows = {r["column"]: r for r in yan_report.authors_log()}
     assert list(rows) == ["FGSM-0.3", "FGSM-0.5"]
     mean, std = rows["FGSM-0.5"]["tisode"]
     assert mean == pytest.approx((37.5 + 35.9 + 27.8) / 3)
@@ -559,19 +557,19 @@ def test_authors_log_summarises_the_three_runs_and_matches_the_paper():
     assert rows["FGSM-0.3"]["tisode_minus_odenet"] == pytest.approx(77.2 - (72.3 + 70.8 + 70.3) / 3)
     # the log is the paper's experiment: its CNN and ODENet means are Table 2's within half a point
     assert all(r["paper_gap"] < 0.5 for r in rows.values())
-    table = yan.authors_log_markdown().splitlines()
+    table = yan_report.authors_log_markdown().splitlines()
     assert "authors' log" in table[0] and table[2].startswith(
         "| FGSM-0.3 | 54.2 ± 1.1 | 71.5 ± 1.1"
     )
 
 
 def test_authors_log_paragraph_sets_our_tisode_beside_the_log_only_when_it_exists():
-    assert "no Gaussian-trained TisODE is shipped" in yan.authors_log_paragraph(None)
-    table2 = yan_result()
-    table2["columns"] = ["FGSM-0.3", "FGSM-0.5"]
-    assert "no Gaussian-trained TisODE" in yan.authors_log_paragraph(table2)
-    table2["rows"]["tisode"] = {"seeds": [[97.0, 45.0], [98.0, 44.0]]}  # +2 and +4 over ODENet
-    text = yan.authors_log_paragraph(table2)
+    assert "no Gaussian-trained TisODE is shipped" in yan_report.authors_log_paragraph(None)
+    table2 = dataclasses.replace(yan_result(), columns=("FGSM-0.3", "FGSM-0.5"))
+    assert "no Gaussian-trained TisODE" in yan_report.authors_log_paragraph(table2)
+    # +2 and +4 over the ODENet
+    table2.rows["tisode"] = {"seeds": [[97.0, 45.0], [98.0, 44.0]]}
+    text = yan_report.authors_log_paragraph(table2)
     # FGSM-0.5's two differences are not equal: with two seeds Student's t asks for 6.31 standard
     # errors, so the mean +4 is not resolved (a two-SE rule would say "holds")
     assert (
@@ -585,28 +583,29 @@ def test_gai_paragraph_counts_unresolved_weight_decays_and_names_mixed_budgets()
     rows += [
         {**r, "weight_decay": 5e-4, "lss": r["lss"] + 0.5 * (r["network"] == "plain")} for r in rows
     ]
-    trends = [{"network": "residual", "weight_decay": g, "verdict": v.HOLDS} for g in (0.0, 5e-4)]
     with pytest.raises(ValueError, match="epochs_run"):
-        gai.verdict_paragraph(rows, trends, "2,000 images")
+        gai.verdict_paragraph(_gai_table(rows))
 
     def trained(*epochs: int) -> list[dict]:
         return [{**r, "epochs_run": e} for r, e in zip(rows, epochs, strict=True)]
 
-    text = gai.verdict_paragraph(trained(5, 5, 20, 20), trends, "2,000 images")
+    text = gai.verdict_paragraph(_gai_table(trained(5, 5, 20, 20)))
     assert "straighter than the plain one at 1 of 2 weight decays" in text
     assert "more optimal at 2 of 2 (at 1 of 2 a difference lies within its margin" in text
     assert "different numbers of epochs (5-20)" in text
     assert "from γ = 0 to γ = 0.0005 its LSS goes from 1.20 to 1.20 and its training" in text
-    same = gai.verdict_paragraph(trained(20, 20, 20, 20), trends, "2,000 images")
+    same = gai.verdict_paragraph(_gai_table(trained(20, 20, 20, 20)))
     assert "different numbers of epochs" not in same and "20 epochs of training" in same
-    table = gai.verdict_markdown(rows)
+    table = gai.verdict_markdown(_gai_table(rows))
     assert "not resolved (margin 0.06)" in table and "holds (margin 0.0" in table
     assert "trained" not in table and "mixes architecture" not in text
     rows = trained(20, 5, 20, 20)
-    assert gai.unequal_budgets(rows) == {0.0: (20, 5)}
-    text = gai.verdict_paragraph(rows, trends, "2,000 images")
+    assert gai_report.unequal_budgets(rows) == {0.0: (20, 5)}
+    text = gai.verdict_paragraph(_gai_table(rows))
     assert "At γ = 0 the residual and plain networks were trained for different numbers" in text
-    assert "| 0 (residual / plain trained 20 / 5 epochs) |" in gai.verdict_markdown(rows)
+    assert "| 0 (residual / plain trained 20 / 5 epochs) |" in gai.verdict_markdown(
+        _gai_table(rows)
+    )
 
 
 def _gai_generalization_rows():
@@ -627,11 +626,11 @@ def _gai_generalization_rows():
 
 def test_gai_generalization_paragraph_counts_and_ranks_the_straightest_network():
     rows = _gai_generalization_rows()
-    text = gai.generalization_paragraph(rows, "MNIST test")
+    text = gai_report.generalization_paragraph(_gai_table(rows))
     assert "beyond the margin at 1 of 2 weight decays, lower at 1" in text
     assert "(γ = 0.005, LSS 1.20) is number 2 of 2" in text
     assert "does not hold at every weight decay: at 1 of 2" in text
-    table = gai.generalization_markdown(rows)
+    table = gai_report.generalization_markdown(_gai_table(rows))
     assert "| 0 | 98.00 / 97.48 | +0.52 |" in table and table.count(v.FAILS) == 1
 
 
@@ -649,11 +648,11 @@ def test_gai_degradation_reads_the_records_training_images():
         ("residual", 1e-2): record(0.970),
         ("plain", 1e-2): record(0.971),
     }
-    result = gai.degradation(records)
+    result = gai_report.degradation(records)
     assert [r["verdict"] for r in result["per_weight_decay"]] == [v.HOLDS, v.UNRESOLVED]
     records[("plain", 1e-2)]["recipe"] = {"train_subset": 1000}
     with pytest.raises(ValueError, match="different numbers of images"):
-        gai.degradation(records)
+        gai_report.degradation(records)
 
 
 def test_gai_training_trend_tests_spread_epochs_not_every_drifting_epoch():
@@ -665,10 +664,10 @@ def test_gai_training_trend_tests_spread_epochs_not_every_drifting_epoch():
     # over every epoch a permutation test calls the drift significant ...
     assert v.falls_as_rises(lss, accuracy)["verdict"] == v.HOLDS
     # ... although LSS ended higher than it started; five spread epochs do not
-    trend = gai.training_trends({("plain", 0.0): record})[0]
+    trend = gai_report.training_trends({("plain", 0.0): record})[0]
     assert trend["tested_epochs"] == [1, 41, 81, 120, 160]
     assert trend["lss_last"] > trend["lss_first"] and trend["verdict"] == v.UNRESOLVED
-    assert gai.trend_epochs(3) == [0, 1, 2]
+    assert gai_report.trend_epochs(3) == [0, 1, 2]
 
 
 def test_chen_correct_per_image_sums_to_count_correct():
@@ -698,10 +697,24 @@ def test_gai_paragraph_reads_the_sweep_by_its_permutation_p_value_not_its_sign()
         for g, a, x in zip(gammas, accuracy, lss, strict=True)
         for net in ("residual", "plain")
     ]  # fmt: skip
-    text = gai.verdict_paragraph(rows, [], "MNIST test")
+    text = gai.verdict_paragraph(_gai_table(rows))
     assert "neither falls nor rises measurably" in text  # a sign-only rule would say "rises"
     assert "rho = +0.80 over 5 points, exact permutation p = 0.958 for a fall" in text
     assert "Our weight decays span 0-0.01, Gai & Zhang's CIFAR-10 sweep 0.0001-0.2" in text
     assert "near the ceiling of 1" in text
     low = [{**r, "train_acc": r["train_acc"] - 0.2} for r in rows]
-    assert "near the ceiling" not in gai.verdict_paragraph(low, [], "MNIST test")
+    assert "near the ceiling" not in gai.verdict_paragraph(_gai_table(low))
+
+
+def test_gai_paragraph_reads_the_training_trends_from_the_tables_records():
+    rows = _gai_pair(1.20, 1.25, 0.95, 0.50, se=0.02, points=2000)
+    table = _gai_table([{**r, "epochs_run": 20} for r in rows])
+    # three epochs cannot show a fall: the exact permutation p is 1/6
+    assert "rises in 0 of 1 residual runs" in gai.verdict_paragraph(table)
+    falling = {
+        "epoch": [1, 2, 3, 4, 5],
+        "lss": [2.0, 1.8, 1.6, 1.4, 1.2],
+        "train_acc": [0.8, 0.85, 0.9, 0.95, 0.99],
+    }
+    table.rows[0]["record"] = {"dynamics": falling}  # the residual network's record
+    assert "rises in 1 of 1 residual runs" in gai.verdict_paragraph(table)

@@ -5,26 +5,26 @@ import math
 import numpy as np
 import pytest
 
-from dyndl_lite.experiments import yan, yan_control
+from dyndl_lite.experiments import yan_control, yan_paper
+from dyndl_lite.experiments.results import YanTable
 
 
-def _table2(cnn_seeds, odenet_seeds, images=1000, pgd=1000, fallback=False) -> dict:
-    specs = yan.COLUMNS[("mnist", 2)]
-    seeds = list(range(len(cnn_seeds)))
-    return {
-        "table": 2,
-        "fallback": fallback,
-        "seeds": seeds,
-        "columns": [yan.column_label(k, s) for k, s in specs],
-        "column_specs": specs,
-        "paper": yan.PAPER[("mnist", 2)],
-        "images_per_seed": dict.fromkeys(seeds, images),
-        "pgd_images_per_seed": dict.fromkeys(seeds, pgd),
-        "rows": {
+def _table2(cnn_seeds, odenet_seeds, images=1000, pgd=1000, fallback=False) -> YanTable:
+    specs = yan_paper.COLUMNS[("mnist", 2)]
+    seeds = tuple(range(len(cnn_seeds)))
+    return YanTable(
+        regime="gaussian", mode="full", seeds=seeds, data="MNIST test", images=images,
+        accuracy_label="test accuracy", fallback=fallback, records={}, number=2,
+        dataset="mnist", columns=tuple(yan_paper.column_label(k, s) for k, s in specs),
+        column_specs=tuple(specs),
+        rows={
             "cnn": {"seeds": [list(r) for r in cnn_seeds]},
             "odenet": {"seeds": [list(r) for r in odenet_seeds]},
         },
-    }
+        paper=yan_paper.PAPER[("mnist", 2)], pgd_images=pgd,
+        images_per_seed=dict.fromkeys(seeds, images), pgd_images_per_seed=dict.fromkeys(seeds, pgd),
+        attack="cross-entropy FGSM", epochs=10,
+    )  # fmt: skip
 
 
 def _control(cnn, odenet, n=10_000, n_pgd=1_000) -> dict:
@@ -37,8 +37,8 @@ def _control(cnn, odenet, n=10_000, n_pgd=1_000) -> dict:
     }
 
 
-PAPER_CNN = [m for m, _ in yan.PAPER[("mnist", 2)]["cnn"]]
-PAPER_ODE = [m for m, _ in yan.PAPER[("mnist", 2)]["odenet"]]
+PAPER_CNN = [m for m, _ in yan_paper.PAPER[("mnist", 2)]["cnn"]]
+PAPER_ODE = [m for m, _ in yan_paper.PAPER[("mnist", 2)]["odenet"]]
 
 
 def test_gaps_add_up_to_ours_minus_paper():
@@ -58,7 +58,7 @@ def test_a_gap_of_a_few_images_is_within_noise_and_a_large_one_is_not():
     ours_ode = np.tile(np.subtract(PAPER_ODE, 20).clip(0), (3, 1)) + np.array([[0], [0.5], [-0.5]])
     control = _control(np.add(PAPER_CNN, 0.3), np.add(PAPER_ODE, 0.3))
     rows = yan_control.gaps(control, _table2(ours_cnn, ours_ode))
-    fgsm = [r for r in rows if r["column"] == yan.column_label("fgsm", 0.3)]
+    fgsm = [r for r in rows if r["column"] == yan_paper.column_label("fgsm", 0.3)]
     assert all(r["protocol"] == "within noise" for r in fgsm)
     assert all(r["training"] == "ours lower" for r in fgsm)
 
@@ -71,7 +71,9 @@ def test_the_training_margin_uses_student_t_for_few_seeds():
     control = _control(base, np.array(PAPER_ODE), n=10**7, n_pgd=10**7)  # images' error ~ 0
     rows = yan_control.gaps(control, _table2(ours, np.vstack([PAPER_ODE, PAPER_ODE])))
     row = next(
-        r for r in rows if r["model"] == "cnn" and r["column"] == yan.column_label("fgsm", 0.3)
+        r
+        for r in rows
+        if r["model"] == "cnn" and r["column"] == yan_paper.column_label("fgsm", 0.3)
     )
     assert row["training_gap"] == pytest.approx(-3, abs=0.01)
     assert row["training"] == "within noise"

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from dyndl_lite.experiments import yan as yan_experiment
+from dyndl_lite.experiments import yan_paper
 from dyndl_lite.models.blocks import count_parameters
 from dyndl_lite.models.yan import PAPER_PARAMETERS, build, yan_cnn, yan_odenet
 
@@ -82,12 +83,12 @@ def test_bad_inputs_raise():
 
 
 def test_protocol_tables_and_recipes_are_consistent():
-    for key, columns in yan_experiment.COLUMNS.items():
-        assert set(yan_experiment.PAPER[key]) == set(yan_experiment.MODELS)
-        assert all(len(yan_experiment.PAPER[key][m]) == len(columns) for m in yan_experiment.MODELS)
+    for key, columns in yan_paper.COLUMNS.items():
+        assert set(yan_paper.PAPER[key]) == set(yan_paper.PAPER_MODELS)
+        assert all(len(yan_paper.PAPER[key][m]) == len(columns) for m in yan_paper.PAPER_MODELS)
     assert (
-        yan_experiment.column_label("fgsm", 5 / 255, "svhn") == "FGSM-5/255"
-        and yan_experiment.column_label("gaussian", 50) == "s=50"
+        yan_paper.column_label("fgsm", 5 / 255, "svhn") == "FGSM-5/255"
+        and yan_paper.column_label("gaussian", 50) == "s=50"
     )
     assert yan_experiment.checkpoint_name("odenet", 2, "gaussian") == "yan-odenet-gaussian-seed2"
     full = yan_experiment.recipe("odenet", "gaussian")

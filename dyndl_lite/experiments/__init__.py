@@ -7,26 +7,37 @@
 * :mod:`~dyndl_lite.experiments.gai`: Gai & Zhang (2021), residual vs plain networks across weight
   decay.
 
-Each module exposes the same names, so that one read predicts the others:
+Each module exposes the same names, with the same signatures (``tests/test_experiments.py``
+compares them), so that one read predicts the others:
 
-=================================  ==============================================================
-``EXPERIMENTS``                    the trainable :class:`~dyndl_lite.runs.Experiment` s (data)
-``MODELS``                         the networks of the paper's table
-``PAPER``, ``PAPER_SOURCE``        the paper's numbers as published, and where they are printed
-``recipe(model, ...)``             the paper's training recipe (a :class:`~dyndl_lite.train.Recipe`)
-``checkpoint_name(model, seed)``   the checkpoint's name
-``train(model, seed, ...)``        train (or resume) one network: :func:`dyndl_lite.runs.train`,
-                                   returns a path
-``load(model, seed, ...)``         ``(network, record)`` from the checkpoint (user folder, then
-                                   shipped)
-``table(...)``                     the paper's table measured on the checkpoints, as data
-``verdict_markdown(...)``          that table beside the paper's, with a computed verdict per claim
-``verdict_paragraph(...)``         the verdict in plain words, with the numbers
-=================================  ==============================================================
+=============================================  ==================================================
+``EXPERIMENTS``                                the trainable :class:`~dyndl_lite.runs.Experiment` s
+``MODELS``                                     the networks those experiments train (what
+                                               ``python -m dyndl_lite train <name> --model``
+                                               takes)
+``REGIMES``                                    how the training images are perturbed:
+                                               ``"clean"``, and for Yan et al. ``"gaussian"``
+``PAPER``, ``PAPER_SOURCE``                    the paper's numbers as published, and where they
+                                               are printed
+``recipe(model, regime)``                      the paper's training recipe
+                                               (a :class:`~dyndl_lite.train.Recipe`)
+``checkpoint_name(model, seed, regime)``       the checkpoint's name
+``train(model, seed, regime, **options)``      train (or resume) one network:
+                                               :func:`dyndl_lite.runs.train`, returns a path
+``load(model, seed, regime, epochs)``          ``(network, record)`` from the checkpoint (user
+                                               folder, then shipped)
+``table(regime, mode, seeds, test)``           the paper's table measured on the checkpoints: a
+                                               :class:`~dyndl_lite.experiments.results.Table`
+``verdict_markdown(table)``                    that table beside the paper's, with a computed
+                                               verdict per claim
+``verdict_paragraph(table)``                   the verdict in plain words, with the numbers
+=============================================  ==================================================
 
-Yan et al. train each network twice (clean and Gaussian-perturbed images): their functions
-take ``regime="clean" | "gaussian"`` as well. :func:`registry` maps every experiment's name
-(what ``python -m dyndl_lite train <name>`` takes) to its :class:`~dyndl_lite.runs.Experiment`.
+A paper's own numbers, measurements and prose sit beside its module: ``yan_paper``,
+``yan_measure`` and ``yan_report`` for Yan et al., ``gai_paper`` and ``gai_report`` for Gai &
+Zhang; ``yan_control`` measures the authors' own networks as chapter 6's control.
+:func:`registry` maps every experiment's name (what ``python -m dyndl_lite train <name>`` takes) to
+its :class:`~dyndl_lite.runs.Experiment`.
 """
 
 from __future__ import annotations

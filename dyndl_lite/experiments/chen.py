@@ -5,21 +5,26 @@ The models are :mod:`dyndl_lite.models.chen`'s MLP, ResNet, RK-Net and ODE-Net; 
 paper's recipe is :func:`recipe` (torchdiffeq's ``examples/odenet_mnist.py``);
 checkpoints are ``chen-<model>-seed<S>``. :func:`train` trains one
 (``python -m dyndl_lite train chen --model resnet --epochs 10``); :func:`table`
-evaluates the checkpoints found (user folder first, then shipped) and
-:func:`verdict_markdown` / :func:`verdict_paragraph` compare them with the paper.
-Chapter 4 also uses :func:`tolerance_sweep` and :func:`adjoint_nfe_sweep` (Fig. 3).
+evaluates the checkpoints found (user folder first, then shipped) into a
+:class:`~dyndl_lite.experiments.results.ChenTable`, and :func:`verdict_markdown` /
+:func:`verdict_paragraph` compare it with the paper. Every network is trained on clean images
+(:data:`REGIMES`). Chapter 4 also uses :func:`tolerance_sweep` and :func:`adjoint_nfe_sweep`
+(Fig. 3).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from dyndl_lite import pretrained, runs, significance, verdicts
-from dyndl_lite.config import flush_denormals, get_device
+from dyndl_lite.config import flush_denormals, get_device, get_mode
 from dyndl_lite.data import ImageData, load_mnist
+from dyndl_lite.experiments.results import ChenTable
 from dyndl_lite.models.blocks import count_parameters, evaluation_mode
 from dyndl_lite.models.chen import MODELS, PAPER_PARAMETERS_M, PAPER_TEST_ERROR_PERCENT, chen_model
 from dyndl_lite.train import Recipe, evaluate, ode_blocks
@@ -45,15 +50,28 @@ PAPER_RECIPE = Recipe("chen-full", epochs=160, lr=0.1, milestones=(60, 100, 140)
 
 #: The book's own runs (plans/book.toml): the recipe compressed to 15 epochs, 40 for the cheap MLP.
 BOOK_EPOCHS = {"mlp": 40, "resnet": 15, "rknet": 15, "odenet": 15}
+#: How the training images are perturbed: never, in Chen et al.'s experiment.
+REGIMES = ("clean",)
 
 
-def recipe(model: str = "odenet") -> Recipe:
+def _checked(model: str, regime: str) -> None:
+    """A ``ValueError`` naming ``model`` or ``regime`` unless they are of :data:`MODELS` and
+    :data:`REGIMES`."""
+    if model not in MODELS:
+        raise ValueError(f"model must be one of {MODELS}, got {model!r}.")
+    if regime not in REGIMES:
+        raise ValueError(f"regime must be one of {REGIMES} for Chen et al., got {regime!r}.")
+
+
+def recipe(model: str, regime: str = "clean") -> Recipe:
     """The paper's recipe, the same for every model: :data:`PAPER_RECIPE`."""
+    _checked(model, regime)
     return PAPER_RECIPE
 
 
-def checkpoint_name(model: str, seed: int = 0) -> str:
+def checkpoint_name(model: str, seed: int = 0, regime: str = "clean") -> str:
     """``chen-<model>-seed<S>``."""
+    _checked(model, regime)
     return f"chen-{model}-seed{seed}"
 
 
@@ -69,50 +87,89 @@ EXPERIMENT = runs.Experiment(
 EXPERIMENTS = (EXPERIMENT,)
 
 
-def train(model: str, seed: int = 0, **options) -> Path:
+def train(model: str, seed: int = 0, regime: str = "clean", **options: Any) -> Path:
     """Train (or resume) Chen et al.'s ``model``; ``options`` as :func:`dyndl_lite.runs.train`.
     Returns the weights path."""
+    _checked(model, regime)
     return runs.train(EXPERIMENT, model, seed, **options)
 
 
-def load(model: str, seed: int = 0, **options) -> tuple[torch.nn.Module, dict]:
-    """Chen et al.'s ``model`` (built with ``options``) with checkpoint ``chen-<model>-seed<S>``
-    loaded, and its record."""
-    return runs.load(EXPERIMENT, model, seed, **options)
+def load(
+    model: str, seed: int = 0, regime: str = "clean", epochs: int | None = None
+) -> tuple[torch.nn.Module, dict]:
+    """Chen et al.'s ``model`` with checkpoint ``chen-<model>-seed<S>`` loaded (the book's run, or
+    with ``epochs`` the run of that length), and its record."""
+    _checked(model, regime)
+    return runs.load(EXPERIMENT, model, seed, epochs=epochs)
 
 
-def table(seed: int = 0, test: ImageData | None = None, device=None) -> list[dict]:
-    """One row per model with a checkpoint: parameters, test error measured now on ``test``
-    (default: MNIST test), the error recorded at training time, epochs run, and the paper's
-    numbers. A record without a test accuracy (a run on the offline fallback, whose held-out
-    images are not a test set) has ``recorded_test_error_percent`` ``None``."""
+def _one_seed(seeds: Sequence[int] | None) -> int:
+    """The seed of a table of one seed's networks (default 0), or a ``ValueError`` naming
+    ``seeds``."""
+    seeds = (0,) if seeds is None else tuple(seeds)
+    if len(seeds) != 1:
+        raise ValueError(f"seeds must name one seed (the table is one seed's), got {seeds}.")
+    return seeds[0]
+
+
+def _row(model: str, net: torch.nn.Module, record: dict, test: ImageData) -> dict:
+    """One model's row of :func:`table`: ``net`` evaluated on ``test`` beside its record and the
+    paper."""
+    start = time.perf_counter()
+    accuracy = evaluate(net, test.images, test.labels)
+    return {
+        "model": model,
+        "parameters": count_parameters(net),
+        "test_error_percent": 100 * (1 - accuracy),
+        "recorded_test_error_percent": (
+            None if record.get("test_acc") is None else 100 * (1 - record["test_acc"])
+        ),
+        "epochs_run": record["epochs_run"],
+        "eval_seconds": time.perf_counter() - start,
+        "data": test.name,
+        "record": record,
+        "eval_images": len(test),
+        "accuracy_label": test.accuracy_label,
+        "paper_parameters_m": PAPER[model]["parameters_m"],
+        "paper_test_error_percent": PAPER[model]["test_error_percent"],
+    }
+
+
+def table(
+    regime: str = "clean",
+    mode: str = "quick",
+    seeds: Sequence[int] | None = None,
+    test: ImageData | None = None,
+) -> ChenTable:
+    """Chen et al.'s Table 1 from the checkpoints of one seed (``seeds``, default ``(0,)``): one
+    row per model with a checkpoint, its parameters, its test error measured now on all of
+    ``test`` (default: MNIST test; the same images in both modes), the error recorded at training
+    time, the epochs run and the paper's numbers; and the ODE-Net against the ResNet on the same
+    images (:func:`paired_comparison`). A record without a test accuracy (a run on the offline
+    fallback, whose held-out images are not a test set) has ``recorded_test_error_percent``
+    ``None``."""
+    if regime not in REGIMES:
+        raise ValueError(f"regime must be one of {REGIMES} for Chen et al., got {regime!r}.")
+    mode, seed = get_mode(mode), _one_seed(seeds)
     test = test if test is not None else load_mnist("test")
     rows = []
     for model in MODELS:
-        if not pretrained.exists(checkpoint_name(model, seed)):
-            continue
-        net, record = load(model, seed)
-        start = time.perf_counter()
-        accuracy = evaluate(net, test.images, test.labels, device=device)
-        rows.append(
-            {
-                "model": model,
-                "parameters": count_parameters(net),
-                "test_error_percent": 100 * (1 - accuracy),
-                "recorded_test_error_percent": (
-                    None if record.get("test_acc") is None else 100 * (1 - record["test_acc"])
-                ),
-                "epochs_run": record["epochs_run"],
-                "eval_seconds": time.perf_counter() - start,
-                "data": test.name,
-                "record": record,
-                "eval_images": len(test),
-                "accuracy_label": test.accuracy_label,
-                "paper_parameters_m": PAPER[model]["parameters_m"],
-                "paper_test_error_percent": PAPER[model]["test_error_percent"],
-            }
-        )
-    return rows
+        if pretrained.exists(checkpoint_name(model, seed)):
+            rows.append(_row(model, *load(model, seed), test))
+    have = {row["model"] for row in rows}
+    paired = paired_comparison(test, seed) if {"resnet", "odenet"} <= have else None
+    return ChenTable(
+        regime=regime,
+        mode=mode,
+        seeds=(seed,),
+        data=test.name,
+        images=len(test),
+        accuracy_label=test.accuracy_label,
+        fallback=test.is_fallback,
+        records={checkpoint_name(row["model"], seed): row["record"] for row in rows},
+        rows=tuple(rows),
+        paired=paired,
+    )
 
 
 def _ode_block_input(
@@ -132,10 +189,35 @@ def _ode_block_input(
         return blocks[0], net.downsampling(images)
 
 
+def _checked_sweep(
+    tolerances: Sequence[float], reference_tol: float, reference_images: int
+) -> list[float]:
+    """The tolerances as floats, or a ``ValueError`` naming the argument that cannot be used."""
+    tolerances = [float(t) for t in tolerances]
+    if not tolerances or not all(t > 0 for t in tolerances):
+        raise ValueError(f"tolerances must be positive numbers, got {tolerances}.")
+    if not 0 < reference_tol < min(tolerances):
+        raise ValueError(
+            "reference_tol must be positive and tighter than every tolerance "
+            f"({min(tolerances):g}), got {reference_tol:g}."
+        )
+    if not isinstance(reference_images, int) or reference_images < 1:
+        raise ValueError(f"reference_images must be a positive integer, got {reference_images!r}.")
+    return tolerances
+
+
+def _relative_error(block: torch.nn.Module, z0: torch.Tensor, reference: torch.Tensor) -> float:
+    """``mean_i |h(1)_i - h_ref(1)_i| / |h_ref(1)_i|`` of the block's output at its current
+    tolerance against the flattened ``reference``."""
+    with torch.inference_mode():
+        output = block(z0).flatten(1)
+        return ((output - reference).norm(dim=1) / reference.norm(dim=1)).mean().item()
+
+
 def tolerance_sweep(
     net: torch.nn.Module,
-    test,
-    tolerances=(1e-1, 1e-2, 1e-3, 1e-4),
+    test: ImageData,
+    tolerances: Sequence[float] = (1e-1, 1e-2, 1e-3, 1e-4),
     batch_size: int = 1000,
     reference_tol: float = 1e-7,
     reference_images: int = 100,
@@ -155,17 +237,7 @@ def tolerance_sweep(
     changes; the weights stay those trained at 1e-3, and the block's tolerances are restored
     afterwards.
     """
-    tolerances = [float(t) for t in tolerances]
-    if not tolerances or not all(t > 0 for t in tolerances):
-        raise ValueError(f"tolerances must be positive numbers, got {tolerances}.")
-    if not 0 < reference_tol < min(tolerances):
-        raise ValueError(
-            "reference_tol must be positive and tighter than every tolerance "
-            f"({min(tolerances):g}), "
-            f"got {reference_tol:g}."
-        )
-    if not isinstance(reference_images, int) or reference_images < 1:
-        raise ValueError(f"reference_images must be a positive integer, got {reference_images!r}.")
+    tolerances = _checked_sweep(tolerances, reference_tol, reference_images)
     block, z0 = _ode_block_input(net, test.images[:reference_images])
     saved = (block.rtol, block.atol)
     nfe_seen: list[int] = []
@@ -180,12 +252,7 @@ def tolerance_sweep(
             reference_nfe = block.nfe_forward
         for tol in tolerances:
             block.rtol = block.atol = tol
-            with torch.inference_mode():
-                error = (
-                    ((block(z0).flatten(1) - reference).norm(dim=1) / reference.norm(dim=1))
-                    .mean()
-                    .item()
-                )
+            error = _relative_error(block, z0, reference)
             nfe_seen.clear()
             start = time.perf_counter()
             accuracy = evaluate(net, test.images, test.labels, batch_size=batch_size)
@@ -294,12 +361,12 @@ def paired_comparison(
     return significance.paired_accuracy_difference(correct["resnet"], correct["odenet"], margin)
 
 
-def verdict_markdown(rows: list[dict], test_images: int, paired: dict | None = None) -> str:
-    """Per model of :func:`table`'s ``rows`` (measured on ``test_images`` images): the paper's error
-    and parameters, ours, the epochs run of the paper's, and whether the book's target error
-    (:data:`dyndl_lite.verdicts.CHEN_TARGETS`) is met."""
-    result = verdicts.chen(rows, test_images, paired=paired)
-    by_model = {r["model"]: r for r in rows}
+def verdict_markdown(table: ChenTable) -> str:
+    """Per model of ``table``: the paper's error and parameters, ours (with the binomial standard
+    error on the table's images), the epochs run of the paper's, and whether the book's target
+    error (:data:`dyndl_lite.verdicts.CHEN_TARGETS`) is met."""
+    result = verdicts.chen(table.rows, table.images, paired=table.paired)
+    by_model = {r["model"]: r for r in table.rows}
     lines = []
     for m in result["models"]:
         record = by_model[m["model"]]["record"]
@@ -332,17 +399,48 @@ def verdict_markdown(rows: list[dict], test_images: int, paired: dict | None = N
     )
 
 
-def verdict_paragraph(
-    rows: list[dict], test_images: int, data: str, paired: dict | None = None
-) -> str:
+def _paired_sentence(p: dict | None) -> str:
+    """The paired comparison of the ODE-Net and the ResNet in words, or why it is missing."""
+    if p is None:
+        return "Without a paired comparison of the two networks the accuracy half is undecided. "
+    low, high = p["interval"]
+    return (
+        f"Paired on the same {p['images']:,} images (McNemar), the ODE-Net minus ResNet error "
+        f"is {p['difference']:+.2f} points: {p['a_only']} images are right for the ResNet "
+        f"only and {p['b_only']} for the ODE-Net only; the {p['interval_level']:.0%} interval "
+        f"of the difference is [{low:+.2f}, {high:+.2f}] points against the fixed margin "
+        f"{p['margin']:.2f} (McNemar's p for any difference: {p['p_mcnemar']:.2f}). "
+    )
+
+
+def _unresolved_sentence(v: dict) -> str:
+    """Why an unresolved claim is not reproduced: the interval reaches the margin, a model misses
+    its target error, or both."""
+    missed = [m["model"] for m in v["models"] if not m["target_met"]]
+    reasons = []
+    if v["accuracy_half"] is None and v["paired"] is not None:
+        reasons.append(
+            "the interval reaches the margin, so the data can show neither a match nor a "
+            "shortfall (not finding a difference is not evidence of equality)"
+        )
+    if missed:
+        reasons.append(
+            f"{', '.join(missed)} {'misses its' if len(missed) == 1 else 'miss their'} "
+            "target error: these networks are young, and the ranking of young networks need "
+            "not survive training"
+        )
+    return "Not reproduced because " + "; and ".join(reasons) + "." if reasons else ""
+
+
+def verdict_paragraph(table: ChenTable) -> str:
     """The verdict on "same performance with fewer parameters" in plain words, from
-    :func:`dyndl_lite.verdicts.chen` with the paired comparison ``paired``
+    :func:`dyndl_lite.verdicts.chen` with the table's paired comparison
     (:func:`paired_comparison`)."""
-    v = verdicts.chen(rows, test_images, paired=paired)
+    v = verdicts.chen(table.rows, table.images, paired=table.paired)
     by_model = {m["model"]: m for m in v["models"]}
     ode, res = by_model["odenet"], by_model["resnet"]
-    epochs = {r["model"]: r["record"]["epochs_run"] for r in rows}
-    full = {r["model"]: r["record"].get("full_recipe_epochs", 160) for r in rows}
+    epochs = {r["model"]: r["record"]["epochs_run"] for r in table.rows}
+    full = {r["model"]: r["record"].get("full_recipe_epochs", 160) for r in table.rows}
     word = {
         verdicts.HOLDS: "holds in our runs",
         verdicts.FAILS: "does not hold in our runs",
@@ -351,22 +449,10 @@ def verdict_paragraph(
     text = (
         "**Verdict.** Chen et al.'s claim that the ODE-Net matches the ResNet's error with about a "
         f"third of its parameters {word}: ODE-Net {ode['error']:.2f} % against ResNet "
-        f"{res['error']:.2f} % on {data} (paper {v['paper_gap']:+.2f} points), "
+        f"{res['error']:.2f} % on {table.data} (paper {v['paper_gap']:+.2f} points), "
         f"with {v['ratio']:.1f}x fewer parameters, after {epochs['odenet']} (ODE-Net) and "
         f"{epochs['resnet']} (ResNet) epochs of the paper's {full['odenet']}. "
-    )
-    p = v["paired"]
-    if p is not None:
-        low, high = p["interval"]
-        text += (
-            f"Paired on the same {p['images']:,} images (McNemar), the ODE-Net minus ResNet error "
-            f"is {p['difference']:+.2f} points: {p['a_only']} images are right for the ResNet "
-            f"only and {p['b_only']} for the ODE-Net only; the {p['interval_level']:.0%} interval "
-            f"of the difference is [{low:+.2f}, {high:+.2f}] points against the fixed margin "
-            f"{p['margin']:.2f} (McNemar's p for any difference: {p['p_mcnemar']:.2f}). "
-        )
-    else:
-        text += "Without a paired comparison of the two networks the accuracy half is undecided. "
+    ) + _paired_sentence(v["paired"])
     if v["verdict"] == verdicts.FAILS:
         text += (
             "The ODE-Net is worse than the ResNet by more than the margin"
@@ -374,21 +460,7 @@ def verdict_paragraph(
             else "The parameter ratio is below the claim's"
         ) + " at this budget."
     elif v["verdict"] == verdicts.UNRESOLVED:
-        missed = [m["model"] for m in v["models"] if not m["target_met"]]
-        reasons = []
-        if v["accuracy_half"] is None and p is not None:
-            reasons.append(
-                "the interval reaches the margin, so the data can show neither a match nor a "
-                "shortfall (not finding a difference is not evidence of equality)"
-            )
-        if missed:
-            reasons.append(
-                f"{', '.join(missed)} {'misses its' if len(missed) == 1 else 'miss their'} "
-                "target error: these networks are young, and the ranking of young networks need "
-                "not survive training"
-            )
-        if reasons:
-            text += "Not reproduced because " + "; and ".join(reasons) + "."
+        text += _unresolved_sentence(v)
     else:
         text += (
             "The ODE-Net is within the margin and both networks meet the book's target error "
@@ -396,5 +468,4 @@ def verdict_paragraph(
             f"{full['odenet']}, so these networks are still short of the full recipe."
         )
     met = sum(m["target_met"] for m in v["models"])
-    text += f" Targets met: {met} of {len(v['models'])} models."
-    return text
+    return text + f" Targets met: {met} of {len(v['models'])} models."

@@ -9,11 +9,15 @@ the MNIST training set with :func:`recipe`, recording after every epoch the
 training accuracy and the mean LSS on :data:`TRACK_POINTS` fixed test images
 and, at a few epochs, the tracks of :data:`SNAPSHOT_POINTS` others (pictured in
 2-D on one PCA basis), into checkpoint ``gai-{resnet|plain}-wd{gamma}-seed{S}``.
-:func:`table` evaluates the checkpoints: test accuracy, mean LSS and exact OTS;
-:func:`verdict_markdown` and :func:`verdict_paragraph` compare them with the paper.
+:func:`table` evaluates the checkpoints (test accuracy, mean LSS and exact OTS) into a
+:class:`~dyndl_lite.experiments.results.GaiTable`; :func:`verdict_markdown` and
+:func:`verdict_paragraph` compare it with the paper. Every network is trained on clean images
+(:data:`REGIMES`).
 
-Paper numbers (:data:`PAPER`) are Gai & Zhang's, copied here with their provenance;
-the book prints them beside ours.
+Gai & Zhang's numbers (:data:`PAPER`) and their provenance are
+:mod:`~dyndl_lite.experiments.gai_paper`; the verdicts and the book's controls,
+:mod:`~dyndl_lite.experiments.gai_report` (:func:`verdict_markdown`, :func:`verdict_paragraph` and
+:data:`PAPER_SOURCE` are imported from those, so that ``gai`` has every name of the protocol).
 """
 
 from __future__ import annotations
@@ -21,60 +25,50 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any
 
 import numpy as np
 import torch
 
-from dyndl_lite import pretrained, runs, verdicts
-from dyndl_lite.geodesic import _as_track, lss, ots, track_distance, track_lower_bound, tracks
+from dyndl_lite import pretrained, runs
+from dyndl_lite.config import get_mode
+from dyndl_lite.data import ImageData, load_mnist
+from dyndl_lite.experiments.gai_paper import PAPER as PAPER
+from dyndl_lite.experiments.gai_paper import PAPER_SOURCE as PAPER_SOURCE
+from dyndl_lite.experiments.gai_paper import PAPER_WEIGHT_DECAYS
+from dyndl_lite.experiments.gai_report import verdict_markdown as verdict_markdown
+from dyndl_lite.experiments.gai_report import verdict_paragraph as verdict_paragraph
+from dyndl_lite.experiments.results import GaiTable
+from dyndl_lite.geodesic import fixed_basis_pca, lss_summary, ots, tracks
 from dyndl_lite.models.residual import MNIST_DEPTH, MNIST_HIDDEN, MNIST_WIDTH, mnist_tracknet
 from dyndl_lite.train import Recipe, evaluate
 
-PAPER_WEIGHT_DECAYS = (
-    0.0,
-    5e-4,
-    1e-3,
-    5e-3,
-    1e-2,
-)  # Gai & Zhang's sweep (CIFAR-100), all trainable here
 SEEDS = (0,)
-FULL_EPOCHS = (
-    160  # Gai & Zhang picture training up to epoch 160; the book's full recipe runs that long
-)
+#: How the training images are perturbed: never, in this experiment.
+REGIMES = ("clean",)
+# Gai & Zhang picture training up to epoch 160; the book's full recipe runs that long.
+FULL_EPOCHS = 160
 TRACK_POINTS = 1000  # fixed test images (seed 0 subset) for LSS during training
 SNAPSHOT_POINTS = 200  # test images whose 2-D tracks are stored at SNAPSHOT_EPOCHS
-OTS_POINTS = (
-    2000  # test images for the exact OTS of the table (one assignment problem of this size)
-)
-
-PAPER_SOURCE = (
-    "Gai & Zhang, A Mathematical Principle of Deep Learning: Learn the Geodesic Curve in the "
-    "Wasserstein Space, arXiv:2102.09235 (2021)"
-)
-PAPER = {
-    # MNIST ResNet with L2 regularisation, as printed.
-    "mnist": {"lss": 1.12, "ots": 0.96},
-    # CIFAR-100 weight-decay sweep, values read off their plots (about +-0.02).
-    "cifar100": {
-        "weight_decay": [0.0, 5e-4, 1e-3, 5e-3, 1e-2],
-        "resnet_test_acc_pct": [74.5, 76.4, 77.1, 79.7, 78.1],
-        "plain_test_acc_pct": [57.4, 64.2, 69.6, 67.8, 44.2],
-        "resnet_ots": [1.0, 1.0, 0.99, 0.96, 0.86],
-        "plain_ots": [0.15, 0.0, 0.22, 0.06, 0.0],  # "~0" in the paper is written 0.0 here
-        "resnet_lss": [1.38, 1.28, 1.30, 1.55, 1.82],
-        "plain_lss": [4.6, 4.1, 4.0, 3.5, 3.9],
-    },
-}
+# Test images for the exact OTS of the table (one assignment problem of this size), per mode.
+OTS_POINTS = 2000
+OTS_POINTS_BY_MODE = {"quick": OTS_POINTS, "full": 10_000}
 
 
-def recipe(model: str) -> Recipe:
+def _clean(regime: str) -> None:
+    """A ``ValueError`` naming ``regime`` unless it is one of :data:`REGIMES`."""
+    if regime not in REGIMES:
+        raise ValueError(f"regime must be one of {REGIMES} for Gai & Zhang, got {regime!r}.")
+
+
+def recipe(model: str, regime: str = "clean") -> Recipe:
     """The full recipe of ``model`` (a name of :data:`MODELS`): SGD, momentum 0.9, lr 0.01, batch
     128, :data:`FULL_EPOCHS` epochs, learning rate x0.1 at 60 % and 80 % of training, weight decay
     as named.
 
     Gai & Zhang give no MNIST schedule; this one is the book's choice.
     """
+    _clean(regime)
     weight_decay = parse_model(model)[1]
     epochs = FULL_EPOCHS
     return Recipe(
@@ -103,8 +97,9 @@ def wd_tag(weight_decay: float) -> str:
     )
 
 
-def checkpoint_name(model: str, seed: int = 0) -> str:
+def checkpoint_name(model: str, seed: int = 0, regime: str = "clean") -> str:
     """``gai-resnet-wd5e-4-seed0``, ``gai-plain-wd0-seed0``, ... for ``model`` of :data:`MODELS`."""
+    _clean(regime)
     parse_model(model)
     return f"gai-{model}-seed{seed}"
 
@@ -119,35 +114,6 @@ def mean_lss(model: torch.nn.Module, images: torch.Tensor) -> float:
     """Mean over images of the per-sample LSS of their tracks (tracks with a zero-length step left
     out)."""
     return lss_summary(tracks(model, images)).mean
-
-
-class LSSSummary(NamedTuple):
-    """What :func:`lss_summary` returns."""
-
-    mean: float  # mean per-sample LSS of the kept tracks (NaN when none is kept)
-    se: float | None  # its standard error, std(ddof=1) / sqrt(kept); None below two kept tracks
-    left_out: int  # tracks with a zero-length step, which have no LSS
-
-
-def lss_summary(track: torch.Tensor | np.ndarray) -> LSSSummary:
-    """Mean per-sample LSS, its standard error and the number of tracks left out, for tracks
-    (n+1, m, d).
-
-    With ``s_i`` the LSS of kept track i (k of them): ``mean = (1/k) sum_i s_i`` and
-    ``se = std(s, ddof=1) / sqrt(k)``, the sampling error of the mean over the images drawn.
-    A track with a zero-length step (a plain network whose relu layer maps it to
-    the same point twice, e.g. a collapsed all-zero layer) has no defined LSS and
-    is left out; the count is reported beside the mean. NaN if every track is left out.
-    Tracks with NaN or Inf are an error (they are not zero-length steps).
-    """
-    track, _ = _as_track(track)
-    if track.shape[1] == 0:
-        raise ValueError("track holds no samples (shape (n+1, 0, d)); pass at least one track.")
-    regular = np.all(np.linalg.norm(np.diff(track, axis=0), axis=-1) > 0, axis=0)
-    scores = np.atleast_1d(lss(track[:, regular])) if regular.any() else np.zeros(0)
-    mean = float(np.mean(scores)) if len(scores) else float("nan")
-    se = float(np.std(scores, ddof=1) / math.sqrt(len(scores))) if len(scores) >= 2 else None
-    return LSSSummary(mean, se, int((~regular).sum()))
 
 
 def model_name(residual: bool, weight_decay: float) -> str:
@@ -190,34 +156,6 @@ def training_callback(test, recipe_: Recipe):
             ).tolist()
 
     return record
-
-
-def pca_2d(
-    tracks_: np.ndarray | torch.Tensor, fit_on: np.ndarray | torch.Tensor | None = None
-) -> np.ndarray:
-    """Tracks (..., d) projected to 2-D: ``P(x) = (x - mean) V_2``, with the mean and the two
-    leading principal axes ``V_2`` of the points of ``fit_on`` (default: ``tracks_`` itself), all
-    layers stacked."""
-
-    def as_array(a) -> np.ndarray:
-        return (
-            a.detach().cpu().numpy().astype(np.float64)
-            if isinstance(a, torch.Tensor)
-            else np.asarray(a, np.float64)
-        )
-
-    points = as_array(tracks_ if fit_on is None else fit_on)
-    points = points.reshape(-1, points.shape[-1])
-    mean = points.mean(0)
-    _, _, vt = np.linalg.svd(points - mean, full_matrices=False)
-    return (as_array(tracks_) - mean) @ vt[:2].T
-
-
-def fixed_basis_pca(snapshots: dict[str, np.ndarray], reference: str) -> dict[str, np.ndarray]:
-    """Every snapshot's tracks (n+1, m, d) projected to 2-D on ONE basis, :func:`pca_2d` fitted to
-    the ``reference`` snapshot. A common basis keeps epochs comparable, where refitting at each
-    epoch can flip or rotate the picture."""
-    return {epoch: pca_2d(track, fit_on=snapshots[reference]) for epoch, track in snapshots.items()}
 
 
 def finish_record(model, history, test) -> dict:
@@ -264,19 +202,23 @@ EXPERIMENT = runs.Experiment(
 EXPERIMENTS = (EXPERIMENT,)
 
 
-def train(model: str, seed: int = 0, **options) -> Path:
+def train(model: str, seed: int = 0, regime: str = "clean", **options: Any) -> Path:
     """Train (or resume) ``model`` (e.g. ``"resnet-wd5e-4"``); ``options`` as
     :func:`dyndl_lite.runs.train`."""
+    _clean(regime)
     return runs.train(EXPERIMENT, model, seed, **options)
 
 
-def load(model: str, seed: int = 0) -> tuple[torch.nn.Module, dict]:
-    """Checkpoint ``gai-<model>-seed<S>`` (user folder first, then shipped) loaded, and its
-    record."""
-    return runs.load(EXPERIMENT, model, seed)
+def load(
+    model: str, seed: int = 0, regime: str = "clean", epochs: int | None = None
+) -> tuple[torch.nn.Module, dict]:
+    """Checkpoint ``gai-<model>-seed<S>`` (user folder first, then shipped; with ``epochs`` the
+    run of that length) loaded, and its record."""
+    _clean(regime)
+    return runs.load(EXPERIMENT, model, seed, epochs=epochs)
 
 
-def evaluate_row(model: torch.nn.Module, test, ots_points: int = OTS_POINTS) -> dict:
+def evaluate_row(model: torch.nn.Module, test: ImageData, ots_points: int = OTS_POINTS) -> dict:
     """Accuracy on all of ``test``, mean LSS (with its standard error over images, ``lss_se``)
     and exact OTS between x(0) and x(n) on at most ``ots_points`` of its images.
 
@@ -315,45 +257,65 @@ def available_weight_decays(seed: int = 0) -> list[float]:
 
 
 def table(
-    test,
-    weight_decays: Sequence[float] | None = None,
-    seed: int = 0,
-    ots_points: int = OTS_POINTS,
-) -> list[dict]:
-    """One row per (architecture, weight decay) from the checkpoints, evaluated now;
-    ``weight_decays`` defaults to :func:`available_weight_decays`. Each row also carries the
-    checkpoint's ``record`` (provenance, per-epoch dynamics, track snapshots), so that a chapter
-    opens every checkpoint once."""
-    if weight_decays is None:
-        weight_decays = available_weight_decays(seed)
+    regime: str = "clean",
+    mode: str = "quick",
+    seeds: Sequence[int] | None = None,
+    test: ImageData | None = None,
+) -> GaiTable:
+    """One row per (architecture, weight decay) of one seed (``seeds``, default ``(0,)``) from the
+    checkpoints, evaluated now on ``test`` (default: MNIST test) by :func:`evaluate_row`, LSS and
+    OTS on :data:`OTS_POINTS_BY_MODE` ``[mode]`` of its images, for every weight decay of
+    :func:`available_weight_decays`. Each row also carries the checkpoint's ``record``
+    (provenance, per-epoch dynamics, track snapshots), so that a chapter opens every checkpoint
+    once."""
+    _clean(regime)
+    mode, seeds = get_mode(mode), (0,) if seeds is None else tuple(seeds)
+    if len(seeds) != 1:
+        raise ValueError(f"seeds must name one seed (the table is one seed's), got {seeds}.")
+    weight_decays = available_weight_decays(seeds[0])
     if not weight_decays:
         raise FileNotFoundError(
-            f"no weight decay has both chapter-10 checkpoints of seed {seed}; "
-            "train them with `python -m dyndl_lite reproduce` or pass weight_decays."
+            f"no weight decay has both chapter-10 checkpoints of seed {seeds[0]}; "
+            "train them with `python -m dyndl_lite reproduce`."
         )
-    rows = []
+    test = load_mnist("test") if test is None else test
+    rows, records = [], {}
     for residual in (True, False):
         for gamma in weight_decays:
-            model, record = load(model_name(residual, gamma), seed)
+            name = model_name(residual, gamma)
+            model, record = load(name, seeds[0])
+            records[checkpoint_name(name, seeds[0])] = record
             rows.append(
                 {
                     "network": "residual" if residual else "plain",
                     "weight_decay": gamma,
-                    **evaluate_row(model, test, ots_points),
+                    **evaluate_row(model, test, OTS_POINTS_BY_MODE[mode]),
                     "train_acc": record["train_acc"],
                     "epochs_run": record["epochs_run"],
                     "record": record,
                 }
             )
-    return rows
+    return GaiTable(
+        regime=regime,
+        mode=mode,
+        seeds=seeds,
+        data=test.name,
+        images=len(test),
+        accuracy_label=test.accuracy_label,
+        fallback=test.is_fallback,
+        records={
+            checkpoint_name(model_name(r["network"] == "residual", r["weight_decay"]), seeds[0]): r[
+                "record"
+            ]
+            for r in rows
+        },
+        rows=tuple(rows),
+        ots_points=rows[0]["ots_points"],
+        weight_decays=tuple(weight_decays),
+    )
 
 
-# --------------------------------------------------------------- verdicts and controls (chapter 10)
-
-#: The weight decays of Gai & Zhang's CIFAR-10 training-accuracy observation (their figure).
-PAPER_CIFAR10_WEIGHT_DECAYS = (1e-4, 2e-1)
-#: Training accuracies at or above this are "near the ceiling": little room left to rank them.
-CEILING = 0.95
+# -------------------------------------------------------------- the chapter's pictures and controls
 
 OLD_BASIS = "PCA refitted at each epoch (older record)"
 
@@ -362,291 +324,6 @@ def snapshot_basis(record: dict) -> str:
     """How a record's 2-D track pictures were projected (its ``snapshots["basis"]``; older records
     lack it)."""
     return record.get("snapshots", {}).get("basis", OLD_BASIS)
-
-
-def align_2d(points: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """``points @ R`` with ``R`` the 2x2 orthogonal map closest to ``reference`` (orthogonal
-    Procrustes: ``R = U V^T`` from the SVD ``U S V^T`` of ``points^T reference``, both centred).
-
-    Used for 2-D pictures whose PCA axes were refitted at each epoch: it removes the sign flips and
-    rotations of the axes, not the change of the plane itself. ``points`` and ``reference`` have
-    shape (..., 2).
-    """
-    a, b = np.asarray(points, dtype=float), np.asarray(reference, dtype=float)
-    if a.shape != b.shape or a.shape[-1] != 2:
-        raise ValueError(
-            f"points and reference must have the same shape (..., 2), got {a.shape} and {b.shape}."
-        )
-    fa, fb = a.reshape(-1, 2), b.reshape(-1, 2)
-    u, _, vt = np.linalg.svd((fa - fa.mean(0)).T @ (fb - fb.mean(0)))
-    return a @ (u @ vt)
-
-
-def bound_check(track1: np.ndarray, track2: np.ndarray, seed: int = 0) -> dict:
-    """Gai & Zhang's track-distance bound on m pairs of tracks (n+1, m, d), with two controls that
-    can fail.
-
-    With ``a = x1(0) - x2(0)``, ``b = x1(n) - x2(n)`` and ``B = |a||b| / sqrt(|a|^2 + |b|^2)``
-    (:func:`dyndl_lite.geodesic.track_lower_bound`):
-
-    * ``network``: fraction of pairs with ``min_l |x1(l) - x2(l)| >= B``. Weak on its own: the
-      layers 0 and n already give a distance ``<= min(|a|, |b|)``, and
-      ``B >= min(|a|, |b|) / sqrt 2``;
-    * ``monotone``: fraction with ``<a, b> >= 0``, the theorem's premise (true for an optimal map);
-    * ``straight``: the geodesic model, straight segments between the network's own end points,
-      ``min_t |(1 - t) a + t b| >= B`` (holds exactly when the premise does);
-    * ``shuffled`` (control): the same with the end points of a random permutation of the inputs, a
-      map that ignores its input; the bound must fail for a sizeable fraction, showing the check can
-      fail.
-    """
-    t1, t2 = np.asarray(track1, dtype=float), np.asarray(track2, dtype=float)
-    if t1.shape != t2.shape or t1.ndim != 3:
-        raise ValueError(
-            f"track1 and track2 must both have shape (n+1, m, d), got {t1.shape} and {t2.shape}."
-        )
-
-    def straight(
-        a: np.ndarray, b: np.ndarray
-    ) -> np.ndarray:  # min over t in [0, 1] of |a + t (b - a)|
-        step = b - a
-        t = np.clip(-(a * step).sum(-1) / np.maximum((step * step).sum(-1), 1e-300), 0, 1)
-        return np.linalg.norm(a + t[:, None] * step, axis=-1)
-
-    a, b = t1[0] - t2[0], t1[-1] - t2[-1]
-    bound = track_lower_bound(t1[0], t2[0], t1[-1], t2[-1])
-    perm = np.random.default_rng(seed).permutation(t1.shape[1])
-    b_shuffled = t1[-1][perm] - t2[-1][perm]
-    bound_shuffled = track_lower_bound(t1[0], t2[0], t1[-1][perm], t2[-1][perm])
-    distance = track_distance(t1, t2)
-    positive = bound > 0
-    return {
-        "pairs": int(t1.shape[1]),
-        "network": float(np.mean(distance >= bound)),
-        "monotone": float(np.mean((a * b).sum(-1) >= 0)),
-        "straight": float(np.mean(straight(a, b) >= bound * (1 - 1e-9))),
-        "shuffled": float(np.mean(straight(a, b_shuffled) >= bound_shuffled * (1 - 1e-9))),
-        "median_ratio": float(np.median(distance[positive] / bound[positive]))
-        if positive.any()
-        else float("nan"),
-    }
-
-
-def paper_cifar100_rows() -> list[dict]:
-    """Gai & Zhang's CIFAR-100 values as table rows for :func:`dyndl_lite.verdicts.gai`. The paper
-    plots test accuracy only, so it stands in the ``train_acc`` field; use these rows for the
-    per-weight-decay comparisons, not for the training-accuracy trend."""
-    p = PAPER["cifar100"]
-    return [
-        {
-            "network": net,
-            "weight_decay": g,
-            "lss": p[f"{key}_lss"][i],
-            "ots": p[f"{key}_ots"][i],
-            "train_acc": p[f"{key}_test_acc_pct"][i] / 100,
-        }
-        for i, g in enumerate(p["weight_decay"])
-        for net, key in (("residual", "resnet"), ("plain", "plain"))
-    ]
-
-
-def _with_margin(verdict: str, margin: float | None, digits: int) -> str:
-    """``holds (margin 0.03)``: a verdict and the margin its difference was judged against."""
-    return verdict if margin is None else f"{verdict} (margin {margin:.{digits}f})"
-
-
-def unequal_budgets(rows: list[dict]) -> dict[float, tuple[int, int]]:
-    """``{weight_decay: (residual epochs, plain epochs)}`` for the weight decays whose two
-    networks were trained for different numbers of epochs (rows with ``epochs_run``): there the
-    comparison mixes architecture with training length."""
-    epochs: dict[float, dict[str, int]] = {}
-    for r in rows:
-        if "epochs_run" in r:
-            epochs.setdefault(float(r["weight_decay"]), {})[r["network"]] = int(r["epochs_run"])
-    return {
-        g: (e["residual"], e["plain"])
-        for g, e in sorted(epochs.items())
-        if len(e) == 2 and e["residual"] != e["plain"]
-    }
-
-
-def verdict_markdown(rows: list[dict]) -> str:
-    """Per weight decay: our LSS and OTS, residual vs plain, with :func:`dyndl_lite.verdicts.gai`'s
-    verdicts and the margin each difference had to clear, beside the paper's CIFAR-100 values at
-    the same weight decay (judged by the sign, as the paper prints no error), where it has one.
-    A weight decay whose two networks had different training lengths says so in its first cell."""
-    ours = verdicts.gai(rows)["per_weight_decay"]
-    unequal = unequal_budgets(rows)
-    theirs = {r["weight_decay"]: r for r in verdicts.gai(paper_cifar100_rows())["per_weight_decay"]}
-    lines = []
-    for r in ours:
-        t = theirs.get(r["weight_decay"])
-        lines.append(
-            [
-                f"{r['weight_decay']:g}"
-                + (
-                    " (residual / plain trained {} / {} epochs)".format(*unequal[r["weight_decay"]])
-                    if r["weight_decay"] in unequal
-                    else ""
-                ),
-                f"{r['lss_residual']:.2f} / {r['lss_plain']:.2f}",
-                _with_margin(r["straighter"], r["lss_margin"], 2),
-                f"{t['lss_residual']:.2f} / {t['lss_plain']:.2f}: {t['straighter']}"
-                if t
-                else "not in the paper",
-                f"{r['ots_residual']:.3f} / {r['ots_plain']:.3f}",
-                _with_margin(r["more_optimal"], r["ots_margin"], 3),
-                f"{t['ots_residual']:.2f} / {t['ots_plain']:.2f}: {t['more_optimal']}"
-                if t
-                else "not in the paper",
-            ]
-        )
-    return verdicts.markdown_table(
-        [
-            "γ",
-            "LSS residual / plain (ours)",
-            "straighter? (ours)",
-            "paper, CIFAR-100 (theirs)",
-            "OTS residual / plain (ours)",
-            "more optimal? (ours, heuristic margin)",
-            "paper, CIFAR-100 (theirs)",
-        ],
-        lines,
-    )
-
-
-#: Epochs per run that :func:`training_trends` tests, spread evenly from the first to the last.
-TREND_EPOCHS = 5
-
-
-def trend_epochs(epochs: int, points: int = TREND_EPOCHS) -> list[int]:
-    """Indices of ``points`` epochs spread evenly over ``epochs`` recorded ones, first and last
-    included (all of them when there are fewer)."""
-    if epochs <= points:
-        return list(range(epochs))
-    return sorted({round(i * (epochs - 1) / (points - 1)) for i in range(points)})
-
-
-def training_trends(
-    records: dict[tuple[str, float], dict], points: int = TREND_EPOCHS
-) -> list[dict]:
-    """Per run, whether LSS falls as training accuracy rises during training
-    (:func:`dyndl_lite.verdicts.falls_as_rises`: Spearman's rho with its exact permutation p-value)
-    on ``points`` epochs of its record's ``dynamics`` spread evenly from the first to the last
-    (:func:`trend_epochs`). Consecutive epochs are not exchangeable (both series drift with time,
-    so a permutation test over all 160 epochs would call a weak drift significant); a few spread
-    epochs, like the slides' snapshots, keep the test honest. ``records`` maps
-    ``(network, weight_decay)`` to a checkpoint record. This per-epoch reading is the book's own
-    extension: the slides show snapshots of tracks straightening, not a statistic."""
-    out = []
-    for (network, gamma), record in records.items():
-        dyn = record["dynamics"]
-        chosen = trend_epochs(len(dyn["epoch"]), points)
-        row = {
-            "network": network,
-            "weight_decay": gamma,
-            "epochs": len(dyn["epoch"]),
-            "tested_epochs": [dyn["epoch"][i] for i in chosen],
-            "lss_first": dyn["lss"][0],
-            "lss_last": dyn["lss"][-1],
-        }
-        if len(chosen) >= 2:
-            row.update(
-                verdicts.falls_as_rises(
-                    [dyn["lss"][i] for i in chosen], [dyn["train_acc"][i] for i in chosen]
-                )
-            )
-        else:
-            row.update(
-                {
-                    "rho": float("nan"),
-                    "points": 1,
-                    "p_low": 1.0,
-                    "p_high": 1.0,
-                    "verdict": verdicts.UNRESOLVED,
-                }
-            )
-        out.append(row)
-    return out
-
-
-def generalization_markdown(rows: list[dict]) -> str:
-    """Per weight decay: residual and plain test accuracy and
-    :func:`dyndl_lite.verdicts.generalizes_better`'s verdict on "the residual network generalizes
-    better", with the difference and its binomial margin on the evaluation images."""
-    lines = [
-        [
-            f"{r['weight_decay']:g}",
-            f"{100 * r['residual']:.2f} / {100 * r['plain']:.2f}",
-            f"{r['difference']:+.2f}",
-            f"{r['margin']:.2f} ({r['images']:,} images)",
-            r["verdict"],
-        ]
-        for r in verdicts.generalizes_better(rows)
-    ]
-    return verdicts.markdown_table(
-        [
-            "γ",
-            "accuracy % residual / plain",
-            "residual - plain (points)",
-            "margin 1.96 s.e.",
-            "residual generalizes better?",
-        ],
-        lines,
-    )
-
-
-def generalization_paragraph(rows: list[dict], data: str) -> str:
-    """The lecture's "better generalization" claim judged on MNIST in plain words, from
-    :func:`dyndl_lite.verdicts.generalizes_better`, with the straightest residual network's
-    accuracy beside it."""
-    per = verdicts.generalizes_better(rows)
-    counts = verdicts.count(per)
-    k = len(per)
-    residual = [r for r in rows if r["network"] == "residual"]
-    straightest = min(residual, key=lambda r: r["lss"])
-    rank = sorted(residual, key=lambda r: -r["test_acc"]).index(straightest) + 1
-    text = (
-        f"**Better generalization?** On {data} the residual network's test accuracy is higher "
-        f"than the plain one's beyond the margin at {counts[verdicts.HOLDS]} of {k} weight decays, "
-        f"lower at {counts[verdicts.FAILS]}, and within the margin at "
-        f"{counts[verdicts.UNRESOLVED]}; the differences run from "
-        f"{min(r['difference'] for r in per):+.2f} to {max(r['difference'] for r in per):+.2f} "
-        "points. The straightest residual network "
-        f"(γ = {straightest['weight_decay']:g}, LSS {straightest['lss']:.2f}) is number {rank} of "
-        f"{len(residual)} residual networks by test accuracy. "
-    )
-    if counts[verdicts.HOLDS] == k:
-        text += "On MNIST the lecture's claim holds at every weight decay we trained."
-    elif counts[verdicts.FAILS] > 0:
-        text += (
-            "On MNIST the lecture's claim that residual networks generalize better does not "
-            f"hold at every weight decay: at {counts[verdicts.FAILS]} of {k} the plain network is "
-            "measurably more accurate."
-        )
-    else:
-        text += (
-            "On MNIST the lecture's claim is not established: where the residual network is not "
-            "measurably better, the data cannot tell the two apart."
-        )
-    return text
-
-
-def degradation(records: dict[tuple[str, float], dict]) -> dict:
-    """:func:`dyndl_lite.verdicts.degradation` from checkpoint records: per weight decay the final
-    running training accuracy of the residual and the plain network, over the training images
-    the records name (``train_subset`` or all of ``data.train_images``)."""
-    gammas = sorted({g for (_, g) in records})
-    train_acc = {
-        g: (records[("residual", g)]["train_acc"], records[("plain", g)]["train_acc"])
-        for g in gammas
-        if ("residual", g) in records and ("plain", g) in records
-    }
-    counts = {
-        rec["recipe"].get("train_subset") or rec["data"]["train_images"] for rec in records.values()
-    }
-    if len(counts) != 1:
-        raise ValueError(f"the records were trained on different numbers of images: {counts}.")
-    return verdicts.degradation(train_acc, int(counts.pop()))
 
 
 def ots_against_points(
@@ -662,120 +339,3 @@ def ots_against_points(
         for m in sorted(points)
         if m <= m_max
     ]
-
-
-def _ends_of_sweep(rows: list[dict]) -> str:
-    """``"from γ = 0 to γ = 0.01 its LSS goes from 1.87 to 1.27 and its training accuracy from
-    1.000 to 0.965. "``: the two ends of one network's weight-decay sweep."""
-    low, high = (
-        min(rows, key=lambda r: r["weight_decay"]),
-        max(rows, key=lambda r: r["weight_decay"]),
-    )
-    return (
-        f"from γ = {low['weight_decay']:g} to γ = {high['weight_decay']:g} its LSS goes from "
-        f"{low['lss']:.2f} to {high['lss']:.2f} and its training accuracy from "
-        f"{low['train_acc']:.3f} to {high['train_acc']:.3f}. "
-    )
-
-
-def verdict_paragraph(rows: list[dict], trends: list[dict], data: str) -> str:
-    """Plain words, with the numbers, for :func:`verdict_markdown` and :func:`training_trends`;
-    the training lengths are the rows' ``epochs_run`` (:func:`table`)."""
-    if any("epochs_run" not in r for r in rows):
-        raise ValueError("every row needs 'epochs_run' (the rows of gai.table have it).")
-    epochs = [r["epochs_run"] for r in rows]
-    v = verdicts.gai(rows)
-    per = v["per_weight_decay"]
-    k = len(per)
-    straight = sum(r["straighter"] == verdicts.HOLDS for r in per)
-    optimal = sum(r["more_optimal"] == verdicts.HOLDS for r in per)
-    across = v["lss_falls_as_accuracy_rises"].get("residual")
-    during = [t for t in trends if t["network"] == "residual"]
-    during_holds = sum(t["verdict"] == verdicts.HOLDS for t in during)
-    res_lss = [r["lss_residual"] for r in per]
-    res_ots = [r["ots_residual"] for r in per]
-    paper = verdicts.gai(paper_cifar100_rows())["per_weight_decay"]
-    paper_both = sum(r["straighter"] == r["more_optimal"] == verdicts.HOLDS for r in paper)
-    unresolved = sum(verdicts.UNRESOLVED in (r["straighter"], r["more_optimal"]) for r in per)
-    budget = "-".join(str(e) for e in sorted({min(epochs), max(epochs)}))
-    unresolved_note = (
-        f" (at {unresolved} of {k} a difference lies within its margin: not resolved)"
-        if unresolved
-        else ""
-    )
-    text = (
-        f"**Verdict** (MNIST, {k} weight decays, one seed each, {budget} epochs of training; "
-        f"LSS and OTS on {data}). A difference counts when it exceeds two standard errors of "
-        "the images' sampling (for OTS a heuristic margin: the points of one assignment are not "
-        "independent draws, and OTS changes with their number). "
-        f"The residual network is straighter than the plain one at {straight} of {k} weight decays "
-        f"and more optimal at {optimal} of {k}{unresolved_note}; "
-        f"Gai & Zhang's CIFAR-100 residual network is both at {paper_both} of their {len(paper)}. "
-        f"Our residual LSS ranges over {min(res_lss):.2f}-{max(res_lss):.2f} and OTS over "
-        f"{min(res_ots):.3f}-{max(res_ots):.3f}, "
-        f"against the paper's MNIST ResNet {PAPER['mnist']['lss']} and {PAPER['mnist']['ots']}. "
-    )
-    unequal = unequal_budgets(rows)
-    if unequal:
-        text += (
-            f"At γ = {', '.join(f'{g:g}' for g in unequal)} the residual and plain networks were "
-            "trained for different numbers of epochs ("
-            + "; ".join(f"{a} and {b}" for a, b in unequal.values())
-            + "), so that comparison mixes architecture with training length. "
-        )
-    if across is not None:
-        if min(epochs) != max(epochs):
-            text += (
-                f"The runs were trained for different numbers of epochs ({budget}), so the "
-                "comparison across weight decays mixes training length with weight decay. "
-            )
-        falls = {
-            verdicts.HOLDS: "falls",
-            verdicts.FAILS: "rises",
-            verdicts.UNRESOLVED: "neither falls nor rises measurably",
-        }[across["verdict"]]
-        residual_rows = [r for r in rows if r["network"] == "residual"]
-        accuracies = [r["train_acc"] for r in residual_rows]
-        gammas = [r["weight_decay"] for r in residual_rows]
-        text += (
-            f"Across weight decays the residual network's LSS {falls} "
-            f"as its training accuracy rises (Spearman's rho = {across['rho']:+.2f} "
-            f"over {across['points']} points, "
-            f"{'exact' if across['exact'] else 'random'} permutation p = "
-            + (
-                f"{across['p_high']:.3f} for a rise"
-                if across["verdict"] == verdicts.FAILS
-                else f"{across['p_low']:.3f} for a fall"
-            )
-            + f"; a direction counts at p <= {across['level']:g}): "
-            + _ends_of_sweep(residual_rows)
-            + f"Our weight decays span {min(gammas):g}-{max(gammas):g}, Gai & Zhang's CIFAR-10 "
-            f"sweep {PAPER_CIFAR10_WEIGHT_DECAYS[0]:g}-{PAPER_CIFAR10_WEIGHT_DECAYS[1]:g}; and "
-            f"our training accuracies lie within {100 * (max(accuracies) - min(accuracies)):.1f} "
-            f"points of each other, between {min(accuracies):.3f} and {max(accuracies):.3f}"
-            + (
-                ", near the ceiling of 1, where there is little left to rank. "
-                if min(accuracies) >= CEILING
-                else ". "
-            )
-        )
-    text += (
-        "During training (the book's own extension: the slides show snapshots, not a statistic "
-        "over epochs), LSS falls measurably as training accuracy rises in "
-        f"{during_holds} of {len(during)} residual runs "
-        f"(Spearman's rho over {TREND_EPOCHS} epochs of each record spread from the first to the "
-        "last, exact permutation p <= 0.05). "
-    )
-    claims = [
-        straight == k,
-        optimal == k,
-        across is not None and across["verdict"] == verdicts.HOLDS,
-    ]
-    text += (
-        "All three of the paper's qualitative claims hold in our runs."
-        if all(claims)
-        else f"{sum(claims)} of the three qualitative claims "
-        "(straighter at every weight decay, more optimal at every "
-        "weight decay, LSS falling as accuracy rises across weight decays) hold in our runs."
-    )
-    return text

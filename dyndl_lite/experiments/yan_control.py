@@ -21,14 +21,14 @@ epoch) measured the *same way*. Each gap gets a margin:
   ``1.96 sqrt(se_b(ours)^2 + se_b(authors)^2)``.
 
 A gap inside its margin reads "within noise". The same weights were also attacked by the authors'
-own script (their log, :data:`~dyndl_lite.experiments.yan.AUTHORS_LOG_FGSM`, run 1): that is the
-sharpest protocol check, the same network measured two ways.
+own script (their log, :data:`~dyndl_lite.experiments.yan_paper.AUTHORS_LOG_FGSM`, run 1): that is
+the sharpest protocol check, the same network measured two ways.
 
 Example::
 
     >>> from dyndl_lite.experiments import yan, yan_control
     >>> found = yan_control.control("quick")                 # doctest: +SKIP
-    >>> rows = yan_control.gaps(found, yan.table(2))         # doctest: +SKIP
+    >>> rows = yan_control.gaps(found, yan.table("gaussian"))  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -41,9 +41,12 @@ import numpy as np
 
 from dyndl_lite import pretrained, protocols, records, released, significance, verdicts
 from dyndl_lite.data import DatasetNotFoundError
-from dyndl_lite.experiments import yan
+from dyndl_lite.experiments.results import YanTable
+from dyndl_lite.experiments.yan_paper import AUTHORS_LOG_FGSM, column_label
+from dyndl_lite.experiments.yan_paper import COLUMNS as PAPER_COLUMNS
 
-COLUMNS = yan.COLUMNS[("mnist", 2)]
+#: The columns of Table 2 (MNIST), the table the control measures.
+COLUMNS = PAPER_COLUMNS[("mnist", 2)]
 #: Live re-measurement per mode on top of the records (:func:`dyndl_lite.records.spot_check`):
 #: quick mode samples cells and images, full mode re-measures every cell on every image.
 SPOT_CHECK = {
@@ -138,30 +141,30 @@ def _reading(gap: float, margin: float, below: str, above: str) -> str:
     return below if gap < 0 else above
 
 
-def gaps(control: dict, table2: dict) -> list[dict]:
+def gaps(control: dict, table2: YanTable) -> list[dict]:
     """One row per (model, column) of Table 2 for the CNN and the ODENet: the paper's mean and
     std, the authors' network under the book's code, ours (mean over the table's seeds), the
     protocol gap ``authors - paper`` and the training gap ``ours - authors``, each with its
     margin and reading (see the module's docstring)."""
-    if table2.get("table") != 2:
-        raise ValueError("table2 must be yan.table(2)'s result (the Gaussian-trained networks).")
-    if table2.get("fallback", True):
+    if table2.number != 2:
+        raise ValueError(
+            "table2 must be yan.table('gaussian')'s result (the Gaussian-trained networks)."
+        )
+    if table2.fallback:
         raise ValueError(
             "table2 was measured on the offline fallback's images (official training images); "
             "the control is measured on the official test set, so the two do not compare."
         )
     rows = []
     for model in ("cnn", "odenet"):
-        seeds = np.array(table2["rows"][model]["seeds"])
-        first = table2["seeds"][0]  # with one seed, the images its columns used
+        seeds = np.array(table2.rows[model]["seeds"])
+        first = table2.seeds[0]  # with one seed, the images its columns used
         per_seed_images = [
-            table2["pgd_images_per_seed"][first]
-            if kind == "pgd"
-            else table2["images_per_seed"][first]
-            for kind, _ in table2["column_specs"]
+            table2.pgd_images_per_seed[first] if kind == "pgd" else table2.images_per_seed[first]
+            for kind, _ in table2.column_specs
         ]
-        for j, column in enumerate(table2["columns"]):
-            paper, paper_std = table2["paper"][model][j]
+        for j, column in enumerate(table2.columns):
+            paper, paper_std = table2.paper[model][j]
             authors = control["models"][model]["accuracy"][j]
             n = control["models"][model]["images"][j]
             ours = seeds[:, j]
@@ -229,13 +232,13 @@ def same_weights_markdown(control: dict) -> str:
     lines = []
     for model, found in control["models"].items():
         for j, (kind, strength) in enumerate(COLUMNS):
-            if kind != "fgsm" or strength not in yan.AUTHORS_LOG_FGSM:
+            if kind != "fgsm" or strength not in AUTHORS_LOG_FGSM:
                 continue
             lines.append(
                 [
                     {"cnn": "CNN", "odenet": "ODENet", "tisode": "TisODE"}[model],
-                    yan.column_label(kind, strength),
-                    f"{yan.AUTHORS_LOG_FGSM[strength][model][0]:.1f}",
+                    column_label(kind, strength),
+                    f"{AUTHORS_LOG_FGSM[strength][model][0]:.1f}",
                     f"{found['accuracy'][j]:.1f}",
                     f"{found['accuracy_among_clean_correct'][j]:.1f}",
                 ]
@@ -246,12 +249,13 @@ def same_weights_markdown(control: dict) -> str:
 def which_accuracy(control: dict) -> str:
     """A computed sentence: which of the book's two accuracies (plain, or among clean-correct
     images) lies closer to the authors' own log for the same networks (FGSM columns of
-    :data:`~dyndl_lite.experiments.yan.AUTHORS_LOG_FGSM`, run 1), as a mean absolute difference."""
+    :data:`~dyndl_lite.experiments.yan_paper.AUTHORS_LOG_FGSM`, run 1), as a mean absolute
+    difference."""
     plain, among, apart = [], [], []
     for model, found in control["models"].items():
         for j, (kind, strength) in enumerate(COLUMNS):
-            if kind == "fgsm" and strength in yan.AUTHORS_LOG_FGSM:
-                logged = yan.AUTHORS_LOG_FGSM[strength][model][0]
+            if kind == "fgsm" and strength in AUTHORS_LOG_FGSM:
+                logged = AUTHORS_LOG_FGSM[strength][model][0]
                 plain.append(abs(found["accuracy"][j] - logged))
                 among.append(abs(found["accuracy_among_clean_correct"][j] - logged))
                 apart.append(abs(found["accuracy_among_clean_correct"][j] - found["accuracy"][j]))

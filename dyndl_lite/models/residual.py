@@ -14,7 +14,7 @@ How tracks are formed (the one place the book defines it):
 The track of an input is ``x(0), x(1), ..., x(n)``: n+1 points of R^d, one
 per block boundary. Pictures in 2-D project the stacked tracks of all shown
 samples with one PCA fitted to all their layers together
-(:func:`dyndl_lite.experiments.gai.pca_2d`).
+(:func:`dyndl_lite.geodesic.pca_2d`).
 
 The MNIST pair of chapter 10 uses ``MNIST_WIDTH`` and ``MNIST_DEPTH``.
 """
