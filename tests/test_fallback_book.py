@@ -60,19 +60,18 @@ def test_yan_table_divides_by_the_images_it_used(monkeypatch):
     if not yan.available_seeds("clean"):
         pytest.skip("no shipped yan-* checkpoints")
     held_out = fallback_like(40)
-    monkeypatch.setattr(yan, "load_mnist", lambda split="test", **_: held_out)
     monkeypatch.setitem(yan.ATTACK_IMAGES, "full", 10_000)  # asks for more images than there are
     monkeypatch.setitem(yan.PGD_IMAGES, "full", 1_000)
     monkeypatch.setitem(yan.COLUMNS, ("mnist", 1), [("fgsm", 0.1)])
     monkeypatch.setitem(yan.PAPER, ("mnist", 1), {m: [(0.0, 0.0)] for m in yan.MODELS})
-    result = yan.table(1, "full", seeds=[yan.available_seeds("clean")[0]])
-    assert result["images"] == 40 and result["pgd_images"] == 40
-    assert "first 40 images (PGD: first 40)" in result["data"]
-    assert "held-out fallback" in result["accuracy_label"]
-    net, _ = yan.load("cnn", result["seeds"][0])
+    result = yan.table("clean", "full", seeds=[yan.available_seeds("clean")[0]], test=held_out)
+    assert result.images == 40 and result.pgd_images == 40
+    assert "first 40 images (PGD: first 40)" in result.data
+    assert "held-out fallback" in result.accuracy_label
+    net, _ = yan.load("cnn", result.seeds[0])
     with torch.inference_mode():
         correct = int((net(held_out.images).argmax(1) == held_out.labels).sum())
-    assert result["rows"]["cnn"]["clean"][0] == pytest.approx(100 * correct / 40)
+    assert result.rows["cnn"]["clean"][0] == pytest.approx(100 * correct / 40)
 
 
 @pytest.fixture

@@ -6,7 +6,8 @@ ways: finished, refused with a one-line ``error:`` (no traceback), or killed; an
 is consistent (every state and checkpoint passes its SHA-256 check). At the end each run is
 finished without interference and must give the bitwise weights of an uninterrupted run.
 
-Rounds: ``$DYNDL_KILL_ROUNDS`` (default 3; run 10 or more by hand); ``$DYNDL_KILL_SEED`` picks the random moments.
+Rounds: ``$DYNDL_KILL_ROUNDS`` (default 3; run 10 or more by hand); ``$DYNDL_KILL_SEED``
+picks the random moments.
 """
 
 from __future__ import annotations

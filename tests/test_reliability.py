@@ -327,7 +327,7 @@ def test_7_chen_table_reads_a_fallback_record_in_the_user_folder(tmp_path, monke
     pretrained.save(chen.EXPERIMENT.build("mlp"), "chen-mlp-seed0", record, folder=tmp_path)
     g = torch.Generator().manual_seed(0)
     test = ImageData(torch.rand(20, 1, 28, 28, generator=g), torch.arange(20) % 10, "20 images")
-    (row,) = chen.table(test=test, device="cpu")
+    (row,) = chen.table(test=test).rows
     assert row["recorded_test_error_percent"] is None
     assert row["record"]["loaded_from"] == str(tmp_path)
 
