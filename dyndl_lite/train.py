@@ -246,7 +246,7 @@ def _prepare(
         raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}.")
     if not isinstance(recipe, Recipe):
         raise TypeError(
-            "recipe must be a dyndl_lite.train.Recipe (each experiment's recipe()), "
+            "recipe must be a dyndl_lite.recipe.Recipe (each experiment's recipe()), "
             f"got {type(recipe).__name__}."
         )
     device = get_device(device)

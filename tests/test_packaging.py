@@ -238,3 +238,12 @@ def test_importing_the_package_imports_no_tooling():
     loaded = set(process.stdout.split())
     assert "dyndl_lite" in loaded and "torch" in loaded
     assert loaded.isdisjoint(TOOLING), sorted(loaded & set(TOOLING))
+
+
+def test_contributing_map_names_every_module_of_the_package():
+    text = (ROOT / "CONTRIBUTING.md").read_text()
+    architecture = text.split("## The architecture on one screen")[1].split("```")[1]
+    named = set(re.findall(r"[a-z_]+", architecture))
+    package = ROOT / "dyndl_lite"
+    modules = {p.stem for p in package.rglob("*.py") if not p.stem.startswith("_")}
+    assert sorted(modules - named) == []

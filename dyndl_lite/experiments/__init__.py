@@ -20,7 +20,7 @@ compares them), so that one read predicts the others:
 ``PAPER``, ``PAPER_SOURCE``                    the paper's numbers as published, and where they
                                                are printed
 ``recipe(model, regime)``                      the paper's training recipe
-                                               (a :class:`~dyndl_lite.train.Recipe`)
+                                               (a :class:`~dyndl_lite.recipe.Recipe`)
 ``checkpoint_name(model, seed, regime)``       the checkpoint's name
 ``train(model, seed, regime, **options)``      train (or resume) one network:
                                                :func:`dyndl_lite.runs.train`, returns a path

@@ -332,7 +332,7 @@ def correct_per_image(
 ) -> torch.Tensor:
     """Per-image correctness ``[argmax_j f(x_i)_j = y_i]`` of ``net`` on ``data`` (a bool tensor,
     one entry per image), in eval mode under ``torch.inference_mode`` as
-    :func:`dyndl_lite.train.count_correct`, whose sum it equals."""
+    :func:`dyndl_lite.accuracy.count_correct`, whose sum it equals."""
     device = get_device(device)
     net.to(device)
     parts = []
