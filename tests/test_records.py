@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from dyndl_lite import pretrained, protocols, records
+from dyndl_lite import pretrained, protocols, recorded, records
 from dyndl_lite.__main__ import main
 from dyndl_lite.data import ImageData
 from dyndl_lite.experiments import chen, gai, yan
@@ -295,3 +295,54 @@ def test_ship_writes_the_record_the_chapters_read(tmp_path, monkeypatch):
     assert main(["ship", NAME, "--from", str(tmp_path / "user")]) == 0
     assert records.status(NAME, shipped) == "current"
     assert records.load(NAME, shipped).cells["clean"].k == IMAGES
+
+
+# --------------------------------------------------------------------------- recorded.show
+
+
+@pytest.fixture
+def in_user_folder(copy, monkeypatch):
+    """The fixture's checkpoint and record stand in the user folder, where chapters look first."""
+    folder, _, data, net = copy
+    monkeypatch.setenv(pretrained.CHECKPOINTS_VARIABLE, str(folder))
+    return data, net
+
+
+def test_show_reads_the_record_and_rechecks_a_seeded_sample(in_user_folder):
+    data, _ = in_user_folder
+    shown = recorded.show([NAME], data, "quick", seed=3, cells=2, images=10, pgd_images=5)
+    assert shown.records[NAME].cells["clean"].k == IMAGES
+    assert shown.lines[0].startswith("Numbers from 1 evaluation record(s)")
+    assert "(seed 3, 2 of" in shown.lines[1] and shown.lines[1].endswith("sigma")
+    full = recorded.show([NAME], data, "full")
+    cells = len(full.records[NAME].cells)
+    assert f"{cells} of {cells} cells" in full.lines[1]
+
+
+def test_show_fails_when_the_live_network_disagrees_with_its_record(in_user_folder, monkeypatch):
+    data, net = in_user_folder
+    monkeypatch.setattr(records, "load_checkpoint", lambda name, device=None: (rolled(net), {}))
+    with pytest.raises(records.SpotCheckError, match=r"clean: 0 vs 24 \(tolerance"):
+        recorded.show([NAME], data, "full")
+
+
+def test_show_skips_the_live_check_on_other_data_and_says_why(in_user_folder):
+    data, net = in_user_folder
+    other = synthetic(net, IMAGES + 1)
+    shown = recorded.show([NAME], other, "quick")
+    assert len(shown.lines) == 2 and "Live check skipped" in shown.lines[1]
+
+
+@pytest.mark.parametrize("mode, names, error", [("slow", [NAME], "mode"), ("quick", [], "names")])
+def test_show_names_the_bad_argument(in_user_folder, mode, names, error):
+    with pytest.raises(ValueError, match=error):
+        recorded.show(names, in_user_folder[0], mode)
+
+
+def test_draw_takes_distinct_pairs_reproducibly_from_every_record():
+    cells = {c: records.Cell(np.ones(4, bool)) for c in ("clean", "fgsm-0.3", "pgd-0.2")}
+    loaded = {n: records.Record(n, {}, cells, {}, {}) for n in ("a", "b")}
+    chosen = recorded.draw(loaded, 4, seed=0)
+    pairs = [(n, c) for n, cs in chosen.items() for c in cs]
+    assert len(set(pairs)) == 4 and chosen == recorded.draw(loaded, 4, seed=0)
+    assert sum(map(len, recorded.draw(loaded, 99, seed=1).values())) == 6
