@@ -330,6 +330,21 @@ def _mnist(device: torch.device, allow_fallback: bool) -> tuple[ImageData, Image
         ) from error
 
 
+def _claim(run: Run, out: Path, overwrite: bool) -> StateStore:
+    """``run``'s state in ``out``, once its lock is held: ``FileExistsError`` for a finished
+    checkpoint there (unless ``overwrite``), and what earlier runs of this name, killed
+    mid-write, left behind is removed."""
+    if pretrained.exists(run.name, out) and not overwrite:
+        raise FileExistsError(
+            f"{run.name} is already trained in {out}; pass overwrite=True (--overwrite) to "
+            "train it again, or --out to train into another folder."
+        )
+    atomic.remove_strays(out, *(path.name for path in pretrained.paths(run.name, out)))
+    store = state_store(run, out)
+    store.remove_strays()
+    return store
+
+
 def train(
     experiment: Experiment,
     model: str,
@@ -366,15 +381,7 @@ def train(
     out = writable_folder(out) if out is not None else writable_folder(pretrained.user_dir())
     device = get_device(device)
     with run_lock(run, out):
-        if pretrained.exists(run.name, out) and not overwrite:
-            raise FileExistsError(
-                f"{run.name} is already trained in {out}; pass overwrite=True (--overwrite) to "
-                "train it again, or --out to train into another folder."
-            )
-        store = state_store(run, out)
-        # what earlier runs of this name, killed mid-write, left behind (we hold the lock)
-        atomic.remove_strays(out, *(path.name for path in pretrained.paths(run.name, out)))
-        store.remove_strays()
+        store = _claim(run, out, overwrite)
         train_data, test = _mnist(device, allow_fallback)
         seed_everything(seed)
         net = run.experiment.build(model).to(device)

@@ -65,9 +65,8 @@ def test_ode_block_is_explicit_euler_written_out():
 def test_residual_block_is_identity_plus_branch():
     torch.manual_seed(0)
     cnn = yan_cnn().eval()
-    for p in (
-        cnn.block.parameters()
-    ):  # zero branch weights: GN output is its bias (0), so the block is the identity
+    # zero branch weights: GN output is its bias (0), so the block is the identity
+    for p in cnn.block.parameters():
         torch.nn.init.zeros_(p)
     z = torch.randn(2, 64, 13, 13)
     assert torch.allclose(cnn.block(z), z)
