@@ -1,15 +1,17 @@
-"""Chen et al. (2018), Table 1: four MNIST models, their training run, and the table evaluated from
-checkpoints.
+"""Chen et al. (2018), Table 1: four MNIST models, their training run, and the table read from
+their evaluation records.
 
 The models are :mod:`dyndl_lite.models.chen`'s MLP, ResNet, RK-Net and ODE-Net; the
 paper's recipe is :func:`recipe` (torchdiffeq's ``examples/odenet_mnist.py``);
 checkpoints are ``chen-<model>-seed<S>``. :func:`train` trains one
 (``python -m dyndl_lite train chen --model resnet --epochs 10``); :func:`table`
-evaluates the checkpoints found (user folder first, then shipped) into a
-:class:`~dyndl_lite.experiments.results.ChenTable`, and :func:`verdict_markdown` /
-:func:`verdict_paragraph` compare it with the paper. Every network is trained on clean images
-(:data:`REGIMES`). Chapter 4 also uses :func:`tolerance_sweep` and :func:`adjoint_nfe_sweep`
-(Fig. 3).
+reads the evaluation records (:mod:`dyndl_lite.records`, protocol
+:data:`dyndl_lite.protocols.CHEN`) of the checkpoints found (user folder first, then shipped) into
+a :class:`~dyndl_lite.experiments.results.ChenTable`, measuring live only a user-folder checkpoint
+without a record, and :func:`verdict_markdown` / :func:`verdict_paragraph` compare it with the
+paper. Every network is trained on clean images (:data:`REGIMES`). Chapter 4 also uses
+:func:`adjoint_nfe_sweep` (Fig. 3c) live, and :func:`tolerance_sweep` (Fig. 3a) is what the
+records' sweep was measured with.
 """
 
 from __future__ import annotations
@@ -17,16 +19,18 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
+import numpy as np
 import torch
 
-from dyndl_lite import pretrained, runs, significance, verdicts
+from dyndl_lite import pretrained, protocols, records, runs, significance, verdicts
 from dyndl_lite.config import flush_denormals, get_device, get_mode
 from dyndl_lite.data import ImageData, load_mnist
 from dyndl_lite.experiments.results import ChenTable
 from dyndl_lite.models.blocks import count_parameters, evaluation_mode
 from dyndl_lite.models.chen import MODELS, PAPER_PARAMETERS_M, PAPER_TEST_ERROR_PERCENT, chen_model
+from dyndl_lite.record_format import data_key
 from dyndl_lite.train import Recipe, evaluate, ode_blocks
 
 #: Chen et al.'s Table 1 as published: test error (%) and parameters (millions) per model.
@@ -112,27 +116,139 @@ def _one_seed(seeds: Sequence[int] | None) -> int:
     return seeds[0]
 
 
-def _row(model: str, net: torch.nn.Module, record: dict, test: ImageData) -> dict:
-    """One model's row of :func:`table`: ``net`` evaluated on ``test`` beside its record and the
-    paper."""
-    start = time.perf_counter()
-    accuracy = evaluate(net, test.images, test.labels)
+#: Where a row of :func:`table` has its numbers from: a current evaluation record
+#: (:mod:`dyndl_lite.records`, the paper's full protocol on official MNIST test), or, for a
+#: checkpoint of the user folder without one, a measurement on the chapter's data now.
+FROM_RECORD = "evaluation record"
+MEASURED_LIVE = "measured live, no evaluation record"
+
+
+def _evaluation_record(name: str, folder: Path) -> records.Record | None:
+    """The current evaluation record of checkpoint ``name`` in ``folder``
+    (:func:`dyndl_lite.records.load`: a missing, edited or stale record raises a
+    :class:`~dyndl_lite.records.RecordError` naming ``make evaluate``), or ``None`` for a
+    checkpoint of the user folder that has no record file (a reader's own ``train``). A shipped
+    checkpoint must have a current record."""
+    if not pretrained.inside_shipped(folder) and not records.record_path(name, folder).exists():
+        return None
+    return records.load(name, folder)
+
+
+def _base_row(model: str, net: torch.nn.Module, record: dict) -> dict:
+    """The numbers of a row of :func:`table` that do not depend on where its error comes from:
+    parameters, the training record and the paper's numbers."""
     return {
         "model": model,
         "parameters": count_parameters(net),
-        "test_error_percent": 100 * (1 - accuracy),
         "recorded_test_error_percent": (
             None if record.get("test_acc") is None else 100 * (1 - record["test_acc"])
         ),
         "epochs_run": record["epochs_run"],
-        "eval_seconds": time.perf_counter() - start,
-        "data": test.name,
         "record": record,
-        "eval_images": len(test),
-        "accuracy_label": test.accuracy_label,
         "paper_parameters_m": PAPER[model]["parameters_m"],
         "paper_test_error_percent": PAPER[model]["test_error_percent"],
     }
+
+
+def _recorded_row(
+    model: str, net: torch.nn.Module, record: dict, evaluation: records.Record
+) -> dict:
+    """A row of :func:`table` read from the checkpoint's evaluation record ``evaluation``: test
+    error ``100 (1 - k / n)`` of its ``clean`` cell, ``k`` of the ``n`` official MNIST test images
+    classified correctly."""
+    clean = evaluation.cells["clean"]
+    return _base_row(model, net, record) | {
+        "test_error_percent": 100 * (1 - clean.value),
+        "eval_images": clean.n,
+        "eval_seconds": None,
+        "data": evaluation.key["data"],
+        # records are measured on official MNIST test only (records.official_test_data)
+        "accuracy_label": "test accuracy",
+        "source": FROM_RECORD,
+    }
+
+
+def _live_row(
+    model: str,
+    net: torch.nn.Module,
+    record: dict,
+    correct: torch.Tensor,
+    test: ImageData,
+    seconds: float,
+) -> dict:
+    """A row of :func:`table` measured now on ``test``: error ``100 (1 - mean_i correct_i)`` of
+    the per-image correctness ``correct`` (:func:`correct_per_image`) on all of ``test``."""
+    return _base_row(model, net, record) | {
+        "test_error_percent": 100 * (1 - correct.double().mean().item()),
+        "eval_images": len(test),
+        "eval_seconds": seconds,
+        "data": test.name,
+        "accuracy_label": test.accuracy_label,
+        "source": MEASURED_LIVE,
+    }
+
+
+def _recorded_sweep(evaluation: records.Record) -> list[dict]:
+    """The ODE-Net's tolerance sweep (Chen et al. Fig. 3a) read from its evaluation record, one row
+    per ``tol-<tol>`` cell in order of decreasing tolerance: the test error
+    ``100 (1 - k / n)`` of the cell (all ``n`` images), and the scalars ``solver-error-<tol>``
+    (measured on ``reference_images`` images against a solve at ``reference_tol``) and
+    ``nfe-forward-<tol>`` (mean forward NFE per batch), as :func:`tolerance_sweep` measured them."""
+    tols = sorted(
+        (protocols.parse_cell(c)[1] for c in evaluation.cells if c.startswith("tol-")),
+        reverse=True,
+    )
+    rows = []
+    for tol in tols:
+        cell = evaluation.cells[f"tol-{tol:.0e}"]
+        error = evaluation.scalars[f"solver-error-{tol:.0e}"]
+        rows.append(
+            {
+                "tol": tol,
+                "solver_error": error["value"],
+                "test_error_percent": 100 * (1 - cell.value),
+                "nfe_forward": evaluation.scalars[f"nfe-forward-{tol:.0e}"]["value"],
+                "reference_tol": error["reference_tol"],
+                "reference_images": error["n"],
+                "images": cell.n,
+                "data": evaluation.key["data"],
+                "source": FROM_RECORD,
+            }
+        )
+    return rows
+
+
+class _Outcomes(NamedTuple):
+    """One network's per-image correctness as :func:`table` found it: on which images (the SHA-256
+    of :func:`~dyndl_lite.record_format.data_key`, and their name) and from where
+    (:data:`FROM_RECORD` or :data:`MEASURED_LIVE`)."""
+
+    net: torch.nn.Module
+    data_sha256: str
+    correct: np.ndarray
+    data: str
+    source: str
+
+
+def _paired(found: dict[str, _Outcomes], test: ImageData | None, margin: float) -> dict:
+    """The ResNet against the ODE-Net on the same images (McNemar,
+    :func:`dyndl_lite.significance.paired_accuracy_difference` with the ResNet first, so that
+    ``difference`` is ``err_ODE - err_ResNet`` in points) with ``data`` (the images' name) and
+    ``sources`` (per model, where its outcomes come from). Outcomes on the same images (two
+    evaluation records, or a record and a live measurement on the records' images) are paired as
+    they are; otherwise both networks are measured live on all of ``test`` (default MNIST test)."""
+    res, ode = found["resnet"], found["odenet"]
+    if res.data_sha256 == ode.data_sha256:
+        a, b, data = res.correct, ode.correct, res.data
+        sources = {"resnet": res.source, "odenet": ode.source}
+    else:
+        test = test if test is not None else load_mnist("test")
+        a, b = (correct_per_image(o.net, test).numpy() for o in (res, ode))
+        data, sources = test.name, {"resnet": "measured live", "odenet": "measured live"}
+    paired = significance.paired_accuracy_difference(
+        np.asarray(a, dtype=bool), np.asarray(b, dtype=bool), margin
+    )
+    return paired | {"data": data, "sources": sources}
 
 
 def table(
@@ -141,34 +257,80 @@ def table(
     seeds: Sequence[int] | None = None,
     test: ImageData | None = None,
 ) -> ChenTable:
-    """Chen et al.'s Table 1 from the checkpoints of one seed (``seeds``, default ``(0,)``): one
-    row per model with a checkpoint, its parameters, its test error measured now on all of
-    ``test`` (default: MNIST test; the same images in both modes), the error recorded at training
-    time, the epochs run and the paper's numbers; and the ODE-Net against the ResNet on the same
-    images (:func:`paired_comparison`). A record without a test accuracy (a run on the offline
-    fallback, whose held-out images are not a test set) has ``recorded_test_error_percent``
-    ``None``."""
+    """Chen et al.'s Table 1 from the checkpoints of one seed (``seeds``, default ``(0,)``), one
+    row per model with a checkpoint (user folder first, then shipped): its parameters, its test
+    error, the error recorded at training time, the epochs run and the paper's numbers; the
+    ODE-Net against the ResNet on the same images (paired, McNemar); and the ODE-Net's tolerance
+    sweep (Chen et al. Fig. 3a).
+
+    Each network's numbers are read from its **evaluation record** (:mod:`dyndl_lite.records`,
+    protocol :data:`dyndl_lite.protocols.CHEN`: all 10,000 official MNIST test images), the same in
+    both modes and whatever ``test`` is: error ``100 (1 - k / n)`` of the record's ``clean`` cell,
+    the paired comparison from the two records' per-image outcomes, the sweep from the ``tol-*``
+    cells and the ``solver-error-*`` / ``nfe-forward-*`` scalars. A record that is missing (for a
+    shipped checkpoint), edited or stale raises a :class:`~dyndl_lite.records.RecordError` naming
+    ``make evaluate``. A checkpoint of the user folder without a record is measured live on all of
+    ``test`` (default: :func:`~dyndl_lite.data.load_mnist` ``("test")``, loaded only then), its row
+    labelled :data:`MEASURED_LIVE` (its sweep too, by :func:`tolerance_sweep`). A training record
+    without a test accuracy (a run on the offline fallback) has ``recorded_test_error_percent``
+    ``None``. The live re-check of the records is :func:`dyndl_lite.recorded.show`'s, in the
+    chapter."""
     if regime not in REGIMES:
         raise ValueError(f"regime must be one of {REGIMES} for Chen et al., got {regime!r}.")
     mode, seed = get_mode(mode), _one_seed(seeds)
-    test = test if test is not None else load_mnist("test")
-    rows = []
+    rows: list[dict] = []
+    found: dict[str, _Outcomes] = {}
+    evaluations: dict[str, records.Record] = {}
+    sweep: list[dict] = []
     for model in MODELS:
-        if pretrained.exists(checkpoint_name(model, seed)):
-            rows.append(_row(model, *load(model, seed), test))
-    have = {row["model"] for row in rows}
-    paired = paired_comparison(test, seed) if {"resnet", "odenet"} <= have else None
+        name = checkpoint_name(model, seed)
+        if not pretrained.exists(name):
+            continue
+        net, record = load(model, seed)
+        evaluation = _evaluation_record(name, Path(record["loaded_from"]))
+        if evaluation is not None:
+            evaluations[name] = evaluation
+            rows.append(_recorded_row(model, net, record, evaluation))
+            found[model] = _Outcomes(
+                net,
+                evaluation.key["data_sha256"],
+                evaluation.cells["clean"].outcomes,
+                evaluation.key["data"],
+                FROM_RECORD,
+            )
+            sweep = _recorded_sweep(evaluation) if model == "odenet" else sweep
+            continue
+        test = test if test is not None else load_mnist("test")
+        start = time.perf_counter()
+        correct = correct_per_image(net, test)
+        rows.append(_live_row(model, net, record, correct, test, time.perf_counter() - start))
+        found[model] = _Outcomes(
+            net, data_key(test)["data_sha256"], correct.numpy(), test.name, MEASURED_LIVE
+        )
+        if model == "odenet":
+            extra = {"images": len(test), "data": test.name, "source": MEASURED_LIVE}
+            sweep = [r | extra for r in tolerance_sweep(net, test)]
+    margin = verdicts.CHEN_EQUIVALENCE_MARGIN
+    paired = _paired(found, test, margin) if {"resnet", "odenet"} <= set(found) else None
+    if not rows:
+        test = test if test is not None else load_mnist("test")
+    # the rows' data, in order; one entry unless a live row sits beside records on other images
+    shared = list(dict.fromkeys((r["data"], r["eval_images"], r["accuracy_label"]) for r in rows))
+    shared = shared or [(test.name, len(test), test.accuracy_label)]
+    live = any(r["source"] == MEASURED_LIVE for r in rows) or not rows
     return ChenTable(
         regime=regime,
         mode=mode,
         seeds=(seed,),
-        data=test.name,
-        images=len(test),
-        accuracy_label=test.accuracy_label,
-        fallback=test.is_fallback,
+        data="; ".join(dict.fromkeys(d for d, _, _ in shared)),
+        images=shared[0][1],
+        accuracy_label="; ".join(dict.fromkeys(a for _, _, a in shared)),
+        fallback=live and test is not None and test.is_fallback,
         records={checkpoint_name(row["model"], seed): row["record"] for row in rows},
         rows=tuple(rows),
         paired=paired,
+        sweep=tuple(sweep),
+        evaluation_records=evaluations,
     )
 
 
@@ -361,11 +523,26 @@ def paired_comparison(
     return significance.paired_accuracy_difference(correct["resnet"], correct["odenet"], margin)
 
 
+def _judged(table: ChenTable) -> dict:
+    """:func:`dyndl_lite.verdicts.chen` of ``table``: the paired comparison judged on its own
+    images, and each model's binomial standard error ``100 sqrt(p (1 - p) / n)``
+    (:func:`~dyndl_lite.significance.wald_se`) on the ``n`` images its row counts (its
+    ``eval_images``; the table's ``images`` for rows without): a live row on other images beside
+    records counts other images."""
+    images = table.paired["images"] if table.paired else table.images
+    result = verdicts.chen(table.rows, images, paired=table.paired)
+    counted = {row["model"]: row.get("eval_images", table.images) for row in table.rows}
+    for m in result["models"]:
+        m["se"] = significance.wald_se(m["error"], counted[m["model"]])
+    return result
+
+
 def verdict_markdown(table: ChenTable) -> str:
     """Per model of ``table``: the paper's error and parameters, ours (with the binomial standard
-    error on the table's images), the epochs run of the paper's, and whether the book's target
-    error (:data:`dyndl_lite.verdicts.CHEN_TARGETS`) is met."""
-    result = verdicts.chen(table.rows, table.images, paired=table.paired)
+    error on the images its row counts, marked "live" when measured now rather than read from an
+    evaluation record), the epochs run of the paper's, and whether the book's target error
+    (:data:`dyndl_lite.verdicts.CHEN_TARGETS`) is met."""
+    result = _judged(table)
     by_model = {r["model"]: r for r in table.rows}
     lines = []
     for m in result["models"]:
@@ -379,7 +556,8 @@ def verdict_markdown(table: ChenTable) -> str:
                 m["model"],
                 f"{m['paper_error']:.2f} %",
                 f"{by_model[m['model']]['paper_parameters_m']:.2f} M",
-                f"{m['error']:.2f} % ± {m['se']:.2f}",
+                f"{m['error']:.2f} % ± {m['se']:.2f}"
+                + (" (live)" if by_model[m["model"]].get("source") == MEASURED_LIVE else ""),
                 f"{m['parameters'] / 1e6:.2f} M",
                 f"{record['epochs_run']} of {record.get('full_recipe_epochs', 160)}",
                 f"≤ {m['target']:.1f} %: {outcome}",
@@ -436,7 +614,7 @@ def verdict_paragraph(table: ChenTable) -> str:
     """The verdict on "same performance with fewer parameters" in plain words, from
     :func:`dyndl_lite.verdicts.chen` with the table's paired comparison
     (:func:`paired_comparison`)."""
-    v = verdicts.chen(table.rows, table.images, paired=table.paired)
+    v = _judged(table)
     by_model = {m["model"]: m for m in v["models"]}
     ode, res = by_model["odenet"], by_model["resnet"]
     epochs = {r["model"]: r["record"]["epochs_run"] for r in table.rows}

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
+from typing import Any
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -45,16 +46,27 @@ class Table:
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class ChenTable(Table):
-    """Chen et al.'s Table 1 (:func:`dyndl_lite.experiments.chen.table`)."""
+    """Chen et al.'s Table 1 (:func:`dyndl_lite.experiments.chen.table`), read from the networks'
+    evaluation records (a user-folder checkpoint without one is measured live)."""
 
     #: One row per model with a checkpoint: ``model``, ``parameters``, ``test_error_percent``
-    #: (measured now), ``recorded_test_error_percent`` (at training time, ``None`` on the
-    #: fallback), ``epochs_run``, ``eval_seconds``, ``record`` and the paper's
-    #: ``paper_test_error_percent`` and ``paper_parameters_m``.
+    #: (from its evaluation record, or measured now), ``source`` (``chen.FROM_RECORD`` or
+    #: ``chen.MEASURED_LIVE``), ``data``, ``eval_images`` and ``accuracy_label`` of that error,
+    #: ``recorded_test_error_percent`` (at training time, ``None`` on the fallback),
+    #: ``epochs_run``, ``eval_seconds`` (``None`` when read from a record), ``record`` and the
+    #: paper's ``paper_test_error_percent`` and ``paper_parameters_m``.
     rows: tuple[dict, ...]
     #: The ODE-Net against the ResNet on the same images
-    #: (:func:`dyndl_lite.experiments.chen.paired_comparison`); ``None`` when either is missing.
+    #: (:func:`dyndl_lite.significance.paired_accuracy_difference`, with ``data`` and ``sources``);
+    #: ``None`` when either is missing.
     paired: dict | None
+    #: The ODE-Net's tolerance sweep (Chen et al. Fig. 3a), one dict per tolerance: ``tol``,
+    #: ``solver_error``, ``test_error_percent``, ``nfe_forward``, ``reference_tol``,
+    #: ``reference_images``, ``images``, ``data``, ``source``; empty without an ODE-Net.
+    sweep: tuple[dict, ...] = ()
+    #: The evaluation records the rows were read from (:class:`dyndl_lite.records.Record`), by
+    #: checkpoint name; a network missing here was measured live.
+    evaluation_records: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
