@@ -365,9 +365,9 @@ def train(
     :func:`pretrained.user_dir`).
 
     Returns the weights path. Checked before any data are loaded: ``out`` is a writable folder
-    outside the package's own (:func:`writable_folder`) with room for the run
-    (:func:`check_space`), and no other process trains this run there (its lock,
-    :class:`~dyndl_lite.state.RunLocked`). Raises ``FileExistsError`` if the finished checkpoint
+    outside the package's own (:func:`writable_folder`); then, before training: no other process
+    trains this run there (its lock, :class:`~dyndl_lite.state.RunLocked`), and there is room for
+    the run (:func:`check_space`). Raises ``FileExistsError`` if the finished checkpoint
     is already in ``out`` (unless ``overwrite``),
     :class:`~dyndl_lite.data_cache.DatasetNotFoundError` when official MNIST is missing and
     ``allow_fallback`` is false,
@@ -380,9 +380,10 @@ def train(
     run = resolve(experiment, model, seed, epochs, train_subset)
     out = writable_folder(out) if out is not None else writable_folder(pretrained.user_dir())
     device = get_device(device)
+    # the data first: a run refused for want of data leaves nothing on disk, not even a lock
+    train_data, test = _mnist(device, allow_fallback)
     with run_lock(run, out):
         store = _claim(run, out, overwrite)
-        train_data, test = _mnist(device, allow_fallback)
         seed_everything(seed)
         net = run.experiment.build(model).to(device)
         check_space(out, net)
