@@ -71,7 +71,7 @@ def test_table_numbers_are_the_records_in_every_mode_whatever_the_data(mode):
     assert (table.images, table.ots_points, table.fallback) == (10_000, 10_000, False)
     assert table.accuracy_label == "test accuracy"
     assert table.data.startswith("MNIST test (official, 10,000 images), from the networks' eval")
-    lines = gai_report.table_lines(table)
+    lines = gai.table_lines(table)
     assert not any("†" in line for line in lines)
 
 
@@ -124,7 +124,7 @@ def test_a_user_checkpoint_without_a_record_is_measured_live_with_its_twin(user_
     others = [r for key, r in rows.items() if key[1] != GAMMA]
     assert others and all(r["source"] == gai_report.FROM_RECORD for r in others)
     assert table.fallback and "γ = 0.0005 measured live on stand-in" in table.data
-    lines = gai_report.table_lines(table)
+    lines = gai.table_lines(table)
     assert sum("† measured live, no evaluation record" in line for line in lines) == 1
     assert sum(f"† {gai_report.LIVE_TWIN}" in line for line in lines) == 1
     assert "measured live" in gai.verdict_paragraph(table)

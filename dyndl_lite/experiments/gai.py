@@ -430,6 +430,39 @@ def table(
     )
 
 
+def table_lines(table: GaiTable) -> list[str]:
+    """The chapter's table of :func:`dyndl_lite.experiments.gai.table`: what it was measured on,
+    one line per row (a row measured live is marked ``†``), and what the columns mean."""
+    acc = "test acc" if table.accuracy_label == "test accuracy" else "accuracy"
+    counts = {(r["eval_images"], r["ots_points"]) for r in table.rows}
+    what = "Accuracy, LSS (mean per-sample LSS) and exact OTS"
+    if len(counts) == 1:
+        images, points = counts.pop()
+        what = (
+            f"Accuracy on all {images:,} images, LSS (mean per-sample LSS) and exact OTS on "
+            f"{'all' if points == images else ''} {points:,} of them"
+        ).replace("  ", " ")
+    lines = [
+        f"{table.mode} mode. {what}: {table.data}.",
+        f"{'network':>9} {'gamma':>7} {acc:>12} {'train acc':>10} {'epochs':>6} "
+        f"{'LSS':>6} {'s.e.':>5} {'OTS':>6}  tracks without LSS*",
+    ]
+    for r in table.rows:
+        mark = "" if r["source"] == FROM_RECORD else f"  † {r['source']}"
+        lines.append(
+            f"{r['network']:>9} {r['weight_decay']:7.0e} {r['test_acc']:12.4f} "
+            f"{r['train_acc']:10.4f} {r['epochs_run']:6d} {r['lss']:6.2f} "
+            f"{r['lss_se']:5.3f} {r['ots']:6.3f}  {r['lss_left_out']}{mark}"
+        )
+    return lines + [
+        "* tracks with a zero-length step (possible only in the plain network) have no LSS "
+        "and are left out of the mean",
+        "s.e.: standard error of the mean LSS over the images (their sampling alone)",
+        "train acc: the training loop's running accuracy over the last epoch's batches "
+        "(from the checkpoint record)",
+    ]
+
+
 # -------------------------------------------------------------- the chapter's pictures and controls
 
 OLD_BASIS = "PCA refitted at each epoch (older record)"

@@ -11,7 +11,7 @@ network fits its training set worse.
 The table's numbers come from evaluation records; :func:`recheck_scalars` and
 :func:`ots_against_record` re-measure its LSS and OTS live on the records' own images
 (:func:`compare_scalar`), beside :func:`dyndl_lite.recorded.show`'s re-check of the accuracies,
-and :func:`table_lines` prints the table.
+and :func:`dyndl_lite.experiments.gai.table_lines` prints the table.
 """
 
 from __future__ import annotations
@@ -492,37 +492,4 @@ def ots_against_record(record: Record, by_m: Sequence[dict], data: ImageData) ->
         + compare_scalar(record, f"ots-{r['points']}", r["ots"])
         for r in by_m
         if f"ots-{r['points']}" in record.scalars
-    ]
-
-
-def table_lines(table: GaiTable) -> list[str]:
-    """The chapter's table of :func:`dyndl_lite.experiments.gai.table`: what it was measured on,
-    one line per row (a row measured live is marked ``†``), and what the columns mean."""
-    acc = "test acc" if table.accuracy_label == "test accuracy" else "accuracy"
-    counts = {(r["eval_images"], r["ots_points"]) for r in table.rows}
-    what = "Accuracy, LSS (mean per-sample LSS) and exact OTS"
-    if len(counts) == 1:
-        images, points = counts.pop()
-        what = (
-            f"Accuracy on all {images:,} images, LSS (mean per-sample LSS) and exact OTS on "
-            f"{'all' if points == images else ''} {points:,} of them"
-        ).replace("  ", " ")
-    lines = [
-        f"{table.mode} mode. {what}: {table.data}.",
-        f"{'network':>9} {'gamma':>7} {acc:>12} {'train acc':>10} {'epochs':>6} "
-        f"{'LSS':>6} {'s.e.':>5} {'OTS':>6}  tracks without LSS*",
-    ]
-    for r in table.rows:
-        mark = "" if r["source"] == FROM_RECORD else f"  † {r['source']}"
-        lines.append(
-            f"{r['network']:>9} {r['weight_decay']:7.0e} {r['test_acc']:12.4f} "
-            f"{r['train_acc']:10.4f} {r['epochs_run']:6d} {r['lss']:6.2f} "
-            f"{r['lss_se']:5.3f} {r['ots']:6.3f}  {r['lss_left_out']}{mark}"
-        )
-    return lines + [
-        "* tracks with a zero-length step (possible only in the plain network) have no LSS "
-        "and are left out of the mean",
-        "s.e.: standard error of the mean LSS over the images (their sampling alone)",
-        "train acc: the training loop's running accuracy over the last epoch's batches "
-        "(from the checkpoint record)",
     ]
