@@ -9,7 +9,9 @@ the MNIST training set with :func:`recipe`, recording after every epoch the
 training accuracy and the mean LSS on :data:`TRACK_POINTS` fixed test images
 and, at a few epochs, the tracks of :data:`SNAPSHOT_POINTS` others (pictured in
 2-D on one PCA basis), into checkpoint ``gai-{resnet|plain}-wd{gamma}-seed{S}``.
-:func:`table` evaluates the checkpoints (test accuracy, mean LSS and exact OTS) into a
+:func:`table` reads the checkpoints' evaluation records (:mod:`dyndl_lite.records`: test
+accuracy, mean LSS and exact OTS on all 10,000 MNIST test images, protocol gai), measuring live
+only a reader's own checkpoint that has none, into a
 :class:`~dyndl_lite.experiments.results.GaiTable`; :func:`verdict_markdown` and
 :func:`verdict_paragraph` compare it with the paper. Every network is trained on clean images
 (:data:`REGIMES`).
@@ -30,17 +32,24 @@ from typing import Any
 import numpy as np
 import torch
 
-from dyndl_lite import pretrained, runs
+from dyndl_lite import pretrained, records, runs
 from dyndl_lite.config import get_mode
 from dyndl_lite.data import ImageData, load_mnist
 from dyndl_lite.experiments.gai_paper import PAPER as PAPER
 from dyndl_lite.experiments.gai_paper import PAPER_SOURCE as PAPER_SOURCE
 from dyndl_lite.experiments.gai_paper import PAPER_WEIGHT_DECAYS
+from dyndl_lite.experiments.gai_report import (
+    FROM_RECORD,
+    LIVE_NO_RECORD,
+    LIVE_TWIN,
+    full_points,
+)
 from dyndl_lite.experiments.gai_report import verdict_markdown as verdict_markdown
 from dyndl_lite.experiments.gai_report import verdict_paragraph as verdict_paragraph
 from dyndl_lite.experiments.results import GaiTable
 from dyndl_lite.geodesic import fixed_basis_pca, lss_summary, ots, tracks
 from dyndl_lite.models.residual import MNIST_DEPTH, MNIST_HIDDEN, MNIST_WIDTH, mnist_tracknet
+from dyndl_lite.record_format import Record, RecordError, record_path, remedy
 from dyndl_lite.train import Recipe, evaluate
 
 SEEDS = (0,)
@@ -256,18 +265,131 @@ def available_weight_decays(seed: int = 0) -> list[float]:
     ]
 
 
+# ------------------------------------------------------------------------------------ the table
+
+
+def evaluation_record(name: str) -> Record | None:
+    """The current evaluation record of checkpoint ``name`` (:func:`dyndl_lite.records.load`), or
+    ``None`` when the checkpoint is a reader's own (user folder) and has no record: its row is
+    then measured live. A shipped checkpoint without a record, and a stale or edited record
+    anywhere, is a :class:`~dyndl_lite.record_format.RecordError` naming ``make evaluate``."""
+    folder = pretrained.locate(name)
+    if folder != pretrained.SHIPPED_DIR and not record_path(name, folder).exists():
+        return None
+    return records.load(name, folder)
+
+
+def recorded_row(record: Record, points: int | None = None) -> dict:
+    """A row's numbers from an evaluation record: ``test_acc = k / n`` of its ``clean`` cell
+    (``eval_images = n``), and the mean LSS (``lss_se``, ``lss_left_out``) and OTS of its scalars
+    ``lss-<points>`` and ``ots-<points>`` (default :func:`full_points`)."""
+    points = full_points() if points is None else points
+    missing = [s for s in (f"lss-{points}", f"ots-{points}") if s not in record.scalars]
+    if "clean" not in record.cells or missing:
+        raise RecordError(
+            f"The evaluation record of {record.checkpoint} lacks "
+            f"{missing or ['the clean cell']}. {remedy(record.checkpoint)}"
+        )
+    clean, lss = record.cells["clean"], record.scalars[f"lss-{points}"]
+    return {
+        "test_acc": clean.k / clean.n,
+        "lss": lss["value"],
+        "lss_se": lss["se"],
+        "lss_left_out": lss["left_out"],
+        "ots": record.scalars[f"ots-{points}"]["value"],
+        "eval_images": clean.n,
+        "ots_points": points,
+        "accuracy_label": "test accuracy",
+    }
+
+
+def _checkpoint_record(name: str, record: Record | None) -> dict:
+    """Checkpoint ``name``'s training record (``loaded_from`` added), which must describe the
+    weights its evaluation record was measured on."""
+    folder = pretrained.locate(name)
+    checkpoint = pretrained.load_record(name, folder) | {"loaded_from": str(folder)}
+    if record is not None and checkpoint["weights_sha256"] != record.key["weights_sha256"]:
+        raise RecordError(
+            f"The training record of {name} describes other weights than its evaluation record. "
+            f"{remedy(name)}"
+        )
+    return checkpoint
+
+
+def _row(
+    residual: bool,
+    gamma: float,
+    seed: int,
+    record: Record | None,
+    live: ImageData | None,
+    mode: str,
+) -> dict:
+    """One row of :func:`table`: from ``record`` (:func:`recorded_row`), or, with ``live`` data,
+    measured on them by :func:`evaluate_row` with :data:`OTS_POINTS_BY_MODE` ``[mode]`` (its
+    ``source`` says which)."""
+    name = checkpoint_name(model_name(residual, gamma), seed)
+    if live is not None:
+        model, checkpoint = load(model_name(residual, gamma), seed)
+        numbers = evaluate_row(model, live, OTS_POINTS_BY_MODE[mode])
+        source = LIVE_NO_RECORD if record is None else LIVE_TWIN
+    elif record is not None:
+        checkpoint = _checkpoint_record(name, record)
+        numbers, source = recorded_row(record), FROM_RECORD
+    else:
+        raise ValueError(f"{name}: no evaluation record, and no data to measure it on live.")
+    return {
+        "network": "residual" if residual else "plain",
+        "weight_decay": gamma,
+        **numbers,
+        "train_acc": checkpoint["train_acc"],
+        "epochs_run": checkpoint["epochs_run"],
+        "checkpoint": name,
+        "source": source,
+        "record": checkpoint,
+    }
+
+
+def _measured_on(rows: list[dict], test: ImageData | None, recorded: Record | None) -> str:
+    """The table's data in words: the records' test set and protocol, and the weight decays
+    measured live on ``test`` (with their counts)."""
+    parts = []
+    if recorded is not None:
+        key = recorded.key
+        parts.append(
+            f"{key['data']}, from the networks' evaluation records (protocol {key['protocol']} "
+            f"v{key['protocol_version']})"
+        )
+    live = [r for r in rows if r["source"] != FROM_RECORD]
+    if live and test is not None:
+        gammas = ", ".join(sorted({f"{r['weight_decay']:g}" for r in live}, key=float))
+        parts.append(
+            f"γ = {gammas} measured live on {test.name} (accuracy on all "
+            f"{live[0]['eval_images']:,} images, LSS and OTS on {live[0]['ots_points']:,} of "
+            "them): no evaluation record"
+        )
+    return "; ".join(parts)
+
+
 def table(
     regime: str = "clean",
     mode: str = "quick",
     seeds: Sequence[int] | None = None,
     test: ImageData | None = None,
 ) -> GaiTable:
-    """One row per (architecture, weight decay) of one seed (``seeds``, default ``(0,)``) from the
-    checkpoints, evaluated now on ``test`` (default: MNIST test) by :func:`evaluate_row`, LSS and
-    OTS on :data:`OTS_POINTS_BY_MODE` ``[mode]`` of its images, for every weight decay of
-    :func:`available_weight_decays`. Each row also carries the checkpoint's ``record``
-    (provenance, per-epoch dynamics, track snapshots), so that a chapter opens every checkpoint
-    once."""
+    """One row per (architecture, weight decay) of :func:`available_weight_decays` for one seed
+    (``seeds``, default ``(0,)``), residual rows first.
+
+    In every mode a row's numbers are its network's evaluation record's (:func:`recorded_row`:
+    test accuracy on all 10,000 official MNIST test images, mean LSS and exact OTS on all of them,
+    the Gai protocol), whatever ``test`` holds; a chapter re-checks them live with
+    :func:`dyndl_lite.recorded.show` and
+    :func:`~dyndl_lite.experiments.gai_report.recheck_scalars`. Only a weight decay where a
+    network is a reader's own checkpoint without a record (user folder) is measured live on
+    ``test`` (default: MNIST test) by :func:`evaluate_row`, both networks of the pair (compared on
+    the same images), LSS and OTS on :data:`OTS_POINTS_BY_MODE` ``[mode]`` of its images; each
+    row's ``source`` says which (:data:`FROM_RECORD`, :data:`LIVE_NO_RECORD`, :data:`LIVE_TWIN`).
+    Each row also carries its ``checkpoint`` name and training ``record`` (provenance, per-epoch
+    dynamics, track snapshots)."""
     _clean(regime)
     mode, seeds = get_mode(mode), (0,) if seeds is None else tuple(seeds)
     if len(seeds) != 1:
@@ -278,41 +400,67 @@ def table(
             f"no weight decay has both chapter-10 checkpoints of seed {seeds[0]}; "
             "train them with `python -m dyndl_lite reproduce`."
         )
-    test = load_mnist("test") if test is None else test
-    rows, records = [], {}
-    for residual in (True, False):
-        for gamma in weight_decays:
-            name = model_name(residual, gamma)
-            model, record = load(name, seeds[0])
-            records[checkpoint_name(name, seeds[0])] = record
-            rows.append(
-                {
-                    "network": "residual" if residual else "plain",
-                    "weight_decay": gamma,
-                    **evaluate_row(model, test, OTS_POINTS_BY_MODE[mode]),
-                    "train_acc": record["train_acc"],
-                    "epochs_run": record["epochs_run"],
-                    "record": record,
-                }
-            )
+    found = {
+        (residual, g): evaluation_record(checkpoint_name(model_name(residual, g), seeds[0]))
+        for residual in (True, False)
+        for g in weight_decays
+    }
+    live_gammas = {g for (_, g), record in found.items() if record is None}
+    if live_gammas and test is None:
+        test = load_mnist("test")
+    rows = [
+        _row(residual, g, seeds[0], record, test if g in live_gammas else None, mode)
+        for (residual, g), record in found.items()
+    ]
+    from_records = [r for r in rows if r["source"] == FROM_RECORD]
+    shown = (from_records or rows)[0]  # the counts of the table: the records', where there are
+    first = found[shown["network"] == "residual", shown["weight_decay"]] if from_records else None
     return GaiTable(
         regime=regime,
         mode=mode,
         seeds=seeds,
-        data=test.name,
-        images=len(test),
-        accuracy_label=test.accuracy_label,
-        fallback=test.is_fallback,
-        records={
-            checkpoint_name(model_name(r["network"] == "residual", r["weight_decay"]), seeds[0]): r[
-                "record"
-            ]
-            for r in rows
-        },
+        data=_measured_on(rows, test, first),
+        images=shown["eval_images"],
+        accuracy_label="; ".join(dict.fromkeys(r["accuracy_label"] for r in rows)),
+        fallback=bool(live_gammas) and test is not None and test.is_fallback,
+        records={r["checkpoint"]: r["record"] for r in rows},
         rows=tuple(rows),
-        ots_points=rows[0]["ots_points"],
+        ots_points=shown["ots_points"],
         weight_decays=tuple(weight_decays),
     )
+
+
+def table_lines(table: GaiTable) -> list[str]:
+    """The chapter's table of :func:`dyndl_lite.experiments.gai.table`: what it was measured on,
+    one line per row (a row measured live is marked ``†``), and what the columns mean."""
+    acc = "test acc" if table.accuracy_label == "test accuracy" else "accuracy"
+    counts = {(r["eval_images"], r["ots_points"]) for r in table.rows}
+    what = "Accuracy, LSS (mean per-sample LSS) and exact OTS"
+    if len(counts) == 1:
+        images, points = counts.pop()
+        what = (
+            f"Accuracy on all {images:,} images, LSS (mean per-sample LSS) and exact OTS on "
+            f"{'all' if points == images else ''} {points:,} of them"
+        ).replace("  ", " ")
+    lines = [
+        f"{table.mode} mode. {what}: {table.data}.",
+        f"{'network':>9} {'gamma':>7} {acc:>12} {'train acc':>10} {'epochs':>6} "
+        f"{'LSS':>6} {'s.e.':>5} {'OTS':>6}  tracks without LSS*",
+    ]
+    for r in table.rows:
+        mark = "" if r["source"] == FROM_RECORD else f"  † {r['source']}"
+        lines.append(
+            f"{r['network']:>9} {r['weight_decay']:7.0e} {r['test_acc']:12.4f} "
+            f"{r['train_acc']:10.4f} {r['epochs_run']:6d} {r['lss']:6.2f} "
+            f"{r['lss_se']:5.3f} {r['ots']:6.3f}  {r['lss_left_out']}{mark}"
+        )
+    return lines + [
+        "* tracks with a zero-length step (possible only in the plain network) have no LSS "
+        "and are left out of the mean",
+        "s.e.: standard error of the mean LSS over the images (their sampling alone)",
+        "train acc: the training loop's running accuracy over the last epoch's batches "
+        "(from the checkpoint record)",
+    ]
 
 
 # -------------------------------------------------------------- the chapter's pictures and controls

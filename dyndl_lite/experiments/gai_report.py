@@ -7,13 +7,31 @@ paper's CIFAR-100 values; :func:`training_trends` asks whether LSS falls as trai
 during each run; :func:`generalization_markdown` and :func:`generalization_paragraph` judge the
 lecture's "better generalization"; :func:`degradation` counts the weight decays at which the plain
 network fits its training set worse.
+
+The table's numbers come from evaluation records; :func:`recheck_scalars` and
+:func:`ots_against_record` re-measure its LSS and OTS live on the records' own images
+(:func:`compare_scalar`), beside :func:`dyndl_lite.recorded.show`'s re-check of the accuracies,
+and :func:`dyndl_lite.experiments.gai.table_lines` prints the table.
 """
 
 from __future__ import annotations
 
-from dyndl_lite import verdicts
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from dyndl_lite import protocols, recorded, records, verdicts
+from dyndl_lite.data import ImageData
 from dyndl_lite.experiments.gai_paper import PAPER, PAPER_CIFAR10_WEIGHT_DECAYS, paper_cifar100_rows
 from dyndl_lite.experiments.results import GaiTable
+from dyndl_lite.geodesic import lss_summary, ots, tracks
+from dyndl_lite.record_format import Record, command_for
+
+#: Where a row's numbers come from (its ``source``).
+FROM_RECORD = "evaluation record"
+LIVE_NO_RECORD = "measured live, no evaluation record"
+LIVE_TWIN = "measured live beside its twin, which has no evaluation record"
+
 
 #: Training accuracies at or above this are "near the ceiling": little room left to rank them.
 CEILING = 0.95
@@ -339,7 +357,8 @@ def _during_sentence(trends: list[dict]) -> str:
 def verdict_paragraph(table: GaiTable) -> str:
     """Plain words, with the numbers, for :func:`verdict_markdown` and :func:`training_trends` of
     the table's records; the training lengths are the rows' ``epochs_run``. LSS and OTS are
-    measured on ``table.ots_points`` images of ``table.data``."""
+    measured on ``table.ots_points`` images of ``table.data`` (on ``table.data`` alone, which
+    names the counts, when rows measured live use other counts than the records')."""
     rows = list(table.rows)
     if any("epochs_run" not in r for r in rows):
         raise ValueError("every row needs 'epochs_run' (the rows of gai.table have it).")
@@ -349,7 +368,9 @@ def verdict_paragraph(table: GaiTable) -> str:
     per = v["per_weight_decay"]
     across = v["lss_falls_as_accuracy_rises"].get("residual")
     trends = training_trends(records_of(table))
-    text = _sweep_sentence(rows, per, f"{table.ots_points:,} images of {table.data}", budget)
+    points = {r.get("ots_points", table.ots_points) for r in rows}
+    measured = f"{table.ots_points:,} images of {table.data}" if len(points) == 1 else table.data
+    text = _sweep_sentence(rows, per, measured, budget)
     text += _unequal_sentence(rows)
     if across is not None:
         text += _across_sentence(rows, across, budget)
@@ -366,3 +387,109 @@ def verdict_paragraph(table: GaiTable) -> str:
         "(straighter at every weight decay, more optimal at every "
         "weight decay, LSS falling as accuracy rises across weight decays) hold in our runs."
     )
+
+
+def full_points() -> int:
+    """The point count of the full protocol's LSS and OTS (10,000: every MNIST test image), at
+    which the table reads the records."""
+    return max(protocols.gai_ots_points())
+
+
+# ------------------------------------------------------------------ live re-checks of scalars
+
+#: A live LSS on the record's own images passes within this fraction of the record's standard
+#: error: only floating-point rounding (thread count, device) may differ on the same images, and a
+#: hundredth of the sampling error lies far below any difference the chapter judges.
+LSS_TOLERANCE_SE = 0.01
+
+
+def compare_scalar(record: Record, scalar: str, live: float, left_out: int | None = None) -> str:
+    """One line comparing a live re-measurement of ``record``'s ``scalar`` on the same images.
+
+    ``lss-<m>`` passes when ``|live - recorded| <= LSS_TOLERANCE_SE * se`` and the tracks left
+    out are as many; ``ots-<m>`` when the live count of matched points ``round(live m)`` lies
+    within :func:`dyndl_lite.records.tolerance` of the recorded count (the spot check's binomial
+    band; OTS is exact, but a near-tie of the assignment may flip with rounding). Otherwise
+    :class:`~dyndl_lite.records.SpotCheckError` naming the command that re-measures the record.
+    """
+    if scalar not in record.scalars:
+        raise ValueError(f"scalar {scalar!r} is not in the record; it has {list(record.scalars)}.")
+    kept, n = record.scalars[scalar], int(record.scalars[scalar]["n"])
+    if scalar.startswith("lss-"):
+        band = LSS_TOLERANCE_SE * (kept["se"] or 0.0)
+        ok = abs(live - kept["value"]) <= band and left_out == kept["left_out"]
+        line = (
+            f"{scalar} {live:.5f} live vs {kept['value']:.5f} recorded (tolerance ±{band:.1e}, "
+            f"{LSS_TOLERANCE_SE:g} s.e.; {left_out} vs {kept['left_out']} tracks left out)"
+        )
+    else:
+        live_k, kept_k = round(live * n), round(kept["value"] * n)
+        band = records.tolerance(n, (kept_k + 1) / (n + 2))
+        ok = abs(live_k - kept_k) <= band
+        line = f"{scalar} {live_k}/{n} matched live vs {kept_k} recorded (tolerance ±{band:.1f})"
+    if not ok:
+        raise records.SpotCheckError(
+            f"{record.checkpoint}: {line}: outside the tolerance. The network or the code changed "
+            f"since the record was measured; re-measure with `{command_for(record.checkpoint)} "
+            "--force`."
+        )
+    return line
+
+
+def recheck_scalars(
+    loaded: Mapping[str, Record], data: ImageData, mode: str, seed: int = 0
+) -> list[str]:
+    """Re-measure evaluation records' scalars live on ``data`` and compare them
+    (:func:`compare_scalar`); lines to print. ``quick``: the LSS at :func:`full_points` of one
+    network drawn with ``seed`` (one pass of its tracks, a fraction of a second); ``full``: every
+    scalar (LSS and exact OTS at each point count) of every record. On data that are not the
+    records' (the offline fallback) nothing is measured and the one line says why."""
+    if mode not in ("quick", "full"):
+        raise ValueError(f"mode must be 'quick' or 'full', got {mode!r}.")
+    if not loaded:
+        raise ValueError("loaded is empty: pass at least one evaluation record.")
+    if not all(recorded.same_data(record, data) for record in loaded.values()):
+        return [
+            "Live re-check of LSS and OTS skipped: the records were measured on official MNIST "
+            f"test images, and this run has {len(data):,} images of {data.name}."
+        ]
+    names = sorted(loaded)
+    if mode == "quick":
+        names = [names[int(np.random.default_rng(seed).integers(len(names)))]]
+    lines = []
+    for name in names:
+        record = loaded[name]
+        wanted = [f"lss-{full_points()}"] if mode == "quick" else list(record.scalars)
+        model, _ = records.load_checkpoint(name, device=str(data.images.device))
+        parts = []
+        for points in sorted({int(s.split("-")[1]) for s in wanted}):
+            track = tracks(model, data.subset(points, seed=0).images)
+            summary = lss_summary(track)
+            for scalar in (s for s in wanted if s.endswith(f"-{points}")):
+                if scalar.startswith("lss-"):
+                    parts.append(compare_scalar(record, scalar, summary.mean, summary.left_out))
+                else:
+                    parts.append(compare_scalar(record, scalar, ots(track[0], track[-1])))
+        lines.append(
+            f"scalar re-check of {name} (seed {seed}, {len(wanted)} of {len(record.scalars)} "
+            "scalars, on the record's own images): " + "; ".join(parts)
+        )
+    return lines
+
+
+def ots_against_record(record: Record, by_m: Sequence[dict], data: ImageData) -> list[str]:
+    """The rows of :func:`dyndl_lite.experiments.gai.ots_against_points` whose ``points`` is a
+    point count of ``record``'s OTS scalars, compared with it (:func:`compare_scalar`): the first
+    ``m`` images of ``data.subset(., seed=0)`` are the record's own ``ots-<m>`` images. On data
+    that are not the record's (the offline fallback), one line saying why nothing is compared."""
+    if not recorded.same_data(record, data):
+        return [
+            f"Not compared with the evaluation record of {record.checkpoint}: it was measured on "
+            f"official MNIST test images, and this run has {len(data):,} images of {data.name}."
+        ]
+    return [
+        f"{record.checkpoint}, m = {r['points']:,}: "
+        + compare_scalar(record, f"ots-{r['points']}", r["ots"])
+        for r in by_m
+        if f"ots-{r['points']}" in record.scalars
+    ]
