@@ -100,6 +100,9 @@ class YanTable(Table):
     recipe: dict | None = None
     #: Seconds the measurement took.
     seconds: float | None = None
+    #: Whether the numbers were read from the networks' evaluation records
+    #: (:mod:`dyndl_lite.records`: every test image, PGD the first 1,000) instead of measured live.
+    from_records: bool = False
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

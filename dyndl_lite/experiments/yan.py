@@ -32,10 +32,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from dyndl_lite import pretrained, runs
+from dyndl_lite import pretrained, records, runs
 from dyndl_lite.data import ImageData, load_mnist
 from dyndl_lite.experiments.results import YanTable
-from dyndl_lite.experiments.yan_measure import measure_rows, seed_images, span
+from dyndl_lite.experiments.yan_measure import measure_rows, recorded_rows, seed_images, span
 from dyndl_lite.experiments.yan_paper import (
     COLUMNS,
     NOISE_PROB,
@@ -51,6 +51,8 @@ from dyndl_lite.experiments.yan_report import TABLE_NUMBERS
 from dyndl_lite.experiments.yan_report import verdict_markdown as verdict_markdown
 from dyndl_lite.experiments.yan_report import verdict_paragraph as verdict_paragraph
 from dyndl_lite.models.yan import build
+from dyndl_lite.protocols import cell_name
+from dyndl_lite.record_format import Record, record_path
 from dyndl_lite.train import Recipe, fit
 
 #: The networks the experiments train: the rows of the paper's tables and Yan et al.'s TisODE.
@@ -196,17 +198,39 @@ def load(
 # --------------------------------------------------------------------------- tables
 
 
+def _networks(regime: str, seeds: list[int], epochs: int) -> list[tuple[str, int]]:
+    """``(model, seed)`` of the paper's networks of every seed, then the TisODE of the seeds that
+    have one."""
+    tisode = [s for s in seeds if _complete(s, regime, epochs, ["tisode"])]
+    return [(m, s) for m in PAPER_MODELS for s in seeds] + [("tisode", s) for s in tisode]
+
+
 def _checkpoints(
     regime: str, seeds: list[int], epochs: int, records: dict[str, dict]
 ) -> Iterator[tuple[str, int, nn.Module]]:
-    """``(model, seed, network)`` of the paper's networks of every seed, and the TisODE of the
-    seeds that have one, each record kept in ``records``."""
-    tisode = [s for s in seeds if _complete(s, regime, epochs, ["tisode"])]
-    for model, model_seeds in [(m, seeds) for m in PAPER_MODELS] + [("tisode", tisode)]:
-        for seed in model_seeds:
-            net, record = load(model, seed, regime, epochs=epochs)
-            records[record["name"]] = record
-            yield model, seed, net
+    """``(model, seed, network)`` of :func:`_networks`, each checkpoint record kept in
+    ``records``."""
+    for model, seed in _networks(regime, seeds, epochs):
+        net, record = load(model, seed, regime, epochs=epochs)
+        records[record["name"]] = record
+        yield model, seed, net
+
+
+def evaluation_records(
+    regime: str, seeds: list[int], epochs: int
+) -> dict[tuple[str, int], Record] | None:
+    """The current evaluation record (:func:`dyndl_lite.records.load`) of every network of the
+    table, by ``(model, seed)``; ``None`` when a checkpoint of the reader's own (user folder) has
+    no record, so that the table is measured live. A shipped checkpoint without a record, and a
+    stale or edited record anywhere, is an error naming ``make evaluate``."""
+    found = {}
+    for model, seed in _networks(regime, seeds, epochs):
+        name = run_checkpoint(model, seed, regime, epochs)
+        folder = pretrained.locate(name)
+        if folder != pretrained.SHIPPED_DIR and not record_path(name, folder).exists():
+            return None
+        found[model, seed] = records.load(name, folder)
+    return found
 
 
 def table(
@@ -217,17 +241,22 @@ def table(
 ) -> YanTable:
     """Yan et al.'s table of ``regime`` (Table 1 ``"clean"``, Table 2 ``"gaussian"``) on MNIST.
 
-    Every checkpoint of the regime is evaluated on the first :data:`ATTACK_IMAGES` ``[mode]``
-    images of ``test`` (default: the MNIST test set), PGD on the first :data:`PGD_IMAGES`
-    ``[mode]``; where :data:`SHARED_IMAGES` ``[mode]`` (quick mode) those images are shared out
-    among the seeds (:func:`~dyndl_lite.experiments.yan_measure.seed_images`), so that each seed's
-    networks see their own part of them. ``seeds`` default to :func:`available_seeds`. The TisODE
-    joins the rows for the seeds whose TisODE checkpoint exists (``tisode_seeds``), so that a
-    partly run plan already compares it with the ODENet of the same seeds. Every network of the
-    table has been trained ``epochs`` epochs (:func:`table_epochs`: the longest run length at
-    which some seed is complete).
+    Without ``test``, in every mode, the numbers are read from the networks' evaluation records
+    (:func:`evaluation_records`: the Yan protocol on all 10,000 official MNIST test images, PGD
+    on the first 1,000, every seed on the same images; ``from_records``), which a chapter
+    re-checks live with :func:`dyndl_lite.recorded.show`. With ``test``, or when a checkpoint of
+    the reader's own has no record, they are measured live: every checkpoint of the regime on
+    the first :data:`ATTACK_IMAGES` ``[mode]`` images of ``test`` (default: the MNIST test set),
+    PGD on the first :data:`PGD_IMAGES` ``[mode]``; where :data:`SHARED_IMAGES` ``[mode]``
+    (quick mode) those images are shared out among the seeds
+    (:func:`~dyndl_lite.experiments.yan_measure.seed_images`), so that each seed's networks see
+    their own part of them. ``seeds`` default to :func:`available_seeds`. The TisODE joins the
+    rows for the seeds whose TisODE checkpoint exists (``tisode_seeds``), so that a partly run
+    plan already compares it with the ODENet of the same seeds. Every network of the table has
+    been trained ``epochs`` epochs (:func:`table_epochs`: the longest run length at which some
+    seed is complete).
     """
-    number = TABLE_NUMBERS[_checked("regime", regime, REGIMES)]
+    _checked("regime", regime, REGIMES)
     _checked("mode", mode, tuple(ATTACK_IMAGES))
     epochs = table_epochs(regime)
     seeds = list(available_seeds(regime, epochs) if seeds is None else seeds)
@@ -236,16 +265,27 @@ def table(
             f"no shipped checkpoints yan-*{'' if regime == 'clean' else '-gaussian'}-seed*; "
             f"train them with `python -m dyndl_lite train yan-{regime} --model cnn --seed 0`."
         )
-    test = load_mnist("test") if test is None else test
+    if test is None:
+        recorded = evaluation_records(regime, seeds, epochs)
+        if recorded is not None:
+            return _recorded_table(regime, mode, epochs, recorded)
+        test = load_mnist("test")
+    return _live_table(regime, mode, seeds, epochs, test)
+
+
+def _live_table(regime: str, mode: str, seeds: list[int], epochs: int, test: ImageData) -> YanTable:
+    """:func:`table` measured live on ``test``: the first :data:`ATTACK_IMAGES` ``[mode]``
+    images, shared out among the seeds where :data:`SHARED_IMAGES` ``[mode]``."""
+    number = TABLE_NUMBERS[regime]
     x, y = test.images[: ATTACK_IMAGES[mode]], test.labels[: ATTACK_IMAGES[mode]]
     # the counts used: the offline fallback holds 1,000 images
     n, n_pgd = len(x), min(PGD_IMAGES[mode], len(x))
     shared = SHARED_IMAGES[mode] and len(seeds) > 1
     shares = dict(zip(seeds, seed_images(n, n_pgd, len(seeds), shared), strict=True))
-    records, start = {}, time.perf_counter()
-    networks = _checkpoints(regime, seeds, epochs, records)
+    records_, start = {}, time.perf_counter()
+    networks = _checkpoints(regime, seeds, epochs, records_)
     rows = measure_rows(networks, x, y, COLUMNS[("mnist", number)], shares)
-    data = f"{test.name}: first {n:,} images (PGD: first {n_pgd:,})"
+    data = f"{test.name}: first {n:,} images (PGD: first {n_pgd:,}), measured live"
     if shared:
         data += (
             f", shared out: {span(len(index) for index, _ in shares.values())} per seed "
@@ -253,29 +293,58 @@ def table(
         )
     return _yan_table(
         regime,
-        (test, data, mode),
+        (test.accuracy_label, test.is_fallback, data, mode),
         shares,
         rows,
         epochs=epochs,
-        records=records,
+        records=records_,
         tisode_seeds=tuple(rows["tisode"]["seed_ids"]) if "tisode" in rows else (),
         seconds=round(time.perf_counter() - start, 1),
     )
 
 
+def _recorded_table(
+    regime: str, mode: str, epochs: int, recorded: dict[tuple[str, int], Record]
+) -> YanTable:
+    """:func:`table` read from the networks' evaluation records: every seed on all the records'
+    test images (PGD on the first 1,000), in every mode."""
+    start = time.perf_counter()
+    rows = recorded_rows(recorded, COLUMNS[("mnist", TABLE_NUMBERS[regime])])
+    some = next(iter(recorded.values()))
+    n, n_pgd = some.cells["clean"].n, some.cells[cell_name("pgd", 0.3)].n
+    seeds = sorted({seed for _, seed in recorded})
+    shares = {seed: (torch.arange(n), n_pgd) for seed in seeds}
+    data = (
+        f"{some.key['data']}: all {n:,} images (PGD: first {n_pgd:,}), from the networks' "
+        f"evaluation records (protocol {some.key['protocol']} v{some.key['protocol_version']})"
+    )
+    return _yan_table(
+        regime,
+        ("test accuracy", False, data, mode),
+        shares,
+        rows,
+        epochs=epochs,
+        records={r.checkpoint: pretrained.load_record(r.checkpoint) for r in recorded.values()},
+        tisode_seeds=tuple(rows["tisode"]["seed_ids"]) if "tisode" in rows else (),
+        seconds=round(time.perf_counter() - start, 1),
+        from_records=True,
+    )
+
+
 def _yan_table(
     regime: str,
-    measured_on: tuple[ImageData, str, str],
+    measured_on: tuple[str, bool, str, str],
     shares: dict[int, tuple[torch.Tensor, int]],
     rows: dict[str, dict],
     dataset: str = "mnist",
     **more: Any,
 ) -> YanTable:
     """The :class:`~dyndl_lite.experiments.results.YanTable` of :func:`table` and
-    :func:`table_from_training`: the ``rows`` measured on ``measured_on`` (the test data, its
-    description and the mode), with the table's columns, the paper's numbers and the images of
-    each seed (``shares``, from :func:`~dyndl_lite.experiments.yan_measure.seed_images`)."""
-    test, data, mode = measured_on
+    :func:`table_from_training`: the ``rows`` measured on ``measured_on`` (what the accuracy is,
+    whether the images are the offline fallback's, their description, and the mode), with the
+    table's columns, the paper's numbers and the images of each seed (``shares``, from
+    :func:`~dyndl_lite.experiments.yan_measure.seed_images`)."""
+    accuracy_label, fallback, data, mode = measured_on
     number = TABLE_NUMBERS[regime]
     specs = COLUMNS[(dataset, number)]
     used = torch.cat([index for index, _ in shares.values()]).unique()
@@ -286,8 +355,8 @@ def _yan_table(
         seeds=tuple(shares),
         data=data,
         images=len(used),
-        accuracy_label=test.accuracy_label,
-        fallback=test.is_fallback,
+        accuracy_label=accuracy_label,
+        fallback=fallback,
         number=number,
         dataset=dataset,
         columns=tuple(column_label(kind, strength, dataset) for kind, strength in specs),
@@ -349,7 +418,7 @@ def table_from_training(
     )
     return _yan_table(
         regime,
-        (test_data, data, mode),
+        (test_data.accuracy_label, test_data.is_fallback, data, mode),
         shares,
         rows,
         dataset=dataset,

@@ -5,7 +5,8 @@ on images shared out among the seeds.
 :mod:`~dyndl_lite.experiments.yan_paper`, with the book's cross-entropy attacks of
 :mod:`dyndl_lite.attacks`); :func:`seed_images` says which test images each seed is evaluated on;
 :func:`measure_rows` gives every model's per-seed accuracies with their mean and spread, the rows
-of a :class:`~dyndl_lite.experiments.results.YanTable`.
+of a :class:`~dyndl_lite.experiments.results.YanTable`; :func:`recorded_rows` reads the same rows
+from the networks' evaluation records (:mod:`dyndl_lite.records`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from torch import nn
 from dyndl_lite import attacks
 from dyndl_lite.experiments.yan_paper import PGD_STEPS
 from dyndl_lite.models.blocks import evaluation_mode
-from dyndl_lite.protocols import chunks, noise_seed
+from dyndl_lite.protocols import cell_name, chunks, noise_seed
+from dyndl_lite.record_format import Record
 from dyndl_lite.train import count_correct
 
 
@@ -115,6 +117,32 @@ def span(counts: Iterable[int]) -> str:
     return f"{low:,}" if low == high else f"{low:,}-{high:,}"
 
 
+def summarize(
+    found: dict[str, dict[str, list]], columns: list[tuple[str, float]]
+) -> dict[str, dict]:
+    """The table's rows from each model's per-seed accuracies (``found[model]``: ``"seeds"``, one
+    list of column accuracies per seed, ``"clean"`` and ``"seed_ids"``): those lists, and the mean
+    and sample std over seeds of every column (zeros for one seed)."""
+    rows = {}
+    for model, per_seed in found.items():
+        values = np.array(per_seed["seeds"])
+        rows[model] = {
+            "seeds": values.tolist(),
+            "mean": values.mean(0).tolist(),
+            "std": (values.std(0, ddof=1) if len(values) > 1 else np.zeros(len(columns))).tolist(),
+            "clean": per_seed["clean"],
+            "seed_ids": per_seed["seed_ids"],
+        }
+    return rows
+
+
+def _add(found: dict, model: str, seed: int, accuracies: list[float], clean: float) -> None:
+    per_seed = found.setdefault(model, {"seeds": [], "clean": [], "seed_ids": []})
+    per_seed["seeds"].append(accuracies)
+    per_seed["clean"].append(clean)
+    per_seed["seed_ids"].append(seed)
+
+
 def measure_rows(
     networks: Iterable[tuple[str, int, nn.Module]],
     x: torch.Tensor,
@@ -123,27 +151,29 @@ def measure_rows(
     shares: dict[int, tuple[torch.Tensor, int]],
 ) -> dict[str, dict]:
     """Per model: accuracies (%) of each ``(model, seed, network)`` under every column, their mean
-    and sample std over seeds (zeros for one seed), the clean accuracy on the same images, and
+    and sample std over seeds (:func:`summarize`), the clean accuracy on the same images, and
     ``seed_ids``, the seeds in the order of those lists (a model may lack some seeds).
     Seed ``s`` is evaluated on ``x[shares[s][0]]``, PGD on the first ``shares[s][1]`` of those
     (:func:`seed_images`); the networks of one seed share their images, so they stay paired."""
-    per_model: dict[str, dict[str, list]] = {}
+    found: dict[str, dict[str, list]] = {}
     for model, seed, net in networks:
         index, pgd_images = shares[seed]
         xs, ys = x[index], y[index]
         acc = column_accuracies(net, xs, ys, columns, pgd_images)
-        found = per_model.setdefault(model, {"seeds": [], "clean": [], "seed_ids": []})
-        found["seeds"].append([100 * acc[c] for c in columns])
-        found["seed_ids"].append(seed)
-        found["clean"].append(100 * count_correct(net, xs, ys, device=xs.device) / len(xs))
-    rows = {}
-    for model, found in per_model.items():
-        values = np.array(found["seeds"])
-        rows[model] = {
-            "seeds": values.tolist(),
-            "mean": values.mean(0).tolist(),
-            "std": (values.std(0, ddof=1) if len(values) > 1 else np.zeros(len(columns))).tolist(),
-            "clean": found["clean"],
-            "seed_ids": found["seed_ids"],
-        }
-    return rows
+        clean = 100 * count_correct(net, xs, ys, device=xs.device) / len(xs)
+        _add(found, model, seed, [100 * acc[c] for c in columns], clean)
+    return summarize(found, columns)
+
+
+def recorded_rows(
+    recorded: dict[tuple[str, int], Record], columns: list[tuple[str, float]]
+) -> dict[str, dict]:
+    """The rows of :func:`measure_rows` read from evaluation records (``recorded[(model, seed)]``,
+    :mod:`dyndl_lite.records`): accuracy ``100 k / n`` of each column's cell
+    (:func:`dyndl_lite.protocols.cell_name`) on all the record's images, every seed on the same
+    test images (the Yan protocol: all of them, PGD the first 1,000)."""
+    found: dict[str, dict[str, list]] = {}
+    for (model, seed), record in recorded.items():
+        cells = [record.cells[cell_name(kind, strength)] for kind, strength in columns]
+        _add(found, model, seed, [100 * c.value for c in cells], 100 * record.cells["clean"].value)
+    return summarize(found, columns)

@@ -1,0 +1,76 @@
+"""Chapter 6's tables read the networks' evaluation records (issue 27): the numbers are the
+records', an edited record stops the table, and a reader's own checkpoint without a record is
+measured live and says so."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from dyndl_lite import pretrained, records
+from dyndl_lite.experiments import yan
+from dyndl_lite.protocols import cell_name
+from dyndl_lite.record_format import RecordError, record_path
+
+SEED0_CLEAN = [yan.checkpoint_name(model, 0, "clean") for model in yan.MODELS]
+
+
+@pytest.mark.parametrize("regime", yan.REGIMES)
+def test_the_tables_are_the_records_numbers_on_all_test_images(regime):
+    result = yan.table(regime, "quick")
+    assert result.from_records and "evaluation records" in result.data
+    assert result.images == 10_000 and result.pgd_images == 1_000
+    assert set(result.images_per_seed.values()) == {10_000}
+    for model, row in result.rows.items():
+        for seed, accuracies in zip(row["seed_ids"], row["seeds"], strict=True):
+            record = records.load(yan.run_checkpoint(model, seed, regime, result.epochs))
+            expected = [100 * record.cells[cell_name(*c)].value for c in result.column_specs]
+            assert accuracies == pytest.approx(expected)
+            assert row["clean"][row["seed_ids"].index(seed)] == 100 * record.cells["clean"].value
+
+
+def copy_checkpoints(names: list[str], folder, with_records: bool = True) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        for path in pretrained.paths(name, pretrained.SHIPPED_DIR):
+            shutil.copy(path, folder / path.name)
+        if with_records:
+            shutil.copy(record_path(name, pretrained.SHIPPED_DIR), folder)
+
+
+def test_an_edited_record_stops_the_table_naming_make_evaluate(tmp_path, monkeypatch):
+    shipped = tmp_path / "shipped"
+    copy_checkpoints(SEED0_CLEAN, shipped)
+    path = record_path(SEED0_CLEAN[1], shipped)
+    record = json.loads(path.read_text())
+    cell = record["cells"]["fgsm-0.3"]
+    cell["k"] += 1  # one number changed by hand
+    path.write_text(json.dumps(record))
+    monkeypatch.setattr(pretrained, "SHIPPED_DIR", shipped)
+    monkeypatch.setenv(pretrained.CHECKPOINTS_VARIABLE, str(tmp_path / "user"))
+    with pytest.raises(RecordError, match="make evaluate"):
+        yan.table("clean", "quick")
+
+
+def test_a_shipped_checkpoint_without_a_record_is_an_error(tmp_path, monkeypatch):
+    shipped = tmp_path / "shipped"
+    copy_checkpoints(SEED0_CLEAN, shipped)
+    record_path(SEED0_CLEAN[0], shipped).unlink()
+    monkeypatch.setattr(pretrained, "SHIPPED_DIR", shipped)
+    monkeypatch.setenv(pretrained.CHECKPOINTS_VARIABLE, str(tmp_path / "user"))
+    with pytest.raises(RecordError, match=f"evaluate {SEED0_CLEAN[0]}"):
+        yan.table("clean", "quick")
+
+
+@pytest.mark.slow  # measures three networks live on MNIST
+def test_your_own_checkpoint_without_a_record_is_measured_live(tmp_path, monkeypatch):
+    user = tmp_path / "user"
+    copy_checkpoints(SEED0_CLEAN[:1], user, with_records=False)
+    monkeypatch.setenv(pretrained.CHECKPOINTS_VARIABLE, str(user))
+    monkeypatch.setitem(yan.ATTACK_IMAGES, "quick", 40)
+    monkeypatch.setitem(yan.PGD_IMAGES, "quick", 10)
+    result = yan.table("clean", "quick", seeds=[0])
+    assert not result.from_records and "measured live" in result.data
+    assert result.images == 40 and result.records[SEED0_CLEAN[0]]["loaded_from"] == str(user)
