@@ -263,8 +263,11 @@ def align_2d(points: ArrayLike, reference: ArrayLike) -> np.ndarray:
     to the centred ``reference``, by orthogonal Procrustes
     (:func:`scipy.linalg.orthogonal_procrustes`):
 
-    .. math::  R = \\arg\\min_{R^\\top R = I} \\|(A - \\bar A) R - (B - \\bar B)\\|_F = U V^\\top,
-               \\quad U S V^\\top = (A - \\bar A)^\\top (B - \\bar B).
+    .. math::
+
+        R = \\arg\\min_{R^\\top R = I} \\|(A - \\bar A) R - (B - \\bar B)\\|_F = U V^\\top,
+
+        U S V^\\top = (A - \\bar A)^\\top (B - \\bar B).
 
     Used for 2-D pictures whose PCA axes were refitted at each epoch: it removes the sign flips and
     rotations of the axes, not the change of the plane itself. ``points`` and ``reference`` have

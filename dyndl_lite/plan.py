@@ -53,10 +53,10 @@ class PlannedRun:
         )
 
 
-def read(path: str | Path = BOOK_PLAN) -> list[PlannedRun]:
-    """The runs of the plan file ``path``, each checked against the registry (a ``ValueError`` names
-    a bad one)."""
-    path = Path(path)
+def read(path: str | Path | None = None) -> list[PlannedRun]:
+    """The runs of the plan file ``path`` (default :data:`BOOK_PLAN`), each checked against the
+    registry (a ``ValueError`` names a bad one)."""
+    path = BOOK_PLAN if path is None else Path(path)
     if path.is_dir():
         raise ValueError(f"plan file {path} is a folder; name a .toml file such as {BOOK_PLAN}.")
     try:

@@ -220,17 +220,23 @@ def evaluation_records(
     regime: str, seeds: list[int], epochs: int
 ) -> dict[tuple[str, int], Record] | None:
     """The current evaluation record (:func:`dyndl_lite.records.load`) of every network of the
-    table, by ``(model, seed)``; ``None`` when a checkpoint of the reader's own (user folder) has
-    no record, so that the table is measured live. A shipped checkpoint without a record, and a
-    stale or edited record anywhere, is an error naming ``make evaluate``."""
-    found = {}
-    for model, seed in _networks(regime, seeds, epochs):
-        name = run_checkpoint(model, seed, regime, epochs)
-        folder = pretrained.locate(name)
-        if folder != pretrained.SHIPPED_DIR and not record_path(name, folder).exists():
-            return None
-        found[model, seed] = records.load(name, folder)
-    return found
+    table, by ``(model, seed)``; ``None`` when a checkpoint has no record (a reader's own, or a
+    shipped one whose record ``make evaluate`` has not yet measured), so that the table is
+    measured live (:func:`missing_records` names them). A stale or edited record is an error
+    naming ``make evaluate``."""
+    if missing_records(regime, seeds, epochs):
+        return None
+    return {
+        (model, seed): records.load(run_checkpoint(model, seed, regime, epochs))
+        for model, seed in _networks(regime, seeds, epochs)
+    }
+
+
+def missing_records(regime: str, seeds: list[int], epochs: int) -> list[str]:
+    """The checkpoints of the table (user folder first, then shipped) without an evaluation
+    record beside them."""
+    names = [run_checkpoint(m, s, regime, epochs) for m, s in _networks(regime, seeds, epochs)]
+    return [n for n in names if not record_path(n, pretrained.locate(n)).exists()]
 
 
 def table(
@@ -285,7 +291,10 @@ def _live_table(regime: str, mode: str, seeds: list[int], epochs: int, test: Ima
     records_, start = {}, time.perf_counter()
     networks = _checkpoints(regime, seeds, epochs, records_)
     rows = measure_rows(networks, x, y, COLUMNS[("mnist", number)], shares)
-    data = f"{test.name}: first {n:,} images (PGD: first {n_pgd:,}), measured live"
+    missing = missing_records(regime, seeds, epochs)
+    data = f"{test.name}: first {n:,} images (PGD: first {n_pgd:,}), measured live" + (
+        f" (no evaluation record yet: {', '.join(missing)})" if missing else ""
+    )
     if shared:
         data += (
             f", shared out: {span(len(index) for index, _ in shares.values())} per seed "
