@@ -307,7 +307,6 @@ def _live_table(regime: str, mode: str, seeds: list[int], epochs: int, test: Ima
         rows,
         epochs=epochs,
         records=records_,
-        tisode_seeds=tuple(rows["tisode"]["seed_ids"]) if "tisode" in rows else (),
         seconds=round(time.perf_counter() - start, 1),
     )
 
@@ -334,7 +333,6 @@ def _recorded_table(
         rows,
         epochs=epochs,
         records={r.checkpoint: pretrained.load_record(r.checkpoint) for r in recorded.values()},
-        tisode_seeds=tuple(rows["tisode"]["seed_ids"]) if "tisode" in rows else (),
         seconds=round(time.perf_counter() - start, 1),
         from_records=True,
     )
@@ -376,6 +374,7 @@ def _yan_table(
         images_per_seed={seed: len(index) for seed, (index, _) in shares.items()},
         pgd_images_per_seed={seed: pgd for seed, (_, pgd) in shares.items()},
         attack=ATTACK,
+        tisode_seeds=tuple(rows["tisode"]["seed_ids"]) if "tisode" in rows else (),
         **more,
     )
 
