@@ -86,13 +86,6 @@ def test_gaps_refuse_a_table_measured_on_the_fallback():
         yan_control.gaps(_control(PAPER_CNN, PAPER_ODE), _table2(ours, ours, fallback=True))
 
 
-def test_binomial_se_keeps_one_image_of_error_at_zero_percent():
-    assert yan_control.binomial_se(50.0, 100) == pytest.approx(5.0)
-    assert 0 < yan_control.binomial_se(0.0, 1000) < 0.1
-    with pytest.raises(ValueError, match="n must be"):
-        yan_control.binomial_se(50.0, 0)
-
-
 def test_a_record_of_an_older_protocol_is_stale(monkeypatch):
     import dataclasses
 

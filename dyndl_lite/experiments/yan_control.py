@@ -13,9 +13,11 @@ the *same kind* of weights (test images, attack loss, rounding, the run drawn); 
 everything that differs between their weights and ours (epochs, seed, selection of the best
 epoch) measured the *same way*. Each gap gets a margin:
 
-* protocol: ``1.96 sqrt(se_b(authors)^2 + std_paper^2)``, with ``se_b(p) = sqrt(p(1-p)/n)`` the
-  binomial standard error on the ``n`` images the column used and ``std_paper`` the paper's
-  run-to-run standard deviation (their run 1 is one draw of the runs they average);
+* protocol: ``1.96 sqrt(se_b(authors)^2 + std_paper^2)``, with ``se_b`` the binomial standard
+  error on the ``n`` images the column used (:func:`dyndl_lite.significance.accuracy_se`, the
+  book's one convention: Agresti and Caffo's, so that 0 % still carries an error) and
+  ``std_paper`` the paper's run-to-run standard deviation (their run 1 is one draw of the runs
+  they average);
 * training: ``t_{0.975, S-1} std(ours)/sqrt(S) + 1.96 se_b(authors)`` over ``S >= 2`` seeds (the
   seeds' spread already holds their images' sampling error), and with one seed
   ``1.96 sqrt(se_b(ours)^2 + se_b(authors)^2)``.
@@ -54,16 +56,6 @@ SPOT_CHECK = {
     "full": {"cells": None, "images": None, "pgd_images": None},
 }
 COMMAND = "python -m dyndl_lite.experiments.yan_control"
-
-
-def binomial_se(percent: float, n: int) -> float:
-    """Standard error ``100 sqrt(p(1-p)/n)`` (percentage points) of an accuracy ``percent`` on
-    ``n`` images, with ``p`` floored at ``1/(n+1)`` away from 0 and 1 so that a column at 0 % or
-    100 % still carries the error of one image."""
-    if n < 1:
-        raise ValueError(f"n must be a positive number of images, got {n!r}.")
-    p = min(max(percent / 100, 1 / (n + 1)), n / (n + 1))
-    return 100 * math.sqrt(p * (1 - p) / n)
 
 
 def measure_record(model: str, force: bool = False) -> Path:
@@ -129,10 +121,11 @@ def control(mode: str = "quick", seed: int = 0) -> dict:
 
 
 def _training_margin(ours: np.ndarray, ours_images: int, authors: float, n: int) -> float:
+    se = significance.accuracy_se
     if len(ours) >= 2:
         t = significance.t_quantile(len(ours) - 1, level=0.025)  # two-sided 95 %
-        return t * ours.std(ddof=1) / math.sqrt(len(ours)) + 1.96 * binomial_se(authors, n)
-    return 1.96 * math.hypot(binomial_se(ours[0], ours_images), binomial_se(authors, n))
+        return t * ours.std(ddof=1) / math.sqrt(len(ours)) + 1.96 * se(authors, n)
+    return 1.96 * math.hypot(se(ours[0], ours_images), se(authors, n))
 
 
 def _reading(gap: float, margin: float, below: str, above: str) -> str:
@@ -169,7 +162,7 @@ def gaps(control: dict, table2: YanTable) -> list[dict]:
             n = control["models"][model]["images"][j]
             ours = seeds[:, j]
             protocol, training = authors - paper, ours.mean() - authors
-            protocol_margin = 1.96 * math.hypot(binomial_se(authors, n), paper_std)
+            protocol_margin = 1.96 * math.hypot(significance.accuracy_se(authors, n), paper_std)
             training_margin = _training_margin(ours, per_seed_images[j], authors, n)
             rows.append(
                 {
