@@ -220,10 +220,10 @@ def evaluation_records(
     regime: str, seeds: list[int], epochs: int
 ) -> dict[tuple[str, int], Record] | None:
     """The current evaluation record (:func:`dyndl_lite.records.load`) of every network of the
-    table, by ``(model, seed)``; ``None`` when a checkpoint has no record (a reader's own, or a
-    shipped one whose record ``make evaluate`` has not yet measured), so that the table is
-    measured live (:func:`missing_records` names them). A stale or edited record is an error
-    naming ``make evaluate``."""
+    table, by ``(model, seed)``; ``None`` when a checkpoint of the user folder (a reader's own
+    ``train``) has no record, so that the table is measured live (:func:`missing_records` names
+    them). A shipped checkpoint must have a current record: a missing, stale or edited one is a
+    :class:`~dyndl_lite.records.RecordError` naming ``make evaluate``."""
     if missing_records(regime, seeds, epochs):
         return None
     return {
@@ -233,10 +233,16 @@ def evaluation_records(
 
 
 def missing_records(regime: str, seeds: list[int], epochs: int) -> list[str]:
-    """The checkpoints of the table (user folder first, then shipped) without an evaluation
-    record beside them."""
+    """The checkpoints of the table in the user folder (a reader's own ``train``) without an
+    evaluation record beside them; a shipped checkpoint always has one (see
+    :func:`evaluation_records`)."""
     names = [run_checkpoint(m, s, regime, epochs) for m, s in _networks(regime, seeds, epochs)]
-    return [n for n in names if not record_path(n, pretrained.locate(n)).exists()]
+    folders = {n: pretrained.locate(n) for n in names}
+    return [
+        n
+        for n in names
+        if not pretrained.inside_shipped(folders[n]) and not record_path(n, folders[n]).exists()
+    ]
 
 
 def table(
