@@ -154,9 +154,18 @@ def json_safe(value):
     return value
 
 
+_NUMBER = r"-?\d[\d.eE+-]*|null"
+# a list of numbers as json.dumps(indent=1) writes it: one per line (a literal newline cannot
+# occur inside a JSON string, so no string is ever matched)
+_NUMBER_LIST = re.compile(rf"\[\n\s*((?:{_NUMBER})(?:,\n\s*(?:{_NUMBER}))*)\n\s*\]")
+
+
 def dump_record(record: dict) -> str:
-    """The record as strict JSON text (non-finite floats become ``null``)."""
-    return json.dumps(json_safe(record), indent=1, default=str, allow_nan=False) + "\n"
+    """The record as strict JSON text (non-finite floats become ``null``): one key a line, and
+    every list of numbers on one line (``[1,2,3]``), which keeps per-step training curves to a
+    fifth of the bytes of one number a line."""
+    text = json.dumps(json_safe(record), indent=1, default=str, allow_nan=False)
+    return _NUMBER_LIST.sub(lambda m: "[" + re.sub(r",\n\s*", ",", m.group(1)) + "]", text) + "\n"
 
 
 def paths(name: str, folder: str | Path) -> tuple[Path, Path]:

@@ -18,14 +18,13 @@ Dropped (each with the reader search that justified it, issue 29):
 
 Weights are untouched, so every record's ``weights_sha256`` stays valid; no hash covers a record.
 The rewrite is deterministic (the same input gives the same bytes) and atomic (a temporary file
-renamed over the record). Lists of numbers are written on one line, the rest one key a line.
+renamed over the record), written by ``dump_record`` (lists of numbers on one line).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from pathlib import Path
 
@@ -37,17 +36,6 @@ from dyndl_lite.geodesic import fixed_basis_pca
 from dyndl_lite.pretrained import SHIPPED_DIR, dump_record
 
 DROPPED_HISTORY = ("extra", "step_loss", "step_nfe_forward", "step_nfe_backward")
-_NUMBER = r"-?\d[\d.eE+-]*|null"
-_NUMBER_LIST = re.compile(rf"\[\s*((?:{_NUMBER})(?:,\s*(?:{_NUMBER}))*)\s*\]")
-
-
-def compact_text(record: dict) -> str:
-    """``record`` as :func:`~dyndl_lite.pretrained.dump_record` writes it, with every list of
-    numbers on one line (``[1,2,3]``): the same JSON value in a fifth of the bytes."""
-    return _NUMBER_LIST.sub(
-        lambda m: "[" + ",".join(x.strip() for x in m.group(1).split(",")) + "]",
-        dump_record(record),
-    )
 
 
 def check_droppable(record: dict, name: str) -> None:
@@ -80,7 +68,8 @@ def main() -> int:
     parser.add_argument("--folder", type=Path, default=SHIPPED_DIR, help="checkpoint folder")
     parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if stale")
     args = parser.parse_args()
-    paths = sorted(args.folder.glob("gai-*.json"))
+    # the training records, not the evaluation records (*.eval.json) beside them
+    paths = sorted(p for p in args.folder.glob("gai-*.json") if not p.name.endswith(".eval.json"))
     if not paths:
         parser.error(f"no gai-*.json records in {args.folder}")
     stale = []
@@ -88,7 +77,7 @@ def main() -> int:
         before = path.read_text()
         record = json.loads(before)
         check_droppable(record, path.name)
-        after = compact_text(slim(record))
+        after = dump_record(slim(record))
         if after == before:
             continue
         stale.append(path.name)
