@@ -17,10 +17,21 @@ import torch
 from dyndl_lite import atomic
 
 
+def cpu_model() -> str | None:
+    """The CPU's model name as Linux reports it (``/proc/cpuinfo``), or None elsewhere."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return None
+    names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
+    return names[0] if names and names[0] else None
+
+
 def machine_report() -> dict:
-    """Where a run is being timed, measured now: CPU count and GPU name (None without CUDA)."""
+    """Where a run is being timed, measured now: CPU count and model, and the GPU's name (None
+    without CUDA). Times differ between CPUs of the same core count, so the model is named."""
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-    return {"cpu_count": os.cpu_count(), "gpu": gpu}
+    return {"cpu_count": os.cpu_count(), "cpu_model": cpu_model(), "gpu": gpu}
 
 
 def write_report(path: Path, mode: str, notebooks: dict[str, float], **more: float) -> None:
@@ -33,9 +44,11 @@ def write_report(path: Path, mode: str, notebooks: dict[str, float], **more: flo
 
 
 def machine(report: dict) -> str:
-    """``"a CPU with 2 cores, no GPU"``: what a times report says about where it was measured."""
-    cores = report.get("cpu_count")
+    """``"a CPU with 2 cores (AMD EPYC), no GPU"``: what a times report says about where it was
+    measured (reports written before the model was recorded leave it out)."""
+    cores, model = report.get("cpu_count"), report.get("cpu_model")
     cpu = f"a CPU with {cores} cores" if cores else "a CPU"
+    cpu += f" ({model})" if model else ""
     return f"{cpu} and a GPU ({report['gpu']})" if report.get("gpu") else f"{cpu}, no GPU"
 
 

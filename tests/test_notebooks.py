@@ -114,6 +114,8 @@ def test_running_time_text_states_both_modes_and_the_machine_measured():
         "(`make book-full`, 2026-12-01)."
     )
     assert machine({"cpu_count": None, "gpu": None}) == "a CPU, no GPU"
+    named = {"cpu_count": 2, "cpu_model": "AMD EPYC", "gpu": None}
+    assert machine(named) == "a CPU with 2 cores (AMD EPYC), no GPU"
 
 
 def test_times_report_is_written_whole_and_read_back(tmp_path):
@@ -122,7 +124,7 @@ def test_times_report_is_written_whole_and_read_back(tmp_path):
     write_report(path, "full", {"a.ipynb": 12.5, "b.ipynb": 3.0})  # rewritten after each notebook
     report, _ = measured(path)
     assert report["mode"] == "full" and report["notebooks"] == {"a.ipynb": 12.5, "b.ipynb": 3.0}
-    assert {"cpu_count", "gpu"} <= set(report)
+    assert {"cpu_count", "cpu_model", "gpu"} <= set(report)
     assert [p.name for p in path.parent.iterdir()] == [path.name]  # no half-written file left
     text = run_time_text("b.ipynb", (report, "2026-11-30"), (report, "2026-11-30"), "more.")
     assert "Measured: 3 s" in text
