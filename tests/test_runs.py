@@ -412,7 +412,17 @@ def test_a_plan_completes_over_several_calls_with_a_budget_shorter_than_a_run(
 
 
 @pytest.mark.slow  # trains or evaluates on MNIST: left out of make test-fast
-def test_a_run_tells_the_network_its_length(tmp_path, official_mnist):
+def test_a_run_tells_the_network_its_length(tmp_path, official_mnist, monkeypatch):
+    mnist = runs._mnist
+
+    # every epoch ends in a test pass, slow for the TisODE: 64 test images are enough here
+    def first_images(device, allow_fallback):
+        train_data, test = mnist(device, allow_fallback)
+        return train_data, dataclasses.replace(
+            test, images=test.images[:64], labels=test.labels[:64]
+        )
+
+    monkeypatch.setattr(runs, "_mnist", first_images)
     yan.train("tisode", 0, epochs=2, train_subset=128, out=tmp_path, progress=False)
     record = pretrained.load_record("yan-tisode-2ep-seed0", tmp_path)
     assert "epoch_steady=1" in record["model_settings"]  # 5 of 100 epochs, scaled to a 2-epoch run
