@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import repo_root  # noqa: F401  (this checkout's root first on sys.path)
 
-from dyndl_lite import atomic
+from dyndl_lite import atomic, pretrained
 from dyndl_lite.geodesic import fixed_basis_pca
 from dyndl_lite.pretrained import SHIPPED_DIR, dump_record
 
@@ -68,8 +68,11 @@ def main() -> int:
     parser.add_argument("--folder", type=Path, default=SHIPPED_DIR, help="checkpoint folder")
     parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if stale")
     args = parser.parse_args()
-    # the training records, not the evaluation records (*.eval.json) beside them
-    paths = sorted(p for p in args.folder.glob("gai-*.json") if not p.name.endswith(".eval.json"))
+    # the training record beside each gai checkpoint (not its evaluation record)
+    paths = [
+        pretrained.paths(w.stem, args.folder)[1]
+        for w in sorted(args.folder.glob("gai-*.safetensors"))
+    ]
     if not paths:
         parser.error(f"no gai-*.json records in {args.folder}")
     stale = []
