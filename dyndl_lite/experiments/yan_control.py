@@ -52,7 +52,7 @@ COLUMNS = PAPER_COLUMNS[("mnist", 2)]
 #: Live re-measurement per mode on top of the records (:func:`dyndl_lite.records.spot_check`):
 #: quick mode samples cells and images, full mode re-measures every cell on every image.
 SPOT_CHECK = {
-    "quick": {"cells": 2, "images": 200, "pgd_images": 25},
+    "quick": {"cells": 1, "images": 200, "pgd_images": 25},
     "full": {"cells": None, "images": None, "pgd_images": None},
 }
 COMMAND = "python -m dyndl_lite.experiments.yan_control"
