@@ -65,12 +65,19 @@ def test_no_cell_shows_an_error(built_book):
 LINK = "a.sphinx-codeautolink-a"  # the links sphinx-codeautolink writes into code cells
 
 
-def api_links(page, api_page):
-    """``(href, anchor, text)`` of every link of ``page``'s code cells, after checking that each
-    points at an entry of ``api_page``."""
+def api_anchors(api_page) -> set[str]:
+    """The ids of ``api_page``'s elements: the anchors a link to an entry can name."""
     from bs4 import BeautifulSoup
 
-    anchors = {e["id"] for e in BeautifulSoup(api_page.read_text(), "html.parser").select("[id]")}
+    return {e["id"] for e in BeautifulSoup(api_page.read_text(), "html.parser").select("[id]")}
+
+
+def api_links(page, api_page, anchors=None):
+    """``(href, anchor, text)`` of every link of ``page``'s code cells, after checking that each
+    points at an entry of ``api_page`` (whose :func:`api_anchors` may be passed, parsed once)."""
+    from bs4 import BeautifulSoup
+
+    anchors = api_anchors(api_page) if anchors is None else anchors
     found = []
     for link in BeautifulSoup(page.read_text(), "html.parser").select(f"div.cell_input {LINK}"):
         target, _, anchor = link["href"].partition("#")
@@ -89,9 +96,10 @@ def test_chapters_link_the_functions_they_call_to_the_api_page(built_book):
     """Names a chapter imports from dyndl_lite are links, in its code cells, to their entries on the
     API page."""
     api_page = built_book.html / "book" / "appendix" / "api.html"
+    anchors = api_anchors(api_page)
     for path in NOTEBOOKS:
         page = built_book.html / path.relative_to(ROOT).with_suffix(".html")
-        links = api_links(page, api_page)
+        links = api_links(page, api_page, anchors)
         code = "\n".join(
             c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"
         )
