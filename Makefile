@@ -23,9 +23,12 @@ book: $(STAMP)
 	$(RUN) jupyter-book build . --all --warningiserror --keep-going
 	@echo "Open _build/html/index.html"
 
+# One pytest-xdist worker per core (TEST_WORKERS=1: one process); the tests that need the built
+# book share one worker, so the book is built once.
+TEST_WORKERS ?= auto
 test: $(STAMP)
 	$(RUN) bash scripts/ensure_browser.sh
-	$(RUN) python -m pytest
+	$(RUN) python -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 # Every chapter executed in full mode (the papers' protocols on the shipped checkpoints) on this
 # machine, its time per chapter in _build/full/execution_times.json for `make run-times`. Not part
@@ -52,7 +55,10 @@ lock: $(STAMP)
 student: $(STAMP)
 	$(BIN)/python scripts/make_student_notebooks.py
 
+# Time every chapter in quick mode on this machine (keep it otherwise idle: the times go into the
+# chapters' "Running time" cells) and write them into the notebooks.
 run-times: $(STAMP)
+	DYNDL_MODE=quick $(RUN) python scripts/run_notebook.py --all --times _build/execution_times.json
 	$(BIN)/python scripts/record_run_times.py
 
 bench: $(STAMP)

@@ -67,7 +67,7 @@ def run_time_text(
     report, day = quick
     text = (
         f"**Running time.** Quick mode: {report['notebooks'][name]:.0f} s on {machine(report)} "
-        f"(measured by the test suite on {day}). Full mode: {full_mode}"
+        f"(`make run-times`, {day}). Full mode: {full_mode}"
     )
     if full is not None and name in full[0]["notebooks"]:
         report, day = full

@@ -1,12 +1,13 @@
 """Write each notebook's measured running times into the notebook itself.
 
-Reads ``_build/execution_times.json`` (written by the last ``make test`` run, which executes
-every notebook once in quick mode) and, when present, ``_build/full/execution_times.json``
-(written by ``make book-full``, every notebook in full mode), and rewrites, in every notebook of
-the book, the Markdown cell tagged ``run-time`` (inserted after the title cell when missing).
-What full mode does comes from the notebook's metadata ``dyndl.full_mode``; its time is the
-measured one, or "not yet timed". Run it after a test run and commit the notebooks:
-``python scripts/record_run_times.py``.
+Reads ``_build/execution_times.json``, every notebook once in quick mode (``make run-times``
+writes it with ``scripts/run_notebook.py --all`` on an otherwise idle machine, then runs this
+script), and, when present, ``_build/full/execution_times.json`` (written by ``make book-full``,
+every notebook in full mode), and rewrites, in every notebook of the book, the Markdown cell
+tagged ``run-time`` (inserted after the title cell when missing). What full mode does comes from
+the notebook's metadata ``dyndl.full_mode``; its time is the measured one, or "not yet timed".
+A report written by a ``make test`` run whose workers shared the CPU is refused: those times are
+the test suite's, not a reader's. Commit the notebooks afterwards.
 """
 
 from __future__ import annotations
@@ -28,7 +29,15 @@ def main() -> int:
     """Rewrite the "Running time" cell of every notebook that executed in the last test run."""
     quick = measured(TIMES)
     if quick is None:
-        print(f"{TIMES} is missing: run `make test` first", file=sys.stderr)
+        print(f"{TIMES} is missing: run `make run-times`", file=sys.stderr)
+        return 1
+    workers = quick[0].get("test_workers", 1)
+    if workers > 1:
+        print(
+            f"{TIMES} was written by a test run of {workers} workers sharing the CPU; "
+            "time the chapters alone with `make run-times` on an otherwise idle machine",
+            file=sys.stderr,
+        )
         return 1
     full = measured(FULL_TIMES)
     for path in toc_notebooks():

@@ -28,6 +28,18 @@ TIMES_FILE = BUILD / "execution_times.json"
 # from the shipped checkpoints alone, and no test may write into a reader's own folder.
 os.environ["DYNDL_CHECKPOINTS"] = tempfile.mkdtemp(prefix="dyndl-test-checkpoints-")
 
+# `make test` runs the suite in one pytest-xdist worker per core. Each worker, and every process it
+# starts (notebook kernels, the command line), then gets its share of the cores as PyTorch threads:
+# two workers of two threads each on two cores run the suite twice as slowly as one, because
+# OpenMP's waiting threads spin on the cores the other worker needs.
+WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if WORKERS > 1:
+    THREADS = str(max(1, (os.cpu_count() or 1) // WORKERS))
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = THREADS
+    import torch
+
+    torch.set_num_threads(int(THREADS))
+
 
 @dataclass
 class BookBuild:
@@ -138,7 +150,8 @@ def built_book() -> BookBuild:
     BUILD.mkdir(exist_ok=True)
     (BUILD / "build.log").write_text(log)
     times = execution_times()
-    write_report(TIMES_FILE, env["DYNDL_MODE"], times, build_seconds=seconds)
+    # test_workers: how many pytest processes shared the CPU meanwhile (see WORKERS above)
+    write_report(TIMES_FILE, env["DYNDL_MODE"], times, build_seconds=seconds, test_workers=WORKERS)
     return BookBuild(process.returncode, log, seconds, times)
 
 
@@ -161,3 +174,11 @@ def pytest_terminal_summary(
 def pytest_configure(config: pytest.Config) -> None:
     """Remember when the run started (the terminal summary reports only this run's build)."""
     config._dyndl_start = time.time()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test that needs the built book runs in the same pytest-xdist worker
+    (``--dist loadgroup``), so that the book is built once per run, not once per worker."""
+    for item in items:
+        if "built_book" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("book"))

@@ -90,7 +90,7 @@ def test_running_time_is_stated_by_the_script(path):
     """scripts/record_run_times.py writes the measured quick-mode time and what full mode needs."""
     notebook = nbformat.read(path, as_version=4)
     cells = [c for c in notebook.cells if "run-time" in c.metadata.get("tags", [])]
-    assert len(cells) == 1, "run `make test` then `make run-times`"
+    assert len(cells) == 1, "run `make run-times`"
     assert (
         cells[0].source.startswith("**Running time.** Quick mode: ")
         and "Full mode: " in cells[0].source
@@ -105,8 +105,8 @@ def test_running_time_text_states_both_modes_and_the_machine_measured():
     full = ({"notebooks": {"a.ipynb": 1234.4}, "cpu_count": 16, "gpu": "NVIDIA H200"}, "2026-12-01")
     text = run_time_text("a.ipynb", quick, None, "more images.")
     assert text == (
-        "**Running time.** Quick mode: 42 s on a CPU with 2 cores, no GPU (measured by the test "
-        "suite on 2026-11-30). Full mode: more images. Not yet timed."
+        "**Running time.** Quick mode: 42 s on a CPU with 2 cores, no GPU (`make run-times`, "
+        "2026-11-30). Full mode: more images. Not yet timed."
     )
     text = run_time_text("a.ipynb", quick, full, "more images.")
     assert text.endswith(
