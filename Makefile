@@ -23,12 +23,12 @@ book: $(STAMP)
 	$(RUN) jupyter-book build . --all --warningiserror --keep-going
 	@echo "Open _build/html/index.html"
 
-# One pytest-xdist worker per core (TEST_WORKERS=1: one process); the tests that need the built
-# book share one worker, so the book is built once.
+# One pytest-xdist worker per core (TEST_WORKERS=0: one process); the book builds once, in the
+# background, while the workers run the tests that do not need it (tests/conftest.py).
 TEST_WORKERS ?= auto
 test: $(STAMP)
 	$(RUN) bash scripts/ensure_browser.sh
-	$(RUN) python -m pytest -n $(TEST_WORKERS) --dist loadgroup
+	$(RUN) python -m pytest -n $(TEST_WORKERS)
 
 # Every chapter executed in full mode (the papers' protocols on the shipped checkpoints) on this
 # machine, its time per chapter in _build/full/execution_times.json for `make run-times`. Not part

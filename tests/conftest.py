@@ -17,28 +17,36 @@ import nbformat
 import pytest
 from IPython.core.inputtransformer2 import TransformerManager
 
-from booktools.figure_check import kernel_environment
-from booktools.runtimes import write_report
+from booktools.book_build import BUILD, TIMES_FILE
 
 ROOT = Path(__file__).resolve().parents[1]
-BUILD = ROOT / "_build"
-TIMES_FILE = BUILD / "execution_times.json"
+BOOK_RUNS = BUILD / "book-build"  # one folder per test run: the background build's result
+BOOK_TIMEOUT_S = 3600
 
 # Every test, the book build included, sees an empty user checkpoint folder: the book must execute
 # from the shipped checkpoints alone, and no test may write into a reader's own folder.
 os.environ["DYNDL_CHECKPOINTS"] = tempfile.mkdtemp(prefix="dyndl-test-checkpoints-")
 
-# `make test` runs the suite in one pytest-xdist worker per core. Each worker, and every process it
-# starts (notebook kernels, the command line), then gets its share of the cores as PyTorch threads:
-# two workers of two threads each on two cores run the suite twice as slowly as one, because
-# OpenMP's waiting threads spin on the cores the other worker needs.
+# `make test` runs the suite in one pytest-xdist worker per core, beside the book build (see
+# pytest_collection_modifyitems). Each of these processes, and every process it starts (notebook
+# kernels, the command line), gets its share of the cores as PyTorch threads: two workers of two
+# threads each on two cores ran the unit tests twice as slowly as one process, because OpenMP's
+# waiting threads spin on the cores the other process needs.
 WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-if WORKERS > 1:
-    THREADS = str(max(1, (os.cpu_count() or 1) // WORKERS))
-    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = THREADS
+
+
+def share_cores(processes: int) -> None:
+    """Give this process, and those it starts, ``cores // processes`` threads (at least 1)."""
+    if processes <= 1:
+        return
+    threads = max(1, (os.cpu_count() or 1) // processes)
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)
     import torch
 
-    torch.set_num_threads(int(THREADS))
+    torch.set_num_threads(threads)
+
+
+share_cores(WORKERS)
 
 
 @dataclass
@@ -94,21 +102,6 @@ def imported_names(notebook: Path) -> set[tuple[str, str]]:
     return names
 
 
-def execution_times() -> dict[str, float]:
-    """Execution seconds of every notebook in the jupyter-cache of the last build."""
-    from jupyter_cache import get_cache
-
-    cache_path = BUILD / ".jupyter_cache"
-    if not cache_path.exists():
-        return {}
-    times = {}
-    for record in get_cache(cache_path).list_cache_records():
-        seconds = (record.data or {}).get("execution_seconds")
-        if seconds is not None:
-            times[str(Path(record.uri).resolve().relative_to(ROOT))] = float(seconds)
-    return times
-
-
 def executed_notebooks() -> dict[str, nbformat.NotebookNode]:
     """The executed notebooks stored in the jupyter-cache of the last build, by path."""
     from jupyter_cache import get_cache
@@ -120,39 +113,28 @@ def executed_notebooks() -> dict[str, nbformat.NotebookNode]:
     }
 
 
+def book_run_folder(config: pytest.Config) -> Path:
+    """The folder this test run's book build writes its result into, shared by its workers."""
+    workerinput = getattr(config, "workerinput", None)
+    run = workerinput["testrunuid"] if workerinput else config._dyndl_run
+    return BOOK_RUNS / run
+
+
 @pytest.fixture(scope="session")
-def built_book() -> BookBuild:
-    """Build the HTML book with warnings as errors, executing each notebook exactly once."""
-    shutil.rmtree(BUILD / ".jupyter_cache", ignore_errors=True)
-    bin_dir = Path(sys.executable).parent
-    # every kernel loads the figure check: a figure without axis labels, title or legend fails its
-    # cell
-    env = kernel_environment(Path(tempfile.mkdtemp(prefix="dyndl-ipython-")))
-    env["PATH"] = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
-    env.setdefault("DYNDL_MODE", "quick")
-    start = time.perf_counter()
-    process = subprocess.run(
-        [
-            str(bin_dir / "jupyter-book"),
-            "build",
-            str(ROOT),
-            "--all",
-            "--warningiserror",
-            "--keep-going",
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    seconds = time.perf_counter() - start
-    log = process.stdout + process.stderr
-    BUILD.mkdir(exist_ok=True)
-    (BUILD / "build.log").write_text(log)
-    times = execution_times()
-    # test_workers: how many pytest processes shared the CPU meanwhile (see WORKERS above)
-    write_report(TIMES_FILE, env["DYNDL_MODE"], times, build_seconds=seconds, test_workers=WORKERS)
-    return BookBuild(process.returncode, log, seconds, times)
+def built_book(pytestconfig: pytest.Config) -> BookBuild:
+    """The HTML book, built with warnings as errors and each notebook executed exactly once, by
+    :mod:`booktools.book_build` in the background (started at collection); waits for it."""
+    result = book_run_folder(pytestconfig) / "result.json"
+    process = getattr(pytestconfig, "_dyndl_book", None)  # in the process that started it
+    deadline = time.monotonic() + BOOK_TIMEOUT_S
+    while not result.exists():
+        if process is not None and process.poll() is not None and not result.exists():
+            pytest.fail(f"the book build exited ({process.returncode}) without writing {result}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"no book build result in {result} after {BOOK_TIMEOUT_S} s")
+        time.sleep(0.5)
+    build = json.loads(result.read_text())
+    return BookBuild(build["returncode"], build["log"], build["seconds"], build["times"])
 
 
 def pytest_terminal_summary(
@@ -172,13 +154,51 @@ def pytest_terminal_summary(
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Remember when the run started (the terminal summary reports only this run's build)."""
+    """Remember when the run started (the terminal summary reports only this run's build) and
+    name it (without pytest-xdist, the book build's folder is named after it)."""
     config._dyndl_start = time.time()
+    config._dyndl_run = f"{os.getpid()}-{time.time_ns()}"
 
 
+@pytest.hookimpl(trylast=True)  # after -k and -m have deselected: the tests that will run
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Every test that needs the built book runs in the same pytest-xdist worker
-    (``--dist loadgroup``), so that the book is built once per run, not once per worker."""
-    for item in items:
-        if "built_book" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group("book"))
+    """When a test needs the built book, start the build in the background now and move those
+    tests to the end, so that the other tests run while it builds.
+
+    With pytest-xdist every worker collects the same tests; the first to create the run's
+    ``started`` file starts :mod:`booktools.book_build`, and every worker's ``built_book`` waits
+    for its result.
+    """
+    book = [item for item in items if "built_book" in getattr(item, "fixturenames", ())]
+    if not book:
+        return
+    waiting = set(book)
+    items[:] = [item for item in items if item not in waiting] + book
+    share_cores(WORKERS + 1)  # the build's kernels are one more process
+    folder = book_run_folder(config)
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        os.close(os.open(folder / "started", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return  # another worker of this run started it
+    for old in BOOK_RUNS.iterdir():  # earlier runs' results
+        if old != folder:
+            shutil.rmtree(old, ignore_errors=True)
+    config._dyndl_book = subprocess.Popen(
+        [sys.executable, "-m", "booktools.book_build", str(folder / "result.json")]
+        + ["--test-workers", str(WORKERS)],
+        cwd=ROOT,  # -m finds booktools there
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """The process that started the book build waits for it (another worker may still need it),
+    unless the run was interrupted or stopped early, when it stops the build."""
+    process = getattr(session.config, "_dyndl_book", None)
+    if process is None or process.poll() is not None:
+        return
+    if exitstatus == pytest.ExitCode.INTERRUPTED or session.shouldstop or session.shouldfail:
+        process.terminate()
+    process.wait()

@@ -4,6 +4,7 @@ the PDF's outline is read."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -180,3 +181,16 @@ def test_pdf_outline_reads_the_top_level_bookmarks(tmp_path):
         pdf_outline(path.read_bytes())
     with pytest.raises(ValueError, match="not a readable PDF"):
         pdf_outline(b"<html>not a pdf</html>")
+
+
+def test_a_book_build_that_cannot_start_still_writes_a_failed_result(tmp_path, monkeypatch):
+    """The tests waiting for the background build must hear of a crash, not wait an hour."""
+    from booktools import book_build
+
+    def crash(test_workers: int) -> dict:
+        raise OSError("jupyter-book is missing")
+
+    monkeypatch.setattr(book_build, "build", crash)
+    assert book_build.main([str(tmp_path / "result.json")]) == 1
+    result = json.loads((tmp_path / "result.json").read_text())
+    assert result["returncode"] == 1 and "jupyter-book is missing" in result["log"]
