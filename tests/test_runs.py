@@ -342,7 +342,7 @@ def test_sigint_after_the_first_epoch_then_resume_gives_the_same_weights(tmp_pat
         "--epochs",
         "4",
         "--train-subset",
-        "20000",
+        "10000",
         "--no-progress",
         "--threads",
         "1",
