@@ -22,6 +22,7 @@ from booktools.book_build import BUILD, TIMES_FILE
 ROOT = Path(__file__).resolve().parents[1]
 BOOK_RUNS = BUILD / "book-build"  # one folder per test run: the background build's result
 BOOK_TIMEOUT_S = 3600
+WORKER_NICENESS = 5  # while the book builds in the background (pytest_collection_modifyitems)
 
 # Every test, the book build included, sees an empty user checkpoint folder: the book must execute
 # from the shipped checkpoints alone, and no test may write into a reader's own folder.
@@ -180,17 +181,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     try:
         os.close(os.open(folder / "started", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
     except FileExistsError:
-        return  # another worker of this run started it
-    for old in BOOK_RUNS.iterdir():  # earlier runs' results
-        if old != folder:
-            shutil.rmtree(old, ignore_errors=True)
-    config._dyndl_book = subprocess.Popen(
-        [sys.executable, "-m", "booktools.book_build", str(folder / "result.json")]
-        + ["--test-workers", str(WORKERS)],
-        cwd=ROOT,  # -m finds booktools there
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+        pass  # another worker of this run started it
+    else:
+        for old in BOOK_RUNS.iterdir():  # earlier runs' results
+            if old != folder:
+                shutil.rmtree(old, ignore_errors=True)
+        config._dyndl_book = subprocess.Popen(
+            [sys.executable, "-m", "booktools.book_build", str(folder / "result.json")]
+            + ["--test-workers", str(WORKERS)],
+            cwd=ROOT,  # -m finds booktools there
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    # The build is the run's longest path (the book's tests wait for it): the workers, and what
+    # they start from now on, yield the CPU to it and fill the cores it leaves idle.
+    os.nice(WORKER_NICENESS)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
