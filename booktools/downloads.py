@@ -32,6 +32,7 @@ import nbformat
 
 from booktools.layout import ROOT, toc_documents, toc_notebooks
 from booktools.student import student_version
+from dyndl_lite import atomic
 
 if TYPE_CHECKING:
     from selenium.webdriver.remote.webdriver import WebDriver
@@ -241,7 +242,12 @@ def write_pdf(html_dir: Path, driver: WebDriver | None = None) -> Path:
             driver.quit()
     target = html_dir / DOWNLOADS / PDF_NAME
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(base64.b64decode(result["data"]))
+    temporary = atomic.temporary_path(target)  # a reader never finds half a PDF
+    try:
+        temporary.write_bytes(base64.b64decode(result["data"]))
+        atomic.commit(temporary, target)
+    finally:
+        temporary.unlink(missing_ok=True)
     return target
 
 

@@ -22,7 +22,6 @@ from booktools.book_build import BUILD, TIMES_FILE
 ROOT = Path(__file__).resolve().parents[1]
 BOOK_RUNS = BUILD / "book-build"  # one folder per test run: the background build's result
 BOOK_TIMEOUT_S = 3600
-WORKER_NICENESS = 5  # while the book builds in the background (pytest_collection_modifyitems)
 
 # Every test, the book build included, sees an empty user checkpoint folder: the book must execute
 # from the shipped checkpoints alone, and no test may write into a reader's own folder.
@@ -193,9 +192,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-    # The build is the run's longest path (the book's tests wait for it): the workers, and what
-    # they start from now on, yield the CPU to it and fill the cores it leaves idle.
-    os.nice(WORKER_NICENESS)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import http.server
 import os
@@ -9,13 +10,14 @@ import re
 import shutil
 import tempfile
 import threading
+from pathlib import Path
 
 import pytest
 import yaml
 
 from booktools import downloads
 from booktools.layout import toc_documents, toc_notebooks
-from conftest import BUILD, ROOT
+from conftest import BUILD, ROOT, book_run_folder
 
 pytestmark = [pytest.mark.book, pytest.mark.browser]
 
@@ -226,10 +228,16 @@ Promise.all(links.map(href => fetch(href).then(r => [href, r.status], () => [hre
 
 
 @pytest.fixture(scope="module")
-def book_pdf(built_book, browser):
+def book_pdf(built_book, browser, pytestconfig):
     """The whole book as one PDF, printed by this same headless Chromium (what ``make pdf``
-    does)."""
-    return downloads.write_pdf(built_book.html, driver=browser)
+    does), once per test run: a second pytest-xdist worker waits for the first's."""
+    folder = book_run_folder(pytestconfig)
+    with open(folder / "pdf.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        printed = folder / "pdf.printed"
+        if not printed.exists():
+            printed.write_text(str(downloads.write_pdf(built_book.html, driver=browser)))
+        return Path(printed.read_text())
 
 
 @pytest.mark.parametrize("page", DOWNLOAD_PAGES)
