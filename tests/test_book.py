@@ -187,7 +187,7 @@ def test_a_book_build_that_cannot_start_still_writes_a_failed_result(tmp_path, m
     """The tests waiting for the background build must hear of a crash, not wait an hour."""
     from booktools import book_build
 
-    def crash(test_workers: int) -> dict:
+    def crash(test_workers: int, parallel: int) -> dict:
         raise OSError("jupyter-book is missing")
 
     monkeypatch.setattr(book_build, "build", crash)
