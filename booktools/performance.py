@@ -163,12 +163,16 @@ def summarize_ot(results: dict) -> list[Row]:
 def summarize_notebooks(results: dict) -> list[Row]:
     """Quick-mode seconds of every notebook and of the whole book (``bench/notebooks.py``)."""
     rows = []
+    chapter_goal = results.get("chapter_goal_seconds")  # results before it had none
     for name, notebook in results["notebooks"].items():
         value = f"{notebook['seconds']:.0f} s"
         if notebook["slowest_cells"]:
             slowest = notebook["slowest_cells"][0]
             value += f"; slowest cell {slowest['seconds']:.0f} s: `{slowest['first_line'][:60]}`"
-        rows.append({"measure": f"`{name}`", "value": value, "goal": "", "met": None})
+        goal, met = "", None
+        if chapter_goal is not None:
+            goal, met = f"under {chapter_goal} s", notebook["seconds"] < chapter_goal
+        rows.append({"measure": f"`{name}`", "value": value, "goal": goal, "met": met})
     total, goal = results["total_seconds"], results["goal_seconds"]
     rows.append(
         {
