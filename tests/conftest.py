@@ -174,7 +174,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return
     waiting = set(book)
     items[:] = [item for item in items if item not in waiting] + book
-    share_cores(WORKERS + 1)  # the build's kernels are one more process
+    share_cores(WORKERS + 1)  # the build and its kernels inherit the share too
     folder = book_run_folder(config)
     folder.mkdir(parents=True, exist_ok=True)
     try:
