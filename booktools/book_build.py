@@ -102,13 +102,12 @@ def build(test_workers: int = 1, parallel: int = 2) -> dict:
     # kernel needs took chapter 6 from about 35 s to 281 s)
     env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // parallel)))
     os.environ.update(env)  # the kernels started here get the same environment
-    command = [str(bin_dir / "jupyter-book"), "build", str(ROOT), "--all", "--warningiserror"]
+    command = [str(bin_dir / "jupyter-book"), "build", str(ROOT), "--all"]
+    command += ["--warningiserror", "--keep-going"]
     start = time.perf_counter()
     if parallel > 1:
         execute_into_cache(parallel)
-    process = subprocess.run(
-        [*command, "--keep-going"], cwd=ROOT, env=env, capture_output=True, text=True
-    )
+    process = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - start
     log = process.stdout + process.stderr
     BUILD.mkdir(exist_ok=True)
