@@ -47,6 +47,8 @@ from dyndl_lite.data_cache import DatasetNotFoundError, data_root, download, off
 REPOSITORY = "HanshuYAN/TisODE"
 COMMIT = "b55ca435367fc1da3cf9ec0cc26aedfdfef869d7"
 SOURCE = f"Yan et al.'s repository {REPOSITORY} at commit {COMMIT[:7]}"
+#: The length of the authors' training runs; each released file is the best epoch of one.
+EPOCHS = 100
 
 
 @dataclass(frozen=True)
@@ -322,9 +324,9 @@ def load(
         "url": released.url,
         "weights_sha256": released.sha256,
         "regime": "gaussian",
-        "epochs_run": 100,
-        "full_recipe_epochs": 100,
-        "selection": "the epoch with the best test accuracy of 100 (the authors' model_best)",
+        "epochs_run": EPOCHS,
+        "full_recipe_epochs": EPOCHS,
+        "selection": f"the epoch with the best test accuracy of {EPOCHS} (the authors' model_best)",
         "step_size": released.step_size,
         "logit_check": {"images": check_images, "max_abs_difference": gap},
     }

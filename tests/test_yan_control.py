@@ -95,3 +95,34 @@ def test_a_record_of_an_older_protocol_is_stale(monkeypatch):
     monkeypatch.setattr(protocols, "YAN", newer)
     with pytest.raises(records.StaleRecordError, match="yan_control odenet --force"):
         yan_control.load_record("odenet")
+
+
+def _record_with(accuracy: list[float], n: int = 10_000, n_pgd: int = 1_000):
+    """A record whose Table 2 cells hold ``accuracy`` (%) on n images (PGD: n_pgd)."""
+    from dyndl_lite import protocols
+    from dyndl_lite.record_format import Cell, Record
+
+    cells = {}
+    for (kind, strength), value in zip(yan_control.COLUMNS, accuracy, strict=True):
+        size = n_pgd if kind == "pgd" else n
+        outcomes = np.zeros(size, dtype=bool)
+        outcomes[: round(value / 100 * size)] = True
+        cells[protocols.cell_name(kind, strength)] = Cell(outcomes)
+    return Record(checkpoint="yan-cnn-gaussian-100ep-seed0", key={}, cells=cells, scalars={},
+                  meta={})  # fmt: skip
+
+
+def test_a_longer_run_replaces_the_tables_networks_of_its_architecture_only():
+    """A 100-epoch CNN that matches the authors' CNN: its rows read it (training gap 0, 100
+    epochs, 1 seed); the ODENet's rows still read the 10-epoch table."""
+    ours = np.tile(np.subtract(PAPER_CNN, 20).clip(0), (2, 1))
+    authors_cnn = [98.0, 80.0, 30.0, 40.0, 5.0]
+    control = _control(authors_cnn, PAPER_ODE)
+    longer = {"cnn": (100, [_record_with(authors_cnn)])}
+    rows = yan_control.gaps(control, _table2(ours, ours), longer)
+    cnn = [r for r in rows if r["model"] == "cnn"]
+    odenet = [r for r in rows if r["model"] == "odenet"]
+    assert {(r["epochs"], r["seeds"]) for r in cnn} == {(100, 1)}
+    assert {(r["epochs"], r["seeds"]) for r in odenet} == {(10, 2)}
+    assert all(abs(r["training_gap"]) < 1e-9 and r["training"] == "within noise" for r in cnn)
+    assert "100 epochs" in yan_control.gaps_markdown(rows)

@@ -22,6 +22,12 @@ epoch) measured the *same way*. Each gap gets a margin:
   seeds' spread already holds their images' sampling error), and with one seed
   ``1.96 sqrt(se_b(ours)^2 + se_b(authors)^2)``.
 
+"Ours" are, per architecture, the networks of Table 2 (every architecture of a seed trained
+equally long), unless some seed of that architecture has been trained longer: then the longest
+such runs, read from their evaluation records (:func:`longer_runs`). So a CNN that has finished
+the paper's 100 epochs is compared with the authors' CNN, trained as long, while its ODENet is
+still training; each row prints its epochs.
+
 A gap inside its margin reads "within noise". The same weights were also attacked by the authors'
 own script (their log, :data:`~dyndl_lite.experiments.yan_paper.AUTHORS_LOG_FGSM`, run 1): that is
 the sharpest protocol check, the same network measured two ways.
@@ -43,9 +49,11 @@ import numpy as np
 
 from dyndl_lite import pretrained, protocols, records, released, significance, verdicts
 from dyndl_lite.data import DatasetNotFoundError
+from dyndl_lite.experiments import yan
 from dyndl_lite.experiments.results import YanTable
 from dyndl_lite.experiments.yan_paper import AUTHORS_LOG_FGSM, column_label
 from dyndl_lite.experiments.yan_paper import COLUMNS as PAPER_COLUMNS
+from dyndl_lite.record_format import Record, record_path
 
 #: The columns of Table 2 (MNIST), the table the control measures.
 COLUMNS = PAPER_COLUMNS[("mnist", 2)]
@@ -134,11 +142,65 @@ def _reading(gap: float, margin: float, below: str, above: str) -> str:
     return below if gap < 0 else above
 
 
-def gaps(control: dict, table2: YanTable) -> list[dict]:
+def longer_runs(table2: YanTable) -> dict[str, tuple[int, list[Record]]]:
+    """Per architecture of Table 2 (``"cnn"``, ``"odenet"``) whose longest Gaussian-trained run
+    (:func:`dyndl_lite.experiments.yan.longest_epochs`, over every seed) is longer than
+    ``table2.epochs``: that run length and the evaluation records of those runs, one per seed
+    that has one (:func:`dyndl_lite.records.load`, checked current). An architecture whose
+    longer runs lack a record (a reader's own, not yet evaluated) is left out, and the control
+    uses the table's."""
+    found = {}
+    for model in ("cnn", "odenet"):
+        by_seed = {s: yan.longest_epochs(model, s, "gaussian") for s in range(10)}
+        epochs = max((e for e in by_seed.values() if e is not None), default=None)
+        if epochs is None or table2.epochs is None or epochs <= table2.epochs:
+            continue
+        names = [
+            yan.run_checkpoint(model, s, "gaussian", epochs)
+            for s, e in by_seed.items()
+            if e == epochs
+        ]
+        if all(record_path(n, pretrained.locate(n)).exists() for n in names):
+            found[model] = (epochs, [records.load(n) for n in names])
+    return found
+
+
+def _ours_from_table(table2: YanTable, model: str) -> dict:
+    """Our ``model`` as in ``table2``: per-seed accuracies and the images each column used."""
+    first = table2.seeds[0]  # with one seed, the images its columns used
+    return {
+        "accuracy": np.array(table2.rows[model]["seeds"]),
+        "images": [
+            table2.pgd_images_per_seed[first] if kind == "pgd" else table2.images_per_seed[first]
+            for kind, _ in table2.column_specs
+        ],
+        "epochs": table2.epochs,
+    }
+
+
+def _ours_from_records(epochs: int, found: list[Record]) -> dict:
+    """Our networks of one architecture from their evaluation records, as
+    :func:`_ours_from_table`."""
+    cells = [[r.cells[protocols.cell_name(k, s)] for k, s in COLUMNS] for r in found]
+    return {
+        "accuracy": np.array([[100 * c.value for c in row] for row in cells]),
+        "images": [c.n for c in cells[0]],
+        "epochs": epochs,
+    }
+
+
+def gaps(
+    control: dict, table2: YanTable, longer: dict[str, tuple[int, list[Record]]] | None = None
+) -> list[dict]:
     """One row per (model, column) of Table 2 for the CNN and the ODENet: the paper's mean and
-    std, the authors' network under the book's code, ours (mean over the table's seeds), the
-    protocol gap ``authors - paper`` and the training gap ``ours - authors``, each with its
-    margin and reading (see the module's docstring)."""
+    std, the authors' network under the book's code, ours (mean over seeds), the protocol gap
+    ``authors - paper`` and the training gap ``ours - authors``, each with its margin and reading
+    (see the module's docstring).
+
+    Ours are ``table2``'s networks, except for an architecture in ``longer``
+    (:func:`longer_runs`: the run length and the evaluation records of runs longer than the
+    table's), whose records are used instead; every row names its ``epochs``.
+    """
     if table2.number != 2:
         raise ValueError(
             "table2 must be yan.table('gaussian')'s result (the Gaussian-trained networks)."
@@ -148,22 +210,21 @@ def gaps(control: dict, table2: YanTable) -> list[dict]:
             "table2 was measured on the offline fallback's images (official training images); "
             "the control is measured on the official test set, so the two do not compare."
         )
+    longer = {} if longer is None else longer
     rows = []
     for model in ("cnn", "odenet"):
-        seeds = np.array(table2.rows[model]["seeds"])
-        first = table2.seeds[0]  # with one seed, the images its columns used
-        per_seed_images = [
-            table2.pgd_images_per_seed[first] if kind == "pgd" else table2.images_per_seed[first]
-            for kind, _ in table2.column_specs
-        ]
+        if model in longer:
+            mine = _ours_from_records(*longer[model])
+        else:
+            mine = _ours_from_table(table2, model)
         for j, column in enumerate(table2.columns):
             paper, paper_std = table2.paper[model][j]
             authors = control["models"][model]["accuracy"][j]
             n = control["models"][model]["images"][j]
-            ours = seeds[:, j]
+            ours = mine["accuracy"][:, j]
             protocol, training = authors - paper, ours.mean() - authors
             protocol_margin = 1.96 * math.hypot(significance.accuracy_se(authors, n), paper_std)
-            training_margin = _training_margin(ours, per_seed_images[j], authors, n)
+            training_margin = _training_margin(ours, mine["images"][j], authors, n)
             rows.append(
                 {
                     "model": model,
@@ -174,6 +235,7 @@ def gaps(control: dict, table2: YanTable) -> list[dict]:
                     "authors_images": n,
                     "ours": float(ours.mean()),
                     "seeds": len(ours),
+                    "epochs": mine["epochs"],
                     "protocol_gap": protocol,
                     "protocol_margin": protocol_margin,
                     "protocol": _reading(protocol, protocol_margin, "book lower", "book higher"),
@@ -185,15 +247,15 @@ def gaps(control: dict, table2: YanTable) -> list[dict]:
     return rows
 
 
-def gaps_markdown(rows: list[dict], epochs: int) -> str:
-    """:func:`gaps` as a table: paper, authors' networks (book's code), ours, and both gaps with
-    their margins and readings."""
+def gaps_markdown(rows: list[dict]) -> str:
+    """:func:`gaps` as a table: paper, authors' networks (book's code), ours (with the seeds and
+    epochs of each row), and both gaps with their margins and readings."""
     header = [
         "network",
         "perturbation",
         "paper",
         "authors' network, book's code",
-        f"ours ({epochs} epochs)",
+        "ours",
         "protocol gap (authors − paper)",
         "training gap (ours − authors)",
     ]
@@ -203,7 +265,8 @@ def gaps_markdown(rows: list[dict], epochs: int) -> str:
             r["column"],
             f"{r['paper']:.1f} ± {r['paper_std']:.1f}",
             f"{r['authors']:.1f} (n = {r['authors_images']:,})",
-            f"{r['ours']:.1f} ({r['seeds']} seed{'s' if r['seeds'] > 1 else ''})",
+            f"{r['ours']:.1f} ({r['seeds']} seed{'s' if r['seeds'] > 1 else ''}, "
+            f"{r['epochs']} epochs)",
             f"{r['protocol_gap']:+.1f} ± {r['protocol_margin']:.1f}: {r['protocol']}",
             f"{r['training_gap']:+.1f} ± {r['training_margin']:.1f}: {r['training']}",
         ]
@@ -281,8 +344,10 @@ def summary(rows: list[dict]) -> str:
         inside = sum(r["protocol"] == "within noise" for r in mine)
         lower = sum(r["training"] == "ours lower" for r in mine)
         larger = sum(abs(r["training_gap"]) > abs(r["protocol_gap"]) for r in mine)
+        epochs = mine[0]["epochs"]
         parts.append(
-            f"for the {label}, the authors' network measured by the book's code lies within "
+            f"for the {label} (ours trained {epochs} epochs, the authors' {released.EPOCHS}), "
+            f"the authors' network measured by the book's code lies within "
             f"noise of the paper in {inside} of {len(mine)} columns (mean absolute protocol gap "
             f"{protocol:.1f} points), while ours lie {abs(training):.1f} points "
             f"{'below' if training < 0 else 'above'} the authors' network on average, "
@@ -294,7 +359,7 @@ def summary(rows: list[dict]) -> str:
         + "; ".join(parts)
         + ". The protocol gap is what the book's measurement changes on the authors' own "
         "weights (test images, attack loss, the run drawn); the training gap is what our "
-        "shorter training changes, measured the same way."
+        "training changes (its length, the seed, the epoch kept), measured the same way."
     )
 
 
