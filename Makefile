@@ -56,10 +56,12 @@ student: $(STAMP)
 	$(BIN)/python scripts/make_student_notebooks.py
 
 # Time every chapter in quick mode on this machine (keep it otherwise idle: the times go into the
-# chapters' "Running time" cells) and write them into the notebooks.
+# chapters' "Running time" cells) with the one timer, bench/notebooks.py, and write them into the
+# notebooks and the Performance page.
 run-times: $(STAMP)
-	DYNDL_MODE=quick $(RUN) python scripts/run_notebook.py --all --times _build/execution_times.json
+	DYNDL_MODE=quick $(RUN) python -m bench.notebooks --times _build/execution_times.json
 	$(BIN)/python scripts/record_run_times.py
+	$(BIN)/python scripts/render_performance.py
 
 bench: $(STAMP)
 	$(RUN) python -m bench.run_all

@@ -15,19 +15,13 @@ from pathlib import Path
 
 import torch
 
+from dyndl_lite.records import cpu_model
+
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def machine() -> dict:
     """CPU model, core count, memory, accelerator and library versions of this machine."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     memory_gib = None
     try:
         pages, page_size = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
@@ -35,7 +29,7 @@ def machine() -> dict:
     except (ValueError, OSError, AttributeError):
         pass
     return {
-        "cpu": cpu,
+        "cpu": cpu_model(),
         "cores": os.cpu_count(),
         "memory_gib": memory_gib,
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,

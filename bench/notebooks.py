@@ -1,10 +1,12 @@
 """Quick-mode execution time of every notebook, and its slowest cells.
 
-Usage: ``DYNDL_MODE=quick python -m bench.notebooks [--top 3]``. Each notebook
-runs once in a fresh kernel (nbclient records each cell's start and end);
-the script prints the time per notebook against the per-chapter goal, the total
-against the whole book's, and the slowest cells with the first line of their code.
-Run it on an otherwise idle machine.
+Usage: ``DYNDL_MODE=quick python -m bench.notebooks [--top 3] [--times PATH]``, or
+``make run-times``, which runs it and then writes its times into the chapters' "Running time"
+cells and the Performance page. Each notebook runs once in a fresh kernel as a reader's would
+(:func:`booktools.runtimes.execute`, which records each cell's start and end); the script
+prints the time per notebook against the per-chapter goal, the total against the whole book's,
+and the slowest cells with the first line of their code, and writes the times report that
+``scripts/record_run_times.py`` reads (``--times``). Run it on an otherwise idle machine.
 """
 
 from __future__ import annotations
@@ -12,13 +14,14 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
-import time
+from pathlib import Path
 
 import nbformat
-from nbclient import NotebookClient
 
 from bench.common import save
 from booktools.layout import ROOT, toc_notebooks
+from booktools.runtimes import execute, write_report
+from dyndl_lite.config import get_mode
 
 GOAL_S = 120  # the whole quick book, seconds of notebook time
 CHAPTER_GOAL_S = 60  # each chapter
@@ -48,19 +51,16 @@ def main() -> int:
     """Execute every notebook of the book; print the times; write ``results/notebooks.json``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--top", type=int, default=3, help="slowest cells to show per notebook")
+    parser.add_argument(
+        "--times",
+        type=Path,
+        default=ROOT / "_build" / "execution_times.json",
+        help="the times report for scripts/record_run_times.py",
+    )
     args = parser.parse_args()
     results = {}
     for path in toc_notebooks():
-        notebook = nbformat.read(path, as_version=4)
-        start = time.perf_counter()
-        NotebookClient(
-            notebook,
-            timeout=1800,
-            kernel_name="python3",
-            record_timing=True,
-            resources={"metadata": {"path": str(path.parent)}},
-        ).execute()
-        seconds = time.perf_counter() - start
+        notebook, seconds = execute(path, timeout=1800)
         cells = sorted(
             ((cell_seconds(c), first_line(c)) for c in notebook.cells if c.cell_type == "code"),
             reverse=True,
@@ -71,10 +71,13 @@ def main() -> int:
         print(f"{seconds:7.1f} s  {name}; goal {CHAPTER_GOAL_S} s")
         for s, line in cells[: args.top]:
             print(f"          {s:6.1f} s  {line[:70]}")
+    write_report(args.times, get_mode(), {n: r["seconds"] for n, r in results.items()})
     total = sum(r["seconds"] for r in results.values())
     print(f"{total:7.1f} s  whole book; goal {GOAL_S} s: ratio {total / GOAL_S:.2f} of the goal")
     explanation = (
-        "Each notebook executed once in a fresh kernel in quick mode (`bench/notebooks.py`)."
+        "Each notebook executed once in a fresh kernel in quick mode, as a reader's would, with "
+        "the figure check loaded (`bench/notebooks.py`, run by `make run-times`, which also "
+        "writes these times into the chapters' Running time cells)."
     )
     save(
         "notebooks",

@@ -1,8 +1,9 @@
 """The chapters' "Running time" cells: what a timed run of the book measured, in one sentence.
 
 A times report is JSON written by a run of the book: ``{"mode", "notebooks": {path: seconds},
-"cpu_count", "gpu"}`` (``make test`` writes the quick-mode one, ``make book-full`` the full-mode
-one); :func:`run_time_text` turns the two into a chapter's cell.
+"cpu_count", "gpu"}`` (``make run-times`` writes the quick-mode one, ``make book-full`` the
+full-mode one); :func:`run_time_text` turns the two into a chapter's cell. :func:`execute` is the
+one timer of them all: it runs a notebook as a reader's kernel would.
 """
 
 from __future__ import annotations
@@ -10,21 +11,34 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import tempfile
+import time
 from pathlib import Path
 
+import nbformat
 import torch
+from nbclient import NotebookClient
 
+from booktools.figure_check import kernel_environment
 from dyndl_lite import atomic
+from dyndl_lite.records import cpu_model
 
 
-def cpu_model() -> str | None:
-    """The CPU's model name as Linux reports it (``/proc/cpuinfo``), or None elsewhere."""
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:
-        return None
-    names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
-    return names[0] if names and names[0] else None
+def execute(path: Path, timeout: int = 7200) -> tuple[nbformat.NotebookNode, float]:
+    """Run the notebook at ``path`` in a fresh ``python3`` kernel in its own folder, with the
+    figure check loaded (:func:`booktools.figure_check.kernel_environment`) and every cell's
+    start and end recorded (nbclient's ``record_timing``). Returns the executed notebook and its
+    wall seconds, kernel start and shutdown included: what a reader waits."""
+    notebook = nbformat.read(path, as_version=4)
+    resources = {"metadata": {"path": str(Path(path).parent)}}
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="dyndl-ipython-") as folder:
+        client = NotebookClient(
+            notebook, timeout=timeout, kernel_name="python3", record_timing=True,
+            resources=resources,
+        )  # fmt: skip
+        client.execute(env=kernel_environment(Path(folder)))
+    return notebook, time.perf_counter() - start
 
 
 def machine_report() -> dict:

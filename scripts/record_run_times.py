@@ -1,7 +1,7 @@
 """Write each notebook's measured running times into the notebook itself.
 
 Reads ``_build/execution_times.json``, every notebook once in quick mode (``make run-times``
-writes it with ``scripts/run_notebook.py --all`` on an otherwise idle machine, then runs this
+writes it with ``python -m bench.notebooks`` on an otherwise idle machine, then runs this
 script), and, when present, ``_build/full/execution_times.json`` (written by ``make book-full``,
 every notebook in full mode), and rewrites, in every notebook of the book, the Markdown cell
 tagged ``run-time`` (inserted after the title cell when missing). What full mode does comes from

@@ -18,35 +18,23 @@ it for the full-mode times that ``scripts/record_run_times.py`` writes into the 
 from __future__ import annotations
 
 import argparse
-import tempfile
-import time
 from pathlib import Path
 
 import nbformat
 import repo_root  # noqa: F401  (this checkout's root first on sys.path)
-from nbclient import NotebookClient
 
-from booktools.figure_check import kernel_environment
 from booktools.layout import ROOT, toc_notebooks
-from booktools.runtimes import write_report
+from booktools.runtimes import execute, write_report
 from dyndl_lite.config import get_mode
 
 
-def run(path: Path, out: Path, timeout: int = 7200) -> float:
-    """Execute the notebook at ``path`` in a fresh kernel; write the executed copy into ``out``;
-    return its seconds."""
-    notebook = nbformat.read(path, as_version=4)
-    start = time.perf_counter()
-    resources = {"metadata": {"path": str(path.parent)}}
-    with tempfile.TemporaryDirectory(prefix="dyndl-ipython-") as folder:
-        client = NotebookClient(
-            notebook, timeout=timeout, kernel_name="python3", resources=resources
-        )
-        client.execute(env=kernel_environment(Path(folder)))
-    elapsed = time.perf_counter() - start
+def run(path: Path, out: Path) -> float:
+    """Execute the notebook at ``path`` (:func:`booktools.runtimes.execute`); write the executed
+    copy into ``out``; return its seconds."""
+    notebook, seconds = execute(path)
     out.mkdir(parents=True, exist_ok=True)
     nbformat.write(notebook, out / path.name)
-    return elapsed
+    return seconds
 
 
 def main() -> int:

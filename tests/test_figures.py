@@ -164,3 +164,25 @@ def test_importing_the_package_installs_no_check():
     """The wheel imports no tooling: ``import dyndl_lite`` (or its plotting module) in a kernel
     leaves the figures unchecked."""
     run_cells(["import dyndl_lite.plotting\nimport matplotlib.pyplot as plt", NO_Y_LABEL])
+
+
+def _notebook_file(path, sources):
+    """A notebook of code cells ``sources`` written at ``path``."""
+    cells = [nbformat.v4.new_code_cell(s) for s in sources]
+    nbformat.write(nbformat.v4.new_notebook(cells=cells), path)
+    return path
+
+
+def test_the_timer_runs_a_notebook_as_the_build_does(tmp_path):
+    """``booktools.runtimes.execute``, the one timer of the book (``make run-times``), loads the
+    figure check and records every cell's start and end."""
+    from booktools.runtimes import execute
+
+    imports = "import matplotlib.pyplot as plt"
+    good = _notebook_file(tmp_path / "good.ipynb", [imports, GOOD + "plt.show()"])
+    notebook, seconds = execute(good, timeout=120)
+    assert seconds > 0
+    assert all("iopub.execute_input" in c.metadata["execution"] for c in notebook.cells)
+    bad = _notebook_file(tmp_path / "bad.ipynb", [imports, NO_Y_LABEL + "plt.show()"])
+    with pytest.raises(CellExecutionError, match="no y-axis label"):
+        execute(bad, timeout=120)
