@@ -26,7 +26,7 @@ import math
 from collections.abc import Iterable, Sequence
 
 import numpy as np
-from scipy import stats
+from scipy import special
 
 #: One-sided level of the book's tests.
 LEVEL = 0.05
@@ -98,7 +98,7 @@ def binomial_difference(
         "difference": d,
         "se": se,
         "z": z,
-        "p_two_sided": float(2 * stats.norm.sf(abs(z))),
+        "p_two_sided": float(2 * special.ndtr(-abs(z))),
         "margin": IMAGES_Z * se,
     }
 
@@ -137,7 +137,7 @@ def t_quantile(df: int, level: float = LEVEL) -> float:
         raise ValueError(f"df (degrees of freedom) must be a positive integer, got {df!r}.")
     if not 0 < level < 0.5:
         raise ValueError(f"level must lie in (0, 0.5), got {level}.")
-    return float(stats.t.ppf(1 - level, df))
+    return float(special.stdtrit(df, 1 - level))
 
 
 def seeds_rule(
@@ -179,7 +179,7 @@ def seeds_rule(
     se = 0.0 if np.all(d == d[0]) else float(d.std(ddof=1)) / math.sqrt(n)
     if se > 0:
         t = mean / se
-        p = float(stats.t.sf(t, n - 1))
+        p = float(special.stdtr(n - 1, -t))
     else:
         t = math.copysign(math.inf, mean) if mean != 0 else 0.0
         p = 0.0 if mean > 0 else (1.0 if mean < 0 else 0.5)
@@ -215,6 +215,25 @@ def images_se_of_mean(
 # --------------------------------------------------------------------------- paired: McNemar
 
 
+def mcnemar_p(a_only: int, discordant: int) -> float:
+    """McNemar's exact two-sided p-value: ``a_only`` of ``discordant`` images against
+    Binomial(``discordant``, 1/2). The distribution is symmetric, so the outcomes at least as
+    unlikely as ``k = a_only`` are those at least as far from ``discordant / 2``:
+    ``p = min(1, 2 P(X <= min(k, discordant - k)))`` (1 without discordant images).
+
+    >>> round(mcnemar_p(0, 5), 4)
+    0.0625
+    """
+    if not 0 <= a_only <= discordant:
+        raise ValueError(
+            f"a_only must lie in [0, discordant], got a_only={a_only}, discordant={discordant}."
+        )
+    if discordant == 0:
+        return 1.0
+    k = min(a_only, discordant - a_only)
+    return float(min(1.0, 2 * special.bdtr(k, discordant, 0.5)))
+
+
 def paired_accuracy_difference(
     correct_a: Sequence[bool], correct_b: Sequence[bool], margin: float, level: float = LEVEL
 ) -> dict:
@@ -244,10 +263,10 @@ def paired_accuracy_difference(
     d = 100 * (n10 - n01) / n
     var = ((n10 + n01) / n - (d / 100) ** 2) / n
     se = 100 * math.sqrt(max(var, 0.0))
-    z = float(stats.norm.ppf(1 - level))
+    z = float(special.ndtri(1 - level))
     low, high = d - z * se, d + z * se
     discordant = n10 + n01
-    p = 1.0 if discordant == 0 else float(stats.binomtest(n10, discordant, 0.5).pvalue)
+    p = mcnemar_p(n10, discordant)
     return {
         "images": n,
         "a_only": n10,
@@ -271,7 +290,8 @@ def count_margin(k: int, level: float = LEVEL) -> int:
     A count of "beyond the margin" results is evidence only when it reaches ``c``."""
     k = _count(k, "k")
     for c in range(k + 1):
-        if stats.binom.sf(c - 1, k, level) <= level:
+        at_least_c = 1.0 if c == 0 else special.bdtrc(c - 1, k, level)  # P(X >= c)
+        if at_least_c <= level * (1 + 1e-12):  # a tail equal to level, up to rounding
             return c
     return k + 1
 
@@ -280,12 +300,16 @@ def count_margin(k: int, level: float = LEVEL) -> int:
 
 
 def ranks(values: Sequence[float]) -> np.ndarray:
-    """Ranks 1..n of ``values``, ties sharing their average rank (:func:`scipy.stats.rankdata`).
+    """Ranks 1..n of ``values``, ties sharing their average rank (as
+    :func:`scipy.stats.rankdata`): the values equal to the ``j``-th smallest distinct one take
+    the mean of the positions they fill in sorted order.
 
     >>> ranks([3, 1, 3]).tolist()
     [2.5, 1.0, 2.5]
     """
-    return stats.rankdata(finite(values, "values"))
+    _, which, counts = np.unique(finite(values, "values"), return_inverse=True, return_counts=True)
+    last = np.cumsum(counts)  # the last position (1-based) each distinct value fills
+    return ((last - counts + 1 + last) / 2)[which]
 
 
 def _rho(rx: np.ndarray, ry: np.ndarray) -> float:

@@ -173,3 +173,28 @@ def test_spearman_constant_and_bad_input():
         s.spearman_permutation([1, 2, float("nan")], [1, 2, 3])
     with pytest.raises(ValueError, match="same length"):
         s.spearman_permutation([1, 2, 3], [1, 2])
+
+
+def test_the_light_special_functions_agree_with_scipy_stats():
+    """The module computes with scipy.special (a fifth of scipy.stats's import time in each
+    chapter's kernel); the tests hold it to scipy.stats's distributions and tests."""
+    for df in (1, 2, 5, 30):
+        assert s.t_quantile(df) == pytest.approx(stats.t.ppf(0.95, df), rel=1e-12)
+        d = [0.4, 1.1, 0.9, 2.0, 1.5, 0.7][: df + 1]
+        assert s.seeds_rule(d)["p_one_sided"] == pytest.approx(
+            stats.ttest_1samp(d, 0, alternative="greater").pvalue, rel=1e-9
+        )
+    for a_only, discordant in ((0, 5), (3, 7), (10, 20), (2, 40), (39, 40)):
+        expected = stats.binomtest(a_only, discordant, 0.5).pvalue
+        assert s.mcnemar_p(a_only, discordant) == pytest.approx(expected, rel=1e-9)
+    for k in (1, 5, 20, 100):
+        c = s.count_margin(k)
+        assert stats.binom.sf(c - 1, k, s.LEVEL) <= s.LEVEL < stats.binom.sf(c - 2, k, s.LEVEL)
+    values = [3.0, 1.0, 3.0, 2.0, 2.0, 2.0, 7.0]
+    np.testing.assert_array_equal(s.ranks(values), stats.rankdata(values))
+    z = s.binomial_difference(90.0, 88.0, 1000)["z"]
+    assert s.binomial_difference(90.0, 88.0, 1000)["p_two_sided"] == pytest.approx(
+        2 * stats.norm.sf(abs(z)), rel=1e-12
+    )
+    with pytest.raises(ValueError, match="a_only"):
+        s.mcnemar_p(6, 5)
