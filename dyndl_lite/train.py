@@ -62,7 +62,8 @@ class History:
     nfe_backward: list[float] = field(default_factory=list)
     # wall time of the epoch (training, test evaluation and a run's per-epoch measurements)
     seconds: list[float] = field(default_factory=list)
-    # one entry per optimisation step, for curves finer than an epoch
+    # one entry per optimisation step, for curves finer than an epoch; each loss is the float32
+    # value as the shortest decimal that reads back as it (2.3123636, not 2.312363624572754)
     step_loss: list[float] = field(default_factory=list)
     step_nfe_forward: list[int] = field(default_factory=list)
     step_nfe_backward: list[int] = field(default_factory=list)
@@ -338,8 +339,16 @@ def _train_epoch(session: _Session, epoch: int, progress: bool) -> dict:
             correct += (out.argmax(dim=1) == y).sum()
         nfe_f.append(sum(b.nfe_forward for b in blocks))
         nfe_b.append(sum(b.nfe_backward for b in blocks))
-    step_loss = torch.stack(losses).float().tolist()  # the epoch's one device sync
+    step_loss = float32_decimals(torch.stack(losses))  # the epoch's one device sync
     return {"loss": step_loss, "sizes": sizes, "correct": correct.item(), "f": nfe_f, "b": nfe_b}
+
+
+def float32_decimals(values: torch.Tensor) -> list[float]:
+    """``values`` as float32, each as the shortest decimal that reads back as the same float32
+    (at most 9 significant digits): exact for the float32 numbers, and half the JSON of their
+    float64 expansion. ``float32_decimals(torch.tensor([0.1]))`` is ``[0.1]``, not
+    ``[0.10000000149011612]``."""
+    return [float(str(v)) for v in values.detach().float().cpu().numpy()]
 
 
 def _check_epoch(session: _Session, epoch: int, step_loss: list[float]) -> None:

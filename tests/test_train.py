@@ -204,3 +204,15 @@ def test_count_correct_and_evaluate_count_argmax_hits_in_eval_mode_and_restore_t
     with pytest.raises(RuntimeError, match="broken forward"):
         evaluate(broken, x, y, device="cpu")
     assert broken.training  # restored although the forward pass raised
+
+
+def test_step_losses_are_stored_as_short_decimals_of_the_same_float32():
+    """The per-step curve keeps every float32 loss exactly, in its shortest decimal."""
+    from dyndl_lite.train import float32_decimals
+
+    losses = torch.rand(1000) * 3
+    stored = float32_decimals(losses)
+    assert torch.equal(torch.tensor(stored, dtype=torch.float32), losses)
+    digits = [repr(v).split("e")[0].replace(".", "").lstrip("0") for v in stored]
+    assert max(len(d) for d in digits) <= 9  # float32 needs at most 9 significant digits
+    assert float32_decimals(torch.tensor([0.1])) == [0.1]
