@@ -4,7 +4,9 @@ Trained networks hold weights below float32's smallest normal number (``|w| < 1.
 CPUs every multiplication with a denormal takes a slow microcode path. The book evaluates and
 trains under :func:`dyndl_lite.config.flush_denormals`; this benchmark measures what that buys:
 the same PGD attack (10 steps of eps/5, eps 0.3) on the same test images, timed with IEEE
-denormals and with flush-to-zero, and checks that the predictions after the attack agree.
+denormals and with flush-to-zero, and checks that the predictions after the attack agree. Each
+runs in its own process (``$DYNDL_DENORMALS=keep`` or ``flush``): torch's worker threads take
+their flag when they start, so one process cannot measure both.
 
 Usage: ``python -m bench.denormals [--images 200] [--repeats 2]`` (``$DYNDL_DATA`` must hold
 official MNIST; the authors' networks are included when their files are in the data cache).
@@ -15,14 +17,17 @@ records it) beside any number quoted.
 from __future__ import annotations
 
 import argparse
-import contextlib
+import json
+import os
+import subprocess
+import sys
 import time
 
 import torch
 
 from bench.common import save
 from dyndl_lite import attacks, released
-from dyndl_lite.config import keep_denormals
+from dyndl_lite.config import DENORMALS, DENORMALS_VARIABLE
 from dyndl_lite.data import DatasetNotFoundError, load_mnist
 from dyndl_lite.experiments import yan
 
@@ -53,46 +58,66 @@ def networks() -> dict[str, torch.nn.Module]:
     return found
 
 
-def timed_pgd(net: torch.nn.Module, x, y, flush: bool, repeats: int) -> tuple[float, torch.Tensor]:
-    """Best-of-``repeats`` seconds of PGD on ``(x, y)`` with or without flush-to-zero, and the
-    predictions on the attacked images."""
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        with contextlib.nullcontext() if flush else keep_denormals():
+def timed_pgd(images: int, repeats: int) -> dict[str, dict]:
+    """In this process, under its ``$DYNDL_DENORMALS``: per network, the best-of-``repeats``
+    seconds of PGD on the first ``images`` test images, the predictions on the attacked images
+    and the network's denormal weights."""
+    test = load_mnist("test", allow_fallback=False)
+    x, y = test.images[:images], test.labels[:images]
+    found = {}
+    for label, net in networks().items():
+        best = float("inf")
+        for _ in range(repeats):
+            start = time.perf_counter()
             adversarial = attacks.pgd(net, x, y, EPS, step=EPS / 5, steps=yan.PGD_STEPS)
-        best = min(best, time.perf_counter() - start)
-    with torch.inference_mode():
-        return best, net(adversarial).argmax(1)
+            best = min(best, time.perf_counter() - start)
+        with torch.inference_mode():
+            predictions = net(adversarial).argmax(1).tolist()
+        denormals = denormal_count(net)
+        found[label] = {"seconds": best, "predictions": predictions, "denormals": denormals}
+    return found
+
+
+def in_process(policy: str, images: int, repeats: int) -> dict[str, dict]:
+    """:func:`timed_pgd` in a fresh process with ``$DYNDL_DENORMALS=policy``."""
+    command = [sys.executable, "-m", "bench.denormals", "--images", str(images)]
+    command += ["--repeats", str(repeats), "--policy", policy]
+    env = {**os.environ, DENORMALS_VARIABLE: policy}
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.splitlines()[-1])
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--policy", choices=DENORMALS, help="(internal) time one policy here")
     args = parser.parse_args(argv)
-    test = load_mnist("test", allow_fallback=False)
-    x, y = test.images[: args.images], test.labels[: args.images]
-    results = {"images": len(x), "eps": EPS, "steps": yan.PGD_STEPS, "networks": {}}
-    for label, net in networks().items():
-        slow, before = timed_pgd(net, x, y, flush=False, repeats=args.repeats)
-        fast, after = timed_pgd(net, x, y, flush=True, repeats=args.repeats)
+    if args.policy:
+        print(json.dumps(timed_pgd(args.images, args.repeats)))
+        return 0
+    ieee = in_process("keep", args.images, args.repeats)
+    flushed = in_process("flush", args.images, args.repeats)
+    results = {"images": args.images, "eps": EPS, "steps": yan.PGD_STEPS, "networks": {}}
+    for label, slow in ieee.items():
+        fast = flushed[label]
+        agree = sum(a == b for a, b in zip(slow["predictions"], fast["predictions"], strict=True))
         row = {
-            "denormal_weights": denormal_count(net),
-            "seconds_ieee": round(slow, 2),
-            "seconds_flushed": round(fast, 2),
-            "speed-up": round(slow / fast, 2),
-            "predictions_agree": int((before == after).sum()),
+            "denormal_weights": slow["denormals"],
+            "seconds_ieee": round(slow["seconds"], 2),
+            "seconds_flushed": round(fast["seconds"], 2),
+            "speed-up": round(slow["seconds"] / fast["seconds"], 2),
+            "predictions_agree": agree,
         }
         results["networks"][label] = row
         print(f"{label}: {row}")
     results["summary"] = [
         {
             "measure": f"PGD time with IEEE denormals / flushed, {label} "
-            f"({row['denormal_weights']} denormal weights, {len(x)} images)",
+            f"({row['denormal_weights']} denormal weights, {args.images} images)",
             "value": f"{row['speed-up']:.2f}x",
             "goal": "at least 0.95 (never slower, within timing noise); same predictions",
-            "met": row["speed-up"] >= 0.95 and row["predictions_agree"] == len(x),
+            "met": row["speed-up"] >= 0.95 and row["predictions_agree"] == args.images,
         }
         for label, row in results["networks"].items()
     ]

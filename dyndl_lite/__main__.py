@@ -24,6 +24,7 @@ import time
 import torch
 
 from dyndl_lite import experiments, plan, pretrained, records, runs
+from dyndl_lite.config import set_threads
 from dyndl_lite.data import DatasetNotFoundError
 from dyndl_lite.state import RunLocked
 from dyndl_lite.train import TrainingDiverged, TrainingStopped
@@ -242,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in ("train", "reproduce") and not getattr(args, "status", False):
         stop_on_signals()
     if getattr(args, "threads", None):
-        torch.set_num_threads(args.threads)
+        set_threads(args.threads)
     try:
         if args.command == "list":
             for name, experiment in sorted(experiments.registry().items()):

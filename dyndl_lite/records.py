@@ -55,6 +55,7 @@ from torch import nn
 
 from dyndl_lite import pretrained, protocols
 from dyndl_lite.accuracy import count_correct
+from dyndl_lite.config import set_threads
 from dyndl_lite.data import ImageData, load_mnist
 from dyndl_lite.protocols import Protocol
 from dyndl_lite.record_format import (
@@ -434,7 +435,7 @@ def _positive(text: str) -> int:
 def run_evaluate(args: argparse.Namespace, data: ImageData | None = None) -> int:
     """The ``evaluate`` command: one checkpoint, or every stale shipped one; exit status 0."""
     if args.threads:
-        torch.set_num_threads(args.threads)
+        set_threads(args.threads)
     command = "python -m dyndl_lite " + " ".join(sys.argv[1:]) if sys.argv[1:] else None
     if args.all_stale:
         names = stale(shipped_names(), pretrained.SHIPPED_DIR)
