@@ -335,3 +335,11 @@ def test_imgnet10_reads_an_extracted_imagenette_archive(tmp_path, offline):
     loaded = data.load_imgnet10("val", root=tmp_path, size=16)
     assert loaded.images.shape == (20, 3, 16, 16) and loaded.split == "val"
     assert torch.bincount(loaded.labels).tolist() == [2] * 10
+
+
+def test_the_pinned_mnist_files_and_mirrors_are_torchvisions():
+    """The package writes them out so that reading MNIST does not import torchvision."""
+    from torchvision.datasets import MNIST
+
+    assert list(data.MNIST_FILES) == [tuple(r) for r in MNIST.resources]
+    assert list(data.MNIST_MIRRORS) == list(MNIST.mirrors)
