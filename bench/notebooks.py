@@ -12,7 +12,6 @@ and the slowest cells with the first line of their code, and writes the times re
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import sys
 from pathlib import Path
 
@@ -20,16 +19,11 @@ import nbformat
 
 from bench.common import save
 from booktools.layout import ROOT, toc_notebooks
-from booktools.runtimes import execute, write_report
+from booktools.runtimes import execute, timestamp, write_report
 from dyndl_lite.config import get_mode
 
 GOAL_S = 120  # the whole quick book, seconds of notebook time
 CHAPTER_GOAL_S = 60  # each chapter
-
-
-def timestamp(text: str) -> dt.datetime:
-    """An ISO 8601 timestamp of nbclient's cell timing (``Z`` for UTC)."""
-    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def cell_seconds(cell: nbformat.NotebookNode) -> float:
@@ -76,8 +70,9 @@ def main() -> int:
     print(f"{total:7.1f} s  whole book; goal {GOAL_S} s: ratio {total / GOAL_S:.2f} of the goal")
     explanation = (
         "Each notebook executed once in a fresh kernel in quick mode, as a reader's would, with "
-        "the figure check loaded (`bench/notebooks.py`, run by `make run-times`, which also "
-        "writes these times into the chapters' Running time cells)."
+        "the figure check loaded, timed from asking for the kernel to the last cell's reply "
+        "(`bench/notebooks.py`, run by `make run-times`, which also writes these times into the "
+        "chapters' Running time cells)."
     )
     save(
         "notebooks",

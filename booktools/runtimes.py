@@ -12,7 +12,6 @@ import datetime as dt
 import json
 import os
 import tempfile
-import time
 from pathlib import Path
 
 import nbformat
@@ -24,21 +23,36 @@ from dyndl_lite import atomic
 from dyndl_lite.records import cpu_model
 
 
+def timestamp(text: str) -> dt.datetime:
+    """An ISO 8601 timestamp of nbclient's cell timing (``Z`` for UTC)."""
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
 def execute(path: Path, timeout: int = 7200) -> tuple[nbformat.NotebookNode, float]:
     """Run the notebook at ``path`` in a fresh ``python3`` kernel in its own folder, with the
     figure check loaded (:func:`booktools.figure_check.kernel_environment`) and every cell's
-    start and end recorded (nbclient's ``record_timing``). Returns the executed notebook and its
-    wall seconds, kernel start and shutdown included: what a reader waits."""
+    start and end recorded (nbclient's ``record_timing``).
+
+    Returns the executed notebook and the seconds a reader waits: from asking for the kernel to
+    the last cell's reply. The kernel's shutdown afterwards (about a second) is not counted: a
+    reader does not wait for it.
+    """
     notebook = nbformat.read(path, as_version=4)
     resources = {"metadata": {"path": str(Path(path).parent)}}
-    start = time.perf_counter()
+    started = dt.datetime.now(dt.UTC)
     with tempfile.TemporaryDirectory(prefix="dyndl-ipython-") as folder:
         client = NotebookClient(
             notebook, timeout=timeout, kernel_name="python3", record_timing=True,
             resources=resources,
         )  # fmt: skip
         client.execute(env=kernel_environment(Path(folder)))
-    return notebook, time.perf_counter() - start
+    replies = [
+        timestamp(c.metadata["execution"]["shell.execute_reply"])
+        for c in notebook.cells
+        if "shell.execute_reply" in c.metadata.get("execution", {})
+    ]
+    finished = max(replies, default=dt.datetime.now(dt.UTC))
+    return notebook, (finished - started).total_seconds()
 
 
 def machine_report() -> dict:
