@@ -155,7 +155,10 @@ _start_workers_flushing()
 
 def set_threads(threads: int) -> None:
     """``torch.set_num_threads(threads)``, with the worker threads that this adds started
-    flushing denormals like the others (:func:`_start_workers_flushing`)."""
+    flushing denormals like the others (:func:`_start_workers_flushing`). Use it rather than
+    ``torch.set_num_threads`` to raise the thread count: a thread that torch adds on its own
+    starts from whatever flag the main thread has at that moment, IEEE outside
+    :func:`flush_denormals`."""
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise ValueError(f"threads must be a positive integer, got {threads!r}.")
     torch.set_num_threads(threads)
