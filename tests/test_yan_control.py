@@ -108,6 +108,7 @@ def _record_with(accuracy: list[float], n: int = 10_000, n_pgd: int = 1_000):
         outcomes = np.zeros(size, dtype=bool)
         outcomes[: round(value / 100 * size)] = True
         cells[protocols.cell_name(kind, strength)] = Cell(outcomes)
+    cells["clean"] = Cell(np.ones(n, dtype=bool))  # every record has its clean cell
     return Record(checkpoint="yan-cnn-gaussian-100ep-seed0", key={}, cells=cells, scalars={},
                   meta={})  # fmt: skip
 

@@ -51,6 +51,7 @@ from dyndl_lite import pretrained, protocols, records, released, significance, v
 from dyndl_lite.data import DatasetNotFoundError
 from dyndl_lite.experiments import yan
 from dyndl_lite.experiments.results import YanTable
+from dyndl_lite.experiments.yan_measure import recorded_rows
 from dyndl_lite.experiments.yan_paper import AUTHORS_LOG_FGSM, column_label
 from dyndl_lite.experiments.yan_paper import COLUMNS as PAPER_COLUMNS
 from dyndl_lite.record_format import Record, record_path
@@ -179,12 +180,13 @@ def _ours_from_table(table2: YanTable, model: str) -> dict:
 
 
 def _ours_from_records(epochs: int, found: list[Record]) -> dict:
-    """Our networks of one architecture from their evaluation records, as
-    :func:`_ours_from_table`."""
-    cells = [[r.cells[protocols.cell_name(k, s)] for k, s in COLUMNS] for r in found]
+    """Our networks of one architecture from their evaluation records
+    (:func:`~dyndl_lite.experiments.yan_measure.recorded_rows`), as :func:`_ours_from_table`."""
+    rows = recorded_rows({("ours", i): record for i, record in enumerate(found)}, COLUMNS)
+    cells = [found[0].cells[protocols.cell_name(kind, strength)] for kind, strength in COLUMNS]
     return {
-        "accuracy": np.array([[100 * c.value for c in row] for row in cells]),
-        "images": [c.n for c in cells[0]],
+        "accuracy": np.array(rows["ours"]["seeds"]),
+        "images": [c.n for c in cells],
         "epochs": epochs,
     }
 
