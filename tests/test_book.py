@@ -1,4 +1,6 @@
-"""The book builds with Sphinx warnings as errors, and every notebook executes within its budget;
+"""The book builds with Sphinx warnings as errors, and every notebook executes (its time is
+printed, not asserted: ``make test`` runs the notebooks beside the test workers, so their times
+depend on the schedule; the time budgets are checked on an idle machine by ``bench/notebooks.py``);
 its Sphinx configuration links code to the API appendix (checked on a small book of its own), and
 the PDF's outline is read."""
 
@@ -31,15 +33,10 @@ def test_book_builds_without_warnings(built_book):
 
 @pytest.mark.book
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[str(p.relative_to(ROOT)) for p in NOTEBOOKS])
-def test_notebook_executes_within_budget(built_book, path):
+def test_notebook_executes(built_book, path):
     name = str(path.relative_to(ROOT))
     assert name in built_book.times, (
         f"{name} did not execute successfully (see _build/build.log and _build/html/reports)"
-    )
-    budget = nbformat.read(path, as_version=4).metadata["dyndl"]["quick_budget_s"]
-    seconds = built_book.times[name]
-    assert seconds <= budget, (
-        f"{name} took {seconds:.0f} s, over its quick-mode budget of {budget} s"
     )
 
 

@@ -77,15 +77,6 @@ def test_parameters_cell_fixes_mode_and_seed(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
-def test_budget_is_stated(path):
-    notebook = nbformat.read(path, as_version=4)
-    budget = notebook.metadata.get("dyndl", {}).get("quick_budget_s")
-    assert isinstance(budget, (int, float)) and 0 < budget <= 600, (
-        "set metadata dyndl.quick_budget_s"
-    )
-
-
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_running_time_is_stated_by_the_script(path):
     """scripts/record_run_times.py writes the measured quick-mode time and what full mode needs."""
     notebook = nbformat.read(path, as_version=4)
