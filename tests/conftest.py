@@ -163,7 +163,8 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.hookimpl(trylast=True)  # after -k and -m have deselected: the tests that will run
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """When a test needs the built book, start the build in the background now and move those
-    tests to the end, so that the other tests run while it builds.
+    tests to the end, so that the other tests run while it builds (one of the PDF's tests leads
+    them).
 
     With pytest-xdist every worker collects the same tests; the first to create the run's
     ``started`` file starts :mod:`booktools.book_build`, and every worker's ``built_book`` waits
@@ -173,6 +174,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if not book:
         return
     waiting = set(book)
+    # Printing the PDF is the longest task after the build: one of its tests leads, so that one
+    # worker prints while the others check the pages, and the PDF's other tests come last, when
+    # it is ready (side by side at the front, a second worker would only wait for the first).
+    pdf = [item for item in book if "book_pdf" in getattr(item, "fixturenames", ())]
+    book = pdf[:1] + [item for item in book if item not in pdf] + pdf[1:]
     items[:] = [item for item in items if item not in waiting] + book
     share_cores(WORKERS + 1)  # the build and its kernels inherit the share too
     folder = book_run_folder(config)
