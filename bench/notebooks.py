@@ -12,12 +12,13 @@ and the slowest cells with the first line of their code, and writes the times re
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
 import nbformat
 
-from bench.common import save
+from bench.common import RESULTS, machine, save
 from booktools.layout import ROOT, toc_notebooks
 from booktools.runtimes import execute, timestamp, write_report
 from dyndl_lite.config import get_mode
@@ -92,9 +93,28 @@ def main() -> int:
             "goal_seconds": GOAL_S,
             "chapter_goal_seconds": CHAPTER_GOAL_S,
             "explanation": explanation,
+            "other_machines": other_machines(RESULTS / "notebooks.json", machine()["cpu"]),
         },
     )
     return 0
+
+
+def other_machines(path: Path, cpu: str) -> dict[str, dict]:
+    """The latest whole-book time of every other CPU model in the results file at ``path``
+    (the goals must hold on the slowest machine measured, so a faster one does not erase it):
+    ``{cpu: {"measured_at", "total_seconds", "slowest_chapter_seconds"}}``."""
+    if not path.exists():
+        return {}
+    record = json.loads(path.read_text())
+    results = record["results"]
+    others = {k: v for k, v in results.get("other_machines", {}).items() if k != cpu}
+    if record["machine"]["cpu"] != cpu:
+        others[record["machine"]["cpu"]] = {
+            "measured_at": record["measured_at"],
+            "total_seconds": results["total_seconds"],
+            "slowest_chapter_seconds": max(n["seconds"] for n in results["notebooks"].values()),
+        }
+    return others
 
 
 if __name__ == "__main__":

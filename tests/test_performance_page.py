@@ -93,3 +93,49 @@ def test_campaign_hours_left_name_the_runs_no_record_has_timed(monkeypatch):
         "| Yan et al., Table 2 | 3 | 1 | 0.0 (3 runs not timed) | 0.0 (and 2 runs not timed) |"
         in (section)
     )
+
+
+def test_a_faster_machine_does_not_erase_a_slower_ones_book_time(tmp_path):
+    from bench.notebooks import other_machines
+
+    def record(cpu: str, total: float, others: dict) -> dict:
+        notebooks = {"book/a.ipynb": {"seconds": total, "slowest_cells": []}}
+        return {
+            "benchmark": "notebooks",
+            "measured_at": "2026-01-02T00:00:00+00:00",
+            "machine": {"cpu": cpu, "cores": 2, "memory_gib": 1, "gpu": None},
+            "results": {
+                "notebooks": notebooks,
+                "total_seconds": total,
+                "goal_seconds": 120,
+                "chapter_goal_seconds": 60,
+                "other_machines": others,
+            },
+        }
+
+    results = tmp_path / "results"
+    results.mkdir()
+    path = results / "notebooks.json"
+    path.write_text(json.dumps(record("slow CPU", 140.0, {})))
+    assert other_machines(path, "slow CPU") == {}  # the same CPU: its new time replaces it
+    kept = other_machines(path, "fast CPU")
+    assert kept == {
+        "slow CPU": {
+            "measured_at": "2026-01-02T00:00:00+00:00",
+            "total_seconds": 140.0,
+            "slowest_chapter_seconds": 140.0,
+        }
+    }
+    path.write_text(json.dumps(record("fast CPU", 76.0, kept)))
+    assert other_machines(path, "slow CPU") == {  # back on the slow one: the fast one is kept
+        "fast CPU": {
+            "measured_at": "2026-01-02T00:00:00+00:00",
+            "total_seconds": 76.0,
+            "slowest_chapter_seconds": 76.0,
+        }
+    }
+    render(tmp_path, results)
+    page = (tmp_path / "performance.md").read_text()
+    assert "| whole book, quick mode | 76 s | under 120 s | yes |" in page
+    slow = "| whole book, quick mode, on slow CPU (2026-01-02) | 140 s; slowest chapter 140 s |"
+    assert f"{slow} under 120 s | no |" in page
