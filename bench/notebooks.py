@@ -6,7 +6,9 @@ cells and the Performance page. Each notebook runs once in a fresh kernel as a r
 (:func:`booktools.runtimes.execute`, which records each cell's start and end); the script
 prints the time per notebook against the per-chapter goal, the total against the whole book's,
 and the slowest cells with the first line of their code, and writes the times report that
-``scripts/record_run_times.py`` reads (``--times``). Run it on an otherwise idle machine.
+``scripts/record_run_times.py`` reads (``--times``). Run it on an otherwise idle machine. The
+result file keeps the latest whole-book time of every other CPU model measured before, so that
+the Performance page shows the goal against the slowest machine as well as this one.
 """
 
 from __future__ import annotations
