@@ -20,10 +20,11 @@ from pathlib import Path
 
 import nbformat
 
-from bench.common import RESULTS, machine, save
+from bench.common import RESULTS, save
 from booktools.layout import ROOT, toc_notebooks
 from booktools.runtimes import execute, timestamp, write_report
 from dyndl_lite.config import get_mode
+from dyndl_lite.records import cpu_model
 
 GOAL_S = 120  # the whole quick book, seconds of notebook time
 CHAPTER_GOAL_S = 60  # each chapter
@@ -39,8 +40,9 @@ def cell_seconds(cell: nbformat.NotebookNode) -> float:
 
 
 def verdict(seconds: float, goal: float) -> str:
-    """``"goal 60 s: met"`` or ``"goal 60 s: OVER by 3.2 s"``."""
-    if seconds <= goal:
+    """``"goal 60 s: met"`` (under it, as the Performance page judges) or
+    ``"goal 60 s: OVER by 3.2 s"``."""
+    if seconds < goal:
         return f"goal {goal} s: met"
     return f"goal {goal} s: OVER by {seconds - goal:.1f} s"
 
@@ -78,9 +80,6 @@ def main() -> int:
     write_report(args.times, get_mode(), {n: r["seconds"] for n, r in results.items()})
     total = sum(r["seconds"] for r in results.values())
     print(f"{total:7.1f} s  whole book; {verdict(total, GOAL_S)}")
-    over = [name for name, r in results.items() if r["seconds"] > CHAPTER_GOAL_S]
-    if over or total > GOAL_S:
-        print(f"over the goals on this machine: {', '.join(over) or 'the whole book'}")
     explanation = (
         "Each notebook executed once in a fresh kernel in quick mode, as a reader's would, with "
         "the figure check loaded, timed from asking for the kernel to the last cell's reply "
@@ -95,7 +94,7 @@ def main() -> int:
             "goal_seconds": GOAL_S,
             "chapter_goal_seconds": CHAPTER_GOAL_S,
             "explanation": explanation,
-            "other_machines": other_machines(RESULTS / "notebooks.json", machine()["cpu"]),
+            "other_machines": other_machines(RESULTS / "notebooks.json", cpu_model()),
         },
     )
     return 0
