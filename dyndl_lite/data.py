@@ -302,6 +302,13 @@ def load_mnist(
 # --------------------------------------------------------------------------- SVHN
 
 SVHN_URL = "http://ufldl.stanford.edu/housenumbers/"
+#: (file name, MD5) of the official SVHN files per split, as torchvision lists them
+#: (``torchvision.datasets.SVHN.split_list``; a test holds them equal). Written out so that a
+#: missing copy is reported without importing torchvision and SciPy (about two seconds).
+SVHN_FILES = {
+    "train": ("train_32x32.mat", "e26dedcc434d2e4c54c9b2d4a06d8373"),
+    "test": ("test_32x32.mat", "eb5a983be6a315427106f1b164d9cef3"),
+}
 
 
 def load_svhn(
@@ -316,11 +323,9 @@ def load_svhn(
     Reads torchvision's layout, ``<root>/SVHN/<split>_32x32.mat`` (the official
     Matlab files, label 10 meaning digit 0). There is no offline fallback.
     """
-    from scipy.io import loadmat
-    from torchvision.datasets import SVHN
-
     _check_split(split, ("train", "test"))
-    url, filename, md5 = SVHN.split_list[split]
+    filename, md5 = SVHN_FILES[split]
+    url = SVHN_URL + filename
     path = data_root(root) / "SVHN" / filename
     check_root(data_root(root))
     if not exists(path):
@@ -336,6 +341,8 @@ def load_svhn(
         raise ChecksumError(
             f"{path} is corrupted (MD5 {got}, expected {md5}); delete it and download again."
         )
+    from scipy.io import loadmat  # only once there is a file to read
+
     mat = loadmat(path)
     images = torch.from_numpy(np.transpose(mat["X"], (3, 2, 0, 1)).astype(np.float32) / 255.0)
     labels = torch.from_numpy(mat["y"].astype(np.int64).reshape(-1) % 10)

@@ -3,6 +3,7 @@ import hashlib
 import io
 import os
 import re
+import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -353,3 +354,20 @@ def test_the_pinned_mnist_files_and_mirrors_are_torchvisions():
 
     assert list(data.MNIST_FILES) == [tuple(r) for r in MNIST.resources]
     assert list(data.MNIST_MIRRORS) == list(MNIST.mirrors)
+
+
+def test_the_pinned_svhn_files_are_torchvisions():
+    """Written out so that a missing SVHN copy is reported without importing torchvision."""
+    from torchvision.datasets import SVHN
+
+    for split, (filename, md5) in data.SVHN_FILES.items():
+        assert [data.SVHN_URL + filename, filename, md5] == SVHN.split_list[split]
+
+
+def test_a_missing_svhn_copy_is_reported_without_importing_torchvision(
+    tmp_path, offline, monkeypatch
+):
+    for module in ("torchvision", "torchvision.datasets", "scipy.io"):
+        monkeypatch.setitem(sys.modules, module, None)  # importing it would raise ImportError
+    with pytest.raises(data.DatasetNotFoundError, match="test_32x32.mat"):
+        data.load_svhn("test", root=tmp_path)
