@@ -33,9 +33,9 @@ import repo_root  # noqa: F401  (this checkout's root first on sys.path)
 
 from dyndl_lite import atomic, pretrained
 from dyndl_lite.geodesic import fixed_basis_pca
-from dyndl_lite.pretrained import SHIPPED_DIR, dump_record
+from dyndl_lite.pretrained import SHIPPED_DIR, STEP_CURVES, dump_record
 
-DROPPED_HISTORY = ("extra", "step_loss", "step_nfe_forward", "step_nfe_backward")
+DROPPED_HISTORY = ("extra", *STEP_CURVES)
 
 
 def check_droppable(record: dict, name: str) -> None:

@@ -242,6 +242,30 @@ def test_ship_checks_the_record_and_never_replaces_a_longer_run(tmp_path, monkey
     assert not pretrained.exists("test-net-seed0", source)
 
 
+@pytest.mark.parametrize("experiment, kept", [("chen", True), ("yan-gaussian", False)])
+def test_ship_keeps_per_step_curves_only_where_a_chapter_reads_them(
+    tmp_path, monkeypatch, experiment, kept
+):
+    monkeypatch.setattr(pretrained, "SHIPPED_DIR", tmp_path / "shipped")
+    (tmp_path / "shipped").mkdir()
+    record = finished_record(experiment=experiment)
+    steps = {"step_loss": [2.3, 1.1], "step_nfe_forward": [8, 8], "step_nfe_backward": [0, 0]}
+    record["history"].update(steps, loss=[1.7, 0.9])
+    pretrained.save(small_net(), "test-net-seed0", record, folder=tmp_path / "user")
+    pretrained.ship("test-net-seed0", tmp_path / "user")
+    history = pretrained.load_record("test-net-seed0", tmp_path / "shipped")["history"]
+    assert history["loss"] == [1.7, 0.9]  # the per-epoch history always stays
+    assert all((key in history) == kept for key in pretrained.STEP_CURVES)
+
+
+def test_every_shipped_record_is_in_its_shipped_form():
+    """A record shipped before per-step curves were dropped would hold 0.9 MB per 100 epochs."""
+    for path in pretrained.SHIPPED_DIR.glob("*-seed*.json"):
+        if not path.name.endswith(".eval.json"):
+            record = json.loads(path.read_text())
+            assert pretrained.shipped_form(record) == record, path.name
+
+
 # ----------------------------------------------------------------- runs, the command line and plans
 
 
