@@ -5,7 +5,8 @@ Usage: ``DYNDL_MODE=quick python -m bench.notebooks [--top 3] [--times PATH]``, 
 cells and the Performance page. Each notebook runs once in a fresh kernel as a reader's would
 (:func:`booktools.runtimes.execute`, which records each cell's start and end); the script
 prints the time per notebook against the per-chapter goal, the total against the whole book's,
-and the slowest cells with the first line of their code, and writes the times report that
+the slowest cells with the first line of their code, and what a kernel that only imports
+PyTorch, matplotlib and the package takes (every chapter pays it), and writes the times report that
 ``scripts/record_run_times.py`` reads (``--times``). Run it on an otherwise idle machine. The
 result file keeps the latest whole-book time of every other CPU model measured before, so that
 the Performance page shows the goal against the slowest machine as well as this one.
@@ -15,7 +16,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
+import tempfile
 from pathlib import Path
 
 import nbformat
@@ -28,6 +31,8 @@ from dyndl_lite.records import cpu_model
 
 GOAL_S = 120  # the whole quick book, seconds of notebook time
 CHAPTER_GOAL_S = 60  # each chapter
+#: What every chapter imports before it computes anything.
+KERNEL_START = "import matplotlib.pyplot as plt\nimport torch\n\nimport dyndl_lite.config"
 
 
 def cell_seconds(cell: nbformat.NotebookNode) -> float:
@@ -51,6 +56,18 @@ def first_line(cell: nbformat.NotebookNode) -> str:
     """The first line of a cell's source ("" for an empty cell)."""
     source = cell.source.strip()
     return source.splitlines()[0] if source else ""
+
+
+def kernel_start_seconds(repeats: int = 3) -> float:
+    """Median seconds, over ``repeats`` fresh kernels, of a notebook that only runs
+    :data:`KERNEL_START`, timed as the chapters are (:func:`booktools.runtimes.execute`): the
+    part of every chapter's time that no chapter can cut. Chapters that train also import
+    ``torch._dynamo`` (``torch.optim`` does, on its first step), and those of Part II import POT."""
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(KERNEL_START)])
+    with tempfile.TemporaryDirectory(prefix="dyndl-kernel-start-") as folder:
+        path = Path(folder) / "kernel_start.ipynb"
+        nbformat.write(notebook, path)
+        return statistics.median(execute(path)[1] for _ in range(repeats))
 
 
 def main() -> int:
@@ -80,6 +97,11 @@ def main() -> int:
     write_report(args.times, get_mode(), {n: r["seconds"] for n, r in results.items()})
     total = sum(r["seconds"] for r in results.values())
     print(f"{total:7.1f} s  whole book; {verdict(total, GOAL_S)}")
+    start = kernel_start_seconds()
+    print(
+        f"{start:7.1f} s  a fresh kernel importing PyTorch, matplotlib and dyndl_lite: "
+        f"{start * len(results):.0f} s of the book's {len(results)} chapters"
+    )
     explanation = (
         "Each notebook executed once in a fresh kernel in quick mode, as a reader's would, with "
         "the figure check loaded, timed from asking for the kernel to the last cell's reply "
@@ -91,6 +113,7 @@ def main() -> int:
         {
             "notebooks": results,
             "total_seconds": total,
+            "kernel_start_seconds": start,
             "goal_seconds": GOAL_S,
             "chapter_goal_seconds": CHAPTER_GOAL_S,
             "explanation": explanation,

@@ -126,7 +126,9 @@ def test_a_faster_machine_does_not_erase_a_slower_ones_book_time(tmp_path):
             "slowest_chapter_seconds": 140.0,
         }
     }
-    path.write_text(json.dumps(record("fast CPU", 76.0, kept)))
+    faster = record("fast CPU", 76.0, kept)
+    faster["results"]["kernel_start_seconds"] = 3.0
+    path.write_text(json.dumps(faster))
     assert other_machines(path, "slow CPU") == {  # back on the slow one: the fast one is kept
         "fast CPU": {
             "measured_at": "2026-01-02T00:00:00+00:00",
@@ -137,5 +139,6 @@ def test_a_faster_machine_does_not_erase_a_slower_ones_book_time(tmp_path):
     render(tmp_path, results)
     page = (tmp_path / "performance.md").read_text()
     assert "| whole book, quick mode | 76 s | under 120 s | yes |" in page
+    assert "as every chapter starts | 3.0 s; 1 chapter: 3 s of the 76 s |  |" in page
     slow = "| whole book, quick mode, on slow CPU (2026-01-02) | 140 s; slowest chapter 140 s |"
     assert f"{slow} under 120 s | no |" in page
