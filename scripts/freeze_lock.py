@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from importlib.metadata import version
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,8 +57,11 @@ def main() -> int:
     pinned = [line for line in pinned if not SKIP.match(line) and not UNUSED.match(line)]
     lines = [line + (MARKER if LINUX_ONLY.match(line) else "") for line in pinned]
     folder = ROOT / "requirements"
-    (folder / "lock.txt").write_text("\n".join(HEADER + lines + ["setuptools>=64"]) + "\n")
-    cpu = CPU_HEADER + cpu_lines(pinned) + ["setuptools>=64"]
+    # pip freeze leaves setuptools out; torch needs it (and a --no-deps install would keep the
+    # venv's old copy, too old to read pyproject.toml's licence), so it is pinned as installed
+    setuptools = f"setuptools=={version('setuptools')}"
+    (folder / "lock.txt").write_text("\n".join(HEADER + lines + [setuptools]) + "\n")
+    cpu = CPU_HEADER + cpu_lines(pinned) + [setuptools]
     (folder / "lock-cpu.txt").write_text("\n".join(cpu) + "\n")
     return 0
 
