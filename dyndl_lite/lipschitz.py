@@ -137,7 +137,8 @@ def residual_step_jacobian_det(field: nn.Module, x: Tensor, h: float, t: float =
     one residual step.
 
     A negative value means the step ``x -> x + h f(t, x)`` reverses orientation
-    near ``x``: it folds the plane, and nearby points swap sides. The flow map of
+    near ``x``; values of both signs on a connected open set prove the step is not
+    injective there (a fold). The flow map of
     an ODE has Jacobian determinant ``exp(int_0^T div f dt) > 0`` (Liouville's
     formula), so an exact solution never folds.
     """
