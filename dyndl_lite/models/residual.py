@@ -117,8 +117,10 @@ def toy_resnet(depth: int = 10, hidden: int = 16, num_classes: int = 2) -> Track
 
 
 def weight_norm_sum(model: TrackNet) -> float:
-    """``sum_k (||W_k1||_F^2 + ||W_k2||_F^2)`` over the blocks: the weight-decay penalty of the
-    flow."""
+    """``sum_k (||W_k1||_F^2 + ||W_k2||_F^2)`` over the blocks: the block weights' part of
+    ``||theta||^2``, whose ``gamma / 2`` multiple is their share of the weight-decay penalty (SGD's
+    ``weight_decay`` gamma penalises ``(gamma / 2) ||theta||^2`` over all parameters, embedding,
+    head and biases included)."""
     with torch.no_grad():
         return float(
             sum((b.inner.weight**2).sum() + (b.outer.weight**2).sum() for b in model.blocks)
