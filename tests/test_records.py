@@ -1,5 +1,5 @@
-"""Evaluation records: round trip, tamper and staleness checks, the spot check's binomial tolerance,
-and the evaluate command on a new checkpoint (tiny networks, synthetic images)."""
+"""Evaluation records: round trip, tamper and staleness checks, the spot check's allowance of
+flipped images, and the evaluate command on a new checkpoint (tiny networks, synthetic images)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from scipy import stats
 
 from dyndl_lite import pretrained, protocols, recorded, records
 from dyndl_lite.__main__ import main
@@ -174,14 +175,16 @@ def test_spot_check_passes_for_the_recorded_network(copy):
     record = records.load(NAME, folder)
     line = records.spot_check(record, net, data, cells=3, images=12, pgd_images=6, seed=5)
     assert line.startswith(f"spot check of {NAME} (seed 5, 3 of 9 cells)")
-    assert line.endswith("all within 4 sigma")
+    assert line.endswith(
+        "flips within the allowance (assumed flip rate 1% per image, level 0.001 over 3 cells)"
+    )
     assert line == records.spot_check(record, net, data, cells=3, images=12, pgd_images=6, seed=5)
 
 
 def test_spot_check_fails_for_another_network(copy):
     folder, _, data, net = copy
     record = records.load(NAME, folder)
-    with pytest.raises(records.SpotCheckError, match="clean: 0 vs 12"):
+    with pytest.raises(records.SpotCheckError, match=r"clean: 12 flips of 12 images, allowance 2"):
         records.spot_check(record, rolled(net), data, cells=["clean"], images=12)
 
 
@@ -193,27 +196,104 @@ def test_spot_check_refuses_other_data(copy):
         records.spot_check(record, net, other, cells=["clean"])
 
 
-def test_the_tolerance_is_four_binomial_sigmas():
-    assert records.tolerance(400, 0.5) == pytest.approx(40.0)
-    assert records.tolerance(100, 0.1) == pytest.approx(12.0)
+@pytest.mark.parametrize("n", [1, 12, 25, 50, 200, 300, 1000, 10_000])
+@pytest.mark.parametrize("cells", [1, 3, 9])
+def test_the_allowance_is_the_binomial_quantile_of_the_flip_rate(n, cells):
+    """``a`` is the smallest count with ``P(Binomial(n, FLIP_RATE) > a) <= SPOT_LEVEL / cells``:
+    the tail beyond ``a`` is within the level, the tail beyond ``a - 1`` is not."""
+    a = records.flip_allowance(n, cells)
+    alpha = records.SPOT_LEVEL / cells
+    assert stats.binom.sf(a, n, records.FLIP_RATE) <= alpha
+    if a > 0:
+        assert stats.binom.sf(a - 1, n, records.FLIP_RATE) > alpha
 
 
-@pytest.mark.parametrize("flipped, passes", [(4, True), (20, False)])
-def test_spot_check_applies_the_tolerance(flipped, passes):
-    """A live count 4 images from the record's on 200 lies within 4 sigma (8.8 images at the
-    record's rate 197/202), one 20 away does not (17.3 at 181/202); a 1-sigma rule (2.2) or an
-    exact match would fail the first, a 5-sigma one (21.6) would pass the second."""
+def test_the_allowance_grows_with_the_images_and_the_cells_checked():
+    # exact values (scipy.stats.binom): 3 of 25 (P(X > 3) = 1.3e-4 <= 0.001 < P(X > 2) = 1.9e-3),
+    # 10 of 300, 132 of 10,000; a 4-sigma count band at 90 % on 300 images would allow 20.8
+    assert [records.flip_allowance(n) for n in (25, 300, 10_000)] == [3, 10, 132]
+    sizes = [1, 10, 25, 50, 100, 300, 1000, 3000, 10_000]
+    allowances = [records.flip_allowance(n) for n in sizes]
+    assert allowances == sorted(allowances)
+    assert allowances[-1] > allowances[0]
+    # Bonferroni: more cells in one call, a smaller level per cell, a larger allowance
+    by_cells = [records.flip_allowance(10_000, m) for m in (1, 3, 9, 27)]
+    assert by_cells == sorted(by_cells) and by_cells[-1] > by_cells[0]
+    assert records.flip_allowance(300, 9) == 11 > records.flip_allowance(300, 1)
+
+
+@pytest.mark.parametrize(
+    "arguments, name",
+    [
+        ((0,), "n"),
+        ((2.5,), "n"),
+        ((10, 0), "cells"),
+        ((10, 1, 0.0), "rate"),
+        ((10, 1, 1.0), "rate"),
+        ((10, 1, 0.01, 0.0), "level"),
+        ((10, 1, 0.01, 1.0), "level"),
+    ],
+)
+def test_the_allowance_names_a_bad_argument(arguments, name):
+    with pytest.raises(ValueError, match=f"^{name} "):
+        records.flip_allowance(*arguments)
+
+
+def _mixed(n: int = 300):
+    """A network, ``n`` images it classifies correctly at odd indices only, and its outcomes."""
     net = network(0)
-    data = synthetic(net, 200)
-    bits = np.ones(200, dtype=bool)
-    bits[:flipped] = False
+    data = synthetic(net, n)
+    labels = data.labels.clone()
+    labels[::2] = (labels[::2] + 1) % 10
+    data = ImageData(data.images, labels, data.name, split="test")
+    live = np.arange(n) % 2 == 1
+    return net, data, live
+
+
+def _record_of(bits: np.ndarray, data: ImageData) -> records.Record:
     key = {"protocol": "yan", "protocol_version": 1, **records.data_key(data)}
-    record = records.Record(NAME, key, {"clean": records.Cell(bits)}, {}, {})
+    return records.Record(NAME, key, {"clean": records.Cell(bits)}, {}, {})
+
+
+@pytest.mark.parametrize("each_way, passes", [(5, True), (6, False), (20, False)])
+def test_flips_each_way_fail_even_when_the_count_matches(each_way, passes):
+    """The record flips ``each_way`` correct images to wrong and as many wrong ones to right: its
+    count equals the live count (150 of 300), so a rule on counts passes them all; on 300 images
+    in one cell the allowance is 10 flips, so 10 pass and 12 (or 40) fail."""
+    net, data, live = _mixed(300)
+    bits = live.copy()
+    right, wrong = np.flatnonzero(live), np.flatnonzero(~live)
+    bits[right[:each_way]] = False
+    bits[wrong[:each_way]] = True
+    assert bits.sum() == live.sum() == 150
+    record = _record_of(bits, data)
+    assert records.flip_allowance(300) == 10
     if passes:
-        assert "(196 agree)" in records.spot_check(record, net, data, cells=None, images=None)
+        line = records.spot_check(record, net, data, cells=None, images=None)
+        assert "clean 150/300 live vs 150 recorded (290 agree)" in line
+        assert "flips within the allowance" in line
     else:
-        with pytest.raises(records.SpotCheckError, match="200 vs 180"):
+        with pytest.raises(records.SpotCheckError) as error:
             records.spot_check(record, net, data, cells=None, images=None)
+        message = str(error.value)
+        assert f"clean: {2 * each_way} flips of 300 images, allowance 10 (150 vs 150 correct)" in (
+            message
+        )
+        assert f"{records.command_for(NAME)} --force" in message
+
+
+def test_a_count_off_by_a_few_images_passes_and_a_lost_six_points_fails():
+    """The same images, one way: 4 flips pass, 18 (6 points of 300) fail."""
+    net, data, live = _mixed(300)
+    for lost, passes in ((4, True), (18, False)):
+        bits = live.copy()
+        bits[np.flatnonzero(~live)[:lost]] = True  # the record had `lost` more right
+        record = _record_of(bits, data)
+        if passes:
+            assert "(296 agree)" in records.spot_check(record, net, data, cells=None, images=None)
+        else:
+            with pytest.raises(records.SpotCheckError, match="clean: 18 flips of 300 images"):
+                records.spot_check(record, net, data, cells=None, images=None)
 
 
 def test_evaluate_command_writes_a_record_for_a_new_checkpoint(tmp_path, monkeypatch, capsys):
@@ -313,7 +393,10 @@ def test_show_reads_the_record_and_rechecks_a_seeded_sample(in_user_folder):
     shown = recorded.show([NAME], data, "quick", seed=3, cells=2, images=10, pgd_images=5)
     assert shown.records[NAME].cells["clean"].k == IMAGES
     assert shown.lines[0].startswith("Numbers from 1 evaluation record(s)")
-    assert "(seed 3, 2 of" in shown.lines[1] and shown.lines[1].endswith("sigma")
+    assert "(seed 3, 2 of" in shown.lines[1]
+    assert shown.lines[1].endswith(
+        "flips within the allowance (assumed flip rate 1% per image, level 0.001 over 2 cells)"
+    )
     full = recorded.show([NAME], data, "full")
     cells = len(full.records[NAME].cells)
     assert f"{cells} of {cells} cells" in full.lines[1]
@@ -322,7 +405,7 @@ def test_show_reads_the_record_and_rechecks_a_seeded_sample(in_user_folder):
 def test_show_fails_when_the_live_network_disagrees_with_its_record(in_user_folder, monkeypatch):
     data, net = in_user_folder
     monkeypatch.setattr(records, "load_checkpoint", lambda name, device=None: (rolled(net), {}))
-    with pytest.raises(records.SpotCheckError, match=r"clean: 0 vs 24 \(tolerance"):
+    with pytest.raises(records.SpotCheckError, match=r"clean: 24 flips of 24 images, allowance 3"):
         recorded.show([NAME], data, "full")
 
 
