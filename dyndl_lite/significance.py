@@ -30,7 +30,10 @@ from scipy import special
 
 #: One-sided level of the book's tests.
 LEVEL = 0.05
-#: The multiplier of the images' binomial standard error in :func:`seeds_rule` (two-sided 95 %).
+#: The multiplier of the images' binomial standard error in :func:`seeds_rule` and of
+#: :func:`binomial_difference`'s ``margin``: ``z_{0.975} = 1.96``, the normal quantile of a
+#: two-sided 95 % interval, i.e. a one-sided bound at 2.5 %, stricter than :data:`LEVEL`. Kept as it
+#: is (a change would move verdicts); :func:`seeds_rule` explains why its margin stays conservative.
 IMAGES_Z = 1.96
 #: Largest ``n`` for which :func:`spearman_permutation` enumerates all ``n!`` orderings.
 EXACT_PERMUTATION_MAX = 8
@@ -150,11 +153,20 @@ def seeds_rule(
         ``margin = t_{1 - level, n - 1} se_seeds + IMAGES_Z images_se``
 
     where ``images_se`` is the binomial standard error of ``mean`` from the test images alone
-    (:func:`images_se_of_mean`). With one seed ``se_seeds`` is undefined and the margin is the
-    images' term alone. The images' term keeps differences that are identical over seeds (so
-    ``se_seeds = 0``) from reading as significant when they are a few images wide. Also returned:
-    ``t = mean / se_seeds`` and its one-sided ``p = P(T_{n-1} >= t)`` (None for one seed; ``t``
-    infinite and ``p`` 0 or 1 when ``se_seeds = 0``)."""
+    (:func:`images_se_of_mean`). The first term is a one-sided ``1 - level`` (95 %) bound for the
+    seeds' spread (Student's t); the second is ``z_{0.975} = 1.96`` images' standard errors
+    (:data:`IMAGES_Z`: the quantile of a two-sided 95 % interval, a one-sided 97.5 % bound). The two
+    terms are added linearly, and ``a + b >= sqrt(a^2 + b^2)``, so the margin is at least as wide as
+    the root of the sum of their squares: the rule is conservative, its size (the chance of
+    "holds" when the true difference is 0) at most ``level`` under the normal approximation.
+
+    Every verdict needs an error term: with one seed ``se_seeds`` is undefined and the margin is
+    the images' term alone; with differences identical over seeds ``se_seeds = 0`` and only the
+    images' term keeps a difference a few images wide from reading as significant. In both cases a
+    missing (``None``) or zero ``images_se`` raises ``ValueError``: pass
+    ``images_se=images_se_of_mean(...)`` of the seeds' accuracies and test image counts. Also
+    returned: ``t = mean / se_seeds`` and its one-sided ``p = P(T_{n-1} >= t)``, both ``None``
+    where they are undefined (one seed, or ``se_seeds = 0``)."""
     d = finite(differences, "differences")
     if d.ndim != 1:
         raise ValueError(f"differences must be 1-D (one per seed), got shape {d.shape}.")
@@ -164,6 +176,14 @@ def seeds_rule(
         )
     n = len(d)
     mean = float(d.mean())
+    se = None if n == 1 else (0.0 if np.all(d == d[0]) else float(d.std(ddof=1)) / math.sqrt(n))
+    if not se and not images_se:
+        why = "one seed has no spread" if n == 1 else f"the {n} differences are identical"
+        raise ValueError(
+            f"images_se is {images_se!r} and {why}, so the verdict would have no error term: pass "
+            "images_se, the images' binomial standard error of the mean difference "
+            "(images_se_of_mean of the seeds' accuracies and test image counts)."
+        )
     images_term = 0.0 if images_se is None else IMAGES_Z * float(images_se)
     if n == 1:
         return {
@@ -174,15 +194,10 @@ def seeds_rule(
             "p_one_sided": None,
             "t_quantile": None,
             "images_se": images_se,
-            "margin": images_term if images_se is not None else None,
+            "margin": images_term,
         }
-    se = 0.0 if np.all(d == d[0]) else float(d.std(ddof=1)) / math.sqrt(n)
-    if se > 0:
-        t = mean / se
-        p = float(special.stdtr(n - 1, -t))
-    else:
-        t = math.copysign(math.inf, mean) if mean != 0 else 0.0
-        p = 0.0 if mean > 0 else (1.0 if mean < 0 else 0.5)
+    t = mean / se if se > 0 else None
+    p = float(special.stdtr(n - 1, -t)) if t is not None else None
     q = t_quantile(n - 1, level)
     return {
         "mean": mean,
@@ -197,11 +212,29 @@ def seeds_rule(
 
 
 def images_se_of_mean(
-    a_percent: Sequence[float], b_percent: Sequence[float], images: Sequence[int]
+    a_percent: Sequence[float],
+    b_percent: Sequence[float],
+    images: Sequence[int],
+    *,
+    same_images: bool,
 ) -> float:
-    """Binomial standard error, in points, of ``mean_s (a_s - b_s)`` from the test images alone:
-    seed s measured both accuracies on ``images[s]`` images, so
-    ``se = sqrt(sum_s se_s^2) / n`` with ``se_s`` from :func:`binomial_difference`."""
+    """Binomial standard error, in points, of ``mean_s (a_s - b_s)`` over n seeds from the test
+    images alone. Seed s measured both accuracies on ``images[s]`` images, and ``se_s`` is the
+    standard error of ``a_s - b_s`` from :func:`binomial_difference` (unpaired: conservative when
+    the two networks' per-image correctness is non-negatively correlated, as on the same images).
+
+    * ``same_images=False``: each seed used its own, disjoint images, so the seeds' image-sampling
+      errors are independent and ``se = sqrt(sum_s se_s^2) / n``.
+    * ``same_images=True``: every seed used the same images, so the image-sampling error is common
+      to the seeds and does not average out. Without per-image data the sound bound is the triangle
+      inequality ``sd(mean_s e_s) <= mean_s sd(e_s)``: ``se = (1/n) sum_s se_s``.
+
+    With one seed both give ``se_1``. ``same_images`` has no default: the caller must know."""
+    if not isinstance(same_images, (bool, np.bool_)):
+        raise ValueError(
+            "same_images must be True (every seed measured on the same images) or False (each "
+            f"seed on its own, disjoint images), got {same_images!r}."
+        )
     a, b = finite(a_percent, "a_percent"), finite(b_percent, "b_percent")
     if a.shape != b.shape or a.ndim != 1 or len(images) != len(a):
         raise ValueError(
@@ -209,6 +242,8 @@ def images_se_of_mean(
             f"and {len(images)}."
         )
     ses = [binomial_difference(x, y, int(m))["se"] for x, y, m in zip(a, b, images, strict=True)]
+    if same_images:
+        return sum(ses) / len(ses)
     return math.sqrt(sum(s * s for s in ses)) / len(ses)
 
 

@@ -90,13 +90,22 @@ def _image_counts(
     return counts
 
 
-def _yan_row(column: str, ode: np.ndarray, cnn: np.ndarray, counts: np.ndarray | None) -> dict:
-    """One column's verdict row from the seeds' accuracies ``ode``, ``cnn`` and image ``counts``."""
+def _yan_row(
+    column: str,
+    ode: np.ndarray,
+    cnn: np.ndarray,
+    counts: np.ndarray | None,
+    same_images: bool | None,
+) -> dict:
+    """One column's verdict row from the seeds' accuracies ``ode``, ``cnn`` and image ``counts``
+    (on the same images for every seed, or on disjoint ones: ``same_images``)."""
     diff = significance.seeds_difference(ode, cnn)
     images_se = (
         None
         if counts is None
-        else significance.images_se_of_mean(ode, cnn, [int(m) for m in counts])
+        else significance.images_se_of_mean(
+            ode, cnn, [int(m) for m in counts], same_images=same_images
+        )
     )
     test = significance.seeds_rule(ode - cnn, images_se)
     if diff["se"] is None and images_se is not None:
@@ -123,6 +132,7 @@ def yan(
     cnn_seeds: Sequence[Sequence[float]],
     paper: Mapping[str, Sequence[tuple[float, float]]] | None = None,
     images: Sequence[int] | Sequence[Sequence[int]] | None = None,
+    same_images: bool | None = None,
 ) -> list[dict]:
     """One verdict row per column of Yan et al.'s table: is the ODENet more robust than the CNN?
 
@@ -138,9 +148,18 @@ def yan(
     one-sided test at about 15 % and 9 %); ``se_images`` is the binomial standard error of the mean
     difference from the test images alone (:func:`dyndl_lite.significance.images_se_of_mean`), so
     that differences identical over seeds (``se_seeds = 0``) but a few images wide do not read as a
-    verdict. ``images`` gives the image counts: one per column (the same for every seed) or one per
-    seed and column; without it the images' term is left out, and a single seed is judged by the
-    sign alone. Each row carries ``t`` and its one-sided ``p_one_sided`` (None for one seed).
+    verdict. With ``se_s`` seed s's binomial error of ``d_s``, ``se_images = mean_s se_s`` when
+    every seed was measured on the same images (``same_images=True``: their sampling error is
+    common and does not average out) and ``sqrt(sum_s se_s^2) / n`` when each seed had its own,
+    disjoint images (``same_images=False``). The t term is a one-sided 95 % bound and 1.96 is
+    ``z_{0.975}``; added linearly, the margin is at least the root of the sum of their squares, so
+    the rule is conservative.
+
+    ``images`` gives the image counts: one per column (the same for every seed) or one per seed and
+    column, and then ``same_images`` is required. Without ``images`` the images' term is left out;
+    a column with no other error term (a single seed, or differences identical over seeds) then
+    raises ``ValueError``, since a sign alone is no verdict. Each row carries ``t`` and its
+    one-sided ``p_one_sided`` (None for one seed, or when the differences are identical).
     ``odenet_seeds[s][j]`` is seed s's accuracy in column j.
     With ``paper`` (``{"cnn": [(mean, std), ...], "odenet": [...]}``) each row also carries the
     paper's difference of means.
@@ -153,12 +172,20 @@ def yan(
             f"got {ode.shape} and {cnn.shape}."
         )
     counts = _image_counts(images, ode.shape)
+    if counts is not None and same_images is None:
+        raise ValueError(
+            "same_images is required with images: True when every seed was measured on the same "
+            "images, False when each seed had its own, disjoint images."
+        )
     rows = []
     for j, column in enumerate(columns):
-        row = _yan_row(column, ode[:, j], cnn[:, j], None if counts is None else counts[:, j])
+        row = _yan_row(
+            column, ode[:, j], cnn[:, j], None if counts is None else counts[:, j], same_images
+        )
         if paper is not None:
             row["paper_difference"] = paper["odenet"][j][0] - paper["cnn"][j][0]
-            # the paper prints no error: the sign of its difference decides
+            # the paper gives mean ± std per column but not its number of runs, so no standard
+            # error of its difference can be formed: the sign of its difference is all we read
             row["paper_verdict"] = sign_verdict(row["paper_difference"], None)
         rows.append(row)
     return rows

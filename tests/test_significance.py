@@ -38,23 +38,68 @@ def test_seeds_rule_asks_students_t_where_two_standard_errors_would_say_holds():
     assert 2 * 1.2 < three["mean"] < three["margin"]
 
 
-def test_identical_differences_a_few_images_wide_are_not_significant():
+@pytest.mark.parametrize("same_images", [True, False])
+def test_identical_differences_a_few_images_wide_are_not_significant(same_images):
     # every seed: +0.1 points on 1,000 images, one image. se_seeds = 0, so a margin from the seeds
     # alone is 0 and would call it "holds"; the images' binomial error keeps it open.
-    images_se = s.images_se_of_mean([90.1, 90.1, 90.1], [90.0, 90.0, 90.0], [1000, 1000, 1000])
+    images_se = s.images_se_of_mean(
+        [90.1, 90.1, 90.1], [90.0, 90.0, 90.0], [1000, 1000, 1000], same_images=same_images
+    )
     r = s.seeds_rule([0.1, 0.1, 0.1], images_se)
-    assert r["se_seeds"] == 0.0 and math.isinf(r["t"])
+    assert r["se_seeds"] == 0.0
+    assert r["t"] is None and r["p_one_sided"] is None  # undefined, not infinite
     assert r["margin"] == pytest.approx(s.IMAGES_Z * images_se)
     assert r["mean"] < r["margin"]
-    # the images' error of a mean over seeds shrinks like 1/sqrt(seeds)
     one = s.binomial_difference(90.1, 90.0, 1000)["se"]
-    assert images_se == pytest.approx(one / math.sqrt(3))
+    # on disjoint images the images' error of a mean over seeds shrinks like 1/sqrt(seeds); on the
+    # same images it is common to the seeds and does not shrink
+    assert images_se == pytest.approx(one if same_images else one / math.sqrt(3))
+
+
+def _agresti_caffo(percent: float, n: int) -> float:
+    q = (n * percent / 100 + 1) / (n + 2)
+    return 100 * math.sqrt(q * (1 - q) / (n + 2))
+
+
+def test_images_se_of_mean_by_hand_on_disjoint_and_on_the_same_images():
+    # seed 0: 90 vs 88 % on 1,000 images; seed 1: 80 vs 80 % on 500
+    se0 = math.hypot(_agresti_caffo(90, 1000), _agresti_caffo(88, 1000))  # 1.4015
+    se1 = math.hypot(_agresti_caffo(80, 500), _agresti_caffo(80, 500))  # 2.5304
+    args = ([90.0, 80.0], [88.0, 80.0], [1000, 500])
+    disjoint = s.images_se_of_mean(*args, same_images=False)
+    same = s.images_se_of_mean(*args, same_images=True)
+    assert disjoint == pytest.approx(math.sqrt(se0**2 + se1**2) / 2) == pytest.approx(1.44631, 1e-5)
+    assert same == pytest.approx((se0 + se1) / 2) == pytest.approx(1.96596, abs=1e-5)
+    assert same > disjoint
+    # one seed: both formulas give that seed's error
+    assert s.images_se_of_mean([90.0], [88.0], [1000], same_images=True) == pytest.approx(se0)
+    assert s.images_se_of_mean([90.0], [88.0], [1000], same_images=False) == pytest.approx(se0)
+
+
+def test_images_se_of_mean_asks_whether_the_images_are_the_same():
+    with pytest.raises(TypeError, match="same_images"):
+        s.images_se_of_mean([90.0], [88.0], [1000])  # no default
+    with pytest.raises(ValueError, match="same_images"):
+        s.images_se_of_mean([90.0], [88.0], [1000], same_images="yes")
+
+
+def test_a_verdict_without_an_error_term_is_refused():
+    # one seed: without the images' error the sign alone would decide +0.01 points
+    with pytest.raises(ValueError, match="images_se is None and one seed"):
+        s.seeds_rule([0.01])
+    # identical differences: se_seeds = 0, and without the images' error t = inf, p = 0
+    with pytest.raises(ValueError, match="images_se is None and the 3 differences are identical"):
+        s.seeds_rule([0.01, 0.01, 0.01])
+    with pytest.raises(ValueError, match="images_se_of_mean"):
+        s.seeds_rule([0.01, 0.01], 0.0)
+    # differences that vary over seeds carry their own error
+    assert s.seeds_rule([0.01, 0.02])["margin"] > 0
 
 
 def test_seeds_rule_one_seed_and_bad_input():
     r = s.seeds_rule([0.5], 0.1)
     assert r["t"] is None and r["margin"] == pytest.approx(s.IMAGES_Z * 0.1)
-    assert s.seeds_rule([0.5])["margin"] is None
+    assert r["p_one_sided"] is None and r["se_seeds"] is None
     with pytest.raises(ValueError, match="NaN"):
         s.seeds_rule([1.0, float("nan")])
     with pytest.raises(ValueError, match="images_se"):

@@ -23,7 +23,7 @@ def _table2(cnn_seeds, odenet_seeds, images=1000, pgd=1000, fallback=False) -> Y
         },
         paper=yan_paper.PAPER[("mnist", 2)], pgd_images=pgd,
         images_per_seed=dict.fromkeys(seeds, images), pgd_images_per_seed=dict.fromkeys(seeds, pgd),
-        attack="cross-entropy FGSM", epochs=10,
+        same_images=True, attack="cross-entropy FGSM", epochs=10,
     )  # fmt: skip
 
 

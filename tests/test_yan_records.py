@@ -8,9 +8,11 @@ import json
 import shutil
 
 import pytest
+import torch
 
 from dyndl_lite import pretrained, records
 from dyndl_lite.experiments import yan
+from dyndl_lite.experiments.yan_measure import seed_images
 from dyndl_lite.protocols import cell_name
 from dyndl_lite.record_format import RecordError, record_path
 
@@ -22,6 +24,7 @@ def test_the_table_is_the_records_numbers_on_all_test_images(shipped_seed0):
     assert result.from_records and "evaluation records" in result.data
     assert result.images == 10_000 and result.pgd_images == 1_000
     assert set(result.images_per_seed.values()) == {10_000}
+    assert result.same_images  # every seed's record counts the same 10,000 images
     assert set(result.rows) == set(yan.MODELS)
     for model, row in result.rows.items():
         record = records.load(yan.run_checkpoint(model, 0, "clean", result.epochs))
@@ -79,3 +82,20 @@ def test_your_own_checkpoint_without_a_record_is_measured_live(tmp_path, monkeyp
     assert not result.from_records
     assert f"measured live (no evaluation record yet: {SEED0_CLEAN[0]})" in result.data
     assert result.images == 40 and result.records[SEED0_CLEAN[0]]["loaded_from"] == str(user)
+
+
+@pytest.mark.parametrize(
+    "shared, same_images", [(True, False), (False, True)], ids=["shared-out", "same"]
+)
+def test_the_table_says_whether_its_seeds_share_the_same_images(shared, same_images):
+    """Quick mode shares the images out (disjoint per seed): the seeds' image errors are
+    independent. Records, full mode and SVHN/ImgNet10 give every seed the same images."""
+    shares = dict(enumerate(seed_images(100, 20, 2, shared=shared)))
+    rows = {m: {"seeds": [[90.0] * 9] * 2} for m in ("cnn", "odenet")}
+    table = yan._yan_table("clean", ("test accuracy", False, "d", "quick"), shares, rows,
+                           epochs=1, records={})  # fmt: skip
+    assert table.same_images is same_images
+    # an overlap that is not complete is read as shared: the bound for shared images holds anyway
+    overlap = {0: (torch.arange(60), 10), 1: (torch.arange(40, 100), 10)}
+    assert yan._yan_table("clean", ("a", False, "d", "quick"), overlap, rows,
+                          epochs=1, records={}).same_images  # fmt: skip

@@ -90,6 +90,12 @@ class YanTable(Table):
     pgd_images: int
     images_per_seed: Mapping[int, int]
     pgd_images_per_seed: Mapping[int, int]
+    #: Whether every seed was measured on the same images (evaluation records, full mode, SVHN and
+    #: ImgNet10): then the images' sampling error is common to the seeds and the verdicts bound it
+    #: by the mean of the seeds' errors. False only when the seeds' images are disjoint (quick mode
+    #: shares the images out among the seeds), where the errors are independent
+    #: (:func:`dyndl_lite.significance.images_se_of_mean`).
+    same_images: bool
     #: The attacks, in words.
     attack: str
     #: The epochs every network of the table was trained.

@@ -363,6 +363,9 @@ def _yan_table(
     specs = COLUMNS[(dataset, number)]
     used = torch.cat([index for index, _ in shares.values()]).unique()
     attacked = torch.cat([index[:pgd] for index, pgd in shares.values()]).unique()
+    # disjoint images per seed: the seeds' image errors are independent; any overlap (records,
+    # full mode: every seed on the same images) counts as shared, the conservative reading
+    disjoint = len(shares) > 1 and len(used) == sum(len(index) for index, _ in shares.values())
     return YanTable(
         regime=regime,
         mode=mode,
@@ -380,6 +383,7 @@ def _yan_table(
         pgd_images=len(attacked),
         images_per_seed={seed: len(index) for seed, (index, _) in shares.items()},
         pgd_images_per_seed={seed: pgd for seed, (_, pgd) in shares.items()},
+        same_images=not disjoint,
         attack=ATTACK,
         tisode_seeds=tuple(rows["tisode"]["seed_ids"]) if "tisode" in rows else (),
         **more,

@@ -79,12 +79,15 @@ def verdict_rows(table: YanTable, ours: str = "odenet", theirs: str = "cnn") -> 
     """:func:`dyndl_lite.verdicts.yan` applied to ``table``: is ``ours`` more accurate than
     ``theirs`` under each perturbation (per-seed accuracies, on the seeds both were measured on,
     paired: :func:`paired_seeds`), by Student's t over those seeds plus the binomial error of the
-    images each seed's columns used? The paper's numbers join only for ODENet vs CNN."""
+    images each seed's columns used (on the same images for every seed unless the table shared
+    them out: ``table.same_images``)? The paper's numbers join only for ODENet vs CNN."""
     paper = table.paper if (ours, theirs) == ("odenet", "cnn") else None
     seeds, a, b = paired_seeds(table, ours, theirs)
     per_seed = [column_images(table, seed) for seed in seeds]
     images = None if any(counts is None for counts in per_seed) else per_seed
-    return verdicts.yan(list(table.columns), a, b, paper, images=images)
+    return verdicts.yan(
+        list(table.columns), a, b, paper, images=images, same_images=table.same_images
+    )
 
 
 def _difference(row: dict) -> str:
