@@ -9,7 +9,8 @@ the paper's full protocol, and says so in one line. It then re-measures part of 
   image by image (:func:`dyndl_lite.records.spot_check`);
 * **full** mode: every cell of every record on all its images.
 
-A live count outside the record's binomial tolerance raises
+More images whose live outcome differs from the recorded one than
+:func:`dyndl_lite.records.flip_allowance` allows raises
 :class:`~dyndl_lite.records.SpotCheckError`; nothing is ever rewritten. When the chapter's data
 are not the records' (the offline fallback), the live check is skipped and the line says why.
 

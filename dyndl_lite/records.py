@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import math
 import platform
 import sys
 import time
@@ -82,9 +81,6 @@ FLIP_RATE = 0.01
 #: Family-wise level of one :func:`spot_check` call: the chance that a network and code that did
 #: not change fail it, at most, when images flip independently at :data:`FLIP_RATE`.
 SPOT_LEVEL = 0.001
-#: Standard deviations of :func:`tolerance`, the count band of an independent re-draw (not used by
-#: :func:`spot_check`, which compares images).
-SIGMAS = 4.0
 
 
 class SpotCheckError(AssertionError):
@@ -294,15 +290,6 @@ def stale(names: Iterable[str], folder: str | Path) -> list[str]:
 # --------------------------------------------------------------------------- spot check
 
 
-def tolerance(n: int, rate: float, sigmas: float = SIGMAS) -> float:
-    """Half-width ``sigmas * sqrt(n p (1 - p))`` of a band around a count of ``n`` images at rate
-    ``p = rate``: the spread of an independent re-draw of ``n`` images. It does not apply to a
-    re-measurement on the same images, whose counts differ only by flipped images;
-    :func:`spot_check` uses :func:`flip_allowance` instead. Kept for the count of matched points of
-    a re-measured OTS (:func:`dyndl_lite.experiments.gai_report.compare_scalar`)."""
-    return sigmas * math.sqrt(n * rate * (1 - rate))
-
-
 def flip_allowance(
     n: int, cells: int = 1, rate: float = FLIP_RATE, level: float = SPOT_LEVEL
 ) -> int:
@@ -438,7 +425,7 @@ def spot_check(
     )
     rule = (
         f"assumed flip rate {FLIP_RATE:.0%} per image, level {SPOT_LEVEL:g} over "
-        f"{len(chosen)} cells"
+        f"{len(chosen)} cell{'s' if len(chosen) != 1 else ''}"
     )
     if failures:
         raise SpotCheckError(

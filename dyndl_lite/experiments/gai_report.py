@@ -408,8 +408,9 @@ def compare_scalar(record: Record, scalar: str, live: float, left_out: int | Non
 
     ``lss-<m>`` passes when ``|live - recorded| <= LSS_TOLERANCE_SE * se`` and the tracks left
     out are as many; ``ots-<m>`` when the live count of matched points ``round(live m)`` lies
-    within :func:`dyndl_lite.records.tolerance` of the recorded count (the spot check's binomial
-    band; OTS is exact, but a near-tie of the assignment may flip with rounding). Otherwise
+    within :func:`dyndl_lite.records.flip_allowance` ``(m)`` of the recorded count: the same points
+    are matched again, so an unchanged network and code differ only where a near-tie of the
+    assignment flips with rounding, and the spot check's allowance for flips bounds that. Otherwise
     :class:`~dyndl_lite.records.SpotCheckError` naming the command that re-measures the record.
     """
     if scalar not in record.scalars:
@@ -424,9 +425,9 @@ def compare_scalar(record: Record, scalar: str, live: float, left_out: int | Non
         )
     else:
         live_k, kept_k = round(live * n), round(kept["value"] * n)
-        band = records.tolerance(n, (kept_k + 1) / (n + 2))
+        band = records.flip_allowance(n)
         ok = abs(live_k - kept_k) <= band
-        line = f"{scalar} {live_k}/{n} matched live vs {kept_k} recorded (tolerance ±{band:.1f})"
+        line = f"{scalar} {live_k}/{n} matched live vs {kept_k} recorded (allowance ±{band})"
     if not ok:
         raise records.SpotCheckError(
             f"{record.checkpoint}: {line}: outside the tolerance. The network or the code changed "
