@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 
+from dyndl_lite import significance
 from dyndl_lite.experiments import yan_control, yan_paper
 from dyndl_lite.experiments.results import YanTable
 
@@ -43,7 +44,7 @@ PAPER_ODE = [m for m, _ in yan_paper.PAPER[("mnist", 2)]["odenet"]]
 
 def test_gaps_add_up_to_ours_minus_paper():
     ours_cnn = np.array([[97.0, 40.0, 8.0, 20.0, 0.0], [96.0, 42.0, 9.0, 22.0, 0.1]])
-    ours_ode = ours_cnn + 5
+    ours_ode = (ours_cnn + 5).clip(0, 100)
     control = _control(np.add(PAPER_CNN, 0.3), np.add(PAPER_ODE, -0.2))
     rows = yan_control.gaps(control, _table2(ours_cnn, ours_ode))
     assert len(rows) == 2 * len(yan_control.COLUMNS)
@@ -54,8 +55,9 @@ def test_gaps_add_up_to_ours_minus_paper():
 def test_a_gap_of_a_few_images_is_within_noise_and_a_large_one_is_not():
     """The authors' network 0.3 points from the paper: within the binomial + run-to-run margin.
     Ours 20 points below the authors' on three seeds that agree: outside the t margin."""
-    ours_cnn = np.tile(np.subtract(PAPER_CNN, 20).clip(0), (3, 1)) + np.array([[0], [0.5], [-0.5]])
-    ours_ode = np.tile(np.subtract(PAPER_ODE, 20).clip(0), (3, 1)) + np.array([[0], [0.5], [-0.5]])
+    spread = np.array([[0], [0.5], [-0.5]])
+    ours_cnn = (np.tile(np.subtract(PAPER_CNN, 20), (3, 1)) + spread).clip(0, 100)
+    ours_ode = (np.tile(np.subtract(PAPER_ODE, 20), (3, 1)) + spread).clip(0, 100)
     control = _control(np.add(PAPER_CNN, 0.3), np.add(PAPER_ODE, 0.3))
     rows = yan_control.gaps(control, _table2(ours_cnn, ours_ode))
     fgsm = [r for r in rows if r["column"] == yan_paper.column_label("fgsm", 0.3)]
@@ -78,6 +80,20 @@ def test_the_training_margin_uses_student_t_for_few_seeds():
     assert row["training_gap"] == pytest.approx(-3, abs=0.01)
     assert row["training"] == "within noise"
     assert row["training_margin"] > 12 * 2 / math.sqrt(2)
+
+
+def test_the_training_margin_counts_the_images_our_seeds_share():
+    """Seeds that agree exactly (no spread) on 1,000 shared images: the margin is still 1.96 times
+    the images' error of ours (the mean of the seeds' binomial errors, which the seeds share)
+    combined with the authors'."""
+    ours = np.tile(np.array(PAPER_CNN), (3, 1))
+    control = _control(np.array(PAPER_CNN), np.array(PAPER_ODE), n=10**7, n_pgd=10**7)
+    rows = yan_control.gaps(control, _table2(ours, np.tile(PAPER_ODE, (3, 1))))
+    row = next(r for r in rows if r["model"] == "cnn" and r["column"] == "FGSM-0.3")
+    se_ours = significance.accuracy_se(row["ours"], 1000)
+    se_authors = significance.accuracy_se(row["authors"], 10**7)
+    assert row["training_margin"] == pytest.approx(1.96 * math.hypot(se_ours, se_authors))
+    assert row["training_margin"] > 1.96 * 1.5  # about 1.6 points of images' error at 54 %
 
 
 def test_gaps_refuse_a_table_measured_on_the_fallback():
@@ -127,3 +143,30 @@ def test_a_longer_run_replaces_the_tables_networks_of_its_architecture_only():
     assert {(r["epochs"], r["seeds"]) for r in odenet} == {(10, 2)}
     assert all(abs(r["training_gap"]) < 1e-9 and r["training"] == "within noise" for r in cnn)
     assert "100 epochs" in yan_control.gaps_markdown(rows)
+
+
+def _logged_control(shift_plain: float, shift_among: float) -> dict:
+    """A control whose FGSM accuracies lie ``shift_*`` points from the authors' log (run 1)."""
+    models = {}
+    for model in ("cnn", "odenet"):
+        plain, among = [], []
+        for kind, strength in yan_control.COLUMNS:
+            logged = yan_paper.AUTHORS_LOG_FGSM.get(strength, {}).get(model, (50.0,))[0]
+            plain.append(logged + shift_plain if kind == "fgsm" else 50.0)
+            among.append(logged + shift_among if kind == "fgsm" else 50.0)
+        models[model] = {"accuracy": plain, "accuracy_among_clean_correct": among}
+    return {"models": models}
+
+
+def test_the_log_names_an_accuracy_only_when_it_lies_near_one_of_them():
+    # the log on the plain accuracy, 2 points from the other: it points to the plain one
+    assert "the log points to the plain accuracy" in yan_control.which_accuracy(
+        _logged_control(0.0, 2.0)
+    )
+    assert "the log points to the accuracy among clean-correct" in yan_control.which_accuracy(
+        _logged_control(-2.0, 0.1)
+    )
+    # 2.7 and 2.8 points from a log whose two accuracies lie 0.1 apart: it cannot tell
+    sentence = yan_control.which_accuracy(_logged_control(2.7, 2.8))
+    assert "cannot tell which of the two the tables report" in sentence
+    assert "points to" not in sentence

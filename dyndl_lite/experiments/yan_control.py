@@ -18,9 +18,14 @@ epoch) measured the *same way*. Each gap gets a margin:
   book's one convention: Agresti and Caffo's, so that 0 % still carries an error) and
   ``std_paper`` the paper's run-to-run standard deviation (their run 1 is one draw of the runs
   they average);
-* training: ``t_{0.975, S-1} std(ours)/sqrt(S) + 1.96 se_b(authors)`` over ``S >= 2`` seeds (the
-  seeds' spread already holds their images' sampling error), and with one seed
-  ``1.96 sqrt(se_b(ours)^2 + se_b(authors)^2)``.
+* training: ``t_{0.975, S-1} std(ours)/sqrt(S) + 1.96 sqrt(mean_s se_b(ours_s)^2 +
+  se_b(authors)^2)`` over ``S >= 2`` seeds, and with one seed
+  ``1.96 sqrt(se_b(ours)^2 + se_b(authors)^2)``. Our seeds are measured on the same test images,
+  so the images' sampling error is common to them: it is not in the seeds' spread and does not
+  average out, and the mean of the seeds' binomial errors bounds it (the standard deviation of a
+  mean is at most the mean of the standard deviations). Adding the authors' error in quadrature
+  treats the two as independent, which is conservative when both networks tend to get the same
+  images right.
 
 "Ours" are, per architecture, the networks of Table 2 (every architecture of a seed trained
 equally long), unless some seed of that architecture has been trained longer: then the longest
@@ -130,11 +135,14 @@ def control(mode: str = "quick", seed: int = 0) -> dict:
 
 
 def _training_margin(ours: np.ndarray, ours_images: int, authors: float, n: int) -> float:
+    """The training gap's margin (see the module docstring): Student's t over our seeds plus the
+    test images' error of ours (the mean over seeds: they share the images) and of the authors'."""
     se = significance.accuracy_se
+    images = 1.96 * math.hypot(np.mean([se(a, ours_images) for a in ours]), se(authors, n))
     if len(ours) >= 2:
         t = significance.t_quantile(len(ours) - 1, level=0.025)  # two-sided 95 %
-        return t * ours.std(ddof=1) / math.sqrt(len(ours)) + 1.96 * se(authors, n)
-    return 1.96 * math.hypot(se(ours[0], ours_images), se(authors, n))
+        return t * ours.std(ddof=1) / math.sqrt(len(ours)) + images
+    return images
 
 
 def _reading(gap: float, margin: float, below: str, above: str) -> str:
@@ -305,10 +313,14 @@ def same_weights_markdown(control: dict) -> str:
 
 
 def which_accuracy(control: dict) -> str:
-    """A computed sentence: which of the book's two accuracies (plain, or among clean-correct
-    images) lies closer to the authors' own log for the same networks (FGSM columns of
-    :data:`~dyndl_lite.experiments.yan_paper.AUTHORS_LOG_FGSM`, run 1), as a mean absolute
-    difference."""
+    """A computed sentence: can the authors' own log for the same networks (FGSM columns of
+    :data:`~dyndl_lite.experiments.yan_paper.AUTHORS_LOG_FGSM`, run 1) tell which of the book's two
+    accuracies (plain, or among clean-correct images) their tables report?
+
+    With ``a`` and ``b`` the mean absolute differences of the two accuracies from the log and
+    ``s`` the mean difference between the two accuracies, the log points to the nearer one only
+    when it lies within ``s / 2`` of it; farther away it is about as far from both, and the
+    sentence says that it cannot tell them apart."""
     plain, among, apart = [], [], []
     for model, found in control["models"].items():
         for j, (kind, strength) in enumerate(COLUMNS):
@@ -319,19 +331,26 @@ def which_accuracy(control: dict) -> str:
                 apart.append(abs(found["accuracy_among_clean_correct"][j] - found["accuracy"][j]))
     if not plain:
         raise ValueError("the control has no FGSM column that the authors' log reports.")
-    closer = (
-        "the plain accuracy"
-        if np.mean(plain) <= np.mean(among)
-        else "the accuracy among clean-correct images"
-    )
+    near, separation = min(np.mean(plain), np.mean(among)), float(np.mean(apart))
+    if near < separation / 2:
+        closer = (
+            "the plain accuracy"
+            if np.mean(plain) <= np.mean(among)
+            else "the accuracy among clean-correct images"
+        )
+        answer = f"the log points to {closer}"
+    else:
+        answer = (
+            "the log lies farther from both than half their separation, so it cannot tell which "
+            "of the two the tables report"
+        )
     return (
         f"Over the {len(plain)} FGSM entries of the authors' log, the book's plain accuracy lies "
         f"{np.mean(plain):.1f} points from their logged number on average, the accuracy among "
-        f"clean-correct images {np.mean(among):.1f}: the log is closer to {closer}. (Their log "
-        "attacked 1,000 random test images with their own script; the record, the images printed "
-        "above. The book's two accuracies differ by at most "
-        f"{max(apart):.1f} points on these networks, whose clean accuracy is high: where that is "
-        "less than the distance to the log, the log cannot tell them apart.)"
+        f"clean-correct images {np.mean(among):.1f}; the two accuracies differ by "
+        f"{separation:.1f} points on average (at most {max(apart):.1f}) on these networks, whose "
+        f"clean accuracy is high: {answer}. (Their log attacked 1,000 random test images with "
+        "their own script; the record, the images printed above.)"
     )
 
 
@@ -361,7 +380,8 @@ def summary(rows: list[dict]) -> str:
         + "; ".join(parts)
         + ". The protocol gap is what the book's measurement changes on the authors' own "
         "weights (test images, attack loss, the run drawn); the training gap is what our "
-        "training changes (its length, the seed, the epoch kept), measured the same way."
+        "training changes (its length and learning-rate schedule, the seed, the epoch kept), "
+        "measured the same way."
     )
 
 
