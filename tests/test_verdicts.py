@@ -550,11 +550,6 @@ def test_yan_tisode_of_one_seed_is_paired_with_the_odenet_of_that_seed_only():
         yan_report.verdict_rows(result, "tisode", "odenet")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="seeds_rule now gives t = None, not inf, for differences identical over seeds; "
-    "yan_report._with_t must recognise them by row['std'] == 0 instead of math.isinf(row['t'])",
-)
 def test_yan_paragraph_names_identical_differences_over_seeds():
     records = {
         f"yan-{model}-seed{seed}": {"model": model, "epochs_run": 10, "full_recipe_epochs": 100}
@@ -583,7 +578,12 @@ def test_yan_paragraph_states_the_counts_and_flags_unequal_budgets():
     assert "Student's t quantile t(0.95, 1) = 6.31 standard errors" in paragraph
     assert "2 seeds, 10 of 100 epochs of the paper's recipe" in paragraph
     assert "not like with like" not in paragraph
-    assert "ran 10 of the paper's 100 epochs; the control with the authors' own" in paragraph
+    assert "ran 10 of the paper's 100 epochs, and the verdicts may change" in paragraph
+    # the authors released Gaussian-trained networks only: no control for a clean table
+    assert "control" not in paragraph
+    gaussian = dataclasses.replace(result, regime="gaussian", number=2)
+    control = "ran 10 of the paper's 100 epochs; the control with the authors' own Gaussian-trained"
+    assert control in yan.verdict_paragraph(gaussian)
     assert "TisODE" not in paragraph
     # one seed on 1,000 images: +3.0 (99 against 96 %) holds, -11.0 (30 against 41 %) does not
     result.rows["tisode"] = {"seeds": [[99.0, 30.0]], "seed_ids": [1], "clean": [99.2]}
@@ -772,3 +772,23 @@ def test_gai_paragraph_reads_the_training_trends_from_the_tables_records():
     }
     table.rows[0]["record"] = {"dynamics": falling}  # the residual network's record
     assert "rises in 1 of 1 residual runs" in gai.verdict_paragraph(table)
+
+
+def test_yan_paragraph_says_a_short_run_compressed_its_schedule():
+    records = {
+        f"yan-{model}-seed{seed}": {
+            "model": model,
+            "epochs_run": 10,
+            "full_recipe_epochs": 100,
+            "compression": "compressed: 10 of the paper's 100 epochs (x0.1), learning-rate "
+            "milestones [30, 60, 90] scaled to [3, 6, 9]",
+        }
+        for model in ("cnn", "odenet")
+        for seed in (0, 1)
+    }
+    result = dataclasses.replace(yan_result(), records=records)
+    result.rows["cnn"]["clean"] = [99.1, 99.2]
+    result.rows["odenet"]["clean"] = [99.3, 99.0]
+    paragraph = yan.verdict_paragraph(result)
+    assert "10 of 100 epochs (learning-rate milestones scaled by 0.1) of the paper's" in paragraph
+    assert "paper: about" not in paragraph  # no unsourced paper number
