@@ -6,9 +6,9 @@ Then, with ``a(t1) = dL/dz(t1)``,
 
 .. math::
 
-    \\frac{da}{dt} = -a(t)^\\top \\frac{\\partial f}{\\partial z}(t, z(t), \\theta),
+    \\frac{da}{dt} = -a(t) \\frac{\\partial f}{\\partial z}(t, z(t), \\theta),
 
-    \\frac{dL}{d\\theta} = \\int_{t_0}^{t_1} a(t)^\\top
+    \\frac{dL}{d\\theta} = \\int_{t_0}^{t_1} a(t)
     \\frac{\\partial f}{\\partial \\theta}(t, z(t), \\theta)\\, dt,
     \\qquad \\frac{dL}{dz(t_0)} = a(t_0).
 
@@ -18,15 +18,17 @@ for ``s = [z, a, g]`` with ``g(t1) = 0``:
 .. math::
 
     \\frac{d}{dt}\\begin{bmatrix} z \\\\ a \\\\ g \\end{bmatrix}
-    = \\begin{bmatrix} f(t, z, \\theta) \\\\ -a^\\top \\partial f/\\partial z \\\\
-    -a^\\top \\partial f/\\partial \\theta \\end{bmatrix},
+    = \\begin{bmatrix} f(t, z, \\theta) \\\\ -a \\partial f/\\partial z \\\\
+    -a \\partial f/\\partial \\theta \\end{bmatrix},
     \\qquad g(t_0) = \\frac{dL}{d\\theta}.
 
 ``z`` is recomputed backwards instead of stored, so memory does not grow with the number
-of steps. Both vector-Jacobian products ``a^T df/dz`` and ``a^T df/dtheta`` come from one
+of steps. Both vector-Jacobian products ``a df/dz`` and ``a df/dtheta`` come from one
 reverse-mode call of autograd on ``f`` alone. Gradients with respect to the grid are
-``dL/dt_k = (dL/dz(t_k))^T f(t_k, z(t_k))`` for ``k >= 1`` and
-``dL/dt_0 = -a(t_0)^T f(t_0, z(t_0))``.
+``dL/dt_k = (dL/dz(t_k)) f(t_k, z(t_k))`` for ``k >= 1`` and
+``dL/dt_0 = -a(t_0) f(t_0, z(t_0))``, where ``a(t_0)`` is the adjoint the backward solve
+reaches at ``t_0`` before the direct term ``dL/dz(t_0)`` is added (the output ``z(t_0)`` is
+``y0`` itself and does not move with ``t_0``).
 
 Public surface: :func:`odeint_adjoint` (torchdiffeq's call shape) and :func:`solve_backward`
 (one backward solve over an interval, exposed so the book can inspect ``z`` reconstructed at
@@ -50,7 +52,7 @@ class BackwardSolution(NamedTuple):
 
     z: Tensor  # z(t0) reconstructed by integrating dz/dt = f backwards from z(t1)
     a: Tensor  # a(t0) = dL/dz(t0)
-    # dL/dtheta = integral of a^T df/dtheta over [t0, t1], one per parameter
+    # dL/dtheta = integral of a df/dtheta over [t0, t1], one per parameter
     grads: tuple[Tensor, ...]
 
 
@@ -75,7 +77,7 @@ def _as_parameters(func: VectorField, params: Sequence[Tensor] | None) -> tuple[
 def _augmented_field(
     func: VectorField, params: tuple[Tensor, ...], shape: torch.Size
 ) -> VectorField:
-    """The right-hand side ``[f, -a^T df/dz, -a^T df/dtheta]`` on the flat state ``[z, a, g]``."""
+    """The right-hand side ``[f, -a df/dz, -a df/dtheta]`` on the flat state ``[z, a, g]``."""
     n = shape.numel()
 
     def field(t: Tensor, state: Tensor) -> Tensor:
@@ -109,7 +111,7 @@ def solve_backward(
     """Solve the augmented adjoint system from ``t1`` back to ``t0`` with a fixed-step method.
 
     Starts from ``z(t1) = z1``, ``a(t1) = a1``, ``g(t1) = 0`` and returns ``z(t0)``, ``a(t0)``
-    and ``g(t0) = int_{t0}^{t1} a^T df/dtheta dt``. ``params`` defaults to the trainable
+    and ``g(t0) = int_{t0}^{t1} a df/dtheta dt``. ``params`` defaults to the trainable
     parameters of ``func`` when it is an ``nn.Module``. ``z1``, ``a1`` and the parameters must
     share one floating dtype and device (a ``TypeError`` says which differs); ``t0``, ``t1`` are
     numbers or one-element tensors, kept in that dtype. A NaN/Inf start is a ``ValueError``;

@@ -9,10 +9,12 @@ trajectory ``(y(t_0), ..., y(t_K))`` stacked along a new first dimension, of
 shape ``(len(t), *y0.shape)``: the same call as ``torchdiffeq.odeint(func, y0, t)``.
 
 Between two grid points the solver takes one step, or, with ``step_size=h``,
-as many equal steps as needed so that none is longer than ``h``. A call whose
-total step count would exceed ``max_steps`` (default :data:`MAX_STEPS`, one
-million) is refused before it starts, so that ``step_size=1e-9`` is an error,
-not a run of a billion steps; pass a larger ``max_steps`` to allow it.
+as many equal steps as needed so that none is longer than ``h`` up to the relative
+slack :data:`STEP_RATIO_SLACK`: a step is at most ``h / (1 - STEP_RATIO_SLACK)``
+(see :func:`step_count`). A call whose total step count would exceed ``max_steps``
+(default :data:`MAX_STEPS`, one million) is refused before it starts, so that
+``step_size=1e-9`` is an error, not a run of a billion steps; pass a larger
+``max_steps`` to allow it.
 
 One step of size ``h`` from ``(t, y)``:
 
@@ -46,7 +48,9 @@ def midpoint_step(func: VectorField, t: Tensor, y: Tensor, h: Tensor) -> Tensor:
 
 
 def rk4_step(func: VectorField, t: Tensor, y: Tensor, h: Tensor) -> Tensor:
-    """One classical Runge-Kutta step of order 4."""
+    """One classical Runge-Kutta step of order 4: ``y + h/6 (k1 + 2 k2 + 2 k3 + k4)`` with
+    ``k1 = f(t, y)``, ``k2 = f(t + h/2, y + h/2 k1)``, ``k3 = f(t + h/2, y + h/2 k2)`` and
+    ``k4 = f(t + h, y + h k3)``."""
     half = 0.5 * h
     k1 = func(t, y)
     k2 = func(t + half, y + half * k1)
@@ -156,7 +160,9 @@ def _check_step_size(step_size) -> float | None:
 
 def count_steps(t: Tensor, step_size: float | None) -> int:
     """Number of solver steps over the grid ``t``:
-    ``sum_k max(1, ceil(|t_{k+1} - t_k| / step_size))``."""
+    ``sum_k max(1, ceil(|t_{k+1} - t_k| / step_size * (1 - STEP_RATIO_SLACK)))``, the sum of
+    :func:`step_count` over the intervals; ``len(t) - 1`` (one step an interval) when
+    ``step_size`` is None."""
     return (
         sum(_substeps(t[k], t[k + 1], step_size) for k in range(len(t) - 1))
         if step_size
@@ -272,7 +278,8 @@ def odeint(
         t: strictly increasing 1-D grid with ``y0``'s dtype and device.
         method: ``"euler"``, ``"midpoint"`` or ``"rk4"``.
         step_size: optional largest internal step; each interval of ``t`` is cut
-            into equal steps no longer than this.
+            into equal steps no longer than this, up to the relative slack
+            :data:`STEP_RATIO_SLACK` (see :func:`step_count`).
         max_steps: the most steps the call may take (default one million); a larger
             count is a ``ValueError`` before any work, so raise it explicitly when meant.
 
