@@ -100,7 +100,10 @@ def test_paired_comparison_uses_the_records_per_image_outcomes(monkeypatch):
     assert {k: paired[k] for k in expected} == expected
     assert paired["sources"] == {"resnet": chen.FROM_RECORD, "odenet": chen.FROM_RECORD}
     # the verdict judges the records' numbers on the records' images
-    assert "Paired on the same 10,000 images" in chen.verdict_paragraph(table)
+    paragraph = chen.verdict_paragraph(table)
+    assert "Paired on the same 10,000 images" in paragraph
+    # the shipped runs compressed the paper's schedule (their records' "compression"): it says so
+    assert "learning-rate schedule compressed" in paragraph and "young" not in paragraph
 
 
 @needs_shipped
