@@ -6,9 +6,11 @@ words "holds", "does not hold" and "not resolved"; this module only computes.
 * :func:`seeds_rule` (Yan et al.'s tables): a mean difference over a few seeds against Student's
   t quantile for the seeds' degrees of freedom plus the test images' binomial error.
 * :func:`paired_accuracy_difference` (Chen et al.'s "matches the error"): McNemar's paired
-  difference of two classifiers on the same images, with a fixed equivalence margin.
-* :func:`binomial_difference` (Gai & Zhang's "better generalization"): two accuracies on
-  ``n`` images each, as independent binomial estimates.
+  difference of two classifiers on the same images, with a fixed equivalence margin; its paired
+  standard error also judges Gai & Zhang's "better generalization" from per-image outcomes.
+* :func:`binomial_difference` (Gai & Zhang's degradation gaps and OTS margins, and accuracies
+  without per-image outcomes): two accuracies on ``n`` images each, as independent binomial
+  estimates.
 * :func:`count_margin` (the degradation count): how many of ``k`` differences are beyond their
   margins, out of how many could be by chance.
 * :func:`spearman_permutation` (LSS falls as accuracy rises): the exact permutation p-value of
@@ -90,9 +92,12 @@ def binomial_difference(
 ) -> dict:
     """``a - b`` of two accuracies (percent) on ``n_a`` and ``n_b`` images, as independent
     binomial estimates: ``se = sqrt(se_a^2 + se_b^2)`` (:func:`accuracy_se`), ``z = (a - b) / se``,
-    two-sided ``p = 2 (1 - Phi(|z|))`` and the margin ``IMAGES_Z se``. On the same images the
-    estimates are positively correlated, so this ``se`` over-states the error of the difference:
-    the test is conservative."""
+    two-sided ``p = 2 (1 - Phi(|z|))`` and the margin ``IMAGES_Z se`` (a difference beyond it
+    arises by chance with probability about 2.5 % in each direction). The ``se`` assumes the two
+    estimates independent. Measured on the same images, the error of the difference is
+    ``sqrt(se_a^2 + se_b^2 - 2 cov)``: this ``se`` over-states it (a conservative test) only when
+    the two classifiers' per-image correctness is non-negatively correlated, which two accuracies
+    cannot show; with per-image outcomes use :func:`paired_accuracy_difference`'s paired ``se``."""
     n_b = n_a if n_b is None else n_b
     se = math.hypot(accuracy_se(a_percent, n_a), accuracy_se(b_percent, n_b))
     d = float(a_percent) - float(b_percent)

@@ -14,9 +14,10 @@ function, so the book's prose can point here.
   (lower LSS) and more optimal (higher OTS) than the plain one, by more than two standard errors
   of the images' sampling; :func:`falls_as_rises`: whether LSS falls as training accuracy rises
   (Spearman's rho with its exact permutation p-value); :func:`generalizes_better`: whether the
-  residual network's test accuracy is higher than the plain one's, beyond the binomial margin of
-  the test images; :func:`degradation`: how many weight decays have the plain network fitting its
-  training set worse, with a count margin.
+  residual network's test accuracy is higher than the plain one's, beyond 1.96 standard errors of
+  the difference (paired image by image where the per-image outcomes are known);
+  :func:`degradation`: how many weight decays have the plain network fitting its training set
+  worse, with a count margin.
 
 The statistics themselves live in :mod:`dyndl_lite.significance`. Verdict words are the constants
 :data:`HOLDS`, :data:`FAILS` and :data:`UNRESOLVED`; NaN or infinite inputs raise ``ValueError``
@@ -29,6 +30,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
+from scipy import special
 
 from dyndl_lite import significance
 from dyndl_lite.significance import finite
@@ -356,13 +358,80 @@ def _pairs(table: dict[str, dict[float, Mapping]]) -> list[tuple[float, Mapping,
     return [(gamma, table["residual"][gamma], table["plain"][gamma]) for gamma in common]
 
 
+def _accuracy_difference(gamma: float, res: Mapping, plain: Mapping) -> dict:
+    """``acc_res - acc_plain`` in points with its standard error and ``margin = IMAGES_Z se``:
+    paired (McNemar) when both rows carry ``correct``, otherwise as independent binomials (see
+    :func:`generalizes_better`)."""
+    have = ("correct" in res, "correct" in plain)
+    if have[0] != have[1]:
+        raise ValueError(
+            f"at weight decay {gamma} only the {'residual' if have[0] else 'plain'} row carries "
+            "per-image outcomes ('correct'): give both networks' outcomes on the same images, or "
+            "neither."
+        )
+    n = int(res["eval_images"])
+    if not have[0]:
+        test = significance.binomial_difference(100 * res["test_acc"], 100 * plain["test_acc"], n)
+        return {"paired": False, **test}
+    outcomes = []
+    for network, row in (("residual", res), ("plain", plain)):
+        correct = np.asarray(row["correct"])
+        if correct.dtype != bool or correct.shape != (n,):
+            raise ValueError(
+                f"the {network} row at weight decay {gamma} needs 'correct' as a boolean array of "
+                f"its {n:,} evaluation images, got dtype {correct.dtype} and shape "
+                f"{correct.shape}."
+            )
+        if int(correct.sum()) != round(row["test_acc"] * n):
+            raise ValueError(
+                f"the {network} row at weight decay {gamma}: 'correct' counts "
+                f"{int(correct.sum()):,} correct images, test_acc {row['test_acc']} of {n:,} "
+                "another; both must describe the same evaluation."
+            )
+        outcomes.append(correct)
+    # only the paired difference and its standard error are used: the equivalence margin, which
+    # paired_accuracy_difference requires, is set to the widest possible (100 points) and dropped
+    paired = significance.paired_accuracy_difference(*outcomes, margin=100.0)
+    return {
+        "paired": True,
+        "difference": paired["difference"],
+        "se": paired["se"],
+        "residual_only": paired["a_only"],
+        "plain_only": paired["b_only"],
+        "p_mcnemar": paired["p_mcnemar"],
+        "margin": significance.IMAGES_Z * paired["se"],
+    }
+
+
 def generalizes_better(rows: Sequence[Mapping]) -> list[dict]:
     """Per weight decay with both networks: is the residual network's test accuracy higher than the
-    plain one's? Rows carry ``network``, ``weight_decay``, ``test_acc`` (a fraction) and
-    ``eval_images`` (the test images it was measured on). ``difference = 100 (acc_res - acc_plain)``
-    points, judged by :func:`sign_verdict` against the margin ``1.96 se`` with ``se`` the binomial
-    standard error of the difference (:func:`dyndl_lite.significance.binomial_difference`; the two
-    networks see the same images, so treating them as independent makes the margin conservative).
+    plain one's? Rows carry ``network``, ``weight_decay``, ``test_acc`` (a fraction),
+    ``eval_images`` (how many test images it was measured on) and, where the per-image outcomes
+    are known (the rows of :func:`dyndl_lite.experiments.gai.table`), ``correct``: a boolean
+    array, ``correct[i]`` whether evaluation image ``i`` is classified correctly, on the same
+    images for both networks, and consistent with ``test_acc``.
+
+    ``difference = 100 (acc_res - acc_plain)`` points, judged by :func:`sign_verdict` against
+    ``margin = IMAGES_Z se`` (:data:`dyndl_lite.significance.IMAGES_Z` = 1.96): "holds" when
+    ``difference > margin``, "does not hold" when ``difference < -margin``. With no true difference
+    each happens with probability about ``1 - Phi(1.96) = 2.5 %`` (one-sided, normal
+    approximation).
+
+    * With ``correct`` on both rows (``paired`` True): McNemar's paired standard error
+      (:func:`dyndl_lite.significance.paired_accuracy_difference`). With ``n10`` images right for
+      the residual network only (``residual_only``) and ``n01`` right for the plain one only
+      (``plain_only``), of ``n``: ``difference = 100 (n10 - n01) / n`` and
+      ``se = 100 sqrt(((n10 + n01) / n - (difference / 100)^2) / n)``; ``p_mcnemar`` is McNemar's
+      exact two-sided p-value.
+    * Without it on either row (``paired`` False: accuracies without per-image data):
+      ``se = sqrt(se_res^2 + se_plain^2)`` (:func:`dyndl_lite.significance.binomial_difference`),
+      which treats the two accuracies as independent binomial estimates. On the same images the
+      true error of the difference is ``sqrt(se_res^2 + se_plain^2 - 2 cov)``: the independent
+      ``se`` over-states it only if the two networks' per-image correctness is non-negatively
+      correlated, which accuracies alone cannot show.
+
+    One row with ``correct`` and its twin without, ``correct`` of another length or count than
+    ``eval_images`` and ``test_acc``, or different ``eval_images`` raise ``ValueError``.
     """
     out = []
     for gamma, res, plain in _pairs(_by_network(rows)):
@@ -372,7 +441,7 @@ def generalizes_better(rows: Sequence[Mapping]) -> list[dict]:
                 f"eval_images differ at weight decay {gamma} ({res['eval_images']} and "
                 f"{plain['eval_images']}): measure both networks on the same images."
             )
-        test = significance.binomial_difference(100 * a, 100 * b, int(res["eval_images"]))
+        test = _accuracy_difference(gamma, res, plain)
         out.append(
             {
                 "weight_decay": gamma,
@@ -392,11 +461,17 @@ def degradation(
     """The degradation problem across weight decays: does the plain network fit its training set
     worse than its residual twin? ``train_acc[gamma] = (residual, plain)`` (fractions, each over
     ``images`` training images). Per weight decay ``gap = 100 (res - plain)`` points against
-    ``1.96`` binomial standard errors (:func:`dyndl_lite.significance.binomial_difference`):
-    ``plain_worse`` counts gaps above the margin, ``residual_worse`` gaps below minus it. The count
-    is evidence of a pattern when ``plain_worse`` reaches ``count_margin``
-    (:func:`dyndl_lite.significance.count_margin`: the count of ``k`` tests at ``level`` that chance
-    reaches with probability at most ``level``)."""
+    ``margin = IMAGES_Z se`` (1.96) with ``se = sqrt(se_res^2 + se_plain^2)``
+    (:func:`dyndl_lite.significance.binomial_difference`), which treats the two accuracies as
+    independent binomial estimates (per-image outcomes of training are not recorded; on the same
+    training images this over-states the error only if the two networks' correctness is
+    non-negatively correlated, which is not shown). ``plain_worse`` counts gaps above the margin,
+    ``residual_worse`` gaps below minus it; with no true gap each happens with probability
+    ``test_level = 1 - Phi(1.96)`` (about 2.5 %, one-sided). The count is evidence of a pattern when
+    ``plain_worse`` reaches ``count_margin`` (:func:`dyndl_lite.significance.count_margin` at
+    ``level``: the smallest ``c`` with ``P(Binomial(k, level) >= c) <= level``, for ``k``
+    independent tests). It takes ``level`` (5 %) per test, above ``test_level``, so the count
+    margin is at least the one at ``test_level``."""
     if not train_acc:
         raise ValueError("train_acc is empty: give (residual, plain) per weight decay.")
     per = []
@@ -417,12 +492,19 @@ def degradation(
         "residual_worse": sum(r["verdict"] == FAILS for r in per),
         "within_margin": sum(r["verdict"] == UNRESOLVED for r in per),
         "count_margin": significance.count_margin(len(per), level),
+        "level": level,
+        "test_level": float(special.ndtr(-significance.IMAGES_Z)),
         "weight_decays": len(per),
     }
 
 
 def _gai_lss_margin(res: Mapping, plain: Mapping) -> float | None:
-    """Two standard errors of ``LSS_plain - LSS_res`` from the rows' ``lss_se``, or None."""
+    """Two standard errors of ``LSS_plain - LSS_res`` from the rows' ``lss_se``,
+    ``2 sqrt(se_res^2 + se_plain^2)``, or None. This treats the two mean LSS as independent. Both
+    are measured on the same images, where the error of the difference is
+    ``sqrt(se_res^2 + se_plain^2 - 2 cov)``: the margin over-states it only if the two networks'
+    per-image LSS are non-negatively correlated, which is not measured (per-image LSS is not
+    stored), so it is an assumption, not a guarantee."""
     if res.get("lss_se") is None or plain.get("lss_se") is None:
         return None
     se = finite([res["lss_se"], plain["lss_se"]], "lss_se")
@@ -430,9 +512,10 @@ def _gai_lss_margin(res: Mapping, plain: Mapping) -> float | None:
 
 
 def _gai_ots_margin(res: Mapping, plain: Mapping) -> float | None:
-    """Two binomial standard errors of ``OTS_res - OTS_plain`` on ``ots_points`` points, or
-    None. A heuristic: the points of one optimal assignment are not independent draws, and OTS
-    itself depends on the number of points."""
+    """Two binomial standard errors of ``OTS_res - OTS_plain`` on ``ots_points`` points,
+    ``2 sqrt(se_res^2 + se_plain^2) / 100`` from :func:`dyndl_lite.significance.binomial_difference`
+    (the two OTS treated as independent), or None. A heuristic: the points of one optimal
+    assignment are not independent draws, and OTS itself depends on the number of points."""
     if res.get("ots_points") is None or plain.get("ots_points") is None:
         return None
     if res["ots_points"] != plain["ots_points"]:
@@ -470,8 +553,9 @@ def gai(rows: Sequence[Mapping]) -> dict:
 
     * ``straighter``: ``LSS_plain - LSS_res`` against the margin
       ``2 sqrt(se_res^2 + se_plain^2)`` when both rows carry ``lss_se`` (the standard error of a
-      mean LSS over images; the two means are treated as independent, which over-states the
-      error of a difference measured on the same images, so the margin is conservative);
+      mean LSS over images). The two means are treated as independent; both are measured on the
+      same images, so this over-states the error of the difference only if the two networks'
+      per-image LSS are non-negatively correlated, an assumption the stored means cannot check;
     * ``more_optimal``: ``OTS_res - OTS_plain`` against two binomial standard errors of the
       difference (:func:`dyndl_lite.significance.binomial_difference` on ``ots_points`` points)
       when both rows carry ``ots_points``. This margin is a heuristic: the points of one optimal

@@ -13,7 +13,7 @@ import shutil
 import pytest
 import torch
 
-from dyndl_lite import data, pretrained, records
+from dyndl_lite import data, pretrained, records, verdicts
 from dyndl_lite.experiments import gai, gai_report
 from dyndl_lite.record_format import SUFFIX, RecordError
 
@@ -60,6 +60,8 @@ def test_table_numbers_are_the_records_in_every_mode_whatever_the_data(mode):
         lss, ots = record.scalars["lss-10000"], record.scalars["ots-10000"]
         assert row["source"] == gai_report.FROM_RECORD
         assert row["test_acc"] == clean.value == clean.k / 10_000
+        # the per-image outcomes the paired accuracy difference uses are the record's own
+        assert row["correct"].dtype == bool and (row["correct"] == clean.outcomes).all()
         assert (row["lss"], row["lss_se"], row["lss_left_out"]) == (
             lss["value"],
             lss["se"],
@@ -73,6 +75,8 @@ def test_table_numbers_are_the_records_in_every_mode_whatever_the_data(mode):
     assert table.data.startswith("MNIST test (official, 10,000 images), from the networks' eval")
     lines = gai.table_lines(table)
     assert not any("†" in line for line in lines)
+    # test accuracies are compared image by image, on the records' outcomes
+    assert all(r["paired"] for r in verdicts.generalizes_better(table.rows))
 
 
 def test_an_edited_record_is_an_error_naming_make_evaluate(user_folder):
@@ -118,7 +122,11 @@ def test_a_user_checkpoint_without_a_record_is_measured_live_with_its_twin(user_
     for row, name in ((residual, "resnet-wd5e-4"), (plain, "plain-wd5e-4")):
         model, _ = gai.load(name)
         live = gai.evaluate_row(model, test, gai.OTS_POINTS_BY_MODE["quick"])
+        correct = live.pop("correct")
         assert {k: row[k] for k in live} == live
+        assert (row["correct"] == correct).all() and correct.sum() == round(
+            live["test_acc"] * len(test)
+        )
         assert (row["eval_images"], row["ots_points"]) == (len(test), len(test))
     assert residual["record"]["loaded_from"] == str(user_folder)
     others = [r for key, r in rows.items() if key[1] != GAMMA]
@@ -128,6 +136,9 @@ def test_a_user_checkpoint_without_a_record_is_measured_live_with_its_twin(user_
     assert sum("† measured live, no evaluation record" in line for line in lines) == 1
     assert sum(f"† {gai_report.LIVE_TWIN}" in line for line in lines) == 1
     assert "measured live" in gai.verdict_paragraph(table)
+    # both networks of the live pair were scored on the same images: their difference is paired
+    paired = {r["weight_decay"]: r for r in verdicts.generalizes_better(table.rows)}
+    assert paired[GAMMA]["paired"] and paired[GAMMA]["images"] == len(test)
 
 
 def test_scalar_checks_are_skipped_on_other_data_and_say_why():

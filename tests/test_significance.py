@@ -156,6 +156,20 @@ def test_paired_error_is_smaller_than_the_unpaired_one_on_shared_mistakes():
     assert paired["equivalent"]
 
 
+def test_unpaired_error_is_not_conservative_when_mistakes_avoid_each_other():
+    # binomial_difference is conservative only for non-negatively correlated correctness: two
+    # classifiers wrong on disjoint images (100 and 128 of 1,000) have a larger paired error
+    a = np.ones(1000, dtype=bool)
+    b = np.ones(1000, dtype=bool)
+    a[:100] = False
+    b[100:228] = False
+    assert np.corrcoef(a, b)[0, 1] < 0
+    paired = s.paired_accuracy_difference(a, b, margin=5.0)
+    unpaired = s.binomial_difference(100 * a.mean(), 100 * b.mean(), 1000)
+    assert paired["difference"] == pytest.approx(unpaired["difference"]) == pytest.approx(2.8)
+    assert paired["se"] > 1.05 * unpaired["se"]
+
+
 def test_no_significant_difference_is_not_equivalence():
     # 25 against 15 discordant images on 1,000: +1.0 point, McNemar p = 0.15 ("no difference
     # found"), but the 90 % interval reaches beyond a 1-point margin: not equivalent

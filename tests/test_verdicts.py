@@ -248,6 +248,66 @@ def test_generalizes_better_judges_test_accuracy_against_its_binomial_margin():
         v.generalizes_better(rows)
 
 
+def _pair_rows(n, residual_wrong, plain_wrong):
+    """Residual and plain rows at weight decay 0 on ``n`` images, each wrong on the image indices
+    given, with ``correct`` and the matching ``test_acc``."""
+    rows = []
+    for network, wrong in (("residual", residual_wrong), ("plain", plain_wrong)):
+        correct = np.ones(n, dtype=bool)
+        correct[list(wrong)] = False
+        rows.append(
+            {
+                "network": network,
+                "weight_decay": 0.0,
+                "test_acc": int(correct.sum()) / n,
+                "eval_images": n,
+                "correct": correct,
+            }
+        )
+    return rows
+
+
+def test_generalizes_better_pairs_the_images_when_the_rows_carry_their_outcomes():
+    # both wrong on the same 171 images, the plain network on 12 more: +0.12 points, 12 discordant
+    rows = _pair_rows(10_000, range(171), range(183))
+    (out,) = v.generalizes_better(rows)
+    paired = significance.paired_accuracy_difference(
+        rows[0]["correct"], rows[1]["correct"], margin=1.0
+    )
+    assert out["paired"] and (out["residual_only"], out["plain_only"]) == (12, 0)
+    assert out["difference"] == pytest.approx(0.12)
+    assert out["se"] == pytest.approx(paired["se"])
+    assert out["margin"] == pytest.approx(significance.IMAGES_Z * paired["se"])
+    assert out["p_mcnemar"] == pytest.approx(significance.mcnemar_p(12, 12))
+    # the shared mistakes cancel: paired, +0.12 is resolved; as independent binomials it is not
+    assert out["verdict"] == v.HOLDS
+    unpaired = v.generalizes_better([{k: r[k] for k in r if k != "correct"} for r in rows])
+    assert not unpaired[0]["paired"] and unpaired[0]["verdict"] == v.UNRESOLVED
+
+
+def test_generalizes_better_independent_margin_is_not_conservative_for_disjoint_mistakes():
+    # mistakes on disjoint images (negatively correlated correctness): the paired error is larger
+    # than the independent one, and +2.8 points that clear the independent margin do not clear it
+    rows = _pair_rows(1000, range(100), range(100, 228))
+    (paired,) = v.generalizes_better(rows)
+    (unpaired,) = v.generalizes_better([{k: r[k] for k in r if k != "correct"} for r in rows])
+    assert paired["difference"] == pytest.approx(unpaired["difference"]) == pytest.approx(2.8)
+    assert paired["se"] > unpaired["se"]
+    assert (paired["verdict"], unpaired["verdict"]) == (v.UNRESOLVED, v.HOLDS)
+
+
+def test_generalizes_better_rejects_outcomes_that_do_not_match_the_rows():
+    rows = _pair_rows(100, range(5), range(8))
+    with pytest.raises(ValueError, match="or neither"):
+        v.generalizes_better([rows[0], {k: rows[1][k] for k in rows[1] if k != "correct"}])
+    with pytest.raises(ValueError, match="counts 95 correct"):
+        v.generalizes_better([{**rows[0], "test_acc": 0.99}, rows[1]])
+    with pytest.raises(ValueError, match="boolean array of its 100"):
+        v.generalizes_better([{**rows[0], "correct": rows[0]["correct"][:50]}, rows[1]])
+    with pytest.raises(ValueError, match="boolean array"):
+        v.generalizes_better([{**rows[0], "correct": rows[0]["correct"].astype(int)}, rows[1]])
+
+
 def test_degradation_counts_only_gaps_beyond_their_margin():
     result = v.degradation(
         {0.0: (0.9990, 0.9960), 1e-3: (0.9950, 0.9948), 1e-2: (0.9700, 0.9800)}, 60_000
@@ -255,6 +315,8 @@ def test_degradation_counts_only_gaps_beyond_their_margin():
     assert [r["verdict"] for r in result["per_weight_decay"]] == [v.HOLDS, v.UNRESOLVED, v.FAILS]
     assert (result["plain_worse"], result["residual_worse"], result["within_margin"]) == (1, 1, 1)
     assert result["count_margin"] == significance.count_margin(3)
+    # the 1.96 s.e. rule fires by chance on one side with probability 2.5 %, not 5 %
+    assert result["test_level"] == pytest.approx(0.025, abs=1e-4) and result["level"] == 0.05
     with pytest.raises(ValueError, match="NaN"):
         v.degradation({0.0: (float("nan"), 0.9)}, 60_000)
 
@@ -686,6 +748,11 @@ def test_gai_generalization_paragraph_counts_and_ranks_the_straightest_network()
     assert "does not hold at every weight decay: at 1 of 2" in text
     table = gai_report.generalization_markdown(_gai_table(rows))
     assert "| 0 | 98.00 / 97.48 | +0.52 |" in table and table.count(v.FAILS) == 1
+    assert "margin 1.96 s.e." in table and "10,000 images, independent)" in table
+    paired = gai_report.generalization_markdown(
+        _gai_table(_pair_rows(10_000, range(171), range(183)))
+    )
+    assert "10,000 images, paired) | holds |" in paired
 
 
 def test_gai_degradation_reads_the_records_training_images():

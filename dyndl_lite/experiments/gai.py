@@ -7,11 +7,12 @@ has one model per architecture and weight decay of :data:`PAPER_WEIGHT_DECAYS`
 (``resnet-wd5e-4``, ``plain-wd0``, ...); :func:`train` trains it on
 the MNIST training set with :func:`recipe`, recording after every epoch the
 training accuracy and the mean LSS on :data:`TRACK_POINTS` fixed test images
-and, at a few epochs, the tracks of :data:`SNAPSHOT_POINTS` others (pictured in
-2-D on one PCA basis), into checkpoint ``gai-{resnet|plain}-wd{gamma}-seed{S}``.
+and, at a few epochs, the tracks of :data:`SNAPSHOT_POINTS` test images drawn
+separately (another seed; they may overlap the LSS images), pictured in 2-D on one
+PCA basis, into checkpoint ``gai-{resnet|plain}-wd{gamma}-seed{S}``.
 :func:`table` reads the checkpoints' evaluation records (:mod:`dyndl_lite.records`: test
-accuracy, mean LSS and exact OTS on all 10,000 MNIST test images, protocol gai), measuring live
-only a reader's own checkpoint that has none, into a
+accuracy with its per-image outcomes, mean LSS and exact OTS on all 10,000 MNIST test images,
+protocol gai), measuring live only a reader's own checkpoint that has none, into a
 :class:`~dyndl_lite.experiments.results.GaiTable`; :func:`verdict_markdown` and
 :func:`verdict_paragraph` compare it with the paper. Every network is trained on clean images
 (:data:`REGIMES`).
@@ -32,7 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from dyndl_lite import pretrained, records, runs
+from dyndl_lite import pretrained, protocols, records, runs
 from dyndl_lite.config import get_mode
 from dyndl_lite.data import ImageData, load_mnist
 from dyndl_lite.experiments.gai_paper import PAPER as PAPER
@@ -58,7 +59,9 @@ REGIMES = ("clean",)
 # Gai & Zhang picture training up to epoch 160; the book's full recipe runs that long.
 FULL_EPOCHS = 160
 TRACK_POINTS = 1000  # fixed test images (seed 0 subset) for LSS during training
-SNAPSHOT_POINTS = 200  # test images whose 2-D tracks are stored at SNAPSHOT_EPOCHS
+# test images whose 2-D tracks are stored at SNAPSHOT_EPOCHS: a subset drawn with seed 1,
+# independently of the TRACK_POINTS images (seed 0), so the two sets may overlap
+SNAPSHOT_POINTS = 200
 # Test images for the exact OTS of the table (one assignment problem of this size), per mode.
 OTS_POINTS = 2000
 OTS_POINTS_BY_MODE = {"quick": OTS_POINTS, "full": 10_000}
@@ -146,9 +149,11 @@ def training_callback(test, recipe_: Recipe):
     """The per-epoch measurements of a chapter-10 run, kept in ``history.extra`` (saved with the
     training state).
 
-    ``dynamics``: the epoch, the mean LSS on :data:`TRACK_POINTS` fixed test images and the
-    training accuracy. ``snapshot_tracks``: at :func:`snapshot_epochs`, the tracks of
-    :data:`SNAPSHOT_POINTS` other test images (rounded to 1e-4), projected at the end on one basis.
+    ``dynamics``: the epoch, the mean LSS on :data:`TRACK_POINTS` fixed test images
+    (``test.subset(., seed=0)``) and the training accuracy. ``snapshot_tracks``: at
+    :func:`snapshot_epochs`, the tracks (rounded to 1e-4) of :data:`SNAPSHOT_POINTS` test images
+    drawn separately (``test.subset(., seed=1)``, independently of the LSS images, so some may be
+    among them), projected at the end on one basis.
     """
     probe = test.subset(min(TRACK_POINTS, len(test)), seed=0).images
     pictured = test.subset(min(SNAPSHOT_POINTS, len(test)), seed=1).images
@@ -228,8 +233,10 @@ def load(
 
 
 def evaluate_row(model: torch.nn.Module, test: ImageData, ots_points: int = OTS_POINTS) -> dict:
-    """Accuracy on all of ``test``, mean LSS (with its standard error over images, ``lss_se``)
-    and exact OTS between x(0) and x(n) on at most ``ots_points`` of its images.
+    """Accuracy on all of ``test`` (``test_acc``, :func:`dyndl_lite.accuracy.evaluate`) with its
+    per-image outcomes (``correct``, a boolean array: :func:`dyndl_lite.protocols.outcomes`, whose
+    sum must equal the accuracy's count), mean LSS (with its standard error over images,
+    ``lss_se``) and exact OTS between x(0) and x(n) on at most ``ots_points`` of its images.
 
     The counts used are returned beside the numbers: ``eval_images`` (all of ``test``) and
     ``ots_points`` (``min(ots_points, len(test))``: the offline fallback holds only 1,000 images).
@@ -239,8 +246,16 @@ def evaluate_row(model: torch.nn.Module, test: ImageData, ots_points: int = OTS_
     sub = test.subset(used, seed=0).images
     track = tracks(model, sub)
     summary = lss_summary(track)
+    accuracy = evaluate(model, test.images, test.labels)
+    correct = protocols.outcomes(model, test.images, test.labels).numpy()
+    if int(correct.sum()) != round(accuracy * len(test)):
+        raise RuntimeError(
+            f"the per-image outcomes count {int(correct.sum())} correct, the accuracy "
+            f"{round(accuracy * len(test))}: the two evaluations disagree."
+        )
     return {
-        "test_acc": evaluate(model, test.images, test.labels),
+        "test_acc": accuracy,
+        "correct": correct,
         "lss": summary.mean,
         "lss_se": summary.se,
         "lss_left_out": summary.left_out,
@@ -281,8 +296,9 @@ def evaluation_record(name: str) -> Record | None:
 
 def recorded_row(record: Record, points: int | None = None) -> dict:
     """A row's numbers from an evaluation record: ``test_acc = k / n`` of its ``clean`` cell
-    (``eval_images = n``), and the mean LSS (``lss_se``, ``lss_left_out``) and OTS of its scalars
-    ``lss-<points>`` and ``ots-<points>`` (default :func:`full_points`)."""
+    (``eval_images = n``) with the cell's per-image outcomes (``correct``), and the mean LSS
+    (``lss_se``, ``lss_left_out``) and OTS of its scalars ``lss-<points>`` and ``ots-<points>``
+    (default :func:`full_points`)."""
     points = full_points() if points is None else points
     missing = [s for s in (f"lss-{points}", f"ots-{points}") if s not in record.scalars]
     if "clean" not in record.cells or missing:
@@ -293,6 +309,7 @@ def recorded_row(record: Record, points: int | None = None) -> dict:
     clean, lss = record.cells["clean"], record.scalars[f"lss-{points}"]
     return {
         "test_acc": clean.k / clean.n,
+        "correct": clean.outcomes,
         "lss": lss["value"],
         "lss_se": lss["se"],
         "lss_left_out": lss["left_out"],
@@ -388,8 +405,10 @@ def table(
     ``test`` (default: MNIST test) by :func:`evaluate_row`, both networks of the pair (compared on
     the same images), LSS and OTS on :data:`OTS_POINTS_BY_MODE` ``[mode]`` of its images; each
     row's ``source`` says which (:data:`FROM_RECORD`, :data:`LIVE_NO_RECORD`, :data:`LIVE_TWIN`).
-    Each row also carries its ``checkpoint`` name and training ``record`` (provenance, per-epoch
-    dynamics, track snapshots)."""
+    Each row also carries its per-image outcomes ``correct`` (on the ``eval_images`` images, the
+    same for both networks of a weight decay: what
+    :func:`dyndl_lite.verdicts.generalizes_better` pairs), its ``checkpoint`` name and training
+    ``record`` (provenance, per-epoch dynamics, track snapshots)."""
     _clean(regime)
     mode, seeds = get_mode(mode), (0,) if seeds is None else tuple(seeds)
     if len(seeds) != 1:

@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from dyndl_lite import protocols, recorded, records, verdicts
+from dyndl_lite import protocols, recorded, records, significance, verdicts
 from dyndl_lite.data import ImageData
 from dyndl_lite.experiments.gai_paper import PAPER, PAPER_CIFAR10_WEIGHT_DECAYS, paper_cifar100_rows
 from dyndl_lite.experiments.results import GaiTable
@@ -164,13 +164,16 @@ def training_trends(
 def generalization_markdown(table: GaiTable) -> str:
     """Per weight decay: residual and plain test accuracy and
     :func:`dyndl_lite.verdicts.generalizes_better`'s verdict on "the residual network generalizes
-    better", with the difference and its binomial margin on the evaluation images."""
+    better", with the difference and its margin of ``IMAGES_Z`` standard errors on the evaluation
+    images, each margin saying whether its standard error is paired image by image (McNemar) or
+    treats the two accuracies as independent."""
     lines = [
         [
             f"{r['weight_decay']:g}",
             f"{100 * r['residual']:.2f} / {100 * r['plain']:.2f}",
             f"{r['difference']:+.2f}",
-            f"{r['margin']:.2f} ({r['images']:,} images)",
+            f"{r['margin']:.2f} ({r['images']:,} images, "
+            f"{'paired' if r['paired'] else 'independent'})",
             r["verdict"],
         ]
         for r in verdicts.generalizes_better(table.rows)
@@ -180,7 +183,7 @@ def generalization_markdown(table: GaiTable) -> str:
             "γ",
             "accuracy % residual / plain",
             "residual - plain (points)",
-            "margin 1.96 s.e.",
+            f"margin {significance.IMAGES_Z:g} s.e.",
             "residual generalizes better?",
         ],
         lines,
@@ -410,8 +413,11 @@ def compare_scalar(record: Record, scalar: str, live: float, left_out: int | Non
     out are as many; ``ots-<m>`` when the live count of matched points ``round(live m)`` lies
     within :func:`dyndl_lite.records.flip_allowance` ``(m)`` of the recorded count: the same points
     are matched again, so an unchanged network and code differ only where a near-tie of the
-    assignment flips with rounding, and the spot check's allowance for flips bounds that. Otherwise
-    :class:`~dyndl_lite.records.SpotCheckError` naming the command that re-measures the record.
+    assignment flips with rounding, and the spot check's allowance for flips bounds that. OTS is
+    compared by its count of matched points only (the record stores no per-point matches), so
+    flips that cancel (a point newly matched and another no longer matched) go undetected.
+    Otherwise :class:`~dyndl_lite.records.SpotCheckError` naming the command that re-measures the
+    record.
     """
     if scalar not in record.scalars:
         raise ValueError(f"scalar {scalar!r} is not in the record; it has {list(record.scalars)}.")
