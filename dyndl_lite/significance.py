@@ -225,8 +225,10 @@ def images_se_of_mean(
 ) -> float:
     """Binomial standard error, in points, of ``mean_s (a_s - b_s)`` over n seeds from the test
     images alone. Seed s measured both accuracies on ``images[s]`` images, and ``se_s`` is the
-    standard error of ``a_s - b_s`` from :func:`binomial_difference` (unpaired: conservative when
-    the two networks' per-image correctness is non-negatively correlated, as on the same images).
+    standard error of ``a_s - b_s`` from :func:`binomial_difference` (unpaired: it treats the two
+    networks' per-image errors as independent, which overstates the error only when their
+    per-image correctness is non-negatively correlated, as is usual for two classifiers on the same
+    images but not checked here; the records' per-image outcomes would give the paired error).
 
     * ``same_images=False``: each seed used its own, disjoint images, so the seeds' image-sampling
       errors are independent and ``se = sqrt(sum_s se_s^2) / n``.

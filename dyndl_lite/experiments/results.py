@@ -118,7 +118,9 @@ class GaiTable(Table):
 
     #: One row per network and weight decay: ``network`` (``"residual"`` or ``"plain"``),
     #: ``weight_decay``, ``test_acc``, ``lss`` (with ``lss_se`` and ``lss_left_out``), ``ots``,
-    #: ``eval_images``, ``ots_points``, ``train_acc``, ``epochs_run``, the ``checkpoint``'s name,
+    #: ``eval_images``, ``correct`` (per evaluation image, whether the network classified it
+    #: correctly: the paired test of :func:`dyndl_lite.verdicts.generalizes_better`),
+    #: ``ots_points``, ``train_acc``, ``epochs_run``, the ``checkpoint``'s name,
     #: its training ``record`` and the numbers' ``source`` (its evaluation record, or measured
     #: live: :data:`dyndl_lite.experiments.gai_report.FROM_RECORD` and the two beside it).
     rows: tuple[dict, ...]
