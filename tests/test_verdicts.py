@@ -612,28 +612,33 @@ def test_yan_tisode_of_one_seed_is_paired_with_the_odenet_of_that_seed_only():
         yan_report.verdict_rows(result, "tisode", "odenet")
 
 
-def test_yan_paragraph_names_identical_differences_over_seeds():
+def paragraph_table(**record: str) -> YanTable:
+    """:func:`yan_result` with training records (two seeds of 10 of 100 epochs, ``record``'s
+    extra fields in each) and clean accuracies, as the verdict paragraph reads them."""
     records = {
-        f"yan-{model}-seed{seed}": {"model": model, "epochs_run": 10, "full_recipe_epochs": 100}
+        f"yan-{model}-seed{seed}": {
+            "model": model,
+            "epochs_run": 10,
+            "full_recipe_epochs": 100,
+            **record,
+        }
         for model in ("cnn", "odenet")
         for seed in (0, 1)
     }
     result = dataclasses.replace(yan_result(), records=records)
     result.rows["cnn"]["clean"] = [99.1, 99.2]
     result.rows["odenet"]["clean"] = [99.3, 99.0]
+    return result
+
+
+def test_yan_paragraph_names_identical_differences_over_seeds():
+    result = paragraph_table()
     paragraph = yan.verdict_paragraph(result)
     assert "1 of 2 columns (s=50 (identical differences over seeds))" in paragraph
 
 
 def test_yan_paragraph_states_the_counts_and_flags_unequal_budgets():
-    records = {
-        f"yan-{model}-seed{seed}": {"model": model, "epochs_run": 10, "full_recipe_epochs": 100}
-        for model in ("cnn", "odenet")
-        for seed in (0, 1)
-    }
-    result = dataclasses.replace(yan_result(), records=records)
-    result.rows["cnn"]["clean"] = [99.1, 99.2]
-    result.rows["odenet"]["clean"] = [99.3, 99.0]
+    result = paragraph_table()
     paragraph = yan.verdict_paragraph(result)
     assert "holds in our runs in 1 of 2 columns (s=50" in paragraph
     assert "does not hold in 1 (FGSM-0.3)" in paragraph
@@ -842,20 +847,11 @@ def test_gai_paragraph_reads_the_training_trends_from_the_tables_records():
 
 
 def test_yan_paragraph_says_a_short_run_compressed_its_schedule():
-    records = {
-        f"yan-{model}-seed{seed}": {
-            "model": model,
-            "epochs_run": 10,
-            "full_recipe_epochs": 100,
-            "compression": "compressed: 10 of the paper's 100 epochs (x0.1), learning-rate "
-            "milestones [30, 60, 90] scaled to [3, 6, 9]",
-        }
-        for model in ("cnn", "odenet")
-        for seed in (0, 1)
-    }
-    result = dataclasses.replace(yan_result(), records=records)
-    result.rows["cnn"]["clean"] = [99.1, 99.2]
-    result.rows["odenet"]["clean"] = [99.3, 99.0]
+    compression = (
+        "compressed: 10 of the paper's 100 epochs (x0.1), learning-rate milestones [30, 60, 90] "
+        "scaled to [3, 6, 9]"
+    )
+    result = paragraph_table(compression=compression)
     paragraph = yan.verdict_paragraph(result)
     assert "10 of 100 epochs (learning-rate milestones scaled by 0.1) of the paper's" in paragraph
     assert "paper: about" not in paragraph  # no unsourced paper number
