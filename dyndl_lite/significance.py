@@ -254,6 +254,37 @@ def images_se_of_mean(
     return math.sqrt(sum(s * s for s in ses)) / len(ses)
 
 
+def paired_images_se(a_correct: np.ndarray, b_correct: np.ndarray) -> float:
+    """Standard error, in points, of ``mean_s (acc_a(s) - acc_b(s))`` from the test images alone,
+    when every seed s scored both networks on the same ``N`` images and their per-image outcomes
+    are known: ``a_correct[s, i]`` whether seed s's network a classified image i correctly.
+
+    The mean difference is the mean over images of ``u_i = mean_s (a_correct[s, i] -
+    b_correct[s, i])``, so for images drawn independently from the test distribution
+
+        ``se = 100 std(u, ddof=1) / sqrt(N)``.
+
+    This pairs the networks image by image and counts the images' sampling error once, however
+    many seeds share them (the image-clustered error); the seeds' own spread is the other term of
+    :func:`seeds_rule`.
+
+    >>> a = np.array([[True, True, False, True]])
+    >>> b = np.array([[True, False, False, False]])
+    >>> round(paired_images_se(a, b), 1)  # u = (0, 1, 0, 1): 100 * 0.577 / 2
+    28.9
+    """
+    a, b = np.asarray(a_correct), np.asarray(b_correct)
+    if a.dtype != bool or b.dtype != bool:
+        raise ValueError("a_correct and b_correct must be boolean arrays (per-image correctness).")
+    if a.ndim != 2 or a.shape != b.shape or a.shape[1] < 2:
+        raise ValueError(
+            "a_correct and b_correct must both be (seeds, images) with at least two images, got "
+            f"shapes {a.shape} and {b.shape}."
+        )
+    u = (a.astype(np.float64) - b.astype(np.float64)).mean(axis=0)
+    return float(100 * u.std(ddof=1) / math.sqrt(a.shape[1]))
+
+
 # --------------------------------------------------------------------------- paired: McNemar
 
 

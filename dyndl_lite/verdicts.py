@@ -98,28 +98,33 @@ def _yan_row(
     cnn: np.ndarray,
     counts: np.ndarray | None,
     same_images: bool | None,
+    paired_se: float | None = None,
 ) -> dict:
     """One column's verdict row from the seeds' accuracies ``ode``, ``cnn`` and image ``counts``
-    (on the same images for every seed, or on disjoint ones: ``same_images``)."""
+    (on the same images for every seed, or on disjoint ones: ``same_images``), with the images'
+    error ``paired_se`` from per-image outcomes where it is known."""
     diff = significance.seeds_difference(ode, cnn)
-    images_se = (
-        None
-        if counts is None
-        else significance.images_se_of_mean(
+    if paired_se is not None:
+        images_se, kind = paired_se, "paired"
+    elif counts is not None:
+        images_se = significance.images_se_of_mean(
             ode, cnn, [int(m) for m in counts], same_images=same_images
         )
-    )
+        kind = "binomial"
+    else:
+        images_se = kind = None
     test = significance.seeds_rule(ode - cnn, images_se)
     if diff["se"] is None and images_se is not None:
         # one seed: the images' error alone
         diff["se"] = images_se
-        diff["se_kind"] = f"binomial, {int(counts[0]):,} images"
+        diff["se_kind"] = f"{kind}, {int(counts[0]):,} images"
     return {
         "column": column,
         "odenet": float(ode.mean()),
         "cnn": float(cnn.mean()),
         **diff,
         "images_se": images_se,
+        "images_se_kind": kind,
         "t": test["t"],
         "p_one_sided": test["p_one_sided"],
         "t_quantile": test["t_quantile"],
@@ -135,6 +140,7 @@ def yan(
     paper: Mapping[str, Sequence[tuple[float, float]]] | None = None,
     images: Sequence[int] | Sequence[Sequence[int]] | None = None,
     same_images: bool | None = None,
+    paired_se: Sequence[float] | None = None,
 ) -> list[dict]:
     """One verdict row per column of Yan et al.'s table: is the ODENet more robust than the CNN?
 
@@ -156,6 +162,10 @@ def yan(
     disjoint images (``same_images=False``). The t term is a one-sided 95 % bound and 1.96 is
     ``z_{0.975}``; added linearly, the margin is at least the root of the sum of their squares, so
     the rule is conservative.
+
+    ``paired_se`` (one per column), where the per-image outcomes are known, replaces that binomial
+    bound by the images' error paired image by image and counted once over the seeds
+    (:func:`dyndl_lite.significance.paired_images_se`); ``images`` still gives the counts.
 
     ``images`` gives the image counts: one per column (the same for every seed) or one per seed and
     column, and then ``same_images`` is required. Without ``images`` the images' term is left out;
@@ -179,10 +189,22 @@ def yan(
             "same_images is required with images: True when every seed was measured on the same "
             "images, False when each seed had its own, disjoint images."
         )
+    if paired_se is not None:
+        paired_se = finite(paired_se, "paired_se")
+        if paired_se.shape != (len(columns),) or np.any(paired_se < 0) or counts is None:
+            raise ValueError(
+                f"paired_se needs one non-negative error per column ({len(columns)}) and the "
+                f"image counts (images); got {paired_se.tolist()} and images={images!r}."
+            )
     rows = []
     for j, column in enumerate(columns):
         row = _yan_row(
-            column, ode[:, j], cnn[:, j], None if counts is None else counts[:, j], same_images
+            column,
+            ode[:, j],
+            cnn[:, j],
+            None if counts is None else counts[:, j],
+            same_images,
+            None if paired_se is None else float(paired_se[j]),
         )
         if paper is not None:
             row["paper_difference"] = paper["odenet"][j][0] - paper["cnn"][j][0]

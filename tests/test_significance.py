@@ -257,3 +257,24 @@ def test_the_light_special_functions_agree_with_scipy_stats():
     )
     with pytest.raises(ValueError, match="a_only"):
         s.mcnemar_p(6, 5)
+
+
+def test_paired_images_se_is_the_error_of_the_per_image_mean_difference():
+    rng = np.random.default_rng(0)
+    a = rng.random((3, 500)) < 0.8
+    b = a.copy()
+    b[:, :40] = ~b[:, :40]  # the networks disagree on the first 40 images only
+    u = (a.astype(float) - b.astype(float)).mean(0)
+    expected = 100 * u.std(ddof=1) / np.sqrt(500)
+    assert s.paired_images_se(a, b) == pytest.approx(expected)
+    # paired: identical networks have no images' error, whatever their accuracy
+    assert s.paired_images_se(a, a) == 0.0
+    # the same images for every seed count once: three copies of one seed give one seed's error
+    one = s.paired_images_se(a[:1], b[:1])
+    assert s.paired_images_se(np.repeat(a[:1], 3, 0), np.repeat(b[:1], 3, 0)) == (
+        pytest.approx(one)
+    )
+    with pytest.raises(ValueError, match="boolean"):
+        s.paired_images_se(a.astype(int), b)
+    with pytest.raises(ValueError, match="seeds, images"):
+        s.paired_images_se(a, b[:2])

@@ -855,3 +855,27 @@ def test_yan_paragraph_says_a_short_run_compressed_its_schedule():
     paragraph = yan.verdict_paragraph(result)
     assert "10 of 100 epochs (learning-rate milestones scaled by 0.1) of the paper's" in paragraph
     assert "paper: about" not in paragraph  # no unsourced paper number
+
+
+def test_yan_verdicts_pair_the_images_when_the_rows_keep_their_outcomes():
+    """Seeds on the same 1,000 images with per-image outcomes (as read from records): the images'
+    term is std(u)/sqrt(N) of the seed-averaged per-image difference, not the binomial bound."""
+    rng = np.random.default_rng(1)
+    result = paragraph_table()
+    outcomes = {}
+    for model in ("cnn", "odenet"):
+        per_seed = []
+        for accuracies in result.rows[model]["seeds"]:
+            per_seed.append([rng.permutation(1000) < round(10 * acc) for acc in accuracies])
+        outcomes[model] = per_seed
+        result.rows[model]["outcomes"] = per_seed
+    rows = yan_report.verdict_rows(result)
+    for j, row in enumerate(rows):
+        a = np.array([seed[j] for seed in outcomes["odenet"]])
+        b = np.array([seed[j] for seed in outcomes["cnn"]])
+        assert row["images_se"] == pytest.approx(significance.paired_images_se(a, b))
+        assert row["images_se_kind"] == "paired"
+    assert "1.96 paired (image by image) standard errors" in yan.verdict_paragraph(result)
+    # without the outcomes of both networks: the binomial bound
+    del result.rows["cnn"]["outcomes"]
+    assert all(r["images_se_kind"] == "binomial" for r in yan_report.verdict_rows(result))

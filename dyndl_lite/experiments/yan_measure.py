@@ -171,9 +171,15 @@ def recorded_rows(
     """The rows of :func:`measure_rows` read from evaluation records (``recorded[(model, seed)]``,
     :mod:`dyndl_lite.records`): accuracy ``100 k / n`` of each column's cell
     (:func:`dyndl_lite.protocols.cell_name`) on all the record's images, every seed on the same
-    test images (the Yan protocol: all of them, PGD the first 1,000)."""
+    test images (the Yan protocol: all of them, PGD the first 1,000). Each row also keeps
+    ``outcomes``: per seed (in ``seed_ids`` order), per column, the boolean per-image outcomes."""
     found: dict[str, dict[str, list]] = {}
+    outcomes: dict[str, list[list[np.ndarray]]] = {}
     for (model, seed), record in recorded.items():
         cells = [record.cells[cell_name(kind, strength)] for kind, strength in columns]
         _add(found, model, seed, [100 * c.value for c in cells], 100 * record.cells["clean"].value)
-    return summarize(found, columns)
+        outcomes.setdefault(model, []).append([np.asarray(c.outcomes, dtype=bool) for c in cells])
+    rows = summarize(found, columns)
+    for model, per_seed in outcomes.items():
+        rows[model]["outcomes"] = per_seed
+    return rows

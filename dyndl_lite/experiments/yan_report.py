@@ -15,7 +15,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from dyndl_lite import verdicts
+from dyndl_lite import significance, verdicts
 from dyndl_lite.experiments.results import YanTable
 from dyndl_lite.experiments.yan_paper import (
     AUTHORS_LOG_FGSM,
@@ -85,8 +85,29 @@ def verdict_rows(table: YanTable, ours: str = "odenet", theirs: str = "cnn") -> 
     per_seed = [column_images(table, seed) for seed in seeds]
     images = None if any(counts is None for counts in per_seed) else per_seed
     return verdicts.yan(
-        list(table.columns), a, b, paper, images=images, same_images=table.same_images
+        list(table.columns),
+        a,
+        b,
+        paper,
+        images=images,
+        same_images=table.same_images,
+        paired_se=_paired_se(table, seeds, ours, theirs),
     )
+
+
+def _paired_se(table: YanTable, seeds: list[int], ours: str, theirs: str) -> list[float] | None:
+    """Per column, the images' error of ``ours - theirs`` paired image by image over ``seeds``
+    (:func:`dyndl_lite.significance.paired_images_se`), where both rows keep per-image outcomes
+    of the same images for every seed (tables read from evaluation records); else ``None``."""
+    if not table.same_images or any("outcomes" not in table.rows[m] for m in (ours, theirs)):
+        return None
+    a, b = _by_seed(table, ours, "outcomes"), _by_seed(table, theirs, "outcomes")
+    return [
+        significance.paired_images_se(
+            np.array([a[s][j] for s in seeds]), np.array([b[s][j] for s in seeds])
+        )
+        for j in range(len(table.columns))
+    ]
 
 
 def _difference(row: dict) -> str:
@@ -322,6 +343,7 @@ def _training_length(run: int, full: int, compressed: bool) -> str:
 def _numbers_sentence(table: YanTable, rows: list[dict], clean: dict[str, float]) -> str:
     """Seeds, training lengths, clean accuracies, and the rule's margin."""
     n = len(table.seeds)
+    images = "paired (image by image)" if rows[0].get("images_se_kind") == "paired" else "binomial"
     epochs = sorted(
         {
             (
@@ -340,10 +362,10 @@ def _numbers_sentence(table: YanTable, rows: list[dict], clean: dict[str, float]
         + (
             "A column holds when the mean difference exceeds Student's t quantile "
             f"t(0.95, {n - 1}) = {rows[0]['t_quantile']:.2f} standard errors over seeds plus "
-            "1.96 binomial standard errors of the images (t and the one-sided p are given "
+            f"1.96 {images} standard errors of the images (t and the one-sided p are given "
             "beside each column that holds)."
             if n > 1
-            else "The margin is 1.96 binomial standard errors of the test images alone: "
+            else f"The margin is 1.96 {images} standard errors of the test images alone: "
             "a second seed could still change a verdict."
         )
     )
