@@ -170,3 +170,28 @@ def test_the_log_names_an_accuracy_only_when_it_lies_near_one_of_them():
     sentence = yan_control.which_accuracy(_logged_control(2.7, 2.8))
     assert "cannot tell which of the two the tables report" in sentence
     assert "points to" not in sentence
+
+
+def test_the_training_margin_pairs_the_images_when_both_keep_their_outcomes():
+    """Ours and the authors' networks with per-image outcomes on the same images: the images' term
+    is std(u)/sqrt(N), u_i our seeds' mean correctness minus the authors' on image i."""
+    rng = np.random.default_rng(2)
+    n = {k: (1000 if k == "pgd" else 10_000) for k, _ in yan_control.COLUMNS}
+    theirs = [rng.random(n[k]) < 0.5 for k, _ in yan_control.COLUMNS]
+    ours = [[rng.random(n[k]) < 0.45 for k, _ in yan_control.COLUMNS] for _ in range(3)]
+    accuracy = np.array([[100 * o.mean() for o in seed] for seed in ours])
+    table = _table2(accuracy, accuracy)
+    table.rows["cnn"]["outcomes"] = ours
+    control = _control([100 * o.mean() for o in theirs], PAPER_ODE)
+    control["models"]["cnn"]["outcomes"] = theirs
+    rows = yan_control.gaps(control, table)
+    cnn = [r for r in rows if r["model"] == "cnn"]
+    for j, row in enumerate(cnn):
+        u = np.mean([seed[j] for seed in ours], axis=0) - theirs[j]
+        se_u = 100 * u.std(ddof=1) / math.sqrt(len(u))
+        spread = accuracy[:, j].std(ddof=1) / math.sqrt(3)
+        t = significance.t_quantile(2, level=0.025)
+        assert row["training_images_se"] == "paired"
+        assert row["training_margin"] == pytest.approx(t * spread + 1.96 * se_u)
+    # the ODENet rows have no outcomes: the binomial errors, as before
+    assert all(r["training_images_se"] == "binomial" for r in rows if r["model"] == "odenet")

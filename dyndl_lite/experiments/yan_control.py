@@ -18,14 +18,16 @@ epoch) measured the *same way*. Each gap gets a margin:
   book's one convention: Agresti and Caffo's, so that 0 % still carries an error) and
   ``std_paper`` the paper's run-to-run standard deviation (their run 1 is one draw of the runs
   they average);
-* training: ``t_{0.975, S-1} std(ours)/sqrt(S) + 1.96 sqrt(mean_s se_b(ours_s)^2 +
-  se_b(authors)^2)`` over ``S >= 2`` seeds, and with one seed
-  ``1.96 sqrt(se_b(ours)^2 + se_b(authors)^2)``. Our seeds are measured on the same test images,
-  so the images' sampling error is common to them: it is not in the seeds' spread and does not
-  average out, and the mean of the seeds' binomial errors bounds it (the standard deviation of a
-  mean is at most the mean of the standard deviations). Adding the authors' error in quadrature
-  treats the two as independent, which is conservative when both networks tend to get the same
-  images right.
+* training: ``t_{0.975, S-1} std(ours)/sqrt(S) + 1.96 se_images`` over ``S >= 2`` seeds (with
+  one seed, the images' term alone). Where the records keep both networks' per-image outcomes
+  on the same images, ``se_images`` is paired image by image: ``std(u)/sqrt(N)`` with
+  ``u_i = mean_s ours_s(i) - authors(i)`` (:func:`dyndl_lite.significance.paired_images_se`).
+  Otherwise it is ``sqrt(mean_s se_b(ours_s)^2 + se_b(authors)^2)``. Our seeds are measured on
+  the same test images, so the images' sampling error is common to them: it is not in the
+  seeds' spread and does not average out. Without per-image outcomes, the mean of the seeds'
+  binomial errors bounds our part (the standard deviation of a mean is at most the mean of the
+  standard deviations), and adding the authors' error in quadrature treats the two networks'
+  errors on an image as independent.
 
 "Ours" are, per architecture, the networks of Table 2 (every architecture of a seed trained
 equally long), unless some seed of that architecture has been trained longer: then the longest
@@ -128,21 +130,44 @@ def control(mode: str = "quick", seed: int = 0) -> dict:
                 100 * (c.outcomes & clean[: c.n]).sum() / clean[: c.n].sum() for c in cells
             ],
             "clean": 100 * record.cells["clean"].value,
+            "outcomes": [np.asarray(c.outcomes, dtype=bool) for c in cells],
             "described": records.describe(record),
             "spot_check": check,
         }
     return {"mode": mode, "models": found}
 
 
-def _training_margin(ours: np.ndarray, ours_images: int, authors: float, n: int) -> float:
+def _training_margin(
+    ours: np.ndarray, ours_images: int, authors: float, n: int, paired_se: float | None = None
+) -> float:
     """The training gap's margin (see the module docstring): Student's t over our seeds plus the
-    test images' error of ours (the mean over seeds: they share the images) and of the authors'."""
+    test images' error of ``ours - authors``: ``paired_se`` where the per-image outcomes are
+    known, else the binomial errors of ours (the mean over seeds: they share the images) and of
+    the authors' combined."""
     se = significance.accuracy_se
-    images = 1.96 * math.hypot(np.mean([se(a, ours_images) for a in ours]), se(authors, n))
+    if paired_se is not None:
+        images = 1.96 * paired_se
+    else:
+        images = 1.96 * math.hypot(np.mean([se(a, ours_images) for a in ours]), se(authors, n))
     if len(ours) >= 2:
         t = significance.t_quantile(len(ours) - 1, level=0.025)  # two-sided 95 %
         return t * ours.std(ddof=1) / math.sqrt(len(ours)) + images
     return images
+
+
+def _paired_training_se(
+    ours: list[list[np.ndarray]] | None, authors: dict, column: int
+) -> float | None:
+    """The images' error of ``mean_s ours_s - authors`` in ``column``, paired image by image
+    (:func:`dyndl_lite.significance.paired_images_se` with the authors' outcomes repeated for each
+    of our seeds), where both keep per-image outcomes of the same images; else ``None``."""
+    theirs = authors.get("outcomes")
+    if ours is None or theirs is None:
+        return None
+    mine = np.array([seed[column] for seed in ours])
+    if mine.shape[1] != len(theirs[column]):
+        return None
+    return significance.paired_images_se(mine, np.tile(theirs[column], (len(mine), 1)))
 
 
 def _reading(gap: float, margin: float, below: str, above: str) -> str:
@@ -175,10 +200,13 @@ def longer_runs(table2: YanTable) -> dict[str, tuple[int, list[Record]]]:
 
 
 def _ours_from_table(table2: YanTable, model: str) -> dict:
-    """Our ``model`` as in ``table2``: per-seed accuracies and the images each column used."""
+    """Our ``model`` as in ``table2``: per-seed accuracies, the images each column used, and the
+    per-image outcomes where the table keeps them (read from records, every seed on the same
+    images)."""
     first = table2.seeds[0]  # with one seed, the images its columns used
     return {
         "accuracy": np.array(table2.rows[model]["seeds"]),
+        "outcomes": table2.rows[model].get("outcomes") if table2.same_images else None,
         "images": [
             table2.pgd_images_per_seed[first] if kind == "pgd" else table2.images_per_seed[first]
             for kind, _ in table2.column_specs
@@ -194,6 +222,7 @@ def _ours_from_records(epochs: int, found: list[Record]) -> dict:
     cells = [found[0].cells[protocols.cell_name(kind, strength)] for kind, strength in COLUMNS]
     return {
         "accuracy": np.array(rows["ours"]["seeds"]),
+        "outcomes": rows["ours"]["outcomes"],
         "images": [c.n for c in cells],
         "epochs": epochs,
     }
@@ -234,7 +263,8 @@ def gaps(
             ours = mine["accuracy"][:, j]
             protocol, training = authors - paper, ours.mean() - authors
             protocol_margin = 1.96 * math.hypot(significance.accuracy_se(authors, n), paper_std)
-            training_margin = _training_margin(ours, mine["images"][j], authors, n)
+            paired_se = _paired_training_se(mine.get("outcomes"), control["models"][model], j)
+            training_margin = _training_margin(ours, mine["images"][j], authors, n, paired_se)
             rows.append(
                 {
                     "model": model,
@@ -251,6 +281,7 @@ def gaps(
                     "protocol": _reading(protocol, protocol_margin, "book lower", "book higher"),
                     "training_gap": float(training),
                     "training_margin": training_margin,
+                    "training_images_se": "binomial" if paired_se is None else "paired",
                     "training": _reading(training, training_margin, "ours lower", "ours higher"),
                 }
             )
